@@ -1,0 +1,832 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sc-submit: run spark-submit with the cluster's settings filled in, report
+ * the application id as soon as Spark assigns it, and exit with the job's
+ * status; or, with --rest, submit a JAR in cluster mode through the master's
+ * REST server with no JVM on the client.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tools-common.h"
+
+struct control {
+	bool dry_run;
+	bool rest;
+	bool wait;
+	bool json;
+	bool quiet;
+	double poll_seconds;
+	const char *app_id_file;
+	char **spark_args;	/* everything after our own options */
+	int n_spark_args;
+};
+
+/* What the user already set among the spark-submit arguments. */
+struct user_settings {
+	int resource;		/* index of the application file, -1 if none */
+	const char *name;
+	const char *main_class;
+	bool master;
+	bool executor_memory;
+	bool event_log_enabled;
+	bool event_log_dir;
+};
+
+/* Command-line argument growing list. */
+struct argv_list {
+	char **v;
+	size_t n, cap;
+};
+
+/* How long spark-submit gets to stop after SIGTERM before SIGKILL. */
+#define STOP_GRACE_SECONDS 30.0
+
+static volatile sig_atomic_t got_signal;
+
+static const struct option longopts[] = {
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "app-id-file", required_argument, NULL, 'i' },
+	{ "rest", no_argument, NULL, 'r' },
+	{ "wait", no_argument, NULL, 'w' },
+	{ "json", no_argument, NULL, 'J' },
+	{ "quiet", no_argument, NULL, 'q' },
+	CO_COMMON_LONGOPTS,
+	{ NULL, 0, NULL, 0 }
+};
+static const char shortopts[] = "+ni:rwJqhV";
+
+static noreturn void usage(void)
+{
+	printf("Usage: %s [OPTION]... [--] [SPARK-SUBMIT-OPTION]... APP [APP-ARG]...\n"
+	       "       %s --rest [--wait] [OPTION]... [--class MAIN] [--conf K=V]... JAR [APP-ARG]...\n"
+	       "Run spark-submit against the configured cluster and report the application.\n"
+	       "\n"
+	       "Unless given among the spark-submit options, adds --master, --name (from the\n"
+	       "application file's name), --executor-memory (SC_EXECUTOR_MEMORY, default 512m)\n"
+	       "and event logging into the events dir (SC_EVENTS_DIR). Every other argument is\n"
+	       "passed to spark-submit untouched. The first argument that is not one of the\n"
+	       "options below, or everything after '--', belongs to spark-submit.\n"
+	       "\n"
+	       "  -n, --dry-run          print the spark-submit command, shell-quoted; run nothing\n"
+	       "  -i, --app-id-file=FILE write the application id (or driver id) to FILE\n"
+	       "                         as soon as it is known\n"
+	       "  -r, --rest             submit a JAR in cluster deploy mode through the\n"
+	       "                         master's REST server; print the submission id\n"
+	       "  -w, --wait             with --rest: follow the driver to its end\n"
+	       "  -J, --json             with --rest: print the submission as a JSON line\n"
+	       "  -q, --quiet            do not report the application id on stderr\n",
+	       program_name, program_name);
+	tool_common_usage(stdout);
+	printf("\nExit status: the job's own status (0 success, 1 failure); with --rest,\n"
+	       "0 submitted (with --wait: FINISHED) and 1 FAILED, KILLED or ERROR;\n"
+	       "128+N when stopped by signal N; 64 usage; 69 spark-submit or the master\n"
+	       "unreachable; see clusterops(7).\n");
+	exit(CO_OK);
+}
+
+static const struct option *find_long(const char *arg)
+{
+	size_t len = strcspn(arg, "=");
+
+	for (const struct option *o = longopts; o->name; o++)
+		if (strlen(o->name) == len && strncmp(o->name, arg, len) == 0)
+			return o;
+	return NULL;
+}
+
+/*
+ * Count how many leading arguments are sc-submit's own: exact option names
+ * only (no abbreviations), so that spark-submit's options pass untouched.
+ * *dashdash is set when a "--" ends them.
+ */
+static int own_argument_count(int argc, char **argv, bool *dashdash)
+{
+	int i = 1;
+
+	*dashdash = false;
+	while (i < argc) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--") == 0) {
+			*dashdash = true;
+			break;
+		}
+		if (strncmp(a, "--", 2) == 0) {
+			const struct option *o = find_long(a + 2);
+
+			if (!o)
+				break;
+			i += (o->has_arg == required_argument && !strchr(a, '=')) ? 2 : 1;
+			continue;
+		}
+		if (a[0] != '-' || a[1] == '\0')
+			break;
+		/* A cluster of short options: all of them must be ours. */
+		bool ours = true, takes_arg = false;
+
+		for (const char *p = a + 1; *p && ours; p++) {
+			const char *s = strchr(shortopts + 1, *p);
+
+			ours = s && *p != ':';
+			if (ours && s[1] == ':') {
+				takes_arg = p[1] == '\0';
+				break;
+			}
+		}
+		if (!ours)
+			break;
+		i += takes_arg ? 2 : 1;
+	}
+	return i > argc ? argc : i;
+}
+
+static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct control *ctl)
+{
+	bool dashdash;
+	int own = own_argument_count(argc, argv, &dashdash);
+	int c;
+
+	ctl->poll_seconds = 1.0;
+	while ((c = getopt_long(own, argv, shortopts, longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			ctl->dry_run = true;
+			break;
+		case 'i':
+			ctl->app_id_file = optarg;
+			break;
+		case 'r':
+			ctl->rest = true;
+			break;
+		case 'w':
+			ctl->wait = true;
+			break;
+		case 'J':
+			ctl->json = true;
+			break;
+		case 'q':
+			ctl->quiet = true;
+			break;
+		case 'h':
+			usage();
+		default:
+			if (!tool_common_option(ctx, c, optarg))
+				usage_error("unrecognized usage");
+		}
+	}
+	tool_options_done(ctx);
+	ctl->spark_args = argv + own + (dashdash ? 1 : 0);
+	ctl->n_spark_args = argc - own - (dashdash ? 1 : 0);
+	if (ctl->n_spark_args == 0)
+		usage_error("no application given");
+	if ((ctl->wait || ctl->json) && !ctl->rest)
+		usage_error("--wait and --json are only meaningful with --rest");
+}
+
+/* spark-submit options that take no value; every other option takes one. */
+static bool is_flag(const char *opt)
+{
+	static const char *const flags[] = { "--verbose", "-v", "--supervise", "--help",
+		"-h", "--version", "--usage-error" };
+
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		if (strcmp(opt, flags[i]) == 0)
+			return true;
+	return false;
+}
+
+/* "--opt=value" or "--opt value": the value, or NULL when opt is not it. */
+static const char *option_value(char **args, int n, int *i, const char *opt)
+{
+	size_t len = strlen(opt);
+	const char *a = args[*i];
+
+	if (strncmp(a, opt, len) != 0)
+		return NULL;
+	if (a[len] == '=')
+		return a + len + 1;
+	if (a[len] != '\0')
+		return NULL;
+	if (*i + 1 >= n)
+		usage_error("option '%s' needs a value", opt);
+	return args[++*i];
+}
+
+static void note_conf(struct user_settings *u, const char *kv)
+{
+	if (strncmp(kv, "spark.master=", 13) == 0)
+		u->master = true;
+	else if (strncmp(kv, "spark.executor.memory=", 22) == 0)
+		u->executor_memory = true;
+	else if (strncmp(kv, "spark.eventLog.enabled=", 23) == 0)
+		u->event_log_enabled = true;
+	else if (strncmp(kv, "spark.eventLog.dir=", 19) == 0)
+		u->event_log_dir = true;
+	else if (strncmp(kv, "spark.app.name=", 15) == 0)
+		u->name = kv + 15;
+}
+
+/* Read the spark-submit options up to the application file, without changing them. */
+static void scan_user_settings(char **args, int n, struct user_settings *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->resource = -1;
+	for (int i = 0; i < n; i++) {
+		const char *a = args[i], *v;
+
+		if (a[0] != '-' || a[1] == '\0') {
+			u->resource = i;
+			return;
+		}
+		if ((v = option_value(args, n, &i, "--master")))
+			u->master = true;
+		else if ((v = option_value(args, n, &i, "--name")))
+			u->name = v;
+		else if ((v = option_value(args, n, &i, "--class")))
+			u->main_class = v;
+		else if ((v = option_value(args, n, &i, "--executor-memory")))
+			u->executor_memory = true;
+		else if ((v = option_value(args, n, &i, "--conf")) ||
+			 (v = option_value(args, n, &i, "-c")))
+			note_conf(u, v);
+		else if (!is_flag(a) && !strchr(a, '=') && i + 1 < n)
+			i++;	/* some other option and its value */
+	}
+}
+
+static void push(struct argv_list *l, const char *s)
+{
+	if (l->n + 2 > l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		char **v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			die(CO_ESOFTWARE, "out of memory");
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n] = s ? strdup(s) : NULL;
+	if (s && !l->v[l->n])
+		die(CO_ESOFTWARE, "out of memory");
+	l->n++;
+	l->v[l->n] = NULL;
+}
+
+static void push_conf(struct argv_list *l, const char *key, const char *value)
+{
+	char *kv;
+
+	if (asprintf(&kv, "%s=%s", key, value) < 0)
+		die(CO_ESOFTWARE, "out of memory");
+	push(l, "--conf");
+	push(l, kv);
+	free(kv);
+}
+
+static void argv_free(struct argv_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+/* "pi" for ".../pi.py": the application's default name. */
+static char *name_from_file(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	char *name = strdup(base ? base + 1 : path), *dot;
+
+	if (!name)
+		die(CO_ESOFTWARE, "out of memory");
+	dot = strrchr(name, '.');
+	if (dot && dot != name)
+		*dot = '\0';
+	return name;
+}
+
+/* The events dir as a Spark URL; a local one must exist, or the driver dies later. */
+static char *event_log_url(struct co_ctx *ctx)
+{
+	const char *dir = co_config_get(ctx, CO_KEY_EVENTS_DIR);
+	struct stat sb;
+	char *url;
+
+	if (strstr(dir, "://"))
+		url = strdup(dir);
+	else {
+		if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+			die(CO_ECANTCREAT, "events dir %s: %s (set SC_EVENTS_DIR or events_dir)",
+			    dir, stat(dir, &sb) != 0 ? strerror(errno) : "not a directory");
+		if (asprintf(&url, "file://%s", dir) < 0)
+			url = NULL;
+	}
+	if (!url)
+		die(CO_ESOFTWARE, "out of memory");
+	return url;
+}
+
+/* spark-submit from $SPARK_HOME/bin, else the first one on PATH. */
+static char *find_spark_submit(void)
+{
+	const char *home = getenv("SPARK_HOME");
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (home && *home) {
+		snprintf(buf, sizeof(buf), "%s/bin/spark-submit", home);
+		if (access(buf, X_OK) == 0)
+			return strdup(buf);
+		die(CO_EUNAVAILABLE, "%s: not found or not executable (check SPARK_HOME)", buf);
+	}
+	while (path && *path) {
+		size_t len = strcspn(path, ":");
+
+		snprintf(buf, sizeof(buf), "%.*s/spark-submit", (int)len, len ? path : ".");
+		if (access(buf, X_OK) == 0)
+			return strdup(buf);
+		path += len + (path[len] == ':');
+	}
+	die(CO_EUNAVAILABLE, "spark-submit not found: set SPARK_HOME or add it to PATH");
+}
+
+static void build_command(struct co_ctx *ctx, const struct control *ctl,
+			  struct argv_list *cmd)
+{
+	struct user_settings u;
+	char *spark_submit = find_spark_submit();
+
+	scan_user_settings(ctl->spark_args, ctl->n_spark_args, &u);
+	if (u.resource < 0)
+		usage_error("no application file among the spark-submit arguments");
+	push(cmd, spark_submit);
+	free(spark_submit);
+	if (!u.master) {
+		push(cmd, "--master");
+		push(cmd, co_config_get(ctx, CO_KEY_MASTER));
+	}
+	if (!u.name && !u.main_class) {
+		char *name = name_from_file(ctl->spark_args[u.resource]);
+
+		push(cmd, "--name");
+		push(cmd, name);
+		free(name);
+	}
+	if (!u.executor_memory) {
+		push(cmd, "--executor-memory");
+		push(cmd, co_config_get(ctx, CO_KEY_EXECUTOR_MEMORY));
+	}
+	if (!u.event_log_enabled)
+		push_conf(cmd, "spark.eventLog.enabled", "true");
+	if (!u.event_log_dir) {
+		char *url = event_log_url(ctx);
+
+		push_conf(cmd, "spark.eventLog.dir", url);
+		free(url);
+	}
+	for (int i = 0; i < ctl->n_spark_args; i++)
+		push(cmd, ctl->spark_args[i]);
+}
+
+/* POSIX shell quoting: 'it'\''s' */
+static void print_quoted(const char *s)
+{
+	if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789_-+=./:,@%") == strlen(s)) {
+		fputs(s, stdout);
+		return;
+	}
+	putchar('\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*s);
+	}
+	putchar('\'');
+}
+
+static void print_command(const struct argv_list *cmd)
+{
+	for (size_t i = 0; i < cmd->n; i++) {
+		if (i)
+			putchar(' ');
+		print_quoted(cmd->v[i]);
+	}
+	putchar('\n');
+}
+
+/* Write FILE atomically: a temporary beside it, renamed into place. */
+static void write_id_file(const char *path, const char *id)
+{
+	char *tmp;
+	FILE *fp;
+
+	if (!path)
+		return;
+	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
+		die(CO_ESOFTWARE, "out of memory");
+	fp = fopen(tmp, "w");
+	if (!fp || fprintf(fp, "%s\n", id) < 0 || fclose(fp) != 0 || rename(tmp, path) != 0) {
+		warnmsg("%s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+	free(tmp);
+}
+
+static void on_signal(int sig)
+{
+	got_signal = sig;
+}
+
+static void install_signal_handlers(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+/* Ids that spark-submit prints once it has them. */
+struct seen_ids {
+	char app_id[128];
+	char driver_id[128];
+};
+
+static bool take_id(const char *line, const char *marker, const char *prefix,
+		    char *out, size_t outlen)
+{
+	const char *p = strstr(line, marker);
+	size_t len;
+
+	if (!p || out[0])
+		return false;
+	p = strstr(p, prefix);
+	if (!p)
+		return false;
+	len = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+	if (len >= outlen || len <= strlen(prefix))
+		return false;
+	memcpy(out, p, len);
+	out[len] = '\0';
+	return true;
+}
+
+static void scan_line(struct co_ctx *ctx, const struct control *ctl, const char *line,
+		      struct seen_ids *ids)
+{
+	if (take_id(line, "with app ID ", "app-", ids->app_id, sizeof(ids->app_id))) {
+		if (!ctl->quiet)
+			fprintf(stderr, "%s: application %s: %s/app/?appId=%s\n", program_name,
+				ids->app_id, co_config_get(ctx, CO_KEY_MASTER_UI), ids->app_id);
+		write_id_file(ctl->app_id_file, ids->app_id);
+	}
+	if (take_id(line, "submitted as ", "driver-", ids->driver_id, sizeof(ids->driver_id))) {
+		if (!ctl->quiet)
+			fprintf(stderr, "%s: driver %s\n", program_name, ids->driver_id);
+		if (!ids->app_id[0])
+			write_id_file(ctl->app_id_file, ids->driver_id);
+	}
+}
+
+/* Stop the job on the cluster, not just the local spark-submit. */
+static void stop_on_cluster(struct co_ctx *ctx, const struct seen_ids *ids, pid_t child)
+{
+	int rc;
+
+	if (ids->driver_id[0]) {
+		rc = co_rest_kill(ctx, ids->driver_id);
+		if (rc && rc != CO_EFAIL)
+			rc = co_master_kill_driver(ctx, ids->driver_id);
+		warnmsg("stopping driver %s%s%s", ids->driver_id, rc ? ": " : "",
+			rc ? co_ctx_error(ctx) : "");
+	} else if (ids->app_id[0]) {
+		rc = co_master_kill_app(ctx, ids->app_id);
+		warnmsg("stopping application %s%s%s", ids->app_id, rc ? ": " : "",
+			rc ? co_ctx_error(ctx) : "");
+	}
+	kill(child, SIGTERM);
+}
+
+/*
+ * Relay spark-submit's stderr line by line (so its logs still reach the
+ * user) while watching for the ids, until it closes.
+ */
+static void relay_stderr(struct co_ctx *ctx, const struct control *ctl, int fd,
+			 pid_t child, struct seen_ids *ids)
+{
+	char buf[65536];
+	size_t used = 0;
+	double kill_at = 0;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+		char *nl;
+
+		if (got_signal && !kill_at) {
+			kill_at = monotonic_now() + STOP_GRACE_SECONDS;
+			stop_on_cluster(ctx, ids, child);
+		} else if (kill_at && monotonic_now() > kill_at) {
+			kill(child, SIGKILL);	/* it had its chance to stop cleanly */
+			kill_at = 1e300;
+		}
+		if (poll(&pfd, 1, 500) <= 0)
+			continue;
+		n = read(fd, buf + used, sizeof(buf) - 1 - used);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+		buf[used] = '\0';
+		while ((nl = memchr(buf, '\n', used))) {
+			size_t len = (size_t)(nl - buf) + 1;
+
+			*nl = '\0';
+			scan_line(ctx, ctl, buf, ids);
+			*nl = '\n';
+			fwrite(buf, 1, len, stderr);
+			memmove(buf, buf + len, used - len);
+			used -= len;
+		}
+		if (used == sizeof(buf) - 1) {	/* an endless line: pass it on */
+			fwrite(buf, 1, used, stderr);
+			used = 0;
+		}
+	}
+	if (used) {
+		buf[used] = '\0';
+		scan_line(ctx, ctl, buf, ids);
+		fwrite(buf, 1, used, stderr);
+	}
+}
+
+static int run_spark_submit(struct co_ctx *ctx, const struct control *ctl,
+			    const struct argv_list *cmd)
+{
+	struct seen_ids ids = { "", "" };
+	int pipefd[2], status;
+	pid_t child;
+
+	if (pipe2(pipefd, O_CLOEXEC) != 0)
+		die(CO_ESOFTWARE, "pipe: %s", strerror(errno));
+	fflush(stdout);
+	install_signal_handlers();
+	child = fork();
+	if (child < 0)
+		die(CO_ESOFTWARE, "fork: %s", strerror(errno));
+	if (child == 0) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		dup2(pipefd[1], STDERR_FILENO);
+		execv(cmd->v[0], cmd->v);
+		fprintf(stderr, "%s: %s: %s\n", program_name, cmd->v[0], strerror(errno));
+		_exit(CO_EUNAVAILABLE);
+	}
+	close(pipefd[1]);
+	relay_stderr(ctx, ctl, pipefd[0], child, &ids);
+	close(pipefd[0]);
+	while (waitpid(child, &status, 0) < 0) {
+		if (errno != EINTR)
+			die(CO_ESOFTWARE, "waitpid: %s", strerror(errno));
+		if (got_signal)
+			kill(child, SIGTERM);
+	}
+	if (got_signal)
+		return 128 + got_signal;
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+/* ---- --rest ---------------------------------------------------------- */
+
+struct rest_job {
+	struct co_rest_submission sub;
+	struct argv_list conf;
+	char *resource;
+};
+
+/* A spark-submit option that maps onto a Spark property. */
+static bool rest_property_option(char **args, int n, int *i, struct argv_list *conf)
+{
+	static const struct { const char *opt, *prop; } map[] = {
+		{ "--driver-memory", "spark.driver.memory" },
+		{ "--driver-cores", "spark.driver.cores" },
+		{ "--executor-memory", "spark.executor.memory" },
+		{ "--executor-cores", "spark.executor.cores" },
+		{ "--total-executor-cores", "spark.cores.max" },
+		{ "--driver-java-options", "spark.driver.extraJavaOptions" },
+		{ "--driver-class-path", "spark.driver.extraClassPath" },
+	};
+
+	for (size_t k = 0; k < sizeof(map) / sizeof(map[0]); k++) {
+		const char *v = option_value(args, n, i, map[k].opt);
+		char *kv;
+
+		if (!v)
+			continue;
+		if (asprintf(&kv, "%s=%s", map[k].prop, v) < 0)
+			die(CO_ESOFTWARE, "out of memory");
+		push(conf, kv);
+		free(kv);
+		return true;
+	}
+	return false;
+}
+
+/* A local JAR becomes an absolute file: URL the workers can open. */
+static char *resource_url(const char *jar)
+{
+	char real[PATH_MAX], *url;
+
+	if (strstr(jar, "://") || strncmp(jar, "file:", 5) == 0 || strncmp(jar, "local:", 6) == 0)
+		url = strdup(jar);
+	else if (!realpath(jar, real))
+		die(CO_EDATA, "%s: %s", jar, strerror(errno));
+	else if (asprintf(&url, "file:%s", real) < 0)
+		url = NULL;
+	if (!url)
+		die(CO_ESOFTWARE, "out of memory");
+	return url;
+}
+
+static void parse_rest_job(struct co_ctx *ctx, const struct control *ctl, struct rest_job *job)
+{
+	char **args = ctl->spark_args;
+	int n = ctl->n_spark_args, i;
+	struct user_settings u;
+
+	memset(job, 0, sizeof(*job));
+	push(&job->conf, NULL);	/* keeps v non-NULL for an empty list */
+	job->conf.n = 0;
+	for (i = 0; i < n && args[i][0] == '-'; i++) {
+		const char *v;
+
+		if ((v = option_value(args, n, &i, "--class")))
+			job->sub.main_class = v;
+		else if ((v = option_value(args, n, &i, "--name")))
+			job->sub.app_name = v;
+		else if ((v = option_value(args, n, &i, "--conf")) ||
+			 (v = option_value(args, n, &i, "-c")))
+			push(&job->conf, v);
+		else if ((v = option_value(args, n, &i, "--deploy-mode"))) {
+			if (strcmp(v, "cluster") != 0)
+				usage_error("--rest submits in cluster deploy mode only");
+		} else if (strcmp(args[i], "--supervise") == 0)
+			push(&job->conf, "spark.driver.supervise=true");
+		else if (!rest_property_option(args, n, &i, &job->conf))
+			usage_error("option '%s' is not supported with --rest", args[i]);
+	}
+	if (i >= n)
+		usage_error("no application JAR given");
+	if (!job->sub.main_class)
+		usage_error("--rest needs --class MAIN_CLASS");
+	job->resource = resource_url(args[i]);
+	job->sub.app_resource = job->resource;
+	job->sub.app_args = (const char *const *)(args + i + 1);
+	job->sub.n_app_args = (size_t)(n - i - 1);
+
+	/* The same defaults as a spark-submit run, unless set. */
+	memset(&u, 0, sizeof(u));
+	for (size_t k = 0; k < job->conf.n; k++)
+		note_conf(&u, job->conf.v[k]);
+	if (!u.executor_memory) {
+		char *kv;
+
+		if (asprintf(&kv, "spark.executor.memory=%s",
+			     co_config_get(ctx, CO_KEY_EXECUTOR_MEMORY)) < 0)
+			die(CO_ESOFTWARE, "out of memory");
+		push(&job->conf, kv);
+		free(kv);
+	}
+	if (!u.event_log_enabled)
+		push(&job->conf, "spark.eventLog.enabled=true");
+	if (!u.event_log_dir) {
+		const char *dir = co_config_get(ctx, CO_KEY_EVENTS_DIR);
+		char *kv;
+
+		/* The driver runs on a worker: the dir is the cluster's, not ours. */
+		if (asprintf(&kv, "spark.eventLog.dir=%s%s", strstr(dir, "://") ? "" : "file://",
+			     dir) < 0)
+			die(CO_ESOFTWARE, "out of memory");
+		push(&job->conf, kv);
+		free(kv);
+	}
+	job->sub.conf = (const char *const *)job->conf.v;
+	job->sub.n_conf = job->conf.n;
+}
+
+/* Follow the driver until it ends; a signal kills it on the cluster. */
+static int follow_driver(struct co_ctx *ctx, const struct control *ctl, const char *id,
+			 char **final_state)
+{
+	char *last = NULL;
+	int rc;
+
+	install_signal_handlers();
+	for (;;) {
+		char *state = NULL;
+
+		if (got_signal) {
+			rc = co_rest_kill(ctx, id);
+			warnmsg("killing driver %s%s%s", id, rc ? ": " : "",
+				rc ? co_ctx_error(ctx) : "");
+			free(last);
+			return 128 + got_signal;
+		}
+		rc = co_rest_status(ctx, id, &state);
+		if (rc) {
+			free(last);
+			return rc;
+		}
+		if (!ctl->quiet && (!last || strcmp(last, state) != 0))
+			fprintf(stderr, "%s: driver %s: %s\n", program_name, id, state);
+		free(last);
+		last = state;
+		if (co_spark_state_is_final(state)) {
+			*final_state = last;
+			return CO_OK;
+		}
+		sleep_seconds(ctl->poll_seconds);
+	}
+}
+
+static int submit_rest(struct co_ctx *ctx, const struct control *ctl)
+{
+	struct rest_job job;
+	char *id = NULL, *state = NULL;
+	int rc;
+
+	parse_rest_job(ctx, ctl, &job);
+	if (ctl->dry_run) {
+		printf("POST %s/v1/submissions/create %s %s\n",
+		       co_config_get(ctx, CO_KEY_REST_URL), job.sub.main_class, job.resource);
+		rc = CO_OK;
+		goto out;
+	}
+	rc = co_rest_create(ctx, &job.sub, &id);
+	if (rc)
+		die_ctx(ctx, rc);
+	write_id_file(ctl->app_id_file, id);
+	if (!ctl->quiet)
+		fprintf(stderr, "%s: submitted %s to %s\n", program_name, id,
+			co_config_get(ctx, CO_KEY_REST_URL));
+	if (ctl->wait) {
+		rc = follow_driver(ctx, ctl, id, &state);
+		if (rc > 0 && rc < 128)
+			die_ctx(ctx, rc);
+	}
+	if (ctl->json)
+		json_line(json_pack("{s:s, s:s?}", "submissionId", id, "state", state));
+	else
+		printf("%s%s%s\n", id, state ? "\t" : "", state ? state : "");
+	if (rc == CO_OK && state && strcmp(state, "FINISHED") != 0)
+		rc = CO_EFAIL;
+out:
+	free(id);
+	free(state);
+	free(job.resource);
+	argv_free(&job.conf);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct control ctl = { 0 };
+	struct argv_list cmd = { 0 };
+	struct co_ctx *ctx = tool_init("sc-submit");
+	int rc;
+
+	parse_options(argc, argv, ctx, &ctl);
+	if (ctl.rest) {
+		rc = submit_rest(ctx, &ctl);
+	} else {
+		build_command(ctx, &ctl, &cmd);
+		if (ctl.dry_run) {
+			print_command(&cmd);
+			rc = CO_OK;
+		} else {
+			rc = run_spark_submit(ctx, &ctl, &cmd);
+		}
+		argv_free(&cmd);
+	}
+	co_ctx_free(ctx);
+	return rc;
+}

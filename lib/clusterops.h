@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libclusterops: configuration, HTTP and Spark clients shared by the
+ * clusterops tools.
+ *
+ * Conventions:
+ *  - Every function that can fail returns an int status, CO_OK (0) or one
+ *    of the co_status codes below, which are also the tools' exit codes.
+ *    The text of the failure is kept on the context: co_ctx_error().
+ *  - The library never prints and never exits.
+ *  - Objects returned through an out-pointer are owned by the caller and
+ *    freed with the matching *_free() function, which accepts NULL.
+ *    Strings returned as "const char *" belong to the object they came from.
+ */
+#ifndef CLUSTEROPS_H
+#define CLUSTEROPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One exit-code scheme for the whole toolkit (sysexits). */
+enum co_status {
+	CO_OK = 0,
+	CO_EFAIL = 1,		/* ran, and the outcome is failure */
+	CO_EUSAGE = 64,		/* command-line misuse */
+	CO_EDATA = 65,		/* bad input data */
+	CO_EUNAVAILABLE = 69,	/* service unreachable */
+	CO_ESOFTWARE = 70,	/* internal error */
+	CO_ECANTCREAT = 73,	/* cannot create output */
+	CO_EIO = 74,		/* I/O error */
+	CO_ETEMPFAIL = 75,	/* temporary failure: timeout, lock held */
+	CO_EPROTOCOL = 76,	/* remote answered something malformed */
+	CO_ENOPERM = 77,	/* permission or authentication denied */
+};
+
+/* Library version, "MAJOR.MINOR.PATCH". */
+const char *co_version(void);
+
+/* ---- context ------------------------------------------------------ */
+
+struct co_ctx;
+
+/*
+ * A context holds the resolved configuration, the HTTP connection cache
+ * and the message of the last failure. It reads the environment and the
+ * configuration file in co_config_load(), not here. NULL when out of memory.
+ */
+struct co_ctx *co_ctx_new(void);
+void co_ctx_free(struct co_ctx *ctx);
+
+/* Message of the last failure ("" if none). Owned by ctx. */
+const char *co_ctx_error(const struct co_ctx *ctx);
+
+/* ---- configuration ------------------------------------------------ */
+
+enum co_key {
+	CO_KEY_MASTER,		/* spark://spark-master:7077 */
+	CO_KEY_MASTER_UI,	/* http://MASTERHOST:8080 */
+	CO_KEY_REST_URL,	/* http://MASTERHOST:6066 */
+	CO_KEY_HISTORY_URL,	/* http://MASTERHOST:18080 */
+	CO_KEY_EVENTS_DIR,	/* /opt/workspace/events */
+	CO_KEY_DATAIN,		/* /opt/workspace/datain */
+	CO_KEY_DATAOUT,		/* /opt/workspace/dataout */
+	CO_KEY_BROKERS,		/* kafka:9092 */
+	CO_KEY_EXECUTOR_MEMORY,	/* 512m */
+	CO_KEY_TIMEOUT,		/* seconds per HTTP request: 10 */
+	CO_KEY_TOKEN_FILE,	/* file holding a bearer token */
+	CO_KEY_COUNT
+};
+
+/* Where a value came from, lowest precedence first. */
+enum co_source {
+	CO_SRC_DEFAULT,
+	CO_SRC_DERIVED,		/* computed from the master URL */
+	CO_SRC_FILE,
+	CO_SRC_ENV,
+	CO_SRC_FLAG,
+};
+
+/*
+ * Read the environment (SC_*) and the configuration file: $SC_CONFIG, else
+ * $XDG_CONFIG_HOME/clusterops/config (~/.config when unset), else
+ * /etc/clusterops.conf. A missing default file is not an error; a missing
+ * $SC_CONFIG is (CO_EIO). A bad line is CO_EDATA naming file and line.
+ */
+int co_config_load(struct co_ctx *ctx);
+
+/* Set a value from the command line: the highest precedence. */
+int co_config_set(struct co_ctx *ctx, enum co_key key, const char *value);
+
+/* The resolved value; never NULL for keys with a default, else NULL. */
+const char *co_config_get(const struct co_ctx *ctx, enum co_key key);
+enum co_source co_config_source(const struct co_ctx *ctx, enum co_key key);
+
+const char *co_config_key_name(enum co_key key);	/* "events_dir" */
+const char *co_config_key_env(enum co_key key);	/* "SC_EVENTS_DIR" */
+const char *co_config_source_name(enum co_source src);	/* "env" */
+/* The configuration file that was read, or NULL. */
+const char *co_config_file(const struct co_ctx *ctx);
+
+/*
+ * "spark://h1:7077,h2:7077" -> "h1" (first master). Caller frees.
+ * NULL (and CO_EDATA on ctx) when the URL is not a spark:// URL.
+ */
+char *co_spark_master_host(struct co_ctx *ctx, const char *master_url);
+
+/* ---- HTTP ----------------------------------------------------------- */
+
+enum co_http_method { CO_HTTP_GET, CO_HTTP_POST };
+
+/* Flags for struct co_http_request. */
+#define CO_HTTP_ANY_STATUS	0x1	/* do not turn 4xx/5xx into errors */
+#define CO_HTTP_RETRY		0x2	/* idempotent: retry transient failures */
+
+struct co_http_request {
+	enum co_http_method method;
+	const char *url;
+	const char *content_type;	/* of body, for POST */
+	const char *body;
+	size_t body_len;
+	unsigned flags;
+};
+
+struct co_http_response {
+	long status;
+	char *body;		/* NUL-terminated; owned, see clear() */
+	size_t len;
+	char *location;		/* Location header, or NULL */
+};
+
+/*
+ * Perform one request (with a bounded retry when CO_HTTP_RETRY is set).
+ * Transport failures map to CO_EUNAVAILABLE (refused, unresolvable),
+ * CO_ETEMPFAIL (timeout) or CO_EPROTOCOL (empty or oversized reply); unless
+ * CO_HTTP_ANY_STATUS, 401/403 map to CO_ENOPERM, 5xx to CO_EUNAVAILABLE
+ * and other non-2xx/3xx statuses to CO_EPROTOCOL. Messages start with the
+ * URL. A bearer token ($SC_TOKEN or the token_file) and ~/.netrc are used
+ * when present.
+ */
+int co_http_request(struct co_ctx *ctx, const struct co_http_request *req,
+		    struct co_http_response *resp);
+void co_http_response_clear(struct co_http_response *resp);
+
+/* GET with retry; the body is returned in resp. */
+int co_http_get(struct co_ctx *ctx, const char *url,
+		struct co_http_response *resp);
+
+/* ---- Spark master --------------------------------------------------- */
+
+struct co_spark_worker {
+	char *id;
+	char *host;
+	int port;
+	char *webui;		/* http://host:port */
+	int cores, cores_used;
+	int64_t memory_mb, memory_used_mb;
+	char *state;		/* ALIVE, DEAD, DECOMMISSIONED, UNKNOWN */
+	int64_t last_heartbeat_ms;
+};
+
+struct co_spark_app {
+	char *id;
+	char *name;
+	char *user;
+	char *state;		/* WAITING, RUNNING, FINISHED, FAILED, KILLED */
+	int64_t start_ms;
+	int64_t duration_ms;
+	int cores;
+	int64_t memory_per_executor_mb;
+	bool active;		/* from activeapps rather than completedapps */
+};
+
+struct co_spark_driver {
+	char *id;
+	char *state;		/* SUBMITTED, RUNNING, FINISHED, FAILED, KILLED, ERROR... */
+	char *worker;		/* worker id, NULL when none */
+	char *main_class;
+	int64_t start_ms;
+	int cores;
+	int64_t memory_mb;
+	bool active;
+};
+
+/* The master's /json/ view. Read-only; everything owned by the struct. */
+struct co_master_state {
+	char *url;		/* spark://... as the master reports it */
+	char *status;		/* ALIVE, STANDBY, RECOVERING ... */
+	int alive_workers;
+	int cores, cores_used;
+	int64_t memory_mb, memory_used_mb;
+	size_t n_workers;
+	struct co_spark_worker *workers;
+	size_t n_apps;		/* active ones first */
+	struct co_spark_app *apps;
+	size_t n_drivers;	/* active ones first */
+	struct co_spark_driver *drivers;
+};
+
+/* GET <master_ui>/json/ and parse it. */
+int co_master_state_fetch(struct co_ctx *ctx, struct co_master_state **out);
+/* Parse a /json/ document; origin names it in error messages. */
+int co_master_state_parse(struct co_ctx *ctx, const char *json, size_t len,
+			  const char *origin, struct co_master_state **out);
+void co_master_state_free(struct co_master_state *st);
+
+const struct co_spark_app *co_master_state_app(const struct co_master_state *st,
+					       const char *app_id);
+const struct co_spark_driver *
+co_master_state_driver(const struct co_master_state *st, const char *driver_id);
+
+/* True for a state an application or driver never leaves. */
+bool co_spark_state_is_final(const char *state);
+
+/*
+ * Ask the master UI to kill an application or a cluster-mode driver
+ * (POST /app/kill/ or /driver/kill/, with the UI's CSRF token when the
+ * master has one). The master answers 302 whatever happened: confirm the
+ * outcome with co_master_state_fetch().
+ */
+int co_master_kill_app(struct co_ctx *ctx, const char *app_id);
+int co_master_kill_driver(struct co_ctx *ctx, const char *driver_id);
+
+/* ---- Spark worker --------------------------------------------------- */
+
+struct co_worker_executor {
+	int id;
+	char *app_id;
+	char *app_name;
+	bool finished;		/* from finishedexecutors */
+};
+
+struct co_worker_driver {
+	char *id;
+	char *state;
+	bool finished;
+};
+
+struct co_worker_state {
+	char *id;
+	char *master_url;
+	int cores, cores_used;
+	int64_t memory_mb, memory_used_mb;
+	size_t n_executors;	/* running ones first */
+	struct co_worker_executor *executors;
+	size_t n_drivers;
+	struct co_worker_driver *drivers;
+};
+
+/* GET <webui>/json/ of a worker and parse it. */
+int co_worker_state_fetch(struct co_ctx *ctx, const char *webui,
+			  struct co_worker_state **out);
+int co_worker_state_parse(struct co_ctx *ctx, const char *json, size_t len,
+			  const char *origin, struct co_worker_state **out);
+void co_worker_state_free(struct co_worker_state *st);
+
+/* ---- Spark REST submission server ----------------------------------- */
+
+struct co_rest_submission {
+	const char *app_resource;	/* file:/... or any URL the workers reach */
+	const char *main_class;
+	const char *app_name;
+	const char *const *app_args;
+	size_t n_app_args;
+	const char *const *conf;	/* "key=value" Spark properties */
+	size_t n_conf;
+};
+
+/* POST /v1/submissions/create; *submission_id is the new driver's id. */
+int co_rest_create(struct co_ctx *ctx, const struct co_rest_submission *sub,
+		   char **submission_id);
+/* GET /v1/submissions/status/ID; *driver_state e.g. "RUNNING". */
+int co_rest_status(struct co_ctx *ctx, const char *submission_id,
+		   char **driver_state);
+/*
+ * POST /v1/submissions/kill/ID. CO_OK when the server accepted the kill;
+ * CO_EFAIL with the server's message when it refused (already finished or
+ * unknown).
+ */
+int co_rest_kill(struct co_ctx *ctx, const char *submission_id);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CLUSTEROPS_H */

@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one place that resolves configuration: command-line flag, then
+ * environment (SC_*), then the configuration file, then values derived from
+ * the master URL, then the built-in defaults of the Docker cluster.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct key_info {
+	const char *name;
+	const char *env;
+	const char *dflt;
+	int derived_port;	/* > 0: derived as http://MASTERHOST:port */
+};
+
+static const struct key_info keys[CO_KEY_COUNT] = {
+	[CO_KEY_MASTER] = { "master", "SC_MASTER", "spark://spark-master:7077", 0 },
+	[CO_KEY_MASTER_UI] = { "master_ui", "SC_MASTER_UI", NULL, 8080 },
+	[CO_KEY_REST_URL] = { "rest_url", "SC_REST_URL", NULL, 6066 },
+	[CO_KEY_HISTORY_URL] = { "history_url", "SC_HISTORY_URL", NULL, 18080 },
+	[CO_KEY_EVENTS_DIR] = { "events_dir", "SC_EVENTS_DIR", "/opt/workspace/events", 0 },
+	[CO_KEY_DATAIN] = { "datain", "SC_DATAIN", "/opt/workspace/datain", 0 },
+	[CO_KEY_DATAOUT] = { "dataout", "SC_DATAOUT", "/opt/workspace/dataout", 0 },
+	[CO_KEY_BROKERS] = { "brokers", "SC_BROKERS", "kafka:9092", 0 },
+	[CO_KEY_EXECUTOR_MEMORY] = { "executor_memory", "SC_EXECUTOR_MEMORY", "512m", 0 },
+	[CO_KEY_TIMEOUT] = { "timeout", "SC_TIMEOUT", "10", 0 },
+	[CO_KEY_TOKEN_FILE] = { "token_file", "SC_TOKEN_FILE", NULL, 0 },
+};
+
+static const char *const source_names[] = {
+	[CO_SRC_DEFAULT] = "default",
+	[CO_SRC_DERIVED] = "derived",
+	[CO_SRC_FILE] = "file",
+	[CO_SRC_ENV] = "env",
+	[CO_SRC_FLAG] = "flag",
+};
+
+CO_API const char *co_config_key_name(enum co_key key)
+{
+	return (unsigned)key < CO_KEY_COUNT ? keys[key].name : NULL;
+}
+
+CO_API const char *co_config_key_env(enum co_key key)
+{
+	return (unsigned)key < CO_KEY_COUNT ? keys[key].env : NULL;
+}
+
+CO_API const char *co_config_source_name(enum co_source src)
+{
+	return (unsigned)src <= CO_SRC_FLAG ? source_names[src] : NULL;
+}
+
+CO_API const char *co_config_file(const struct co_ctx *ctx)
+{
+	return ctx->config_file;
+}
+
+static int set_layer(struct co_ctx *ctx, enum co_key key, enum co_source src,
+		     const char *value)
+{
+	char *copy = strdup(value);
+
+	if (!copy)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	free(ctx->layer[key][src]);
+	ctx->layer[key][src] = copy;
+	if (key == CO_KEY_MASTER) {	/* derived URLs follow the master */
+		for (int k = 0; k < CO_KEY_COUNT; k++) {
+			free(ctx->layer[k][CO_SRC_DERIVED]);
+			ctx->layer[k][CO_SRC_DERIVED] = NULL;
+		}
+	}
+	return CO_OK;
+}
+
+static int validate(struct co_ctx *ctx, enum co_key key, const char *value)
+{
+	if (key == CO_KEY_TIMEOUT) {
+		char *end;
+		double t;
+
+		errno = 0;
+		t = strtod(value, &end);
+		if (errno || end == value || *end || !(t > 0) || t > 86400)
+			return co_err(ctx, CO_EUSAGE,
+				      "invalid timeout '%s': expected seconds, greater than 0", value);
+	}
+	if (key == CO_KEY_MASTER && strncmp(value, "spark://", 8) != 0)
+		return co_err(ctx, CO_EUSAGE,
+			      "invalid master URL '%s': expected spark://HOST:PORT", value);
+	if (*value == '\0')
+		return co_err(ctx, CO_EUSAGE, "empty value for %s", keys[key].name);
+	return CO_OK;
+}
+
+CO_API int co_config_set(struct co_ctx *ctx, enum co_key key, const char *value)
+{
+	int rc;
+
+	if ((unsigned)key >= CO_KEY_COUNT || !value)
+		return co_err(ctx, CO_ESOFTWARE, "invalid configuration key");
+	rc = validate(ctx, key, value);
+	if (rc)
+		return rc;
+	return set_layer(ctx, key, CO_SRC_FLAG, value);
+}
+
+static int lookup_key(const char *name)
+{
+	for (int k = 0; k < CO_KEY_COUNT; k++)
+		if (strcmp(keys[k].name, name) == 0)
+			return k;
+	return -1;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+/* "key = value" lines; '#' starts a comment line; blank lines are skipped. */
+static int read_file(struct co_ctx *ctx, const char *path, FILE *fp)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned lineno = 0;
+	int rc = CO_OK;
+
+	while (getline(&line, &cap, fp) != -1) {
+		char *p = trim(line), *eq, *name, *value;
+		int key;
+
+		lineno++;
+		if (*p == '\0' || *p == '#')
+			continue;
+		eq = strchr(p, '=');
+		if (!eq) {
+			rc = co_err(ctx, CO_EDATA, "%s:%u: expected 'key = value'", path, lineno);
+			break;
+		}
+		*eq = '\0';
+		name = trim(p);
+		value = trim(eq + 1);
+		key = lookup_key(name);
+		if (key < 0) {
+			rc = co_err(ctx, CO_EDATA, "%s:%u: unknown key '%s'", path, lineno, name);
+			break;
+		}
+		rc = validate(ctx, key, value);
+		if (rc) {
+			rc = co_err_prefix(ctx, CO_EDATA, path);
+			break;
+		}
+		rc = set_layer(ctx, key, CO_SRC_FILE, value);
+		if (rc)
+			break;
+	}
+	if (rc == CO_OK && ferror(fp))
+		rc = co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
+	free(line);
+	return rc;
+}
+
+static int load_file(struct co_ctx *ctx)
+{
+	const char *explicit = getenv("SC_CONFIG");
+	char *path = NULL;
+	FILE *fp;
+	int rc;
+
+	if (explicit && *explicit) {
+		path = strdup(explicit);
+	} else {
+		const char *xdg = getenv("XDG_CONFIG_HOME");
+		const char *home = getenv("HOME");
+		char buf[4096];
+
+		if (xdg && *xdg)
+			snprintf(buf, sizeof(buf), "%s/clusterops/config", xdg);
+		else if (home && *home)
+			snprintf(buf, sizeof(buf), "%s/.config/clusterops/config", home);
+		else
+			buf[0] = '\0';
+		if (buf[0] && access(buf, F_OK) == 0)
+			path = strdup(buf);
+		else if (access("/etc/clusterops.conf", F_OK) == 0)
+			path = strdup("/etc/clusterops.conf");
+		else
+			return CO_OK;
+	}
+	if (!path)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+
+	fp = fopen(path, "r");
+	if (!fp) {
+		rc = co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
+		free(path);
+		return rc;
+	}
+	rc = read_file(ctx, path, fp);
+	fclose(fp);
+	free(ctx->config_file);
+	ctx->config_file = path;
+	return rc;
+}
+
+CO_API int co_config_load(struct co_ctx *ctx)
+{
+	int rc = load_file(ctx);
+
+	if (rc)
+		return rc;
+	for (int k = 0; k < CO_KEY_COUNT; k++) {
+		const char *v = getenv(keys[k].env);
+
+		if (!v || !*v)
+			continue;
+		rc = validate(ctx, k, v);
+		if (rc)
+			return co_err_prefix(ctx, CO_EUSAGE, keys[k].env);
+		rc = set_layer(ctx, k, CO_SRC_ENV, v);
+		if (rc)
+			return rc;
+	}
+	return CO_OK;
+}
+
+/* Highest layer that holds a value, or -1. */
+static int top_layer(const struct co_ctx *ctx, enum co_key key)
+{
+	for (int s = CO_SRC_FLAG; s >= CO_SRC_FILE; s--)
+		if (ctx->layer[key][s])
+			return s;
+	return -1;
+}
+
+CO_API char *co_spark_master_host(struct co_ctx *ctx, const char *url)
+{
+	const char *host, *end;
+	char *out;
+
+	if (strncmp(url, "spark://", 8) != 0) {
+		co_err(ctx, CO_EDATA, "invalid master URL '%s': expected spark://HOST:PORT", url);
+		return NULL;
+	}
+	host = url + 8;
+	if (*host == '[') {	/* IPv6 literal: keep the brackets for URLs */
+		end = strchr(host, ']');
+		end = end ? end + 1 : host + strlen(host);
+	} else {
+		end = host + strcspn(host, ":,/");
+	}
+	if (end == host) {
+		co_err(ctx, CO_EDATA, "invalid master URL '%s': no host", url);
+		return NULL;
+	}
+	out = strndup(host, (size_t)(end - host));
+	if (!out)
+		co_err(ctx, CO_ESOFTWARE, "out of memory");
+	return out;
+}
+
+/* Fill the derived layer of UI/REST/history URLs from the master URL. */
+static void derive(struct co_ctx *ctx, enum co_key key)
+{
+	const char *master = co_config_get(ctx, CO_KEY_MASTER);
+	char msg[sizeof(ctx->errmsg)];
+	char url[1024];
+	char *host;
+
+	if (ctx->layer[key][CO_SRC_DERIVED] || keys[key].derived_port <= 0)
+		return;
+	/* Deriving must not clobber a message the caller may still print. */
+	memcpy(msg, ctx->errmsg, sizeof(msg));
+	host = co_spark_master_host(ctx, master);
+	memcpy(ctx->errmsg, msg, sizeof(msg));
+	if (!host)
+		return;
+	snprintf(url, sizeof(url), "http://%s:%d", host, keys[key].derived_port);
+	free(host);
+	ctx->layer[key][CO_SRC_DERIVED] = strdup(url);
+}
+
+CO_API const char *co_config_get(const struct co_ctx *ctx, enum co_key key)
+{
+	int top;
+
+	if ((unsigned)key >= CO_KEY_COUNT)
+		return NULL;
+	top = top_layer(ctx, key);
+	if (top >= 0)
+		return ctx->layer[key][top];
+	if (keys[key].derived_port > 0) {
+		/* The cache is logically const: it only memoizes the derivation. */
+		derive((struct co_ctx *)ctx, key);
+		return ctx->layer[key][CO_SRC_DERIVED];
+	}
+	return keys[key].dflt;
+}
+
+CO_API enum co_source co_config_source(const struct co_ctx *ctx, enum co_key key)
+{
+	int top = top_layer(ctx, key);
+
+	if (top >= 0)
+		return top;
+	return keys[key].derived_port > 0 ? CO_SRC_DERIVED : CO_SRC_DEFAULT;
+}

@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/* HTTP on libcurl: timeouts, a bounded retry, credentials, named errors. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define RETRY_ATTEMPTS 3
+
+struct sink {
+	char *data;
+	size_t len, cap;
+	bool overflow;
+};
+
+static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct sink *s = userdata;
+	size_t n = size * nmemb;
+
+	if (s->len + n + 1 > CO_HTTP_MAX_BODY) {
+		s->overflow = true;
+		return 0;	/* makes curl fail with CURLE_WRITE_ERROR */
+	}
+	if (s->len + n + 1 > s->cap) {
+		size_t cap = s->cap ? s->cap : 4096;
+		char *p;
+
+		while (cap < s->len + n + 1)
+			cap *= 2;
+		p = realloc(s->data, cap);
+		if (!p)
+			return 0;
+		s->data = p;
+		s->cap = cap;
+	}
+	memcpy(s->data + s->len, ptr, n);
+	s->len += n;
+	s->data[s->len] = '\0';
+	return n;
+}
+
+CO_API void co_http_response_clear(struct co_http_response *resp)
+{
+	if (!resp)
+		return;
+	free(resp->body);
+	free(resp->location);
+	memset(resp, 0, sizeof(*resp));
+}
+
+/* The bearer token from $SC_TOKEN or the token file; NULL when none. */
+static int read_token(struct co_ctx *ctx, char **out)
+{
+	const char *env = getenv("SC_TOKEN");
+	const char *path = co_config_get(ctx, CO_KEY_TOKEN_FILE);
+	char buf[4096];
+	size_t n;
+	FILE *fp;
+
+	*out = NULL;
+	if (env && *env) {
+		*out = strdup(env);
+		return *out ? CO_OK : co_err(ctx, CO_ESOFTWARE, "out of memory");
+	}
+	if (!path)
+		return CO_OK;
+	fp = fopen(path, "r");
+	if (!fp)
+		return co_err(ctx, errno == EACCES ? CO_ENOPERM : CO_EIO,
+			      "token file %s: %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (!buf[0])
+		return co_err(ctx, CO_EDATA, "token file %s: empty", path);
+	*out = strdup(buf);
+	return *out ? CO_OK : co_err(ctx, CO_ESOFTWARE, "out of memory");
+}
+
+static long timeout_ms(const struct co_ctx *ctx)
+{
+	double t = strtod(co_config_get(ctx, CO_KEY_TIMEOUT), NULL);
+
+	return t > 0 ? (long)(t * 1000) : 10000;
+}
+
+/* Translate a transport failure into a status and "URL: reason". */
+static int transport_error(struct co_ctx *ctx, const char *url, CURLcode cc,
+			   const char *errbuf, const struct sink *sink)
+{
+	long oserr = 0;
+
+	curl_easy_getinfo(ctx->curl, CURLINFO_OS_ERRNO, &oserr);
+	switch (cc) {
+	case CURLE_COULDNT_CONNECT:
+		return co_err(ctx, CO_EUNAVAILABLE, "%s: %s", url,
+			      oserr ? strerror((int)oserr) : "could not connect");
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return co_err(ctx, CO_EUNAVAILABLE, "%s: could not resolve host", url);
+	case CURLE_OPERATION_TIMEDOUT:
+		return co_err(ctx, CO_ETEMPFAIL, "%s: timed out after %.1f s", url,
+			      timeout_ms(ctx) / 1000.0);
+	case CURLE_GOT_NOTHING:
+		return co_err(ctx, CO_EPROTOCOL, "%s: empty reply from server", url);
+	case CURLE_WRITE_ERROR:
+		if (sink->overflow)
+			return co_err(ctx, CO_EPROTOCOL, "%s: reply larger than %u MiB",
+				      url, CO_HTTP_MAX_BODY >> 20);
+		return co_err(ctx, CO_ESOFTWARE, "%s: out of memory", url);
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_PARTIAL_FILE:
+		return co_err(ctx, CO_EUNAVAILABLE, "%s: %s", url,
+			      errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return co_err(ctx, CO_EUSAGE, "%s: invalid URL", url);
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CONNECT_ERROR:
+		return co_err(ctx, CO_EUNAVAILABLE, "%s: TLS: %s", url,
+			      errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	default:
+		return co_err(ctx, CO_EUNAVAILABLE, "%s: %s", url,
+			      errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	}
+}
+
+static int status_error(struct co_ctx *ctx, const char *url, long status)
+{
+	int rc;
+
+	if (status == 401 || status == 403)
+		rc = CO_ENOPERM;
+	else if (status >= 500)
+		rc = CO_EUNAVAILABLE;
+	else
+		rc = CO_EPROTOCOL;
+	return co_err(ctx, rc, "%s: HTTP %ld", url, status);
+}
+
+static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
+			const char *token, struct co_http_response *resp, bool *retryable)
+{
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *headers = NULL;
+	struct sink sink = { 0 };
+	char *auth = NULL;
+	char *ctype = NULL;
+	char *location = NULL;
+	CURLcode cc;
+	int rc = CO_OK;
+	long ms = timeout_ms(ctx);
+
+	if (!ctx->curl && !(ctx->curl = curl_easy_init()))
+		return co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
+	curl_easy_reset(ctx->curl);
+	curl_easy_setopt(ctx->curl, CURLOPT_URL, req->url);
+	curl_easy_setopt(ctx->curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(ctx->curl, CURLOPT_WRITEFUNCTION, sink_write);
+	curl_easy_setopt(ctx->curl, CURLOPT_WRITEDATA, &sink);
+	curl_easy_setopt(ctx->curl, CURLOPT_TIMEOUT_MS, ms);
+	curl_easy_setopt(ctx->curl, CURLOPT_CONNECTTIMEOUT_MS, ms < 5000 ? ms : 5000L);
+	curl_easy_setopt(ctx->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(ctx->curl, CURLOPT_USERAGENT, "clusterops/" PACKAGE_VERSION);
+	curl_easy_setopt(ctx->curl, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+	curl_easy_setopt(ctx->curl, CURLOPT_ACCEPT_ENCODING, "");
+	if (token) {
+		if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
+			rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
+			goto out;
+		}
+		headers = curl_slist_append(headers, auth);
+	}
+	if (req->method == CO_HTTP_POST) {
+		curl_easy_setopt(ctx->curl, CURLOPT_POST, 1L);
+		curl_easy_setopt(ctx->curl, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+		curl_easy_setopt(ctx->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)(req->body ? req->body_len : 0));
+		if (req->content_type) {
+			if (asprintf(&ctype, "Content-Type: %s", req->content_type) < 0) {
+				rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
+				goto out;
+			}
+			headers = curl_slist_append(headers, ctype);
+		}
+	}
+	curl_easy_setopt(ctx->curl, CURLOPT_HTTPHEADER, headers);
+
+	cc = curl_easy_perform(ctx->curl);
+	/* Worth another try: refused, reset or dropped (a restarting server). */
+	*retryable = cc == CURLE_COULDNT_CONNECT || cc == CURLE_GOT_NOTHING ||
+		     cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR ||
+		     cc == CURLE_PARTIAL_FILE;
+	if (cc != CURLE_OK) {
+		rc = transport_error(ctx, req->url, cc, errbuf, &sink);
+		goto out;
+	}
+	curl_easy_getinfo(ctx->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+	*retryable = resp->status >= 500 || resp->status == 429;
+	curl_easy_getinfo(ctx->curl, CURLINFO_REDIRECT_URL, &location);
+	resp->location = co_strdup0(location);
+	resp->body = sink.data ? sink.data : strdup("");
+	resp->len = sink.len;
+	sink.data = NULL;
+	if (!resp->body) {
+		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
+		goto out;
+	}
+	if (!(req->flags & CO_HTTP_ANY_STATUS) && resp->status >= 400)
+		rc = status_error(ctx, req->url, resp->status);
+out:
+	curl_easy_setopt(ctx->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(ctx->curl, CURLOPT_ERRORBUFFER, NULL);
+	curl_slist_free_all(headers);
+	free(auth);
+	free(ctype);
+	free(sink.data);
+	return rc;
+}
+
+CO_API int co_http_request(struct co_ctx *ctx, const struct co_http_request *req,
+			   struct co_http_response *resp)
+{
+	int attempts = (req->flags & CO_HTTP_RETRY) ? RETRY_ATTEMPTS : 1;
+	char *token = NULL;
+	int rc;
+
+	memset(resp, 0, sizeof(*resp));
+	rc = read_token(ctx, &token);
+	if (rc)
+		return rc;
+	for (int i = 0; i < attempts; i++) {
+		if (i > 0) {
+			/* 200 ms, 400 ms: long enough for a restart, short under cron */
+			struct timespec ts = { 0, 200000000L << (i - 1) };
+
+			nanosleep(&ts, NULL);
+			co_http_response_clear(resp);
+		}
+		bool retryable = false;
+
+		rc = perform_once(ctx, req, token, resp, &retryable);
+		/* A timeout is not retried: it already spent the caller's budget. */
+		if (rc == CO_OK || !retryable)
+			break;
+	}
+	free(token);
+	if (rc)
+		co_http_response_clear(resp);
+	return rc;
+}
+
+CO_API int co_http_get(struct co_ctx *ctx, const char *url, struct co_http_response *resp)
+{
+	struct co_http_request req = {
+		.method = CO_HTTP_GET,
+		.url = url,
+		.flags = CO_HTTP_RETRY,
+	};
+
+	return co_http_request(ctx, &req, resp);
+}

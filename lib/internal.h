@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared inside libclusterops only; nothing here is exported. */
+#ifndef CO_INTERNAL_H
+#define CO_INTERNAL_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdarg.h>
+
+#include "clusterops.h"
+
+#define CO_API __attribute__((visibility("default")))
+
+/* Largest reply body kept in memory; API answers are far smaller. */
+#define CO_HTTP_MAX_BODY (64u << 20)
+
+struct co_ctx {
+	char errmsg[1024];
+	/* Per key: the value set at each precedence level (enum co_source). */
+	char *layer[CO_KEY_COUNT][CO_SRC_FLAG + 1];
+	char *config_file;
+	CURL *curl;		/* reused so connections are kept alive */
+	char *csrf_token;	/* master UI kill-form token, fetched once */
+	bool csrf_fetched;
+};
+
+/* Record a failure on ctx and return its status, for "return co_err(...)". */
+int co_err(struct co_ctx *ctx, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Prefix the current message: "<prefix>: <old message>". */
+int co_err_prefix(struct co_ctx *ctx, int status, const char *prefix);
+
+/* Join a base URL and a path without doubling the slash. Caller frees. */
+char *co_url_join(const char *base, const char *path);
+
+/* strdup that accepts NULL. */
+char *co_strdup0(const char *s);
+
+/* JSON helpers: parse a reply, read typed members. */
+int co_json_parse(struct co_ctx *ctx, const char *text, size_t len,
+		  const char *origin, json_t **out);
+/* Member as a new string: strings are copied, numbers formatted; NULL if absent. */
+char *co_json_strdup(const json_t *obj, const char *key);
+int64_t co_json_int(const json_t *obj, const char *key, int64_t dflt);
+
+/* REST replies. */
+struct co_rest_reply {
+	char *action;
+	bool success;
+	char *message;
+	char *submission_id;
+	char *driver_state;
+	char *server_version;
+};
+int co_rest_parse_reply(struct co_ctx *ctx, const char *json, size_t len,
+			const char *origin, struct co_rest_reply *out);
+void co_rest_reply_clear(struct co_rest_reply *r);
+
+/* The master UI's CSRF token from its main page, or NULL when it has none. */
+char *co_master_parse_csrf(const char *html);
+
+#endif

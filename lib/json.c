@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* Reading Spark's JSON with jansson: tolerant of extra fields, strict on types. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+int co_json_parse(struct co_ctx *ctx, const char *text, size_t len,
+		  const char *origin, json_t **out)
+{
+	json_error_t err;
+
+	*out = json_loadb(text, len, 0, &err);
+	if (!*out)
+		return co_err(ctx, CO_EPROTOCOL, "%s: malformed JSON at line %d: %s",
+			      origin, err.line, err.text);
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return co_err(ctx, CO_EPROTOCOL, "%s: expected a JSON object", origin);
+	}
+	return CO_OK;
+}
+
+char *co_json_strdup(const json_t *obj, const char *key)
+{
+	const json_t *v = json_object_get(obj, key);
+	char buf[64];
+
+	if (json_is_string(v))
+		return strdup(json_string_value(v));
+	if (json_is_integer(v)) {
+		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return strdup(buf);
+	}
+	return NULL;
+}
+
+/* Integers may arrive as numbers or, for some fields, as strings. */
+int64_t co_json_int(const json_t *obj, const char *key, int64_t dflt)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	if (json_is_integer(v))
+		return json_integer_value(v);
+	if (json_is_real(v))
+		return (int64_t)json_real_value(v);
+	if (json_is_string(v)) {
+		char *end;
+		long long n = strtoll(json_string_value(v), &end, 10);
+
+		if (end != json_string_value(v) && *end == '\0')
+			return n;
+	}
+	return dflt;
+}

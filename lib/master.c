@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: MIT */
+/* The Spark master: its /json/ state and its UI's kill actions. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static void worker_clear(struct co_spark_worker *w)
+{
+	free(w->id);
+	free(w->host);
+	free(w->webui);
+	free(w->state);
+}
+
+static void app_clear(struct co_spark_app *a)
+{
+	free(a->id);
+	free(a->name);
+	free(a->user);
+	free(a->state);
+}
+
+static void driver_clear(struct co_spark_driver *d)
+{
+	free(d->id);
+	free(d->state);
+	free(d->worker);
+	free(d->main_class);
+}
+
+CO_API void co_master_state_free(struct co_master_state *st)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->n_workers; i++)
+		worker_clear(&st->workers[i]);
+	for (size_t i = 0; i < st->n_apps; i++)
+		app_clear(&st->apps[i]);
+	for (size_t i = 0; i < st->n_drivers; i++)
+		driver_clear(&st->drivers[i]);
+	free(st->workers);
+	free(st->apps);
+	free(st->drivers);
+	free(st->url);
+	free(st->status);
+	free(st);
+}
+
+/* An optional array member: absent is empty, anything else but an array is an error. */
+static int get_array(struct co_ctx *ctx, const json_t *root, const char *key,
+		     const char *origin, const json_t **out)
+{
+	const json_t *v = json_object_get(root, key);
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return CO_OK;
+	if (!json_is_array(v))
+		return co_err(ctx, CO_EPROTOCOL, "%s: '%s' is not an array", origin, key);
+	for (size_t i = 0; i < json_array_size(v); i++)
+		if (!json_is_object(json_array_get(v, i)))
+			return co_err(ctx, CO_EPROTOCOL, "%s: '%s[%zu]' is not an object",
+				      origin, key, i);
+	*out = v;
+	return CO_OK;
+}
+
+static int need_id(struct co_ctx *ctx, const char *origin, const char *what,
+		   size_t i, const char *id)
+{
+	if (id)
+		return CO_OK;
+	return co_err(ctx, CO_EPROTOCOL, "%s: %s[%zu] has no 'id'", origin, what, i);
+}
+
+static int parse_workers(struct co_ctx *ctx, const json_t *arr, const char *origin,
+			 struct co_master_state *st)
+{
+	size_t n = json_array_size(arr);
+
+	st->workers = calloc(n ? n : 1, sizeof(*st->workers));
+	if (!st->workers)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const json_t *o = json_array_get(arr, i);
+		struct co_spark_worker *w = &st->workers[st->n_workers++];
+
+		w->id = co_json_strdup(o, "id");
+		w->host = co_json_strdup(o, "host");
+		w->port = (int)co_json_int(o, "port", 0);
+		w->webui = co_json_strdup(o, "webuiaddress");
+		w->cores = (int)co_json_int(o, "cores", 0);
+		w->cores_used = (int)co_json_int(o, "coresused", 0);
+		w->memory_mb = co_json_int(o, "memory", 0);
+		w->memory_used_mb = co_json_int(o, "memoryused", 0);
+		w->state = co_json_strdup(o, "state");
+		w->last_heartbeat_ms = co_json_int(o, "lastheartbeat", 0);
+		if (need_id(ctx, origin, "workers", i, w->id))
+			return CO_EPROTOCOL;
+	}
+	return CO_OK;
+}
+
+static int parse_apps(struct co_ctx *ctx, const json_t *arr, bool active,
+		      const char *origin, struct co_master_state *st)
+{
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		const json_t *o = json_array_get(arr, i);
+		struct co_spark_app *a = &st->apps[st->n_apps++];
+
+		a->id = co_json_strdup(o, "id");
+		a->name = co_json_strdup(o, "name");
+		a->user = co_json_strdup(o, "user");
+		a->state = co_json_strdup(o, "state");
+		a->start_ms = co_json_int(o, "starttime", 0);
+		a->duration_ms = co_json_int(o, "duration", 0);
+		a->cores = (int)co_json_int(o, "cores", 0);
+		a->memory_per_executor_mb = co_json_int(o, "memoryperexecutor",
+							co_json_int(o, "memoryperslave", 0));
+		a->active = active;
+		if (need_id(ctx, origin, active ? "activeapps" : "completedapps", i, a->id))
+			return CO_EPROTOCOL;
+	}
+	return CO_OK;
+}
+
+static int parse_drivers(struct co_ctx *ctx, const json_t *arr, bool active,
+			 const char *origin, struct co_master_state *st)
+{
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		const json_t *o = json_array_get(arr, i);
+		struct co_spark_driver *d = &st->drivers[st->n_drivers++];
+
+		d->id = co_json_strdup(o, "id");
+		d->state = co_json_strdup(o, "state");
+		d->worker = co_json_strdup(o, "worker");
+		if (d->worker && strcmp(d->worker, "None") == 0) {
+			free(d->worker);
+			d->worker = NULL;
+		}
+		d->main_class = co_json_strdup(o, "mainclass");
+		/* starttime is a string in /json/ */
+		d->start_ms = co_json_int(o, "starttime", 0);
+		d->cores = (int)co_json_int(o, "cores", 0);
+		d->memory_mb = co_json_int(o, "memory", 0);
+		d->active = active;
+		if (need_id(ctx, origin, active ? "activedrivers" : "completeddrivers", i, d->id))
+			return CO_EPROTOCOL;
+	}
+	return CO_OK;
+}
+
+CO_API int co_master_state_parse(struct co_ctx *ctx, const char *text, size_t len,
+				 const char *origin, struct co_master_state **out)
+{
+	const json_t *workers, *aa, *ca, *ad, *cd;
+	struct co_master_state *st = NULL;
+	json_t *root = NULL;
+	size_t napps, ndrivers;
+	int rc;
+
+	*out = NULL;
+	rc = co_json_parse(ctx, text, len, origin, &root);
+	if (rc)
+		return rc;
+	if (!json_is_string(json_object_get(root, "status")) ||
+	    !json_is_string(json_object_get(root, "url"))) {
+		rc = co_err(ctx, CO_EPROTOCOL,
+			    "%s: not a Spark master status (no 'url' and 'status')", origin);
+		goto out;
+	}
+	if ((rc = get_array(ctx, root, "workers", origin, &workers)) ||
+	    (rc = get_array(ctx, root, "activeapps", origin, &aa)) ||
+	    (rc = get_array(ctx, root, "completedapps", origin, &ca)) ||
+	    (rc = get_array(ctx, root, "activedrivers", origin, &ad)) ||
+	    (rc = get_array(ctx, root, "completeddrivers", origin, &cd)))
+		goto out;
+
+	st = calloc(1, sizeof(*st));
+	napps = json_array_size(aa) + json_array_size(ca);
+	ndrivers = json_array_size(ad) + json_array_size(cd);
+	if (st) {
+		st->apps = calloc(napps ? napps : 1, sizeof(*st->apps));
+		st->drivers = calloc(ndrivers ? ndrivers : 1, sizeof(*st->drivers));
+	}
+	if (!st || !st->apps || !st->drivers) {
+		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
+		goto out;
+	}
+	st->url = co_json_strdup(root, "url");
+	st->status = co_json_strdup(root, "status");
+	st->alive_workers = (int)co_json_int(root, "aliveworkers", 0);
+	st->cores = (int)co_json_int(root, "cores", 0);
+	st->cores_used = (int)co_json_int(root, "coresused", 0);
+	st->memory_mb = co_json_int(root, "memory", 0);
+	st->memory_used_mb = co_json_int(root, "memoryused", 0);
+	if ((rc = parse_workers(ctx, workers, origin, st)) ||
+	    (rc = parse_apps(ctx, aa, true, origin, st)) ||
+	    (rc = parse_apps(ctx, ca, false, origin, st)) ||
+	    (rc = parse_drivers(ctx, ad, true, origin, st)) ||
+	    (rc = parse_drivers(ctx, cd, false, origin, st)))
+		goto out;
+	*out = st;
+	st = NULL;
+out:
+	co_master_state_free(st);
+	json_decref(root);
+	return rc;
+}
+
+CO_API int co_master_state_fetch(struct co_ctx *ctx, struct co_master_state **out)
+{
+	struct co_http_response resp;
+	char *url = co_url_join(co_config_get(ctx, CO_KEY_MASTER_UI), "json/");
+	int rc;
+
+	*out = NULL;
+	if (!url)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	rc = co_http_get(ctx, url, &resp);
+	if (rc == CO_OK)
+		rc = co_master_state_parse(ctx, resp.body, resp.len, url, out);
+	co_http_response_clear(&resp);
+	free(url);
+	return rc;
+}
+
+CO_API const struct co_spark_app *co_master_state_app(const struct co_master_state *st,
+						      const char *app_id)
+{
+	for (size_t i = 0; i < st->n_apps; i++)
+		if (strcmp(st->apps[i].id, app_id) == 0)
+			return &st->apps[i];
+	return NULL;
+}
+
+CO_API const struct co_spark_driver *
+co_master_state_driver(const struct co_master_state *st, const char *driver_id)
+{
+	for (size_t i = 0; i < st->n_drivers; i++)
+		if (strcmp(st->drivers[i].id, driver_id) == 0)
+			return &st->drivers[i];
+	return NULL;
+}
+
+CO_API bool co_spark_state_is_final(const char *state)
+{
+	static const char *const final[] = { "FINISHED", "FAILED", "KILLED", "ERROR" };
+
+	if (!state)
+		return false;
+	for (size_t i = 0; i < sizeof(final) / sizeof(final[0]); i++)
+		if (strcmp(state, final[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Spark 4.3 puts a hidden csrfToken input in each kill form. */
+char *co_master_parse_csrf(const char *html)
+{
+	static const char marker[] = "name=\"csrfToken\"";
+	const char *p = strstr(html, marker), *v, *end;
+
+	if (!p)
+		return NULL;
+	v = strstr(p, "value=\"");
+	if (!v || v - p > 64)
+		return NULL;
+	v += strlen("value=\"");
+	end = strchr(v, '"');
+	if (!end || end == v || end - v > 256)
+		return NULL;
+	return strndup(v, (size_t)(end - v));
+}
+
+/* The token is fixed for the life of the master UI, so one fetch is enough. */
+static int csrf_token(struct co_ctx *ctx, const char **token)
+{
+	struct co_http_response resp;
+	int rc;
+
+	if (!ctx->csrf_fetched) {
+		rc = co_http_get(ctx, co_config_get(ctx, CO_KEY_MASTER_UI), &resp);
+		if (rc)
+			return rc;
+		ctx->csrf_token = co_master_parse_csrf(resp.body);
+		ctx->csrf_fetched = true;
+		co_http_response_clear(&resp);
+	}
+	*token = ctx->csrf_token;
+	return CO_OK;
+}
+
+static int ui_kill(struct co_ctx *ctx, const char *path, const char *id)
+{
+	struct co_http_request req = {
+		.method = CO_HTTP_POST,
+		.content_type = "application/x-www-form-urlencoded",
+		.flags = CO_HTTP_ANY_STATUS,
+	};
+	struct co_http_response resp;
+	const char *token;
+	char *url = NULL, *eid = NULL, *form = NULL;
+	int rc;
+
+	rc = csrf_token(ctx, &token);
+	if (rc)
+		return rc;
+	url = co_url_join(co_config_get(ctx, CO_KEY_MASTER_UI), path);
+	if (!ctx->curl && !(ctx->curl = curl_easy_init())) {
+		rc = co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
+		goto out;
+	}
+	eid = curl_easy_escape(ctx->curl, id, 0);
+	if (!url || !eid || asprintf(&form, "id=%s&terminate=true%s%s", eid,
+				     token ? "&csrfToken=" : "", token ? token : "") < 0) {
+		form = NULL;
+		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
+		goto out;
+	}
+	req.url = url;
+	req.body = form;
+	req.body_len = strlen(form);
+	rc = co_http_request(ctx, &req, &resp);
+	if (rc == CO_OK) {
+		if (resp.status == 403 || resp.status == 401)
+			rc = co_err(ctx, CO_ENOPERM, "%s: HTTP %ld: kill refused "
+				    "(is spark.ui.killEnabled false?)", url, resp.status);
+		else if (resp.status >= 400)
+			rc = co_err(ctx, resp.status >= 500 ? CO_EUNAVAILABLE : CO_EPROTOCOL,
+				    "%s: HTTP %ld", url, resp.status);
+	}
+	co_http_response_clear(&resp);
+out:
+	curl_free(eid);
+	free(form);
+	free(url);
+	return rc;
+}
+
+CO_API int co_master_kill_app(struct co_ctx *ctx, const char *app_id)
+{
+	return ui_kill(ctx, "app/kill/", app_id);
+}
+
+CO_API int co_master_kill_driver(struct co_ctx *ctx, const char *driver_id)
+{
+	return ui_kill(ctx, "driver/kill/", driver_id);
+}

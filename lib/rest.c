@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The master's REST submission server (port 6066): create, status and kill
+ * a cluster-mode driver with no JVM on the client.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Sent as clientSparkVersion; the server requires the field, not a match. */
+#define CLIENT_SPARK_VERSION "3.5.0"
+
+void co_rest_reply_clear(struct co_rest_reply *r)
+{
+	free(r->action);
+	free(r->message);
+	free(r->submission_id);
+	free(r->driver_state);
+	free(r->server_version);
+	memset(r, 0, sizeof(*r));
+}
+
+int co_rest_parse_reply(struct co_ctx *ctx, const char *text, size_t len,
+			const char *origin, struct co_rest_reply *out)
+{
+	json_t *root;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = co_json_parse(ctx, text, len, origin, &root);
+	if (rc)
+		return rc;
+	out->action = co_json_strdup(root, "action");
+	if (!out->action) {
+		json_decref(root);
+		return co_err(ctx, CO_EPROTOCOL, "%s: not a Spark REST reply (no 'action')", origin);
+	}
+	out->success = json_is_true(json_object_get(root, "success"));
+	out->message = co_json_strdup(root, "message");
+	out->submission_id = co_json_strdup(root, "submissionId");
+	out->driver_state = co_json_strdup(root, "driverState");
+	out->server_version = co_json_strdup(root, "serverSparkVersion");
+	json_decref(root);
+	return CO_OK;
+}
+
+/* Send one request and parse the reply; ErrorResponse becomes a failure. */
+static int rest_call(struct co_ctx *ctx, enum co_http_method method, const char *path,
+		     const char *body, struct co_rest_reply *reply)
+{
+	struct co_http_request req = {
+		.method = method,
+		.content_type = "application/json;charset=UTF-8",
+		.body = body,
+		.body_len = body ? strlen(body) : 0,
+		/* Spark answers errors as JSON with 4xx/5xx: read them. */
+		.flags = CO_HTTP_ANY_STATUS | (method == CO_HTTP_GET ? CO_HTTP_RETRY : 0),
+	};
+	struct co_http_response resp;
+	char *url = co_url_join(co_config_get(ctx, CO_KEY_REST_URL), path);
+	int rc;
+
+	memset(reply, 0, sizeof(*reply));
+	if (!url)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	req.url = url;
+	rc = co_http_request(ctx, &req, &resp);
+	if (rc)
+		goto out;
+	if (resp.status == 401 || resp.status == 403) {
+		rc = co_err(ctx, CO_ENOPERM, "%s: HTTP %ld", url, resp.status);
+		goto out;
+	}
+	rc = co_rest_parse_reply(ctx, resp.body, resp.len, url, reply);
+	if (rc) {
+		if (resp.status >= 400)	/* not Spark's JSON: report the status */
+			rc = co_err(ctx, resp.status >= 500 ? CO_EUNAVAILABLE : CO_EPROTOCOL,
+				    "%s: HTTP %ld", url, resp.status);
+		goto out;
+	}
+	if (strcmp(reply->action, "ErrorResponse") == 0)
+		rc = co_err(ctx, CO_EPROTOCOL, "%s: %s", url,
+			    reply->message ? reply->message : "error");
+out:
+	co_http_response_clear(&resp);
+	free(url);
+	return rc;
+}
+
+static int add_conf(json_t *props, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	char *key;
+	int rc;
+
+	if (!eq || eq == kv)
+		return -1;
+	key = strndup(kv, (size_t)(eq - kv));
+	if (!key)
+		return -1;
+	rc = json_object_set_new(props, key, json_string(eq + 1));
+	free(key);
+	return rc;
+}
+
+static json_t *create_request(struct co_ctx *ctx, const struct co_rest_submission *sub)
+{
+	json_t *req = json_object(), *args = json_array(), *props = json_object();
+	const char *name = sub->app_name ? sub->app_name : sub->main_class;
+	int bad = !req || !args || !props;
+
+	for (size_t i = 0; !bad && i < sub->n_app_args; i++)
+		bad |= json_array_append_new(args, json_string(sub->app_args[i]));
+	/* Defaults first, so that the caller's conf overrides them. */
+	bad |= json_object_set_new(props, "spark.master", json_string(co_config_get(ctx, CO_KEY_MASTER)));
+	bad |= json_object_set_new(props, "spark.submit.deployMode", json_string("cluster"));
+	bad |= json_object_set_new(props, "spark.app.name", json_string(name));
+	bad |= json_object_set_new(props, "spark.jars", json_string(sub->app_resource));
+	bad |= json_object_set_new(props, "spark.driver.supervise", json_string("false"));
+	for (size_t i = 0; !bad && i < sub->n_conf; i++) {
+		if (add_conf(props, sub->conf[i])) {
+			co_err(ctx, CO_EUSAGE, "invalid Spark property '%s': expected KEY=VALUE",
+			       sub->conf[i]);
+			goto fail;
+		}
+	}
+	bad |= json_object_set_new(req, "action", json_string("CreateSubmissionRequest"));
+	bad |= json_object_set_new(req, "appResource", json_string(sub->app_resource));
+	bad |= json_object_set_new(req, "mainClass", json_string(sub->main_class));
+	bad |= json_object_set_new(req, "clientSparkVersion", json_string(CLIENT_SPARK_VERSION));
+	bad |= json_object_set_new(req, "environmentVariables",
+				   json_pack("{s:s}", "SPARK_ENV_LOADED", "1"));
+	bad |= json_object_set(req, "appArgs", args);
+	bad |= json_object_set(req, "sparkProperties", props);
+	if (bad) {
+		co_err(ctx, CO_ESOFTWARE, "out of memory");
+		goto fail;
+	}
+	json_decref(args);
+	json_decref(props);
+	return req;
+fail:
+	json_decref(args);
+	json_decref(props);
+	json_decref(req);
+	return NULL;
+}
+
+CO_API int co_rest_create(struct co_ctx *ctx, const struct co_rest_submission *sub,
+			  char **submission_id)
+{
+	struct co_rest_reply reply;
+	json_t *req;
+	char *body;
+	int rc;
+
+	*submission_id = NULL;
+	if (!sub->app_resource || !sub->main_class)
+		return co_err(ctx, CO_EUSAGE, "a REST submission needs an application JAR and a main class");
+	req = create_request(ctx, sub);
+	if (!req)
+		return CO_EUSAGE;
+	body = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (!body)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	rc = rest_call(ctx, CO_HTTP_POST, "v1/submissions/create", body, &reply);
+	free(body);
+	if (rc)
+		return rc;
+	if (!reply.success)
+		rc = co_err(ctx, CO_EFAIL, "submission refused: %s",
+			    reply.message ? reply.message : "no reason given");
+	else if (!reply.submission_id)
+		rc = co_err(ctx, CO_EPROTOCOL, "%s: reply has no submissionId",
+			    co_config_get(ctx, CO_KEY_REST_URL));
+	else {
+		*submission_id = reply.submission_id;
+		reply.submission_id = NULL;
+	}
+	co_rest_reply_clear(&reply);
+	return rc;
+}
+
+static char *id_path(struct co_ctx *ctx, const char *verb, const char *id)
+{
+	char *eid, *path = NULL;
+
+	if (!ctx->curl && !(ctx->curl = curl_easy_init()))
+		return NULL;
+	eid = curl_easy_escape(ctx->curl, id, 0);
+	if (eid && asprintf(&path, "v1/submissions/%s/%s", verb, eid) < 0)
+		path = NULL;
+	curl_free(eid);
+	return path;
+}
+
+CO_API int co_rest_status(struct co_ctx *ctx, const char *id, char **driver_state)
+{
+	struct co_rest_reply reply;
+	char *path = id_path(ctx, "status", id);
+	int rc;
+
+	*driver_state = NULL;
+	if (!path)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	rc = rest_call(ctx, CO_HTTP_GET, path, NULL, &reply);
+	free(path);
+	if (rc)
+		return rc;
+	if (!reply.success || !reply.driver_state)
+		rc = co_err(ctx, CO_EFAIL, "%s: no such submission%s%s", id,
+			    reply.message ? ": " : "", reply.message ? reply.message : "");
+	else {
+		*driver_state = reply.driver_state;
+		reply.driver_state = NULL;
+	}
+	co_rest_reply_clear(&reply);
+	return rc;
+}
+
+CO_API int co_rest_kill(struct co_ctx *ctx, const char *id)
+{
+	struct co_rest_reply reply;
+	char *path = id_path(ctx, "kill", id);
+	int rc;
+
+	if (!path)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	rc = rest_call(ctx, CO_HTTP_POST, path, NULL, &reply);
+	free(path);
+	if (rc)
+		return rc;
+	if (!reply.success)
+		rc = co_err(ctx, CO_EFAIL, "%s: %s", id,
+			    reply.message ? reply.message : "kill refused");
+	co_rest_reply_clear(&reply);
+	return rc;
+}
