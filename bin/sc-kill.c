@@ -58,7 +58,8 @@ static noreturn void usage(void)
 	       "                         refused without it)\n"
 	       "  -d, --driver=ID        kill a cluster-mode driver (repeatable)\n"
 	       "      --rest             kill drivers through the REST server, not the UI\n"
-	       "  -w, --wait=SECONDS     how long to wait for each target to end (default %.0f)\n"
+	       "  -w, --wait=SECONDS     how long to wait, in all, for the targets to end\n"
+	       "                         (default %.0f)\n"
 	       "  -n, --dry-run          list what would be killed, kill nothing\n"
 	       "  -J, --json             one JSON object per target\n",
 	       program_name, program_name, program_name, DEFAULT_CONFIRM_SECONDS);
@@ -106,7 +107,7 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 	int c;
 
 	ctl->confirm_seconds = DEFAULT_CONFIRM_SECONDS;
-	while ((c = getopt_long(argc, argv, "N:Ad:w:nJhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":N:Ad:w:nJhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'N':
 			ctl->name_glob = optarg;
@@ -132,8 +133,7 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 		case 'h':
 			usage();
 		default:
-			if (!tool_common_option(ctx, c, optarg))
-				usage_error("unrecognized usage");
+			tool_common_option(ctx, c, optarg, argv);
 		}
 	}
 	for (int i = optind; i < argc; i++)
@@ -143,6 +143,14 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 		usage_error("--all is only meaningful with --name");
 	if (!ctl->name_glob && ctl->n_targets == 0)
 		usage_error("nothing to kill: give an application id, --name or --driver");
+	if (ctl->rest) {
+		bool drivers = false;
+
+		for (size_t i = 0; i < ctl->n_targets; i++)
+			drivers |= ctl->targets[i].kind == DRIVER;
+		if (!drivers)
+			usage_error("--rest is only meaningful with --driver");
+	}
 }
 
 /* Expand --name into targets from the running applications. */
@@ -231,7 +239,11 @@ static void request_kills(struct co_ctx *ctx, struct control *ctl,
 	}
 }
 
-/* Poll /json/ until every requested target is final or time runs out. */
+/*
+ * Poll /json/ until every requested target is final or time runs out. If
+ * the master stops answering, the targets not yet confirmed fail with its
+ * error and its status is returned, so that the report still comes out.
+ */
 static int confirm(struct co_ctx *ctx, struct control *ctl)
 {
 	double deadline = monotonic_now() + ctl->confirm_seconds;
@@ -241,8 +253,12 @@ static int confirm(struct co_ctx *ctx, struct control *ctl)
 		size_t pending = 0;
 		int rc = co_master_state_fetch(ctx, &st);
 
-		if (rc)
+		if (rc) {
+			for (size_t i = 0; i < ctl->n_targets; i++)
+				if (ctl->targets[i].outcome == PENDING)
+					fail(&ctl->targets[i], FAILED, co_ctx_error(ctx));
 			return rc;
+		}
 		for (size_t i = 0; i < ctl->n_targets; i++) {
 			struct target *t = &ctl->targets[i];
 			const char *state;
@@ -250,8 +266,9 @@ static int confirm(struct co_ctx *ctx, struct control *ctl)
 			if (t->outcome != PENDING)
 				continue;
 			state = lookup(st, t);
-			set_state(t, state);
-			if (co_spark_state_is_final(state))
+			/* Gone from the master's lists: it ended and was forgotten. */
+			set_state(t, state ? state : "GONE");
+			if (!state || co_spark_state_is_final(state))
 				t->outcome = KILLED;
 			else
 				pending++;
@@ -294,7 +311,9 @@ static const char *outcome_name(const struct control *ctl, enum outcome o)
 
 static int report(const struct control *ctl)
 {
+	static const char *const headers[] = { "KIND", "ID", "OUTCOME", "STATE" };
 	enum out_mode mode = out_mode_choose(ctl->json);
+	struct table *table = table_new(4, headers);
 	bool failed = false, ended = false;
 
 	for (size_t i = 0; i < ctl->n_targets; i++) {
@@ -307,7 +326,7 @@ static int report(const struct control *ctl)
 					    "id", t->id, "name", t->name, "state", t->state,
 					    "outcome", outcome, "error", t->error));
 		else
-			printf("%s\t%s\t%s\t%s\n", kind, t->id, outcome, t->state ? t->state : "-");
+			table_add(table, (const char *const[]){ kind, t->id, outcome, t->state });
 		if (t->outcome == NOT_FOUND || t->outcome == FAILED) {
 			warnmsg("%s %s: %s", kind, t->id, t->error);
 			failed = true;
@@ -316,6 +335,9 @@ static int report(const struct control *ctl)
 			ended = true;
 		}
 	}
+	if (mode != OUT_JSON)
+		table_print(table, stdout, mode);
+	table_free(table);
 	if (failed)
 		return CO_EFAIL;
 	return ended ? EXIT_ALREADY_ENDED : CO_OK;
@@ -326,7 +348,7 @@ int main(int argc, char **argv)
 	struct control ctl = { 0 };
 	struct co_master_state *st = NULL;
 	struct co_ctx *ctx = tool_init("sc-kill");
-	int rc;
+	int rc, confirm_rc;
 
 	parse_options(argc, argv, ctx, &ctl);
 	rc = co_master_state_fetch(ctx, &st);
@@ -336,12 +358,10 @@ int main(int argc, char **argv)
 		resolve_name(&ctl, st);
 	request_kills(ctx, &ctl, st);
 	co_master_state_free(st);
-	if (!ctl.dry_run) {
-		rc = confirm(ctx, &ctl);
-		if (rc)
-			die_ctx(ctx, rc);
-	}
+	confirm_rc = ctl.dry_run ? CO_OK : confirm(ctx, &ctl);
 	rc = report(&ctl);
+	if (confirm_rc)
+		rc = confirm_rc;	/* the master went away: say so in the status */
 	for (size_t i = 0; i < ctl.n_targets; i++) {
 		free(ctl.targets[i].id);
 		free(ctl.targets[i].name);

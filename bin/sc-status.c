@@ -55,7 +55,7 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 	int c;
 
 	ctl->wait_seconds = DEFAULT_WAIT_SECONDS;
-	while ((c = getopt_long(argc, argv, "aJw::W:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":aJw::W:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			ctl->all = true;
@@ -77,14 +77,13 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 		case 'h':
 			usage();
 		default:
-			if (!tool_common_option(ctx, c, optarg))
-				usage_error("unrecognized usage");
+			tool_common_option(ctx, c, optarg, argv);
 		}
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
-	if (ctl->workers && !ctl->wait)
-		usage_error("--workers is only meaningful with --wait");
+	if ((ctl->workers || ctl->quiet) && !ctl->wait)
+		usage_error("--workers and --quiet are only meaningful with --wait");
 	tool_options_done(ctx);
 }
 
@@ -132,7 +131,11 @@ static void print_json(const struct co_master_state *st, const struct control *c
 	}
 }
 
-/* Each section is a table; on a pipe every row starts with its kind. */
+/*
+ * Each section is a table. On a terminal: headers, aligned columns, memory
+ * with its unit, empty sections left out. On a pipe: every row starts with
+ * its kind, memory is in MiB without a unit, so that cut and awk see numbers.
+ */
 static void print_tables(const struct co_master_state *st, const struct control *ctl,
 			 enum out_mode mode)
 {
@@ -141,40 +144,36 @@ static void print_tables(const struct co_master_state *st, const struct control 
 	static const char *const dh[] = { "", "DRIVER", "STATE", "WORKER", "MAIN CLASS", "STARTED" };
 	/* The kind column only exists in TSV, where rows of all kinds mix. */
 	size_t skip = mode == OUT_TSV ? 0 : 1;
-	struct table *t;
+	const char *unit = mode == OUT_TSV ? "" : " MiB";
+	struct table *workers, *apps, *drivers;
+	size_t n_apps = 0, n_drivers = 0;
 	char b1[64], b2[64], b3[64], b4[32];
 
-	if (mode == OUT_TSV) {
-		snprintf(b1, sizeof(b1), "%d", st->alive_workers);
-		snprintf(b2, sizeof(b2), "%d/%d", st->cores_used, st->cores);
-		snprintf(b3, sizeof(b3), "%" PRId64 "/%" PRId64, st->memory_used_mb, st->memory_mb);
-		printf("master\t%s\t%s\t%s\t%s\t%s\n", st->url, st->status, b1, b2, b3);
-	} else {
+	if (mode == OUT_TSV)
+		printf("master\t%s\t%s\t%d\t%d/%d\t%" PRId64 "/%" PRId64 "\n", st->url,
+		       st->status, st->alive_workers, st->cores_used, st->cores,
+		       st->memory_used_mb, st->memory_mb);
+	else
 		printf("Master %s: %s, %d alive worker%s, %d/%d cores, %" PRId64 "/%" PRId64
 		       " MiB in use\n", st->url, st->status, st->alive_workers,
 		       st->alive_workers == 1 ? "" : "s", st->cores_used, st->cores,
 		       st->memory_used_mb, st->memory_mb);
-	}
 
-	t = table_new(7 - skip, wh + skip);
+	workers = table_new(7 - skip, wh + skip);
 	for (size_t i = 0; i < st->n_workers; i++) {
 		const struct co_spark_worker *w = &st->workers[i];
 		const char *row[7];
 
 		snprintf(b1, sizeof(b1), "%s:%d", w->host ? w->host : "?", w->port);
 		snprintf(b2, sizeof(b2), "%d/%d", w->cores_used, w->cores);
-		snprintf(b3, sizeof(b3), "%" PRId64 "/%" PRId64 " MiB", w->memory_used_mb, w->memory_mb);
+		snprintf(b3, sizeof(b3), "%" PRId64 "/%" PRId64 "%s", w->memory_used_mb,
+			 w->memory_mb, unit);
 		row[0] = "worker"; row[1] = w->id; row[2] = b1; row[3] = w->state;
 		row[4] = b2; row[5] = b3; row[6] = w->webui;
-		table_add(t, row + skip);
+		table_add(workers, row + skip);
 	}
-	if (mode == OUT_TEXT && st->n_workers)
-		putchar('\n');
-	if (mode == OUT_TSV || st->n_workers)
-		table_print(t, stdout, mode);
-	table_free(t);
 
-	t = table_new(9 - skip, ah + skip);
+	apps = table_new(9 - skip, ah + skip);
 	for (size_t i = 0; i < st->n_apps; i++) {
 		const struct co_spark_app *a = &st->apps[i];
 		const char *row[9];
@@ -182,19 +181,16 @@ static void print_tables(const struct co_master_state *st, const struct control 
 		if (!a->active && !ctl->all)
 			continue;
 		snprintf(b1, sizeof(b1), "%d", a->cores);
-		snprintf(b2, sizeof(b2), "%" PRId64 " MiB", a->memory_per_executor_mb);
+		snprintf(b2, sizeof(b2), "%" PRId64 "%s", a->memory_per_executor_mb, unit);
 		row[0] = "app"; row[1] = a->id; row[2] = a->name; row[3] = a->user;
 		row[4] = a->state; row[5] = b1; row[6] = b2;
 		row[7] = format_time_ms(a->start_ms, b3);
 		row[8] = format_duration_ms(a->duration_ms, b4);
-		table_add(t, row + skip);
+		table_add(apps, row + skip);
+		n_apps++;
 	}
-	if (mode == OUT_TEXT)
-		putchar('\n');
-	table_print(t, stdout, mode);
-	table_free(t);
 
-	t = table_new(6 - skip, dh + skip);
+	drivers = table_new(6 - skip, dh + skip);
 	for (size_t i = 0; i < st->n_drivers; i++) {
 		const struct co_spark_driver *d = &st->drivers[i];
 		const char *row[6];
@@ -204,13 +200,32 @@ static void print_tables(const struct co_master_state *st, const struct control 
 		row[0] = "driver"; row[1] = d->id; row[2] = d->state;
 		row[3] = d->worker; row[4] = d->main_class;
 		row[5] = format_time_ms(d->start_ms, b3);
-		table_add(t, row + skip);
+		table_add(drivers, row + skip);
+		n_drivers++;
 	}
-	if (mode == OUT_TEXT && st->n_drivers)
+
+	if (mode == OUT_TSV) {
+		table_print(workers, stdout, mode);
+		table_print(apps, stdout, mode);
+		table_print(drivers, stdout, mode);
+	} else {
+		if (st->n_workers) {
+			putchar('\n');
+			table_print(workers, stdout, mode);
+		}
 		putchar('\n');
-	if (mode == OUT_TSV || st->n_drivers)
-		table_print(t, stdout, mode);
-	table_free(t);
+		if (n_apps)
+			table_print(apps, stdout, mode);
+		else
+			printf("No %sapplications.\n", ctl->all ? "" : "running ");
+		if (n_drivers) {
+			putchar('\n');
+			table_print(drivers, stdout, mode);
+		}
+	}
+	table_free(workers);
+	table_free(apps);
+	table_free(drivers);
 }
 
 /* Ready: the master is ALIVE and enough of its workers are. */
@@ -225,9 +240,10 @@ static bool cluster_ready(const struct co_master_state *st, long want)
 		return false;
 	if (want > 0)
 		return alive >= want;
-	/* Workers that died stay listed as DEAD: "all known" means live ones. */
+	/* Workers that died or left stay listed: "all known" means the others. */
 	for (size_t i = 0; i < st->n_workers; i++)
-		if (st->workers[i].state && strcmp(st->workers[i].state, "DEAD") == 0)
+		if (st->workers[i].state && (strcmp(st->workers[i].state, "DEAD") == 0 ||
+					     strcmp(st->workers[i].state, "DECOMMISSIONED") == 0))
 			known--;
 	return alive >= 1 && alive >= known;
 }
@@ -251,7 +267,7 @@ static int wait_ready(struct co_ctx *ctx, const struct control *ctl,
 		if (rc == CO_OK)
 			snprintf(last, sizeof(last), "master %s, %d alive worker(s)",
 				 st->status, st->alive_workers);
-		else if (rc == CO_ENOPERM || rc == CO_EUSAGE)
+		else if (rc != CO_EUNAVAILABLE && rc != CO_ETEMPFAIL && rc != CO_EPROTOCOL)
 			die_ctx(ctx, rc);	/* waiting will not fix these */
 		else
 			snprintf(last, sizeof(last), "%s", co_ctx_error(ctx));

@@ -64,7 +64,7 @@ static const struct option longopts[] = {
 	CO_COMMON_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
 };
-static const char shortopts[] = "+ni:rwJqhV";
+static const char shortopts[] = "+:ni:rwJqhV";
 
 static noreturn void usage(void)
 {
@@ -136,7 +136,7 @@ static int own_argument_count(int argc, char **argv, bool *dashdash)
 		bool ours = true, takes_arg = false;
 
 		for (const char *p = a + 1; *p && ours; p++) {
-			const char *s = strchr(shortopts + 1, *p);
+			const char *s = strchr(shortopts + 2, *p);
 
 			ours = s && *p != ':';
 			if (ours && s[1] == ':') {
@@ -181,8 +181,7 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 		case 'h':
 			usage();
 		default:
-			if (!tool_common_option(ctx, c, optarg))
-				usage_error("unrecognized usage");
+			tool_common_option(ctx, c, optarg, argv);
 		}
 	}
 	tool_options_done(ctx);
@@ -315,8 +314,11 @@ static char *name_from_file(const char *path)
 	return name;
 }
 
-/* The events dir as a Spark URL; a local one must exist, or the driver dies later. */
-static char *event_log_url(struct co_ctx *ctx)
+/*
+ * The events dir as a Spark URL. A local one must exist, or the driver dies
+ * later with a stack trace; a dry run only shows the command.
+ */
+static char *event_log_url(struct co_ctx *ctx, bool check)
 {
 	const char *dir = co_config_get(ctx, CO_KEY_EVENTS_DIR);
 	struct stat sb;
@@ -325,7 +327,7 @@ static char *event_log_url(struct co_ctx *ctx)
 	if (strstr(dir, "://"))
 		url = strdup(dir);
 	else {
-		if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		if (check && (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)))
 			die(CO_ECANTCREAT, "events dir %s: %s (set SC_EVENTS_DIR or events_dir)",
 			    dir, stat(dir, &sb) != 0 ? strerror(errno) : "not a directory");
 		if (asprintf(&url, "file://%s", dir) < 0)
@@ -389,7 +391,7 @@ static void build_command(struct co_ctx *ctx, const struct control *ctl,
 	if (!u.event_log_enabled)
 		push_conf(cmd, "spark.eventLog.enabled", "true");
 	if (!u.event_log_dir) {
-		char *url = event_log_url(ctx);
+		char *url = event_log_url(ctx, !ctl->dry_run);
 
 		push_conf(cmd, "spark.eventLog.dir", url);
 		free(url);
@@ -495,7 +497,12 @@ static void scan_line(struct co_ctx *ctx, const struct control *ctl, const char 
 				ids->app_id, co_config_get(ctx, CO_KEY_MASTER_UI), ids->app_id);
 		write_id_file(ctl->app_id_file, ids->app_id);
 	}
-	if (take_id(line, "submitted as ", "driver-", ids->driver_id, sizeof(ids->driver_id))) {
+	/* "Driver successfully submitted as" (legacy) or "Submission successfully
+	 * created as" (REST protocol) */
+	if (take_id(line, "successfully submitted as ", "driver-", ids->driver_id,
+		    sizeof(ids->driver_id)) ||
+	    take_id(line, "successfully created as ", "driver-", ids->driver_id,
+		    sizeof(ids->driver_id))) {
 		if (!ctl->quiet)
 			fprintf(stderr, "%s: driver %s\n", program_name, ids->driver_id);
 		if (!ids->app_id[0])
@@ -574,6 +581,9 @@ static void relay_stderr(struct co_ctx *ctx, const struct control *ctl, int fd,
 		scan_line(ctx, ctl, buf, ids);
 		fwrite(buf, 1, used, stderr);
 	}
+	/* A terminal's Ctrl-C can close spark-submit before the loop saw it. */
+	if (got_signal && !kill_at)
+		stop_on_cluster(ctx, ids, child);
 }
 
 static int run_spark_submit(struct co_ctx *ctx, const struct control *ctl,

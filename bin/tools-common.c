@@ -37,6 +37,7 @@ struct co_ctx *tool_init(const char *name)
 	int rc;
 
 	program_name = name;
+	opterr = 0;	/* tool_common_option() words the complaint */
 	atexit(close_stdout);
 	ctx = co_ctx_new();
 	if (!ctx)
@@ -57,28 +58,33 @@ static void set_or_die(struct co_ctx *ctx, enum co_key key, const char *arg)
 		die_ctx(ctx, rc);
 }
 
-bool tool_common_option(struct co_ctx *ctx, int opt, const char *arg)
+void tool_common_option(struct co_ctx *ctx, int opt, const char *arg, char **argv)
 {
 	switch (opt) {
 	case OPT_MASTER:
 		set_or_die(ctx, CO_KEY_MASTER, arg);
-		return true;
+		break;
 	case OPT_MASTER_UI:
 		set_or_die(ctx, CO_KEY_MASTER_UI, arg);
-		return true;
+		break;
 	case OPT_REST_URL:
 		set_or_die(ctx, CO_KEY_REST_URL, arg);
-		return true;
+		break;
 	case OPT_TIMEOUT:
 		set_or_die(ctx, CO_KEY_TIMEOUT, arg);
-		return true;
+		break;
 	case OPT_SHOW_CONFIG:
 		show_config = true;
-		return true;
+		break;
 	case 'V':
 		print_version();
+	case ':':
+		/* getopt leaves optind past the option that lacks its value */
+		usage_error("option '%s' requires an argument", argv[optind - 1]);
 	default:
-		return false;
+		if (optopt && optopt < 0x100)
+			usage_error("invalid option -- '%c'", optopt);
+		usage_error("unrecognized option '%s'", argv[optind - 1]);
 	}
 }
 

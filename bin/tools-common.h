@@ -41,8 +41,11 @@ enum {
  * the configuration (dies with the library's status on a bad one). */
 struct co_ctx *tool_init(const char *name);
 
-/* Handle an option from CO_COMMON_LONGOPTS; false if opt is not one. */
-bool tool_common_option(struct co_ctx *ctx, int opt, const char *arg);
+/*
+ * Handle an option from CO_COMMON_LONGOPTS. Anything else that getopt
+ * returned is a misuse: it is reported, naming the argument, with exit 64.
+ */
+void tool_common_option(struct co_ctx *ctx, int opt, const char *arg, char **argv);
 
 /* After option parsing: --show-config prints the configuration and exits. */
 void tool_options_done(struct co_ctx *ctx);

@@ -134,7 +134,18 @@ static char *trim(char *s)
 	return s;
 }
 
-/* "key = value" lines; '#' starts a comment line; blank lines are skipped. */
+/* Cut a comment: '#' at the start of a line or after blank space. */
+static void strip_comment(char *s)
+{
+	for (char *p = s; *p; p++) {
+		if (*p == '#' && (p == s || isspace((unsigned char)p[-1]))) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
+/* "key = value" lines; '#' starts a comment; blank lines are skipped. */
 static int read_file(struct co_ctx *ctx, const char *path, FILE *fp)
 {
 	char *line = NULL;
@@ -143,10 +154,12 @@ static int read_file(struct co_ctx *ctx, const char *path, FILE *fp)
 	int rc = CO_OK;
 
 	while (getline(&line, &cap, fp) != -1) {
-		char *p = trim(line), *eq, *name, *value;
+		char *p, *eq, *name, *value;
 		int key;
 
 		lineno++;
+		strip_comment(line);
+		p = trim(line);
 		if (*p == '\0' || *p == '#')
 			continue;
 		eq = strchr(p, '=');

@@ -72,7 +72,8 @@ static void test_precedence(void)
 			  "master = spark://filehost:7077\n"
 			  "  events_dir=/file/events  \n"
 			  "brokers = filebroker:9092\n"
-			  "timeout = 3\n");
+			  "timeout = 3   # seconds\n"
+			  "datain = /data#1\n");
 	setenv("SC_CONFIG", path, 1);
 	setenv("SC_EVENTS_DIR", "/env/events", 1);
 	setenv("SC_BROKERS", "envbroker:9092", 1);
@@ -83,6 +84,8 @@ static void test_precedence(void)
 	CHECK_INT(co_config_source(ctx, CO_KEY_MASTER), CO_SRC_FILE);
 	CHECK_STR(co_config_get(ctx, CO_KEY_MASTER_UI), "http://filehost:8080");
 	CHECK_STR(co_config_get(ctx, CO_KEY_TIMEOUT), "3");
+	/* "#" starts a comment only after blank space */
+	CHECK_STR(co_config_get(ctx, CO_KEY_DATAIN), "/data#1");
 	/* env beats file */
 	CHECK_STR(co_config_get(ctx, CO_KEY_EVENTS_DIR), "/env/events");
 	CHECK_INT(co_config_source(ctx, CO_KEY_EVENTS_DIR), CO_SRC_ENV);

@@ -1,2 +1,271 @@
-/* placeholder replaced below */
-int main(void) { return 0; }
+/* SPDX-License-Identifier: MIT */
+/*
+ * Parsing of responses recorded from real masters, workers and REST servers
+ * of both Spark lines (tests/fixtures), and of malformed ones.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "check.h"
+#include "internal.h"
+
+static const char *const versions[] = { "4.3", "3.5" };
+
+static char *slurp(const char *name, size_t *len)
+{
+	char path[1024];
+	char *buf = NULL;
+	FILE *fp;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", FIXTURES, name);
+	fp = fopen(path, "rb");
+	if (!fp) {
+		fprintf(stderr, "cannot open fixture %s\n", path);
+		exit(99);
+	}
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	rewind(fp);
+	buf = malloc((size_t)n + 1);
+	if (!buf || fread(buf, 1, (size_t)n, fp) != (size_t)n)
+		exit(99);
+	buf[n] = '\0';
+	fclose(fp);
+	*len = (size_t)n;
+	return buf;
+}
+
+static void test_master(struct co_ctx *ctx, const char *version)
+{
+	char name[64];
+	struct co_master_state *st;
+	size_t len, active = 0, completed = 0;
+	char *text;
+
+	snprintf(name, sizeof(name), "master-%s-busy.json", version);
+	text = slurp(name, &len);
+	CHECK_INT(co_master_state_parse(ctx, text, len, name, &st), CO_OK);
+	free(text);
+	if (!st)
+		return;
+	CHECK(strncmp(st->url, "spark://127.0.0.1:", 18) == 0);
+	CHECK_STR(st->status, "ALIVE");
+	CHECK_INT(st->alive_workers, 2);
+	CHECK_INT(st->n_workers, 2);
+	for (size_t i = 0; i < st->n_workers; i++) {
+		const struct co_spark_worker *w = &st->workers[i];
+
+		CHECK(strncmp(w->id, "worker-", 7) == 0);
+		CHECK_STR(w->host, "127.0.0.1");
+		CHECK(w->port > 0);
+		CHECK(w->webui && strncmp(w->webui, "http://127.0.0.1:", 17) == 0);
+		CHECK_STR(w->state, "ALIVE");
+		CHECK_INT(w->cores, 2);
+		CHECK_INT(w->memory_mb, 2048);
+		CHECK(w->last_heartbeat_ms > 1700000000000LL);
+	}
+	for (size_t i = 0; i < st->n_apps; i++) {
+		const struct co_spark_app *a = &st->apps[i];
+
+		CHECK(strncmp(a->id, "app-", 4) == 0);
+		CHECK(a->name != NULL && a->user != NULL);
+		CHECK(a->start_ms > 1700000000000LL);
+		CHECK_INT(a->memory_per_executor_mb, 512);
+		if (a->active) {
+			active++;
+			CHECK_STR(a->state, "RUNNING");
+			/* active ones come first */
+			CHECK_INT(completed, 0);
+		} else {
+			completed++;
+			CHECK(co_spark_state_is_final(a->state));
+		}
+		CHECK(co_master_state_app(st, a->id) == a);
+	}
+	CHECK(active >= 1);
+	CHECK(completed >= 1);
+	CHECK(st->n_drivers >= 1);
+	for (size_t i = 0; i < st->n_drivers; i++) {
+		const struct co_spark_driver *d = &st->drivers[i];
+
+		CHECK(strncmp(d->id, "driver-", 7) == 0);
+		/* starttime arrives as a string of milliseconds */
+		CHECK(d->start_ms > 1700000000000LL);
+		CHECK_STR(d->main_class, "Pi");
+		CHECK(co_master_state_driver(st, d->id) == d);
+		if (!d->active)
+			CHECK(co_spark_state_is_final(d->state));
+	}
+	CHECK(co_master_state_app(st, "app-none") == NULL);
+	CHECK(co_master_state_driver(st, "driver-none") == NULL);
+	co_master_state_free(st);
+}
+
+static void test_worker(struct co_ctx *ctx, const char *version)
+{
+	char name[64];
+	struct co_worker_state *st;
+	size_t len, running = 0;
+	char *text;
+
+	snprintf(name, sizeof(name), "worker-%s.json", version);
+	text = slurp(name, &len);
+	CHECK_INT(co_worker_state_parse(ctx, text, len, name, &st), CO_OK);
+	free(text);
+	if (!st)
+		return;
+	CHECK(strncmp(st->id, "worker-", 7) == 0);
+	CHECK(strncmp(st->master_url, "spark://127.0.0.1:", 18) == 0);
+	CHECK(st->n_executors >= 1);
+	for (size_t i = 0; i < st->n_executors; i++) {
+		const struct co_worker_executor *e = &st->executors[i];
+
+		CHECK(e->id >= 0);
+		CHECK(strncmp(e->app_id, "app-", 4) == 0);
+		CHECK(e->app_name != NULL);
+		if (!e->finished)
+			running++;
+	}
+	CHECK(running >= 1);
+	co_worker_state_free(st);
+}
+
+static void test_rest(struct co_ctx *ctx, const char *version)
+{
+	struct co_rest_reply r;
+	char name[64];
+	size_t len;
+	char *text;
+
+	snprintf(name, sizeof(name), "rest-%s-create.json", version);
+	text = slurp(name, &len);
+	CHECK_INT(co_rest_parse_reply(ctx, text, len, name, &r), CO_OK);
+	CHECK_STR(r.action, "CreateSubmissionResponse");
+	CHECK(r.success);
+	CHECK(strncmp(r.submission_id, "driver-", 7) == 0);
+	CHECK(strncmp(r.server_version, version, 3) == 0);
+	co_rest_reply_clear(&r);
+	free(text);
+
+	snprintf(name, sizeof(name), "rest-%s-status.json", version);
+	text = slurp(name, &len);
+	CHECK_INT(co_rest_parse_reply(ctx, text, len, name, &r), CO_OK);
+	CHECK_STR(r.action, "SubmissionStatusResponse");
+	CHECK(r.success);
+	CHECK(co_spark_state_is_final(r.driver_state) ||
+	      strcmp(r.driver_state, "RUNNING") == 0 || strcmp(r.driver_state, "SUBMITTED") == 0);
+	co_rest_reply_clear(&r);
+	free(text);
+
+	snprintf(name, sizeof(name), "rest-%s-status-unknown.json", version);
+	text = slurp(name, &len);
+	CHECK_INT(co_rest_parse_reply(ctx, text, len, name, &r), CO_OK);
+	CHECK(!r.success);
+	CHECK(r.driver_state == NULL);
+	co_rest_reply_clear(&r);
+	free(text);
+
+	snprintf(name, sizeof(name), "rest-%s-kill-finished.json", version);
+	text = slurp(name, &len);
+	CHECK_INT(co_rest_parse_reply(ctx, text, len, name, &r), CO_OK);
+	CHECK_STR(r.action, "KillSubmissionResponse");
+	CHECK(!r.success);
+	CHECK(r.message && strstr(r.message, "already finished") != NULL);
+	co_rest_reply_clear(&r);
+	free(text);
+}
+
+static void test_csrf(void)
+{
+	size_t len;
+	char *html = slurp("master-4.3-page.html", &len);
+	char *token = co_master_parse_csrf(html);
+
+	CHECK(token != NULL && strlen(token) >= 16);
+	free(token);
+	free(html);
+	/* 3.5 has no token: the form carries none */
+	html = slurp("master-3.5-page.html", &len);
+	CHECK(strstr(html, "app/kill/") != NULL);
+	CHECK(co_master_parse_csrf(html) == NULL);
+	free(html);
+	CHECK(co_master_parse_csrf("<input name=\"csrfToken\" value=\"\"/>") == NULL);
+	CHECK(co_master_parse_csrf("<input name=\"csrfToken\"") == NULL);
+}
+
+static void expect_malformed(struct co_ctx *ctx, const char *json, const char *msg)
+{
+	struct co_master_state *st = (void *)1;
+
+	CHECK_INT(co_master_state_parse(ctx, json, strlen(json), "http://m/json/", &st),
+		  CO_EPROTOCOL);
+	CHECK(st == NULL);
+	CHECK(strstr(co_ctx_error(ctx), "http://m/json/") == co_ctx_error(ctx));
+	if (!strstr(co_ctx_error(ctx), msg)) {
+		fprintf(stderr, "message \"%s\" lacks \"%s\"\n", co_ctx_error(ctx), msg);
+		check_failures++;
+	}
+}
+
+static void test_malformed(struct co_ctx *ctx)
+{
+	struct co_worker_state *ws;
+	struct co_rest_reply r;
+
+	expect_malformed(ctx, "", "malformed JSON");
+	expect_malformed(ctx, "{\"url\": \"spark://x\", \"status\": \"ALIVE\"", "malformed JSON");
+	expect_malformed(ctx, "[]", "expected a JSON object");
+	expect_malformed(ctx, "{\"hello\": 1}", "not a Spark master status");
+	expect_malformed(ctx, "{\"url\": \"spark://x\", \"status\": \"ALIVE\", \"workers\": 3}",
+			 "'workers' is not an array");
+	expect_malformed(ctx, "{\"url\": \"spark://x\", \"status\": \"ALIVE\", \"activeapps\": [1]}",
+			 "'activeapps[0]' is not an object");
+	expect_malformed(ctx, "{\"url\": \"spark://x\", \"status\": \"ALIVE\", "
+			 "\"completedapps\": [{\"name\": \"no id\"}]}", "completedapps[0] has no 'id'");
+	CHECK_INT(co_worker_state_parse(ctx, "{\"executors\": []}", 17, "w", &ws), CO_EPROTOCOL);
+	CHECK_INT(co_rest_parse_reply(ctx, "{\"success\": true}", 17, "r", &r), CO_EPROTOCOL);
+	CHECK(strstr(co_ctx_error(ctx), "no 'action'") != NULL);
+
+	/* an empty but well-formed master: no workers, nothing running */
+	{
+		const char *idle = "{\"url\": \"spark://x:7077\", \"status\": \"STANDBY\"}";
+		struct co_master_state *st;
+
+		CHECK_INT(co_master_state_parse(ctx, idle, strlen(idle), "m", &st), CO_OK);
+		CHECK_INT(st->n_workers + st->n_apps + st->n_drivers, 0);
+		CHECK_STR(st->status, "STANDBY");
+		co_master_state_free(st);
+	}
+	co_master_state_free(NULL);
+	co_worker_state_free(NULL);
+}
+
+static void test_final_states(void)
+{
+	CHECK(co_spark_state_is_final("FINISHED"));
+	CHECK(co_spark_state_is_final("KILLED"));
+	CHECK(co_spark_state_is_final("FAILED"));
+	CHECK(co_spark_state_is_final("ERROR"));
+	CHECK(!co_spark_state_is_final("RUNNING"));
+	CHECK(!co_spark_state_is_final("WAITING"));
+	CHECK(!co_spark_state_is_final("RELAUNCHING"));
+	CHECK(!co_spark_state_is_final(NULL));
+}
+
+int main(void)
+{
+	struct co_ctx *ctx = co_ctx_new();
+
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		test_master(ctx, versions[i]);
+		test_worker(ctx, versions[i]);
+		test_rest(ctx, versions[i]);
+	}
+	test_csrf();
+	test_malformed(ctx);
+	test_final_states();
+	co_ctx_free(ctx);
+	return CHECK_DONE();
+}

@@ -1,0 +1,316 @@
+"""Command-line conventions shared by every tool, and faults no cluster is needed for."""
+import json
+import time
+
+import pytest
+
+from conftest import ROOT, run, shell_split
+
+TOOLS = ["sc-status", "sc-submit", "sc-kill"]
+
+
+@pytest.mark.parametrize("name", TOOLS)
+def test_help_goes_to_stdout_and_exits_0(name):
+    proc = run(name, "--help")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith(f"Usage: {name} ")
+    assert "--show-config" in proc.stdout
+    assert "Exit status" in proc.stdout
+    assert proc.stderr == ""
+    assert run(name, "-h").stdout == proc.stdout
+
+
+@pytest.mark.parametrize("name", TOOLS)
+def test_version(name):
+    proc = run(name, "--version")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith(f"{name} (clusterops) ")
+    assert run(name, "-V").stdout == proc.stdout
+
+
+@pytest.mark.parametrize("name", ["sc-status", "sc-kill"])
+def test_unknown_option_is_usage_error(name):
+    proc = run(name, "--no-such-option")
+    assert proc.returncode == 64
+    assert f"Try '{name} --help' for more information." in proc.stderr
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("args", [
+    ["--timeout", "0"], ["--timeout", "soon"], ["--master", "localhost:7077"],
+])
+def test_bad_configuration_flag_is_usage_error(args):
+    proc = run("sc-status", *args)
+    assert proc.returncode == 64
+    assert "Try 'sc-status --help'" in proc.stderr
+
+
+def test_usage_errors_per_tool():
+    assert run("sc-kill").returncode == 64
+    assert run("sc-kill", "--all", "app-1").returncode == 64
+    assert run("sc-submit").returncode == 64
+    assert run("sc-submit", "--wait", "x.py").returncode == 64
+    assert run("sc-status", "--workers", "2").returncode == 64
+    assert run("sc-status", "extra").returncode == 64
+    proc = run("sc-submit", "--rest", "app.jar")
+    assert proc.returncode == 64 and "--class" in proc.stderr
+
+
+def test_show_config_precedence(no_user_config, tmp_path):
+    conf = tmp_path / "clusterops.conf"
+    conf.write_text("# test\nmaster = spark://filehost:7077\nbrokers = filebroker:9092\n"
+                    "events_dir = /file/events\n")
+    env = {"SC_CONFIG": str(conf), "SC_BROKERS": "envbroker:9092",
+           "SC_MASTER": "", "SC_MASTER_UI": "", "SC_EVENTS_DIR": "", "SC_REST_URL": ""}
+    proc = run("sc-status", "--show-config", "--timeout", "7", env=env)
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split("\t")[0]: line.split("\t")[1:] for line in proc.stdout.splitlines()}
+    assert rows["master"] == ["spark://filehost:7077", f"file {conf}"]
+    assert rows["master_ui"] == ["http://filehost:8080", "derived"]
+    assert rows["rest_url"] == ["http://filehost:6066", "derived"]
+    assert rows["brokers"] == ["envbroker:9092", "env SC_BROKERS"]
+    assert rows["events_dir"] == ["/file/events", f"file {conf}"]
+    assert rows["timeout"] == ["7", "flag"]
+    assert rows["executor_memory"] == ["512m", "default"]
+
+
+def test_bad_config_file_names_file_and_line(no_user_config, tmp_path):
+    conf = tmp_path / "bad.conf"
+    conf.write_text("master = spark://h:7077\nthis is not a setting\n")
+    proc = run("sc-status", "--show-config", env={"SC_CONFIG": str(conf)})
+    assert proc.returncode == 65
+    assert f"{conf}:2:" in proc.stderr
+
+
+def test_missing_explicit_config_file(no_user_config, tmp_path):
+    proc = run("sc-kill", "app-1", env={"SC_CONFIG": str(tmp_path / "missing.conf")})
+    assert proc.returncode == 74
+    assert "missing.conf" in proc.stderr
+
+
+# ---- sc-submit builds the spark-submit command without touching user arguments
+
+
+@pytest.fixture
+def fake_spark_home(tmp_path):
+    """A SPARK_HOME whose spark-submit is never run: only --dry-run is used."""
+    bindir = tmp_path / "spark" / "bin"
+    bindir.mkdir(parents=True)
+    script = bindir / "spark-submit"
+    script.write_text("#!/bin/sh\nexit 99\n")
+    script.chmod(0o755)
+    events = tmp_path / "events"
+    events.mkdir()
+    return {"SPARK_HOME": str(tmp_path / "spark"), "SC_EVENTS_DIR": str(events),
+            "SC_MASTER": "spark://m.example:7077", "SC_EXECUTOR_MEMORY": "",
+            "SC_CONFIG": "", "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+
+
+def test_dry_run_adds_cluster_defaults(fake_spark_home):
+    proc = run("sc-submit", "-n", "jobs/wordcount.py", "in.txt", env=fake_spark_home)
+    assert proc.returncode == 0, proc.stderr
+    argv = shell_split(proc.stdout)
+    events = fake_spark_home["SC_EVENTS_DIR"]
+    assert argv == [fake_spark_home["SPARK_HOME"] + "/bin/spark-submit",
+                    "--master", "spark://m.example:7077", "--name", "wordcount",
+                    "--executor-memory", "512m",
+                    "--conf", "spark.eventLog.enabled=true",
+                    "--conf", f"spark.eventLog.dir=file://{events}",
+                    "jobs/wordcount.py", "in.txt"]
+
+
+def test_dry_run_keeps_what_the_user_set(fake_spark_home):
+    proc = run("sc-submit", "--dry-run", "--master", "spark://other:7077", "--name", "mine",
+               "--executor-memory", "2g", "--conf", "spark.eventLog.enabled=false",
+               "--conf=spark.eventLog.dir=file:///elsewhere", "job.py", "--name", "x",
+               env=fake_spark_home)
+    assert proc.returncode == 0, proc.stderr
+    argv = shell_split(proc.stdout)
+    # sc-submit's own --master is consumed (it is the configuration flag) and
+    # re-added once; the user's spark-submit options pass untouched.
+    assert argv[1:] == ["--master", "spark://other:7077", "--name", "mine",
+                        "--executor-memory", "2g", "--conf", "spark.eventLog.enabled=false",
+                        "--conf=spark.eventLog.dir=file:///elsewhere", "job.py", "--name", "x"]
+
+
+def test_dry_run_application_arguments_are_untouched(fake_spark_home):
+    tricky = ["a b", "it's", '"quoted"', "$(touch /tmp/pwned)", "*", "--master", "",
+              "tab\there", "new\nline", "--", "-n"]
+    proc = run("sc-submit", "-n", "--", "--verbose", "job.py", *tricky, env=fake_spark_home)
+    assert proc.returncode == 0, proc.stderr
+    argv = shell_split(proc.stdout)
+    assert argv[-len(tricky) - 2:] == ["--verbose", "job.py", *tricky]
+    assert "--verbose" not in argv[1:-len(tricky) - 2]
+
+
+def test_spark_submit_missing(fake_spark_home, tmp_path):
+    env = dict(fake_spark_home, SPARK_HOME=str(tmp_path / "nowhere"))
+    proc = run("sc-submit", "job.py", env=env)
+    assert proc.returncode == 69
+    assert "nowhere/bin/spark-submit" in proc.stderr
+
+
+def test_missing_events_dir_is_reported_before_spark_runs(fake_spark_home, tmp_path):
+    env = dict(fake_spark_home, SC_EVENTS_DIR=str(tmp_path / "no-events"))
+    proc = run("sc-submit", "job.py", env=env)
+    assert proc.returncode == 73
+    assert "no-events" in proc.stderr
+
+
+# ---- the master unreachable, or answering nonsense
+
+
+def test_every_tool_fails_fast_when_master_is_down(dead_master):
+    url = dead_master["SC_MASTER_UI"] + "/json/"
+    for args in (["sc-status"], ["sc-status", "-J"], ["sc-kill", "app-1"],
+                 ["sc-kill", "--driver", "driver-1"]):
+        start = time.monotonic()
+        proc = run(*args, env=dead_master)
+        assert proc.returncode == 69, (args, proc.stderr)
+        assert url in proc.stderr and "refused" in proc.stderr.lower(), proc.stderr
+        assert time.monotonic() - start < 10
+    proc = run("sc-submit", "--rest", "--class", "Pi", str(ROOT / "README.md"),
+               env=dead_master)
+    assert proc.returncode == 69
+    assert dead_master["SC_REST_URL"] + "/v1/submissions/create" in proc.stderr
+
+
+def test_wait_gives_up_with_75(dead_master):
+    start = time.monotonic()
+    proc = run("sc-status", "--wait=2", env=dead_master)
+    assert proc.returncode == 75
+    assert "not ready after 2 s" in proc.stderr
+    assert time.monotonic() - start < 10
+
+
+def test_malformed_json_is_76(stub):
+    stub.behaviour = lambda h: h.send(200, b'{"url": "spark://x", "status": ALIVE')
+    for args in (["sc-status"], ["sc-kill", "app-1"]):
+        proc = run(*args, env=stub.env)
+        assert proc.returncode == 76, proc.stderr
+        assert "malformed JSON" in proc.stderr and "/json/" in proc.stderr
+
+
+def test_json_of_the_wrong_shape_is_76(stub):
+    stub.behaviour = lambda h: h.send(200, b'{"url": "spark://x", "status": "ALIVE", '
+                                           b'"workers": {"not": "a list"}}')
+    proc = run("sc-status", env=stub.env)
+    assert proc.returncode == 76
+    assert "'workers' is not an array" in proc.stderr
+    stub.behaviour = lambda h: h.send(200, b"[1, 2]")
+    assert run("sc-status", env=stub.env).returncode == 76
+
+
+def test_server_errors_are_retried_then_69(stub):
+    stub.behaviour = lambda h: h.send(500, b"oops", "text/plain")
+    proc = run("sc-status", env=stub.env)
+    assert proc.returncode == 69
+    assert "HTTP 500" in proc.stderr
+    assert len([r for r in stub.requests if r[1] == "/json/"]) == 3
+
+
+def test_hanging_master_times_out_with_75(stub):
+    stub.behaviour = lambda h: time.sleep(5)
+    start = time.monotonic()
+    proc = run("sc-status", "--timeout", "1", env=stub.env)
+    assert proc.returncode == 75
+    assert "timed out" in proc.stderr
+    assert time.monotonic() - start < 4
+
+
+def test_dropped_connection(stub):
+    def drop(handler):
+        handler.close_connection = True
+        handler.connection.shutdown(2)
+    stub.behaviour = drop
+    proc = run("sc-status", env=stub.env)
+    assert proc.returncode in (69, 76)
+    assert stub.env["SC_MASTER_UI"] in proc.stderr
+
+
+def test_rest_error_reply(stub):
+    body = json.dumps({"action": "ErrorResponse", "message": "Malformed request",
+                       "serverSparkVersion": "4.3.0"}).encode()
+    stub.behaviour = lambda h: h.send(400, body)
+    proc = run("sc-submit", "--rest", "--class", "Pi", str(ROOT / "README.md"), env=stub.env)
+    assert proc.returncode == 76
+    assert "Malformed request" in proc.stderr
+
+
+def test_rest_create_sends_a_spark_request(stub):
+    reply = json.dumps({"action": "CreateSubmissionResponse", "success": True,
+                        "submissionId": "driver-20260101000000-0007",
+                        "serverSparkVersion": "4.3.0"}).encode()
+    stub.behaviour = lambda h: h.send(200, reply)
+    jar = ROOT / "README.md"
+    proc = run("sc-submit", "--rest", "-J", "--class", "org.example.Main", "--conf",
+               "spark.cores.max=1", "--driver-memory", "1g", str(jar), "a b", "$x",
+               env=dict(stub.env, SC_EVENTS_DIR="/shared/events"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"submissionId": "driver-20260101000000-0007",
+                                       "state": None}
+    method, path, body = stub.requests[-1]
+    assert (method, path) == ("POST", "/v1/submissions/create")
+    req = json.loads(body)
+    assert req["action"] == "CreateSubmissionRequest"
+    assert req["mainClass"] == "org.example.Main"
+    assert req["appResource"] == f"file:{jar}"
+    assert req["appArgs"] == ["a b", "$x"]
+    props = req["sparkProperties"]
+    assert props["spark.submit.deployMode"] == "cluster"
+    assert props["spark.cores.max"] == "1"
+    assert props["spark.driver.memory"] == "1g"
+    assert props["spark.executor.memory"] == "512m"
+    assert props["spark.eventLog.dir"] == "file:///shared/events"
+
+
+def test_rest_refused_submission_is_1(stub):
+    reply = json.dumps({"action": "CreateSubmissionResponse", "success": False,
+                        "message": "Can only accept driver submissions in ALIVE state."}).encode()
+    stub.behaviour = lambda h: h.send(200, reply)
+    proc = run("sc-submit", "--rest", "--class", "Pi", str(ROOT / "README.md"), env=stub.env)
+    assert proc.returncode == 1
+    assert "ALIVE state" in proc.stderr
+
+
+def test_kill_sends_csrf_token_and_confirms(stub):
+    """The 4.3 kill form: the token from the master page goes with the kill."""
+    state = {"killed": False}
+    page = (b'<form action="app/kill/" method="POST"><input type="hidden" name="id" '
+            b'value="app-1"/><input type="hidden" name="csrfToken" value="abc123"/></form>')
+
+    def master(h):
+        if h.command == "POST":
+            state["killed"] = True
+            return h.send(302, b"", headers=[("Location", "/")])
+        if h.path == "/json/":
+            app = {"id": "app-1", "name": "n", "state": "KILLED" if state["killed"] else "RUNNING"}
+            doc = {"url": "spark://x:7077", "status": "ALIVE", "workers": [],
+                   "activeapps": [] if state["killed"] else [app],
+                   "completedapps": [app] if state["killed"] else []}
+            return h.send(200, json.dumps(doc).encode())
+        return h.send(200, page, "text/html")
+    stub.behaviour = master
+    proc = run("sc-kill", "app-1", env=stub.env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "app\tapp-1\tkilled\tKILLED\n"
+    posts = [r for r in stub.requests if r[0] == "POST"]
+    assert posts == [("POST", "/app/kill/", b"id=app-1&terminate=true&csrfToken=abc123")]
+
+
+def test_kill_not_confirmed_is_1(stub):
+    """A master that answers 302 but never kills: sc-kill must not say it did."""
+    app = {"id": "app-2", "name": "stubborn", "state": "RUNNING"}
+    doc = json.dumps({"url": "spark://x:7077", "status": "ALIVE", "workers": [],
+                      "activeapps": [app], "completedapps": []}).encode()
+
+    def master(h):
+        if h.command == "POST":
+            return h.send(302, b"", headers=[("Location", "/")])
+        return h.send(200, doc if h.path == "/json/" else b"<html></html>")
+    stub.behaviour = master
+    proc = run("sc-kill", "--wait", "1", "-J", "app-2", env=stub.env)
+    assert proc.returncode == 1
+    out = json.loads(proc.stdout)
+    assert out["outcome"] == "failed" and out["state"] == "RUNNING"
+    assert "still RUNNING" in proc.stderr
