@@ -81,9 +81,11 @@ static int rest_call(struct co_ctx *ctx, enum co_http_method method, const char 
 				    "%s: HTTP %ld", url, resp.status);
 		goto out;
 	}
-	if (strcmp(reply->action, "ErrorResponse") == 0)
+	if (strcmp(reply->action, "ErrorResponse") == 0) {
 		rc = co_err(ctx, CO_EPROTOCOL, "%s: %s", url,
 			    reply->message ? reply->message : "error");
+		co_rest_reply_clear(reply);
+	}
 out:
 	co_http_response_clear(&resp);
 	free(url);

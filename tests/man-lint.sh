@@ -2,6 +2,7 @@
 # Every man page passes mandoc's lint, and every long option that a tool's
 # --help lists is described in its man page.
 set -u
+: "${top_srcdir:?set by make check}" "${top_builddir:?set by make check}"
 status=0
 if [ -z "${MANDOC:-}" ]; then
 	echo "mandoc not found: man pages not linted" >&2
