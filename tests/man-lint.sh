@@ -14,8 +14,8 @@ for page in "$top_srcdir"/man/*.[1-8]; do
 		status=1
 	fi
 done
-for tool in sc-status sc-submit sc-kill; do
-	page="$top_srcdir/man/$tool.1"
+for page in "$top_srcdir"/man/*.1; do
+	tool=$(basename "$page" .1)
 	opts=$("$top_builddir/bin/$tool" --help | grep -o -- '--[a-z][a-z-]*' | sort -u)
 	for opt in $opts; do
 		# mandoc source writes a dash as \- or as plain -; accept both
