@@ -283,6 +283,63 @@ int co_rest_status(struct co_ctx *ctx, const char *submission_id,
  */
 int co_rest_kill(struct co_ctx *ctx, const char *submission_id);
 
+/* ---- Spark event logs --------------------------------------------------- */
+
+/*
+ * What an entry name of the events dir says: a single file
+ * <appId>[_<attempt>][.<codec>][.inprogress], or a rolling directory
+ * eventlog_v2_<appId>[_<attempt>] (whose progress is in its appstatus file).
+ */
+struct co_eventlog_name {
+	char app_id[128];
+	char attempt[32];	/* "" when none */
+	char codec[16];		/* lz4, lzf, snappy, zstd; "" when uncompressed */
+	bool rolling;
+	bool in_progress;
+};
+
+/* CO_OK, or CO_EDATA when name is not an event log's. Does not touch ctx. */
+int co_eventlog_parse_name(const char *name, struct co_eventlog_name *out);
+
+struct co_eventlog {
+	char *name;		/* the entry in the events dir */
+	struct co_eventlog_name id;	/* in_progress also set for rolling dirs */
+	int64_t bytes;		/* all of its files */
+	int64_t mtime_ms;	/* its newest file */
+	char *crc_name;		/* a ".<name>.crc" companion beside it, or NULL */
+};
+
+struct co_eventlog_skip {
+	char *name;
+	char *reason;
+};
+
+struct co_eventlog_dir {
+	size_t n_logs;
+	struct co_eventlog *logs;	/* newest first */
+	size_t n_skipped;		/* entries that are not event logs */
+	struct co_eventlog_skip *skipped;
+};
+
+/*
+ * List the event logs of the directory open as dirfd. Nothing is followed:
+ * a symbolic link is skipped, not read, and a rolling directory that holds
+ * anything but its own files is skipped whole. Hidden entries are Spark's
+ * and ours (checksums, interrupted removals) and are not listed.
+ */
+int co_eventlog_dir_scan(struct co_ctx *ctx, int dirfd, struct co_eventlog_dir **out);
+void co_eventlog_dir_free(struct co_eventlog_dir *dir);
+
+/*
+ * Remove one log, relative to dirfd. A rolling directory goes as a whole:
+ * it is first renamed out of sight (".sc-prune.<name>"), so readers see it
+ * either complete or gone, then emptied and removed.
+ */
+int co_eventlog_remove(struct co_ctx *ctx, int dirfd, const struct co_eventlog *log);
+
+/* Finish removals that an interrupted run left hidden in dirfd. */
+int co_eventlog_remove_leftovers(struct co_ctx *ctx, int dirfd);
+
 #ifdef __cplusplus
 }
 #endif

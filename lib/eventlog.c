@@ -1,0 +1,519 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Spark's event-log names, and the events dir read and changed through a
+ * directory descriptor only: no path is ever resolved from the outside, no
+ * symbolic link is followed.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define ROLLING_PREFIX "eventlog_v2_"
+#define INPROGRESS ".inprogress"
+#define HIDDEN_PREFIX ".sc-prune."
+
+static const char *const codecs[] = { "lz4", "lzf", "snappy", "zstd" };
+
+static bool has_suffix(const char *s, size_t len, const char *suffix)
+{
+	size_t n = strlen(suffix);
+
+	return len >= n && memcmp(s + len - n, suffix, n) == 0;
+}
+
+/* Length of a run of digits at s. */
+static size_t digits(const char *s, size_t len)
+{
+	size_t n = 0;
+
+	while (n < len && isdigit((unsigned char)s[n]))
+		n++;
+	return n;
+}
+
+/* Length of an application id at the start of s, 0 if none. */
+static size_t app_id_length(const char *s, size_t len)
+{
+	static const struct { const char *prefix; char sep; } forms[] = {
+		{ "app-", '-' },		/* standalone: app-20261125120000-0001 */
+		{ "application_", '_' },	/* YARN: application_1700000000000_0001 */
+		{ "local-", 0 },		/* local mode: local-1700000000000 */
+		{ "spark-application-", 0 },	/* Kubernetes, older */
+	};
+	size_t hex = 0;
+
+	/* Kubernetes: spark-<32 hex digits> */
+	if (len > 6 && memcmp(s, "spark-", 6) == 0) {
+		while (6 + hex < len && isxdigit((unsigned char)s[6 + hex]))
+			hex++;
+		if (hex == 32 && (6 + hex == len || s[6 + hex] == '_'))
+			return 6 + hex;
+	}
+
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		size_t p = strlen(forms[i].prefix), a, b;
+
+		if (len <= p || memcmp(s, forms[i].prefix, p) != 0)
+			continue;
+		a = digits(s + p, len - p);
+		if (a == 0)
+			return 0;
+		if (!forms[i].sep)
+			return p + a;
+		if (p + a >= len || s[p + a] != forms[i].sep)
+			return 0;
+		b = digits(s + p + a + 1, len - p - a - 1);
+		return b ? p + a + 1 + b : 0;
+	}
+	return 0;
+}
+
+/* "<appId>[_<attempt>]", the whole of s[0..len). */
+static int parse_app_attempt(const char *s, size_t len, struct co_eventlog_name *out)
+{
+	size_t n = app_id_length(s, len);
+
+	if (n == 0 || n >= sizeof(out->app_id))
+		return CO_EDATA;
+	memcpy(out->app_id, s, n);
+	out->app_id[n] = '\0';
+	if (n == len)
+		return CO_OK;
+	if (s[n] != '_' || len - n - 1 == 0 || len - n - 1 >= sizeof(out->attempt))
+		return CO_EDATA;
+	for (size_t i = n + 1; i < len; i++)
+		if (!isalnum((unsigned char)s[i]))
+			return CO_EDATA;
+	memcpy(out->attempt, s + n + 1, len - n - 1);
+	out->attempt[len - n - 1] = '\0';
+	return CO_OK;
+}
+
+/* Strip a ".<codec>" suffix into out->codec. */
+static size_t strip_codec(const char *s, size_t len, struct co_eventlog_name *out)
+{
+	for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++) {
+		size_t n = strlen(codecs[i]);
+
+		if (len > n + 1 && s[len - n - 1] == '.' && has_suffix(s, len, codecs[i])) {
+			strcpy(out->codec, codecs[i]);
+			return len - n - 1;
+		}
+	}
+	return len;
+}
+
+CO_API int co_eventlog_parse_name(const char *name, struct co_eventlog_name *out)
+{
+	size_t len = strlen(name);
+
+	memset(out, 0, sizeof(*out));
+	if (strncmp(name, ROLLING_PREFIX, strlen(ROLLING_PREFIX)) == 0) {
+		out->rolling = true;
+		return parse_app_attempt(name + strlen(ROLLING_PREFIX),
+					 len - strlen(ROLLING_PREFIX), out);
+	}
+	if (has_suffix(name, len, INPROGRESS)) {
+		out->in_progress = true;
+		len -= strlen(INPROGRESS);
+	}
+	len = strip_codec(name, len, out);
+	return parse_app_attempt(name, len, out);
+}
+
+static int64_t mtime_ms(const struct stat *sb)
+{
+	return (int64_t)sb->st_mtim.tv_sec * 1000 + sb->st_mtim.tv_nsec / 1000000;
+}
+
+/*
+ * Does name belong in the rolling dir of app[_attempt] (suffix)? Spark
+ * writes appstatus_<suffix>[.inprogress], events_<N>_<suffix>[.<codec>]
+ * [.compact], and Hadoop's local file system hidden .<file>.crc checksums.
+ */
+static bool rolling_member(const char *name, const char *suffix, bool *appstatus,
+			   bool *in_progress)
+{
+	size_t len = strlen(name), slen = strlen(suffix), n;
+	struct co_eventlog_name dummy;
+
+	if (name[0] == '.')
+		return has_suffix(name, len, ".crc");
+	if (strncmp(name, "appstatus_", 10) == 0) {
+		len -= 10;
+		name += 10;
+		*in_progress = has_suffix(name, len, INPROGRESS);
+		if (*in_progress)
+			len -= strlen(INPROGRESS);
+		*appstatus = true;
+		return len == slen && memcmp(name, suffix, slen) == 0;
+	}
+	if (strncmp(name, "events_", 7) != 0)
+		return false;
+	name += 7;
+	len -= 7;
+	n = digits(name, len);
+	if (n == 0 || n >= len || name[n] != '_')
+		return false;
+	name += n + 1;
+	len -= n + 1;
+	if (has_suffix(name, len, ".compact"))
+		len -= strlen(".compact");
+	memset(&dummy, 0, sizeof(dummy));
+	len = strip_codec(name, len, &dummy);
+	return len == slen && memcmp(name, suffix, slen) == 0;
+}
+
+/*
+ * Size, age and progress of a rolling dir. *why is set (and CO_OK returned)
+ * when the dir holds something that is not its own, so it must be skipped.
+ */
+static int scan_rolling(int events_fd, struct co_eventlog *log,
+			const char **why)
+{
+	const char *suffix = log->name + strlen(ROLLING_PREFIX);
+	bool appstatus = false;
+	struct dirent *e;
+	DIR *d;
+	int fd;
+
+	*why = NULL;
+	/* One unreadable dir is reported and skipped; it does not stop the scan. */
+	fd = openat(events_fd, log->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		*why = errno == EACCES ? "rolling log dir cannot be read: permission denied"
+			: "rolling log dir cannot be read";
+		if (fd >= 0)
+			close(fd);
+		return CO_OK;
+	}
+	while ((e = readdir(d))) {
+		bool status = false, progress = false;
+		struct stat sb;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;	/* gone meanwhile */
+		if (!S_ISREG(sb.st_mode) || !rolling_member(e->d_name, suffix, &status, &progress)) {
+			*why = S_ISREG(sb.st_mode) ? "rolling log dir holds an unexpected file"
+				: "rolling log dir holds something that is not a file";
+			break;
+		}
+		if (status) {
+			appstatus = true;
+			log->id.in_progress = progress;
+		}
+		log->bytes += sb.st_size;
+		if (mtime_ms(&sb) > log->mtime_ms)
+			log->mtime_ms = mtime_ms(&sb);
+	}
+	closedir(d);
+	if (!*why && !appstatus)
+		*why = "rolling log dir without its appstatus file";
+	return CO_OK;
+}
+
+/*
+ * Room for one more element in an array of n: capacities are 16, then
+ * doublings, so the array is full exactly when n is 16 or a power of two above.
+ */
+static void *grow(void *array, size_t n, size_t size)
+{
+	if (n == 0)
+		return realloc(array, 16 * size);
+	if (n < 16 || (n & (n - 1)) != 0)
+		return array;
+	return realloc(array, 2 * n * size);
+}
+
+static int add_skip(struct co_ctx *ctx, struct co_eventlog_dir *dir, const char *name,
+		    const char *reason)
+{
+	struct co_eventlog_skip *p = grow(dir->skipped, dir->n_skipped, sizeof(*p));
+
+	if (!p)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	dir->skipped = p;
+	p[dir->n_skipped].name = strdup(name);
+	p[dir->n_skipped].reason = strdup(reason);
+	if (!p[dir->n_skipped].name || !p[dir->n_skipped].reason) {
+		free(p[dir->n_skipped].name);
+		free(p[dir->n_skipped].reason);
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	}
+	dir->n_skipped++;
+	return CO_OK;
+}
+
+static int add_log(struct co_ctx *ctx, struct co_eventlog_dir *dir, const struct co_eventlog *log)
+{
+	struct co_eventlog *p = grow(dir->logs, dir->n_logs, sizeof(*p));
+
+	if (!p)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	dir->logs = p;
+	p[dir->n_logs++] = *log;
+	return CO_OK;
+}
+
+/* Consider one entry of the events dir. */
+static int scan_entry(struct co_ctx *ctx, int dirfd, const char *name,
+		      struct co_eventlog_dir *dir)
+{
+	struct co_eventlog log = { 0 };
+	const char *why = NULL;
+	struct stat sb;
+	int rc;
+
+	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		return CO_OK;	/* removed meanwhile */
+	if (S_ISLNK(sb.st_mode))
+		return add_skip(ctx, dir, name, "symbolic link, not followed");
+	if (co_eventlog_parse_name(name, &log.id) != CO_OK)
+		return add_skip(ctx, dir, name, "not an event log");
+	if (log.id.rolling ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode))
+		return add_skip(ctx, dir, name, log.id.rolling ? "not a directory" : "not a file");
+	log.name = strdup(name);
+	if (!log.name)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	if (log.id.rolling) {
+		rc = scan_rolling(dirfd, &log, &why);
+		if (rc || why) {
+			free(log.name);
+			return rc ? rc : add_skip(ctx, dir, name, why);
+		}
+	} else {
+		log.bytes = sb.st_size;
+		log.mtime_ms = mtime_ms(&sb);
+	}
+	rc = add_log(ctx, dir, &log);
+	if (rc)
+		free(log.name);
+	return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Hadoop's ".<log>.crc" beside a single-file log goes with it. The names
+ * were collected while reading the dir: no stat per log just to look.
+ */
+static int attach_checksums(struct co_ctx *ctx, int dirfd, struct co_eventlog_dir *dir,
+			    char **crcs, size_t n_crcs)
+{
+	if (n_crcs == 0)
+		return CO_OK;
+	qsort(crcs, n_crcs, sizeof(*crcs), cmp_str);
+	for (size_t i = 0; i < dir->n_logs; i++) {
+		struct co_eventlog *log = &dir->logs[i];
+		struct stat sb;
+		char *crc, **hit;
+
+		if (log->id.rolling)
+			continue;
+		if (asprintf(&crc, ".%s.crc", log->name) < 0)
+			return co_err(ctx, CO_ESOFTWARE, "out of memory");
+		hit = bsearch(&crc, crcs, n_crcs, sizeof(*crcs), cmp_str);
+		if (hit && fstatat(dirfd, crc, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sb.st_mode)) {
+			log->crc_name = crc;
+			log->bytes += sb.st_size;
+		} else {
+			free(crc);
+		}
+	}
+	return CO_OK;
+}
+
+/* Remember a hidden ".*.crc" name for attach_checksums(). */
+static int note_crc(struct co_ctx *ctx, const char *name, char ***crcs, size_t *n)
+{
+	char **p;
+
+	if (!has_suffix(name, strlen(name), ".crc"))
+		return CO_OK;
+	p = grow(*crcs, *n, sizeof(*p));
+	if (!p || !(p[*n] = strdup(name))) {
+		if (p)
+			*crcs = p;
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	}
+	*crcs = p;
+	(*n)++;
+	return CO_OK;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+	const struct co_eventlog *x = a, *y = b;
+
+	if (x->mtime_ms != y->mtime_ms)
+		return x->mtime_ms > y->mtime_ms ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+CO_API int co_eventlog_dir_scan(struct co_ctx *ctx, int dirfd, struct co_eventlog_dir **out)
+{
+	struct co_eventlog_dir *dir = calloc(1, sizeof(*dir));
+	char **crcs = NULL;
+	size_t n_crcs = 0;
+	struct dirent *e;
+	DIR *d = NULL;
+	int fd, rc = CO_OK;
+
+	*out = NULL;
+	if (!dir)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	/* A DIR stream owns its fd: give it a duplicate so dirfd stays ours. */
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		rc = co_err(ctx, errno == EACCES ? CO_ENOPERM : CO_EIO, "events dir: %s",
+			    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	errno = 0;
+	while (rc == CO_OK && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			rc = note_crc(ctx, e->d_name, &crcs, &n_crcs);
+		else
+			rc = scan_entry(ctx, dirfd, e->d_name, dir);
+		errno = 0;
+	}
+	if (rc == CO_OK && errno)
+		rc = co_err(ctx, CO_EIO, "events dir: %s", strerror(errno));
+	if (rc == CO_OK)
+		rc = attach_checksums(ctx, dirfd, dir, crcs, n_crcs);
+	if (rc == CO_OK) {
+		qsort(dir->logs, dir->n_logs, sizeof(*dir->logs), newest_first);
+		*out = dir;
+		dir = NULL;
+	}
+out:
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < n_crcs; i++)
+		free(crcs[i]);
+	free(crcs);
+	co_eventlog_dir_free(dir);
+	return rc;
+}
+
+CO_API void co_eventlog_dir_free(struct co_eventlog_dir *dir)
+{
+	if (!dir)
+		return;
+	for (size_t i = 0; i < dir->n_logs; i++) {
+		free(dir->logs[i].name);
+		free(dir->logs[i].crc_name);
+	}
+	for (size_t i = 0; i < dir->n_skipped; i++) {
+		free(dir->skipped[i].name);
+		free(dir->skipped[i].reason);
+	}
+	free(dir->logs);
+	free(dir->skipped);
+	free(dir);
+}
+
+/* Empty and remove a hidden dir of ours; its entries were checked when seen. */
+static int remove_hidden_dir(struct co_ctx *ctx, int events_fd, const char *hidden,
+			     const char *shown)
+{
+	struct dirent *e;
+	int fd, rc = CO_OK;
+	DIR *d;
+
+	fd = openat(events_fd, hidden, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return co_err(ctx, CO_EIO, "%s: %s", shown, strerror(errno));
+	}
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		/* flags 0: a directory in here fails with EISDIR, it is not followed */
+		if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT) {
+			rc = co_err(ctx, errno == EACCES || errno == EPERM ? CO_ENOPERM : CO_EIO,
+				    "%s/%s: %s", shown, e->d_name, strerror(errno));
+			break;
+		}
+	}
+	closedir(d);
+	if (rc == CO_OK && unlinkat(events_fd, hidden, AT_REMOVEDIR) != 0)
+		rc = co_err(ctx, CO_EIO, "%s: %s", shown, strerror(errno));
+	return rc;
+}
+
+CO_API int co_eventlog_remove(struct co_ctx *ctx, int dirfd, const struct co_eventlog *log)
+{
+	char *hidden;
+	int rc;
+
+	if (!log->id.rolling) {
+		/* ENOENT: Spark renamed or someone removed it meanwhile; it is gone. */
+		if (unlinkat(dirfd, log->name, 0) != 0 && errno != ENOENT)
+			return co_err(ctx, errno == EACCES || errno == EPERM ? CO_ENOPERM : CO_EIO,
+				      "%s: %s", log->name, strerror(errno));
+		if (log->crc_name)
+			unlinkat(dirfd, log->crc_name, 0);	/* a checksum alone is harmless */
+		return CO_OK;
+	}
+	if (asprintf(&hidden, HIDDEN_PREFIX "%s", log->name) < 0)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	/* The one step that makes the log disappear, atomically. */
+	if (renameat(dirfd, log->name, dirfd, hidden) != 0) {
+		if (errno == ENOENT) {
+			free(hidden);
+			return CO_OK;
+		}
+		rc = co_err(ctx, errno == EACCES || errno == EPERM ? CO_ENOPERM : CO_EIO,
+			    "%s: %s", log->name, strerror(errno));
+	} else {
+		rc = remove_hidden_dir(ctx, dirfd, hidden, log->name);
+	}
+	free(hidden);
+	return rc;
+}
+
+CO_API int co_eventlog_remove_leftovers(struct co_ctx *ctx, int dirfd)
+{
+	struct dirent *e;
+	int fd, rc = CO_OK;
+	DIR *d;
+
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return co_err(ctx, CO_EIO, "events dir: %s", strerror(errno));
+	}
+	/* Keep going past one that fails; report the last failure. */
+	while ((e = readdir(d))) {
+		struct stat sb;
+
+		if (strncmp(e->d_name, HIDDEN_PREFIX, strlen(HIDDEN_PREFIX)) != 0)
+			continue;
+		if (fstatat(dirfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(sb.st_mode) && remove_hidden_dir(ctx, dirfd, e->d_name, e->d_name))
+			rc = CO_EIO;
+	}
+	closedir(d);
+	return rc;
+}

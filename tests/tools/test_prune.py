@@ -1,0 +1,276 @@
+"""sc-events-prune: synthetic events dirs, and the real cluster's event logs."""
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import JOBS, find_app, run, tool, wait_for
+
+DAY = 86400
+
+
+def single(d, name, age_days=0.0, size=100):
+    p = d / name
+    p.write_bytes(b"x" * size)
+    t = time.time() - age_days * DAY
+    os.utime(p, (t, t))
+    return p
+
+
+def rolling(d, app, age_days=0.0, inprogress=False, extra=None):
+    r = d / f"eventlog_v2_{app}"
+    r.mkdir()
+    status = r / (f"appstatus_{app}" + (".inprogress" if inprogress else ""))
+    status.write_bytes(b"")
+    (r / f"events_1_{app}.zstd").write_bytes(b"e" * 50)
+    (r / f".appstatus_{app}.crc").write_bytes(b"c" * 8)
+    if extra:
+        (r / extra).write_bytes(b"?")
+    t = time.time() - age_days * DAY
+    for f in [*r.iterdir(), r]:
+        os.utime(f, (t, t), follow_symlinks=False)
+    return r
+
+
+def prune(d, *args, **kw):
+    return run("sc-events-prune", "--no-master", "-d", d, *args, **kw)
+
+
+def removed(proc):
+    return [line.split("\t")[1] for line in proc.stdout.splitlines()]
+
+
+@pytest.fixture
+def events(tmp_path):
+    d = tmp_path / "events"
+    d.mkdir()
+    return d
+
+
+def test_names_it_understands(events):
+    single(events, "app-20260101000000-0001", 10)
+    single(events, "app-20260101000000-0002_1.lz4", 10)
+    single(events, "app-20260101000000-0003.zstd", 10)
+    single(events, "local-1700000000000", 10)
+    single(events, "application_1700000000000_0042_2.snappy", 10)
+    rolling(events, "app-20260101000000-0004", 10)
+    single(events, "notes.txt", 10)
+    single(events, "app-2026", 10)
+    (events / "eventlog_v2_app-20260101000000-0005").write_text("a file, not a dir")
+    proc = prune(events, "--all")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(removed(proc)) == sorted([
+        "app-20260101000000-0001", "app-20260101000000-0002_1.lz4",
+        "app-20260101000000-0003.zstd", "local-1700000000000",
+        "application_1700000000000_0042_2.snappy", "eventlog_v2_app-20260101000000-0004"])
+    assert sorted(p.name for p in events.iterdir()) == [
+        "app-2026", "eventlog_v2_app-20260101000000-0005", "notes.txt"]
+    assert "skipped notes.txt: not an event log" in proc.stderr
+    assert "skipped eventlog_v2_app-20260101000000-0005: not a directory" in proc.stderr
+
+
+def test_dry_run_changes_nothing(events):
+    for i in range(5):
+        single(events, f"app-20260101000000-000{i}", 10 + i)
+    before = {p.name: p.stat().st_mtime for p in events.iterdir()}
+    proc = prune(events, "-n", "--all", "-J")
+    assert proc.returncode == 0
+    assert [json.loads(line)["action"] for line in proc.stdout.splitlines()] == ["would-remove"] * 5
+    assert {p.name: p.stat().st_mtime for p in events.iterdir()} == before
+
+
+def test_older_than_boundary(events):
+    single(events, "app-20260101000000-0001", 2.99)
+    single(events, "app-20260101000000-0002", 3.01)
+    proc = prune(events, "--older-than", "3d")
+    assert removed(proc) == ["app-20260101000000-0002"]
+    proc = prune(events, "--older-than", f"{int(2.98 * 24)}h")
+    assert removed(proc) == ["app-20260101000000-0001"]
+
+
+def test_keep_newest(events):
+    for i in range(6):
+        single(events, f"app-20260101000000-000{i}", age_days=i)
+    proc = prune(events, "--keep", "2")
+    assert proc.returncode == 0
+    assert sorted(p.name for p in events.iterdir()) == [
+        "app-20260101000000-0000", "app-20260101000000-0001"]
+    assert prune(events, "--keep", "2").stdout == ""
+    assert removed(prune(events, "--keep", "0")) == [
+        "app-20260101000000-0001", "app-20260101000000-0000"]
+
+
+def test_max_total_removes_oldest_first(events):
+    for i in range(5):
+        single(events, f"app-20260101000000-000{i}", age_days=i, size=1024)
+    proc = prune(events, "--max-total", "3K")
+    assert removed(proc) == ["app-20260101000000-0004", "app-20260101000000-0003"]
+    assert len(list(events.iterdir())) == 3
+    assert prune(events, "--max-total", "3K").stdout == ""
+    assert removed(prune(events, "--max-total", "3071")) == ["app-20260101000000-0002"]
+
+
+def test_rules_combine_as_a_union(events):
+    for i in range(4):
+        single(events, f"app-20260101000000-000{i}", age_days=i * 10)
+    proc = prune(events, "--older-than", "25d", "--keep", "3", "--app", "*-0000")
+    assert sorted(removed(proc)) == ["app-20260101000000-0000", "app-20260101000000-0003"]
+
+
+def test_app_selection(events):
+    single(events, "app-20260101000000-0001")
+    single(events, "app-20260101000000-0001_2.lz4")
+    rolling(events, "app-20260101000000-0002")
+    single(events, "app-20260101000000-0003")
+    proc = prune(events, "--app", "app-20260101000000-0001", "--app", "app-20260101000000-0002")
+    assert sorted(removed(proc)) == ["app-20260101000000-0001", "app-20260101000000-0001_2.lz4",
+                                     "eventlog_v2_app-20260101000000-0002"]
+    assert [p.name for p in events.iterdir()] == ["app-20260101000000-0003"]
+
+
+def test_in_progress_kept_without_master_unless_asked(events):
+    single(events, "app-20260101000000-0001.inprogress", 30)
+    rolling(events, "app-20260101000000-0002", 30, inprogress=True)
+    single(events, "app-20260101000000-0003", 30)
+    proc = prune(events, "--all")
+    assert removed(proc) == ["app-20260101000000-0003"]
+    assert "in progress, and the master could not be asked" in proc.stderr
+    proc = prune(events, "--all", "--include-inprogress")
+    assert sorted(removed(proc)) == ["app-20260101000000-0001.inprogress",
+                                     "eventlog_v2_app-20260101000000-0002"]
+
+
+def test_unreachable_master_keeps_in_progress(events, dead_master):
+    single(events, "app-20260101000000-0001.inprogress", 30)
+    proc = run("sc-events-prune", "-d", events, "--all", env=dead_master)
+    assert proc.returncode == 0
+    assert removed(proc) == []
+    assert "refused" in proc.stderr.lower() and "in-progress logs are kept" in proc.stderr
+
+
+def test_in_progress_goes_only_when_the_master_lists_it_ended(events, stub):
+    """A driver that died leaves .inprogress behind; one the master does not know stays."""
+    single(events, "app-20260101000000-0001.inprogress", 30)   # ended per the master
+    single(events, "app-20260101000000-0002.inprogress", 30)   # unknown to the master
+    single(events, "app-20260101000000-0003.inprogress", 30)   # running
+    ended = {"id": "app-20260101000000-0001", "name": "a", "state": "FINISHED"}
+    running = {"id": "app-20260101000000-0003", "name": "c", "state": "RUNNING"}
+    doc = {"url": "spark://x:7077", "status": "ALIVE", "workers": [],
+           "activeapps": [running], "completedapps": [ended]}
+    stub.behaviour = lambda h: h.send(200, json.dumps(doc).encode())
+    proc = run("sc-events-prune", "-d", events, "--all", env=stub.env)
+    assert proc.returncode == 0, proc.stderr
+    assert removed(proc) == ["app-20260101000000-0001.inprogress"]
+    assert "kept app-20260101000000-0002.inprogress: in progress, and the master does not " \
+        "list it as ended" in proc.stderr
+    assert "kept app-20260101000000-0003.inprogress: application running" in proc.stderr
+
+
+def test_symlinks_are_never_followed(events, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    precious = outside / "app-20260101000000-0009"
+    precious.write_text("keep me")
+    (events / "app-20260101000000-0009").symlink_to(precious)
+    (events / "eventlog_v2_app-20260101000000-0008").symlink_to(outside, target_is_directory=True)
+    r = rolling(events, "app-20260101000000-0007")
+    (r / "events_2_app-20260101000000-0007").symlink_to(precious)
+    proc = prune(events, "--all")
+    assert proc.returncode == 0
+    assert removed(proc) == []
+    assert precious.read_text() == "keep me"
+    assert "symbolic link, not followed" in proc.stderr
+    assert "holds something that is not a file" in proc.stderr
+    assert (events / "app-20260101000000-0009").is_symlink()
+
+
+def test_rolling_dir_with_foreign_content_is_kept_whole(events):
+    r = rolling(events, "app-20260101000000-0001", extra="my-notes.txt")
+    proc = prune(events, "--all")
+    assert removed(proc) == []
+    assert sorted(p.name for p in r.iterdir()) == sorted([
+        "appstatus_app-20260101000000-0001", "events_1_app-20260101000000-0001.zstd",
+        ".appstatus_app-20260101000000-0001.crc", "my-notes.txt"])
+
+
+def test_checksum_companion_goes_with_its_log(events):
+    single(events, "app-20260101000000-0001", 10)
+    (events / ".app-20260101000000-0001.crc").write_bytes(b"c")
+    assert removed(prune(events, "--all")) == ["app-20260101000000-0001"]
+    assert list(events.iterdir()) == []
+
+
+def test_leftover_of_an_interrupted_run_is_finished(events):
+    hidden = events / ".sc-prune.eventlog_v2_app-20260101000000-0001"
+    hidden.mkdir()
+    (hidden / "events_1_app-20260101000000-0001").write_bytes(b"e")
+    single(events, "app-20260101000000-0002")
+    proc = prune(events, "--older-than", "1d")
+    assert proc.returncode == 0
+    assert sorted(p.name for p in events.iterdir()) == ["app-20260101000000-0002"]
+
+
+def test_concurrent_runs_do_not_race(events):
+    for i in range(3):
+        single(events, f"app-20260101000000-000{i}", 10)
+    # hold the lock as another run would
+    holder = subprocess.Popen(["flock", str(events), "sleep", "3"])
+    try:
+        time.sleep(0.3)
+        proc = prune(events, "--all")
+        assert proc.returncode == 75
+        assert "another sc-events-prune is running" in proc.stderr
+        assert len(list(events.iterdir())) == 3
+        proc = prune(events, "--all", "--lock-wait", "10")
+        assert proc.returncode == 0
+        assert len(removed(proc)) == 3
+    finally:
+        holder.wait()
+
+
+def test_usage_and_dir_errors(events, tmp_path):
+    assert prune(events).returncode == 64
+    assert prune(events, "--older-than", "7").returncode == 64
+    assert prune(events, "--max-total", "3Q").returncode == 64
+    proc = prune(tmp_path / "missing", "--all")
+    assert proc.returncode == 74
+    assert "missing" in proc.stderr
+
+
+# ---- the real cluster's event logs
+
+
+@pytest.mark.cluster
+def test_real_event_logs_and_a_running_application(cluster, tmp_path):
+    real = Path(cluster["SC_EVENTS_DIR"])
+    id_file = tmp_path / "app.id"
+    proc = subprocess.Popen([tool("sc-submit"), "-i", str(id_file), str(JOBS / "sleeper.py")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        app_id = wait_for(lambda: id_file.exists() and id_file.read_text().strip(),
+                          timeout=90, what="the sleeper's id")
+        wait_for(lambda: (find_app(app_id) or {}).get("state") == "RUNNING", timeout=60,
+                 what="the sleeper to run")
+        copy = tmp_path / "events"
+        shutil.copytree(real, copy, symlinks=True)
+        names = {p.name for p in copy.iterdir() if not p.name.startswith(".")}
+        assert any(app_id in n for n in names)
+        listed = run("sc-events-prune", "-d", copy, "--all", "-n", "-J")
+        assert listed.returncode == 0, listed.stderr
+        would = {json.loads(line)["name"] for line in listed.stdout.splitlines()}
+        # every real log is understood; only the running one is kept
+        assert "skipped" not in listed.stderr, listed.stderr
+        assert would == {n for n in names if app_id not in n}
+        assert "application running" in listed.stderr
+        done = run("sc-events-prune", "-d", copy, "--all")
+        assert done.returncode == 0
+        assert {p.name for p in copy.iterdir() if not p.name.startswith(".")} == \
+            {n for n in names if app_id in n}
+    finally:
+        subprocess.run([tool("sc-kill"), app_id], capture_output=True) if id_file.exists() else None
+        proc.kill()
+        proc.communicate()
