@@ -150,6 +150,25 @@ void co_http_response_clear(struct co_http_response *resp);
 int co_http_get(struct co_ctx *ctx, const char *url,
 		struct co_http_response *resp);
 
+/*
+ * Concurrent GETs: queue any number, at most max_parallel run at once, and
+ * take them back one by one as they complete. Responses are kept whole in
+ * memory (bounded like co_http_request's), so ask for bounded pieces.
+ */
+struct co_http_multi;
+
+struct co_http_multi *co_http_multi_new(struct co_ctx *ctx, int max_parallel);
+void co_http_multi_free(struct co_http_multi *m);
+int co_http_multi_get(struct co_http_multi *m, const char *url, void *tag);
+/*
+ * Wait for the next completed transfer: returns 1 with its tag, its
+ * response (clear it with co_http_response_clear) and its status (CO_OK or
+ * the error mapped as by co_http_request, message on the context); 0 when
+ * none is left; or a status when the engine itself failed.
+ */
+int co_http_multi_next(struct co_http_multi *m, void **tag,
+		       struct co_http_response *resp, int *status);
+
 /* ---- Spark master --------------------------------------------------- */
 
 struct co_spark_worker {
@@ -257,6 +276,31 @@ int co_worker_state_fetch(struct co_ctx *ctx, const char *webui,
 int co_worker_state_parse(struct co_ctx *ctx, const char *json, size_t len,
 			  const char *origin, struct co_worker_state **out);
 void co_worker_state_free(struct co_worker_state *st);
+
+/* A piece of a log file as the worker's /log/ endpoint serves it. */
+struct co_log_chunk {
+	int64_t start, end;	/* bytes [start, end) ... */
+	int64_t total;		/* ... of a file this long */
+	const char *data;	/* points into the reply it was parsed from */
+	size_t len;
+	const char *error;	/* the worker's "Error: ..." text, or NULL */
+};
+
+/*
+ * The URL of bytes [offset, offset + length) of an executor's log
+ * (executor_id >= 0) or a driver's (driver_id); offset < 0 asks for the
+ * last length bytes. stream is "stdout" or "stderr". Caller frees.
+ */
+char *co_worker_log_url(const char *webui, const char *app_id, int executor_id,
+			const char *driver_id, const char *stream, int64_t offset,
+			int64_t length);
+/*
+ * Parse a /log/ reply: "==== Bytes a-b of n of PATH ====" then the bytes.
+ * The worker answers errors with HTTP 200, n = 0 and an "Error: ..." body:
+ * out->error is set then. CO_EPROTOCOL when the reply is not such a thing.
+ */
+int co_worker_log_parse(struct co_ctx *ctx, const char *body, size_t len,
+			const char *origin, struct co_log_chunk *out);
 
 /* ---- Spark REST submission server ----------------------------------- */
 

@@ -92,12 +92,12 @@ static long timeout_ms(const struct co_ctx *ctx)
 }
 
 /* Translate a transport failure into a status and "URL: reason". */
-static int transport_error(struct co_ctx *ctx, const char *url, CURLcode cc,
+static int transport_error(struct co_ctx *ctx, CURL *curl, const char *url, CURLcode cc,
 			   const char *errbuf, const struct sink *sink)
 {
 	long oserr = 0;
 
-	curl_easy_getinfo(ctx->curl, CURLINFO_OS_ERRNO, &oserr);
+	curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &oserr);
 	switch (cc) {
 	case CURLE_COULDNT_CONNECT:
 		return co_err(ctx, CO_EUNAVAILABLE, "%s: %s", url,
@@ -133,6 +133,21 @@ static int transport_error(struct co_ctx *ctx, const char *url, CURLcode cc,
 	}
 }
 
+/* What every request shares: timeouts, identity, credentials from netrc. */
+static void setup_easy(CURL *curl, const char *url, long ms, char *errbuf, struct sink *sink)
+{
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, sink_write);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, sink);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, ms);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, ms < 5000 ? ms : 5000L);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, "clusterops/" PACKAGE_VERSION);
+	curl_easy_setopt(curl, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+	curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
+}
+
 static int status_error(struct co_ctx *ctx, const char *url, long status)
 {
 	int rc;
@@ -162,16 +177,7 @@ static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
 	if (!ctx->curl && !(ctx->curl = curl_easy_init()))
 		return co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
 	curl_easy_reset(ctx->curl);
-	curl_easy_setopt(ctx->curl, CURLOPT_URL, req->url);
-	curl_easy_setopt(ctx->curl, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(ctx->curl, CURLOPT_WRITEFUNCTION, sink_write);
-	curl_easy_setopt(ctx->curl, CURLOPT_WRITEDATA, &sink);
-	curl_easy_setopt(ctx->curl, CURLOPT_TIMEOUT_MS, ms);
-	curl_easy_setopt(ctx->curl, CURLOPT_CONNECTTIMEOUT_MS, ms < 5000 ? ms : 5000L);
-	curl_easy_setopt(ctx->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(ctx->curl, CURLOPT_USERAGENT, "clusterops/" PACKAGE_VERSION);
-	curl_easy_setopt(ctx->curl, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
-	curl_easy_setopt(ctx->curl, CURLOPT_ACCEPT_ENCODING, "");
+	setup_easy(ctx->curl, req->url, ms, errbuf, &sink);
 	if (token) {
 		if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
 			rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
@@ -200,7 +206,7 @@ static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
 		     cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR ||
 		     cc == CURLE_PARTIAL_FILE;
 	if (cc != CURLE_OK) {
-		rc = transport_error(ctx, req->url, cc, errbuf, &sink);
+		rc = transport_error(ctx, ctx->curl, req->url, cc, errbuf, &sink);
 		goto out;
 	}
 	curl_easy_getinfo(ctx->curl, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -267,4 +273,173 @@ CO_API int co_http_get(struct co_ctx *ctx, const char *url, struct co_http_respo
 	};
 
 	return co_http_request(ctx, &req, resp);
+}
+
+/* ---- concurrent GETs ------------------------------------------------- */
+
+struct transfer {
+	CURL *curl;
+	char *url;
+	void *tag;
+	struct sink sink;
+	char errbuf[CURL_ERROR_SIZE];
+	struct transfer *next;	/* in the queue, or in the list of running ones */
+};
+
+struct co_http_multi {
+	struct co_ctx *ctx;
+	CURLM *multi;
+	struct curl_slist *headers;	/* the bearer token, if any */
+	int max_parallel, running;
+	struct transfer *queue, *queue_tail;
+	struct transfer *active;	/* started, not yet taken back */
+};
+
+CO_API struct co_http_multi *co_http_multi_new(struct co_ctx *ctx, int max_parallel)
+{
+	struct co_http_multi *m = calloc(1, sizeof(*m));
+	char *token = NULL, *auth = NULL;
+
+	if (!m) {
+		co_err(ctx, CO_ESOFTWARE, "out of memory");
+		return NULL;
+	}
+	m->ctx = ctx;
+	m->max_parallel = max_parallel > 0 ? max_parallel : 8;
+	m->multi = curl_multi_init();
+	if (!m->multi || read_token(ctx, &token) != CO_OK) {
+		if (!m->multi)
+			co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
+		co_http_multi_free(m);
+		return NULL;
+	}
+	if (token) {
+		if (asprintf(&auth, "Authorization: Bearer %s", token) >= 0)
+			m->headers = curl_slist_append(NULL, auth);
+		free(auth);
+		free(token);
+	}
+	return m;
+}
+
+static void transfer_free(struct transfer *t)
+{
+	if (!t)
+		return;
+	if (t->curl)
+		curl_easy_cleanup(t->curl);
+	free(t->url);
+	free(t->sink.data);
+	free(t);
+}
+
+CO_API void co_http_multi_free(struct co_http_multi *m)
+{
+	if (!m)
+		return;
+	while (m->queue) {
+		struct transfer *t = m->queue;
+
+		m->queue = t->next;
+		transfer_free(t);
+	}
+	while (m->active) {
+		struct transfer *t = m->active;
+
+		m->active = t->next;
+		curl_multi_remove_handle(m->multi, t->curl);
+		transfer_free(t);
+	}
+	if (m->multi)
+		curl_multi_cleanup(m->multi);
+	curl_slist_free_all(m->headers);
+	free(m);
+}
+
+CO_API int co_http_multi_get(struct co_http_multi *m, const char *url, void *tag)
+{
+	struct transfer *t = calloc(1, sizeof(*t));
+
+	if (!t || !(t->url = strdup(url)) || !(t->curl = curl_easy_init())) {
+		transfer_free(t);
+		return co_err(m->ctx, CO_ESOFTWARE, "out of memory");
+	}
+	t->tag = tag;
+	setup_easy(t->curl, t->url, timeout_ms(m->ctx), t->errbuf, &t->sink);
+	curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, m->headers);
+	curl_easy_setopt(t->curl, CURLOPT_PRIVATE, (char *)t);
+	if (m->queue_tail)
+		m->queue_tail->next = t;
+	else
+		m->queue = t;
+	m->queue_tail = t;
+	return CO_OK;
+}
+
+/* Start queued transfers while there is room. */
+static int start_queued(struct co_http_multi *m)
+{
+	while (m->queue && m->running < m->max_parallel) {
+		struct transfer *t = m->queue;
+
+		m->queue = t->next;
+		if (!m->queue)
+			m->queue_tail = NULL;
+		if (curl_multi_add_handle(m->multi, t->curl) != CURLM_OK) {
+			transfer_free(t);
+			return co_err(m->ctx, CO_ESOFTWARE, "cannot start a transfer");
+		}
+		t->next = m->active;
+		m->active = t;
+		m->running++;
+	}
+	return CO_OK;
+}
+
+CO_API int co_http_multi_next(struct co_http_multi *m, void **tag,
+			      struct co_http_response *resp, int *status)
+{
+	memset(resp, 0, sizeof(*resp));
+	*tag = NULL;
+	for (;;) {
+		CURLMsg *msg;
+		int queued, still;
+		struct transfer *t = NULL;
+		int rc = start_queued(m);
+
+		if (rc)
+			return rc;
+		while ((msg = curl_multi_info_read(m->multi, &queued))) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+			curl_multi_remove_handle(m->multi, msg->easy_handle);
+			for (struct transfer **pp = &m->active; *pp; pp = &(*pp)->next) {
+				if (*pp == t) {
+					*pp = t->next;
+					break;
+				}
+			}
+			m->running--;
+			*tag = t->tag;
+			if (msg->data.result != CURLE_OK) {
+				*status = transport_error(m->ctx, t->curl, t->url, msg->data.result,
+							  t->errbuf, &t->sink);
+			} else {
+				curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+				resp->body = t->sink.data ? t->sink.data : strdup("");
+				resp->len = t->sink.len;
+				t->sink.data = NULL;
+				*status = resp->status >= 400 ? status_error(m->ctx, t->url, resp->status)
+					: resp->body ? CO_OK : co_err(m->ctx, CO_ESOFTWARE, "out of memory");
+			}
+			transfer_free(t);
+			return 1;
+		}
+		if (m->running == 0 && !m->queue)
+			return 0;
+		if (curl_multi_perform(m->multi, &still) != CURLM_OK ||
+		    curl_multi_poll(m->multi, NULL, 0, 1000, NULL) != CURLM_OK)
+			return co_err(m->ctx, CO_ESOFTWARE, "transfer engine failed");
+	}
 }

@@ -2,6 +2,8 @@
 /* A Spark worker's /json/: the executors and drivers it runs or ran. */
 #include "config.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,4 +139,55 @@ CO_API int co_worker_state_fetch(struct co_ctx *ctx, const char *webui,
 	co_http_response_clear(&resp);
 	free(url);
 	return rc;
+}
+
+CO_API char *co_worker_log_url(const char *webui, const char *app_id, int executor_id,
+			       const char *driver_id, const char *stream, int64_t offset,
+			       int64_t length)
+{
+	char *base = co_url_join(webui, "log/"), *url = NULL, range[64] = "";
+	int n;
+
+	if (!base)
+		return NULL;
+	if (offset >= 0)
+		snprintf(range, sizeof(range), "&offset=%" PRId64, offset);
+	/* Spark's ids are made of [A-Za-z0-9_-]: nothing to escape. */
+	if (executor_id >= 0)
+		n = asprintf(&url, "%s?appId=%s&executorId=%d&logType=%s%s&byteLength=%" PRId64,
+			     base, app_id, executor_id, stream, range, length);
+	else
+		n = asprintf(&url, "%s?driverId=%s&logType=%s%s&byteLength=%" PRId64,
+			     base, driver_id, stream, range, length);
+	free(base);
+	return n < 0 ? NULL : url;
+}
+
+CO_API int co_worker_log_parse(struct co_ctx *ctx, const char *body, size_t len,
+			       const char *origin, struct co_log_chunk *out)
+{
+	static const char head[] = "==== Bytes ";
+	const char *nl = memchr(body, '\n', len);
+	long long a, b, n;
+	int used = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!nl || len < sizeof(head) - 1 || memcmp(body, head, sizeof(head) - 1) != 0 ||
+	    sscanf(body, "==== Bytes %lld-%lld of %lld of %n", &a, &b, &n, &used) != 3 ||
+	    used == 0 || a < 0 || b < a || n < b || nl - body < 5 ||
+	    memcmp(nl - 5, " ====", 5) != 0)
+		return co_err(ctx, CO_EPROTOCOL, "%s: not a worker log reply", origin);
+	out->start = a;
+	out->end = b;
+	out->total = n;
+	out->data = nl + 1;
+	out->len = len - (size_t)(nl + 1 - body);
+	if (n == 0 && out->len >= 6 && memcmp(out->data, "Error:", 6) == 0) {
+		out->error = out->data;
+		out->len = 0;
+	} else if ((int64_t)out->len != b - a) {
+		return co_err(ctx, CO_EPROTOCOL, "%s: reply holds %zu bytes, its header says %lld",
+			      origin, out->len, b - a);
+	}
+	return CO_OK;
 }

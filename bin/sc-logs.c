@@ -1,0 +1,922 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sc-logs: collect a Spark application's logs from every worker: each
+ * executor's stdout and stderr, or a cluster-mode driver's, read through
+ * the workers' /log/ endpoint in bounded pieces, all workers at once.
+ * Streams them with a prefix, follows them, or bundles them with the event
+ * log into one archive.
+ */
+#include "config.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tools-common.h"
+
+#define CHUNK (256 * 1024)	/* bytes asked for per request */
+#define MAX_PARALLEL 8
+#define TAIL_MAX (16 << 20)	/* --tail looks no further back than this */
+
+enum stream_choice { STDERR_ONLY, STDOUT_ONLY, BOTH };
+
+struct control {
+	const char *app_id;
+	const char *name_glob;
+	const char *driver_id;
+	enum stream_choice streams;
+	int *executors;		/* --executor filter */
+	size_t n_executors;
+	bool no_prefix;
+	bool json;
+	bool follow;
+	long tail;		/* < 0: everything */
+	const char *output;	/* -o bundle */
+	double poll_seconds;
+};
+
+/* One log file on one worker, read piece by piece. */
+struct source {
+	char *worker_id;
+	char *webui;
+	char *where;		/* host:port of the worker, for prefixes */
+	int executor;		/* -1 for a driver */
+	const char *stream;
+	int64_t offset;		/* next byte to ask for */
+	int64_t window;		/* --tail: bytes asked for from the end */
+	bool busy;		/* a request is in flight */
+	bool done;		/* read to the end (for now, when following) */
+	bool failed;
+	char *partial;		/* an unfinished last line */
+	size_t partial_len;
+};
+
+struct sources {
+	struct source *v;
+	size_t n;
+	char **missing;		/* what could not be collected, and why */
+	size_t n_missing;
+};
+
+static noreturn void usage(void)
+{
+	printf("Usage: %s [OPTION]... APP_ID\n"
+	       "       %s [OPTION]... --name GLOB\n"
+	       "       %s [OPTION]... --driver DRIVER_ID\n"
+	       "Collect a Spark application's logs from every worker.\n"
+	       "\n"
+	       "  -N, --name=GLOB        the application whose name matches GLOB (running ones\n"
+	       "                         first; more than one match is refused)\n"
+	       "  -d, --driver=ID        a cluster-mode driver's logs\n"
+	       "      --stdout           executors' stdout instead of stderr\n"
+	       "      --both             stdout and stderr\n"
+	       "  -e, --executor=N       only executor N (repeatable)\n"
+	       "  -t, --tail=N           only the last N lines of each log\n"
+	       "  -f, --follow           keep printing new lines until the application ends\n"
+	       "      --no-prefix        print the lines as they are, without their origin\n"
+	       "  -o, --output=FILE      write one archive instead (.tar.gz, .tar.zst, .tar\n"
+	       "                         or .zip): every log, the event log, the application's\n"
+	       "                         JSON from the history server and a MANIFEST.json\n"
+	       "  -J, --json             one JSON object per log line\n",
+	       program_name, program_name, program_name);
+	tool_common_usage(stdout);
+	printf("\nExit status: 0 every log collected; 1 some log could not be collected (named\n"
+	       "on stderr); 64 usage; 69 master unreachable; 73 cannot create the archive;\n"
+	       "76 malformed reply; see clusterops(7).\n");
+	exit(CO_OK);
+}
+
+static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct control *ctl)
+{
+	enum { OPT_STDOUT = OPT_TOOL_FIRST, OPT_BOTH, OPT_NO_PREFIX };
+	static const struct option longopts[] = {
+		{ "name", required_argument, NULL, 'N' },
+		{ "driver", required_argument, NULL, 'd' },
+		{ "stdout", no_argument, NULL, OPT_STDOUT },
+		{ "both", no_argument, NULL, OPT_BOTH },
+		{ "executor", required_argument, NULL, 'e' },
+		{ "tail", required_argument, NULL, 't' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "no-prefix", no_argument, NULL, OPT_NO_PREFIX },
+		{ "output", required_argument, NULL, 'o' },
+		{ "json", no_argument, NULL, 'J' },
+		CO_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	ctl->tail = -1;
+	ctl->poll_seconds = 1.0;
+	while ((c = getopt_long(argc, argv, ":N:d:e:t:fo:JhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'N':
+			ctl->name_glob = optarg;
+			break;
+		case 'd':
+			ctl->driver_id = optarg;
+			break;
+		case OPT_STDOUT:
+			ctl->streams = STDOUT_ONLY;
+			break;
+		case OPT_BOTH:
+			ctl->streams = BOTH;
+			break;
+		case 'e':
+			ctl->executors = realloc(ctl->executors,
+						 (ctl->n_executors + 1) * sizeof(*ctl->executors));
+			if (!ctl->executors)
+				die(CO_ESOFTWARE, "out of memory");
+			ctl->executors[ctl->n_executors++] =
+				(int)parse_long_or_die(optarg, "--executor", 0, 1000000);
+			break;
+		case 't':
+			ctl->tail = parse_long_or_die(optarg, "--tail", 0, 10000000);
+			break;
+		case 'f':
+			ctl->follow = true;
+			break;
+		case OPT_NO_PREFIX:
+			ctl->no_prefix = true;
+			break;
+		case 'o':
+			ctl->output = optarg;
+			break;
+		case 'J':
+			ctl->json = true;
+			break;
+		case 'h':
+			usage();
+		default:
+			tool_common_option(ctx, c, optarg, argv);
+		}
+	}
+	if (optind < argc)
+		ctl->app_id = argv[optind++];
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+	tool_options_done(ctx);
+	if (!!ctl->app_id + !!ctl->name_glob + !!ctl->driver_id != 1)
+		usage_error("name one application id, or --name, or --driver");
+	if (ctl->output && (ctl->follow || ctl->tail >= 0 || ctl->json))
+		usage_error("--output collects whole logs: it takes no --follow, --tail or --json");
+}
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s ? s : "");
+
+	if (!p)
+		die(CO_ESOFTWARE, "out of memory");
+	return p;
+}
+
+/* "WHAT: WHY", for the list of what could not be collected. */
+static void note_missing(struct sources *srcs, const char *what, const char *why)
+{
+	char *msg;
+
+	if (asprintf(&msg, "%s: %s", what, why) < 0)
+		die(CO_ESOFTWARE, "out of memory");
+	srcs->missing = realloc(srcs->missing, (srcs->n_missing + 1) * sizeof(*srcs->missing));
+	if (!srcs->missing)
+		die(CO_ESOFTWARE, "out of memory");
+	srcs->missing[srcs->n_missing++] = msg;
+}
+
+static bool have_source(const struct sources *srcs, const char *worker, int executor,
+			const char *stream)
+{
+	for (size_t i = 0; i < srcs->n; i++)
+		if (srcs->v[i].executor == executor && strcmp(srcs->v[i].worker_id, worker) == 0 &&
+		    strcmp(srcs->v[i].stream, stream) == 0)
+			return true;
+	return false;
+}
+
+static void add_source(struct sources *srcs, const struct co_spark_worker *w, int executor,
+		       const char *stream)
+{
+	struct source *s;
+
+	if (have_source(srcs, w->id, executor, stream))
+		return;
+	srcs->v = realloc(srcs->v, (srcs->n + 1) * sizeof(*srcs->v));
+	if (!srcs->v)
+		die(CO_ESOFTWARE, "out of memory");
+	s = &srcs->v[srcs->n++];
+	memset(s, 0, sizeof(*s));
+	s->worker_id = xstrdup(w->id);
+	s->webui = xstrdup(w->webui);
+	if (asprintf(&s->where, "%s:%d", w->host ? w->host : "?", w->port) < 0)
+		die(CO_ESOFTWARE, "out of memory");
+	s->executor = executor;
+	s->stream = stream;
+}
+
+static void add_streams(struct sources *srcs, const struct control *ctl,
+			const struct co_spark_worker *w, int executor)
+{
+	if (ctl->streams != STDOUT_ONLY)
+		add_source(srcs, w, executor, "stderr");
+	if (ctl->streams != STDERR_ONLY)
+		add_source(srcs, w, executor, "stdout");
+}
+
+static bool executor_wanted(const struct control *ctl, int id)
+{
+	if (ctl->n_executors == 0)
+		return true;
+	for (size_t i = 0; i < ctl->n_executors; i++)
+		if (ctl->executors[i] == id)
+			return true;
+	return false;
+}
+
+/* Which application: by id, or the one whose name matches. */
+static const char *resolve_app(const struct control *ctl, const struct co_master_state *st)
+{
+	const struct co_spark_app *found = NULL;
+	size_t matches = 0;
+
+	if (ctl->app_id) {
+		if (!co_master_state_app(st, ctl->app_id))
+			die(CO_EFAIL, "%s: the master does not know this application", ctl->app_id);
+		return ctl->app_id;
+	}
+	/* Running ones first: the master lists them before completed ones. */
+	for (size_t i = 0; i < st->n_apps; i++) {
+		const struct co_spark_app *a = &st->apps[i];
+
+		if (!a->name || fnmatch(ctl->name_glob, a->name, 0) != 0)
+			continue;
+		if (found && found->active && !a->active)
+			break;
+		found = found ? found : a;
+		matches++;
+	}
+	if (!found)
+		die(CO_EFAIL, "no application is named '%s'", ctl->name_glob);
+	if (matches > 1) {
+		warnmsg("%zu applications match '%s'; give an id:", matches, ctl->name_glob);
+		for (size_t i = 0; i < st->n_apps; i++)
+			if (st->apps[i].name && fnmatch(ctl->name_glob, st->apps[i].name, 0) == 0)
+				fprintf(stderr, "  %s\t%s\t%s\n", st->apps[i].id, st->apps[i].name,
+					st->apps[i].state);
+		exit(CO_EFAIL);
+	}
+	return found->id;
+}
+
+/*
+ * Ask every worker which executors of the application it runs or ran. A
+ * worker that does not answer is named as missing; the others still count.
+ */
+static void find_sources(struct co_ctx *ctx, const struct control *ctl,
+			 const struct co_master_state *st, const char *app_id,
+			 struct sources *srcs, bool report_missing)
+{
+	if (ctl->driver_id) {
+		const struct co_spark_driver *d = co_master_state_driver(st, ctl->driver_id);
+
+		if (!d)
+			die(CO_EFAIL, "%s: the master does not know this driver", ctl->driver_id);
+		for (size_t i = 0; d->worker && i < st->n_workers; i++)
+			if (strcmp(st->workers[i].id, d->worker) == 0)
+				add_streams(srcs, ctl, &st->workers[i], -1);
+		if (srcs->n == 0 && report_missing)
+			note_missing(srcs, ctl->driver_id,
+				     d->worker ? "its worker is gone" : "it never ran on a worker");
+		return;
+	}
+	for (size_t i = 0; i < st->n_workers; i++) {
+		const struct co_spark_worker *w = &st->workers[i];
+		struct co_worker_state *ws;
+
+		if (!w->webui)
+			continue;
+		if (co_worker_state_fetch(ctx, w->webui, &ws) != CO_OK) {
+			if (report_missing)
+				note_missing(srcs, w->id, co_ctx_error(ctx));
+			continue;
+		}
+		for (size_t e = 0; e < ws->n_executors; e++)
+			if (ws->executors[e].app_id && strcmp(ws->executors[e].app_id, app_id) == 0 &&
+			    executor_wanted(ctl, ws->executors[e].id))
+				add_streams(srcs, ctl, w, ws->executors[e].id);
+		co_worker_state_free(ws);
+	}
+}
+
+static char *source_url(const struct control *ctl, const char *app_id, const struct source *s,
+			int64_t offset, int64_t length)
+{
+	char *url = co_worker_log_url(s->webui, app_id, s->executor, ctl->driver_id,
+				      s->stream, offset, length);
+
+	if (!url)
+		die(CO_ESOFTWARE, "out of memory");
+	return url;
+}
+
+static void source_label(const struct source *s, char *buf, size_t len)
+{
+	if (s->executor >= 0)
+		snprintf(buf, len, "executor %d %s on %s", s->executor, s->stream, s->where);
+	else
+		snprintf(buf, len, "driver %s on %s", s->stream, s->where);
+}
+
+/* ---- streaming to stdout --------------------------------------------- */
+
+static void print_line(const struct control *ctl, enum out_mode mode, const struct source *s,
+		       const char *line, size_t len)
+{
+	char exec[16];
+
+	snprintf(exec, sizeof(exec), "%d", s->executor);
+	if (mode == OUT_JSON) {
+		json_line(json_pack("{s:s, s:s, s:s, s:s%}", "worker", s->where,
+				    "executor", s->executor >= 0 ? exec : "driver",
+				    "stream", s->stream, "line", line, len));
+		return;
+	}
+	if (!ctl->no_prefix) {
+		if (mode == OUT_TSV)
+			printf("%s\t%s\t%s\t", s->where, s->executor >= 0 ? exec : "driver", s->stream);
+		else if (s->executor >= 0)
+			printf("[%s exec %s %s] ", s->where, exec, s->stream);
+		else
+			printf("[%s driver %s] ", s->where, s->stream);
+	}
+	fwrite(line, 1, len, stdout);
+	putchar('\n');
+}
+
+/* Print the complete lines of data; keep an unfinished last line for later. */
+static void emit(const struct control *ctl, enum out_mode mode, struct source *s,
+		 const char *data, size_t len)
+{
+	while (len > 0) {
+		const char *nl = memchr(data, '\n', len);
+		size_t n = nl ? (size_t)(nl - data) : len;
+
+		if (!nl) {	/* keep it; lines are short, but cap the carry */
+			char *p = realloc(s->partial, s->partial_len + n + 1);
+
+			if (!p)
+				die(CO_ESOFTWARE, "out of memory");
+			memcpy(p + s->partial_len, data, n);
+			s->partial = p;
+			s->partial_len += n;
+			if (s->partial_len > CHUNK) {
+				print_line(ctl, mode, s, s->partial, s->partial_len);
+				s->partial_len = 0;
+			}
+			return;
+		}
+		if (s->partial_len) {
+			char *p = realloc(s->partial, s->partial_len + n + 1);
+
+			if (!p)
+				die(CO_ESOFTWARE, "out of memory");
+			memcpy(p + s->partial_len, data, n);
+			s->partial = p;
+			print_line(ctl, mode, s, p, s->partial_len + n);
+			s->partial_len = 0;
+		} else {
+			print_line(ctl, mode, s, data, n);
+		}
+		data += n + 1;
+		len -= n + 1;
+	}
+}
+
+static void flush_partial(const struct control *ctl, enum out_mode mode, struct source *s)
+{
+	if (s->partial_len)
+		print_line(ctl, mode, s, s->partial, s->partial_len);
+	s->partial_len = 0;
+}
+
+/* --tail: print the last N lines of a piece that ends at the file's end. */
+static void emit_tail(const struct control *ctl, enum out_mode mode, struct source *s,
+		      const struct co_log_chunk *c)
+{
+	const char *p = c->data + c->len;
+	long lines = 0;
+
+	if (p > c->data && p[-1] == '\n')
+		p--;
+	while (p > c->data && lines < ctl->tail) {
+		if (p[-1] == '\n')
+			lines++;
+		if (lines < ctl->tail)
+			p--;
+	}
+	if (ctl->tail > 0)
+		emit(ctl, mode, s, p, (size_t)(c->data + c->len - p));
+}
+
+/* Did this piece hold N lines, or reach the start? Otherwise look further back. */
+static bool tail_enough(const struct control *ctl, const struct co_log_chunk *c)
+{
+	long lines = 0;
+
+	if (c->start == 0 || c->end - c->start >= TAIL_MAX)
+		return true;
+	for (size_t i = 0; i < c->len; i++)
+		lines += c->data[i] == '\n';
+	return lines > ctl->tail;
+}
+
+static void request(struct co_http_multi *m, const struct control *ctl, const char *app_id,
+		    struct source *s)
+{
+	char *url = ctl->tail >= 0 && s->offset == 0 && !s->done
+		? source_url(ctl, app_id, s, -1, s->window)
+		: source_url(ctl, app_id, s, s->offset, CHUNK);
+
+	if (co_http_multi_get(m, url, s))
+		die(CO_ESOFTWARE, "cannot queue a transfer");
+	s->busy = true;
+	free(url);
+}
+
+/* Take one reply in; returns false when the source has nothing more to give now. */
+static void take_reply(struct co_ctx *ctx, struct co_http_multi *m, const struct control *ctl,
+		       enum out_mode mode, const char *app_id, struct source *s,
+		       const struct co_http_response *resp, int status, struct sources *srcs)
+{
+	struct co_log_chunk c;
+	char label[256];
+
+	s->busy = false;
+	source_label(s, label, sizeof(label));
+	if (status == CO_OK)
+		status = co_worker_log_parse(ctx, resp->body, resp->len, label, &c);
+	if (status != CO_OK || c.error) {
+		s->failed = true;
+		s->done = true;
+		note_missing(srcs, label,
+			     status ? co_ctx_error(ctx) : "the worker no longer has this log");
+		return;
+	}
+	if (ctl->tail >= 0 && s->offset == 0 && !s->done) {
+		if (!tail_enough(ctl, &c)) {
+			s->window *= 2;
+			request(m, ctl, app_id, s);
+			return;
+		}
+		emit_tail(ctl, mode, s, &c);
+		s->offset = c.end;
+		s->done = true;		/* the start of following, if asked */
+		return;
+	}
+	emit(ctl, mode, s, c.data, c.len);
+	s->offset = c.end;
+	if (c.end < c.total)
+		request(m, ctl, app_id, s);
+	else
+		s->done = true;
+}
+
+static bool app_active(struct co_ctx *ctx, const struct control *ctl, const char *app_id,
+		       struct co_master_state **st)
+{
+	co_master_state_free(*st);
+	*st = NULL;
+	if (co_master_state_fetch(ctx, st) != CO_OK)
+		return true;	/* cannot tell: keep following */
+	if (ctl->driver_id) {
+		const struct co_spark_driver *d = co_master_state_driver(*st, ctl->driver_id);
+
+		return d && !co_spark_state_is_final(d->state);
+	}
+	const struct co_spark_app *a = co_master_state_app(*st, app_id);
+
+	return a && a->active;
+}
+
+static void stream_logs(struct co_ctx *ctx, const struct control *ctl, const char *app_id,
+			struct co_master_state **st, struct sources *srcs)
+{
+	enum out_mode mode = out_mode_choose(ctl->json);
+	struct co_http_multi *m = co_http_multi_new(ctx, MAX_PARALLEL);
+	bool following = ctl->follow;
+
+	if (!m)
+		die_ctx(ctx, CO_ESOFTWARE);
+	/* Lines from a terminal user's point of view: flush each. */
+	if (ctl->follow || mode == OUT_TEXT)
+		setvbuf(stdout, NULL, _IOLBF, 0);
+	for (;;) {
+		struct co_http_response resp;
+		void *tag;
+		int status, got;
+		bool ended;
+
+		for (size_t i = 0; i < srcs->n; i++) {
+			if (!srcs->v[i].window)
+				srcs->v[i].window = 64 * 1024;
+			if (!srcs->v[i].busy && !srcs->v[i].done)
+				request(m, ctl, app_id, &srcs->v[i]);
+		}
+		while ((got = co_http_multi_next(m, &tag, &resp, &status)) == 1) {
+			take_reply(ctx, m, ctl, mode, app_id, tag, &resp, status, srcs);
+			co_http_response_clear(&resp);
+		}
+		if (got != 0)
+			die_ctx(ctx, got);	/* the transfer engine itself failed */
+		if (!following)
+			break;
+		/* Read once more after the application ended, then stop. */
+		ended = !app_active(ctx, ctl, app_id, st);
+		sleep_seconds(ended ? 0 : ctl->poll_seconds);
+		if (*st)
+			find_sources(ctx, ctl, *st, app_id, srcs, false);
+		for (size_t i = 0; i < srcs->n; i++)
+			if (!srcs->v[i].failed)
+				srcs->v[i].done = false;
+		if (ended)
+			following = false;
+	}
+	for (size_t i = 0; i < srcs->n; i++)
+		flush_partial(ctl, mode, &srcs->v[i]);
+	co_http_multi_free(m);
+}
+
+/* ---- bundles ------------------------------------------------------------ */
+
+struct bundle {
+	struct archive *a;
+	char *tmp_path;
+	const char *app_id;
+	json_t *manifest;	/* {"files": [...], "missing": [...]} */
+};
+
+static void bundle_fail(struct bundle *b, int status, const char *what)
+{
+	const char *err = b->a ? archive_error_string(b->a) : NULL;
+
+	if (b->tmp_path)
+		unlink(b->tmp_path);
+	die(status, "%s: %s%s%s", b->tmp_path ? b->tmp_path : "archive", what,
+	    err ? ": " : "", err ? err : "");
+}
+
+static void bundle_open(struct bundle *b, const char *path)
+{
+	size_t len = strlen(path);
+	int fd;
+
+	b->a = archive_write_new();
+	if (!b->a)
+		die(CO_ESOFTWARE, "out of memory");
+	if (len > 7 && strcmp(path + len - 7, ".tar.gz") == 0) {
+		archive_write_set_format_pax_restricted(b->a);
+		archive_write_add_filter_gzip(b->a);
+	} else if (len > 8 && strcmp(path + len - 8, ".tar.zst") == 0) {
+		archive_write_set_format_pax_restricted(b->a);
+		if (archive_write_add_filter_zstd(b->a) != ARCHIVE_OK)
+			die(CO_ESOFTWARE, "zstd: %s", archive_error_string(b->a));
+	} else if (len > 4 && strcmp(path + len - 4, ".tar") == 0) {
+		archive_write_set_format_pax_restricted(b->a);
+	} else if (len > 4 && strcmp(path + len - 4, ".zip") == 0) {
+		archive_write_set_format_zip(b->a);
+	} else {
+		usage_error("%s: the name must end in .tar.gz, .tar.zst, .tar or .zip", path);
+	}
+	/* Written beside the target and renamed: never half an archive at PATH. */
+	if (asprintf(&b->tmp_path, "%s.tmp.XXXXXX", path) < 0)
+		die(CO_ESOFTWARE, "out of memory");
+	fd = mkstemp(b->tmp_path);
+	if (fd < 0) {
+		int err = errno;
+
+		free(b->tmp_path);
+		b->tmp_path = NULL;
+		die(err == EACCES ? CO_ENOPERM : CO_ECANTCREAT, "%s: %s", path, strerror(err));
+	}
+	if (archive_write_open_fd(b->a, fd) != ARCHIVE_OK)
+		bundle_fail(b, CO_ECANTCREAT, "cannot write");
+	b->manifest = json_pack("{s:s, s:[], s:[]}", "application", b->app_id, "files", "missing");
+	if (!b->manifest)
+		die(CO_ESOFTWARE, "out of memory");
+}
+
+static void bundle_header(struct bundle *b, const char *name, int64_t size)
+{
+	struct archive_entry *e = archive_entry_new();
+	char *path;
+
+	if (!e || asprintf(&path, "%s/%s", b->app_id, name) < 0)
+		die(CO_ESOFTWARE, "out of memory");
+	archive_entry_set_pathname(e, path);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, size);
+	archive_entry_set_mtime(e, time(NULL), 0);
+	if (archive_write_header(b->a, e) != ARCHIVE_OK)
+		bundle_fail(b, CO_EIO, "cannot write");
+	archive_entry_free(e);
+	free(path);
+}
+
+static void bundle_data(struct bundle *b, const void *data, size_t len)
+{
+	if (len && archive_write_data(b->a, data, len) < 0)
+		bundle_fail(b, CO_EIO, "cannot write");
+}
+
+static void bundle_note(struct bundle *b, const char *name, int64_t size, const char *from)
+{
+	json_array_append_new(json_object_get(b->manifest, "files"),
+			      json_pack("{s:s, s:I, s:s}", "name", name, "bytes",
+					(json_int_t)size, "from", from));
+}
+
+static void bundle_file_from_memory(struct bundle *b, const char *name, const char *data,
+				    size_t len, const char *from)
+{
+	bundle_header(b, name, (int64_t)len);
+	bundle_data(b, data, len);
+	bundle_note(b, name, (int64_t)len, from);
+}
+
+/*
+ * One log, piece by piece, straight into the archive. The entry's size is
+ * the file's size at the first piece: what the log grows by later is left
+ * out, so that the header stays true.
+ */
+static void bundle_log(struct co_ctx *ctx, struct bundle *b, const struct control *ctl,
+		       struct source *s, struct sources *srcs)
+{
+	char name[512], label[256];
+	int64_t total = -1, written = 0;
+	char *first_url = NULL;
+
+	source_label(s, label, sizeof(label));
+	if (s->executor >= 0)
+		snprintf(name, sizeof(name), "executors/%s/%d/%s", s->worker_id, s->executor,
+			 s->stream);
+	else
+		snprintf(name, sizeof(name), "driver/%s/%s", ctl->driver_id, s->stream);
+	for (;;) {
+		char *url = source_url(ctl, b->app_id, s, written, CHUNK);
+		struct co_http_response resp;
+		struct co_log_chunk c;
+		int rc = co_http_get(ctx, url, &resp);
+
+		if (rc == CO_OK)
+			rc = co_worker_log_parse(ctx, resp.body, resp.len, label, &c);
+		if (rc != CO_OK || c.error) {
+			note_missing(srcs, label,
+				     rc ? co_ctx_error(ctx) : "the worker no longer has this log");
+			co_http_response_clear(&resp);
+			free(url);
+			if (total >= 0)	/* the header is out: keep the entry whole */
+				bundle_fail(b, CO_EFAIL, "a log vanished while it was being written");
+			free(first_url);
+			return;
+		}
+		if (total < 0) {
+			total = c.total;
+			first_url = url;
+			url = NULL;
+			bundle_header(b, name, total);
+		}
+		if ((int64_t)c.len > total - written)
+			c.len = (size_t)(total - written);
+		bundle_data(b, c.data, c.len);
+		written += (int64_t)c.len;
+		co_http_response_clear(&resp);
+		free(url);
+		if (written >= total || c.len == 0)
+			break;
+	}
+	if (written < total)
+		bundle_fail(b, CO_EFAIL, "a log shrank while it was being written");
+	bundle_note(b, name, total, first_url);
+	free(first_url);
+}
+
+/* A whole file, open as fd, into the archive as name. */
+static void bundle_fd(struct bundle *b, int fd, const char *name, const char *from)
+{
+	char buf[65536];
+	struct stat sb;
+	int64_t left;
+	ssize_t n = 0;
+
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+		return;
+	bundle_header(b, name, sb.st_size);
+	for (left = sb.st_size; left > 0 && (n = read(fd, buf, sizeof(buf))) > 0; left -= n)
+		bundle_data(b, buf, (size_t)(n < left ? n : left));
+	if (left > 0)
+		bundle_fail(b, CO_EIO, "an event log file shrank while it was read");
+	bundle_note(b, name, sb.st_size, from);
+}
+
+/* The event log from the events dir, if this machine sees it. */
+static bool bundle_event_log_from_dir(struct co_ctx *ctx, struct bundle *b)
+{
+	const char *dir = co_config_get(ctx, CO_KEY_EVENTS_DIR);
+	struct co_eventlog_dir *logs = NULL;
+	bool found = false;
+	int events_fd;
+
+	if (strncmp(dir, "file://", 7) == 0)
+		dir += 7;
+	events_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (events_fd < 0 || co_eventlog_dir_scan(ctx, events_fd, &logs) != CO_OK) {
+		if (events_fd >= 0)
+			close(events_fd);
+		return false;
+	}
+	for (size_t i = 0; i < logs->n_logs; i++) {
+		const struct co_eventlog *log = &logs->logs[i];
+		char name[600];
+		int fd, sub;
+
+		if (strcmp(log->id.app_id, b->app_id) != 0)
+			continue;
+		if (log->id.rolling) {
+			/* every file of the rolling dir, read through its descriptor */
+			DIR *d;
+			struct dirent *e;
+
+			sub = openat(events_fd, log->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0 || !(d = fdopendir(sub)))
+				continue;
+			while ((e = readdir(d))) {
+				if (e->d_name[0] == '.')
+					continue;
+				snprintf(name, sizeof(name), "eventlog/%s/%s", log->name, e->d_name);
+				fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+				if (fd >= 0) {
+					bundle_fd(b, fd, name, dir);
+					close(fd);
+				}
+			}
+			closedir(d);
+			found = true;
+			continue;
+		}
+		fd = openat(events_fd, log->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			snprintf(name, sizeof(name), "eventlog/%s", log->name);
+			bundle_fd(b, fd, name, dir);
+			close(fd);
+			found = true;
+		}
+	}
+	co_eventlog_dir_free(logs);
+	close(events_fd);
+	return found;
+}
+
+/* Else the history server's zip of it, unpacked and put in entry by entry. */
+static bool bundle_event_log_from_history(struct co_ctx *ctx, struct bundle *b, char **why)
+{
+	struct co_http_response resp;
+	struct archive_entry *e;
+	struct archive *zip;
+	char *url, path[600];
+	bool found = false;
+
+	if (asprintf(&url, "%s/api/v1/applications/%s/logs",
+		     co_config_get(ctx, CO_KEY_HISTORY_URL), b->app_id) < 0)
+		die(CO_ESOFTWARE, "out of memory");
+	if (co_http_get(ctx, url, &resp) != CO_OK) {
+		*why = xstrdup(co_ctx_error(ctx));
+		free(url);
+		return false;
+	}
+	zip = archive_read_new();
+	archive_read_support_format_zip(zip);
+	if (archive_read_open_memory(zip, resp.body, resp.len) == ARCHIVE_OK) {
+		while (archive_read_next_header(zip, &e) == ARCHIVE_OK) {
+			const char *n = archive_entry_pathname(e);
+			char buf[65536];
+			la_ssize_t got;
+
+			if (archive_entry_filetype(e) != AE_IFREG || !archive_entry_size_is_set(e))
+				continue;
+			snprintf(path, sizeof(path), "eventlog/%s", n);
+			bundle_header(b, path, archive_entry_size(e));
+			while ((got = archive_read_data(zip, buf, sizeof(buf))) > 0)
+				bundle_data(b, buf, (size_t)got);
+			bundle_note(b, path, archive_entry_size(e), url);
+			found = true;
+		}
+	}
+	if (!found)
+		*why = xstrdup("the history server's archive holds no event log");
+	archive_read_free(zip);
+	co_http_response_clear(&resp);
+	free(url);
+	return found;
+}
+
+static void bundle_history_json(struct co_ctx *ctx, struct bundle *b, struct sources *srcs)
+{
+	struct co_http_response resp;
+	char *url;
+
+	if (asprintf(&url, "%s/api/v1/applications/%s", co_config_get(ctx, CO_KEY_HISTORY_URL),
+		     b->app_id) < 0)
+		die(CO_ESOFTWARE, "out of memory");
+	if (co_http_get(ctx, url, &resp) == CO_OK)
+		bundle_file_from_memory(b, "application.json", resp.body, resp.len, url);
+	else
+		note_missing(srcs, "application.json", co_ctx_error(ctx));
+	co_http_response_clear(&resp);
+	free(url);
+}
+
+static void write_bundle(struct co_ctx *ctx, const struct control *ctl, const char *app_id,
+			 struct sources *srcs)
+{
+	struct bundle b = { .app_id = app_id };
+	char *why = NULL, *manifest;
+
+	bundle_open(&b, ctl->output);
+	for (size_t i = 0; i < srcs->n; i++)
+		bundle_log(ctx, &b, ctl, &srcs->v[i], srcs);
+	if (!ctl->driver_id && !bundle_event_log_from_dir(ctx, &b) &&
+	    !bundle_event_log_from_history(ctx, &b, &why)) {
+		note_missing(srcs, "event log", why);
+	}
+	free(why);
+	bundle_history_json(ctx, &b, srcs);
+	for (size_t i = 0; i < srcs->n_missing; i++)
+		json_array_append_new(json_object_get(b.manifest, "missing"),
+				      json_string(srcs->missing[i]));
+	manifest = json_dumps(b.manifest, JSON_INDENT(2));
+	if (!manifest)
+		die(CO_ESOFTWARE, "out of memory");
+	bundle_header(&b, "MANIFEST.json", (int64_t)strlen(manifest));
+	bundle_data(&b, manifest, strlen(manifest));
+	free(manifest);
+	json_decref(b.manifest);
+	if (archive_write_close(b.a) != ARCHIVE_OK)
+		bundle_fail(&b, CO_EIO, "cannot finish");
+	archive_write_free(b.a);
+	if (rename(b.tmp_path, ctl->output) != 0) {
+		unlink(b.tmp_path);
+		die(CO_ECANTCREAT, "%s: %s", ctl->output, strerror(errno));
+	}
+	free(b.tmp_path);
+}
+
+int main(int argc, char **argv)
+{
+	struct control ctl = { 0 };
+	struct sources srcs = { 0 };
+	struct co_master_state *st = NULL;
+	struct co_ctx *ctx = tool_init("sc-logs");
+	char *app_id;
+	int rc;
+
+	parse_options(argc, argv, ctx, &ctl);
+	rc = co_master_state_fetch(ctx, &st);
+	if (rc)
+		die_ctx(ctx, rc);
+	app_id = xstrdup(ctl.driver_id ? ctl.driver_id : resolve_app(&ctl, st));
+	find_sources(ctx, &ctl, st, app_id, &srcs, true);
+	if (srcs.n == 0 && srcs.n_missing == 0 && !ctl.follow)
+		note_missing(&srcs, app_id,
+			     "no worker has logs of it (they may have been cleaned up)");
+	if (ctl.output)
+		write_bundle(ctx, &ctl, app_id, &srcs);
+	else
+		stream_logs(ctx, &ctl, app_id, &st, &srcs);
+	for (size_t i = 0; i < srcs.n_missing; i++)
+		warnmsg("not collected: %s", srcs.missing[i]);
+	rc = srcs.n_missing ? CO_EFAIL : CO_OK;
+	for (size_t i = 0; i < srcs.n; i++) {
+		free(srcs.v[i].worker_id);
+		free(srcs.v[i].webui);
+		free(srcs.v[i].where);
+		free(srcs.v[i].partial);
+	}
+	for (size_t i = 0; i < srcs.n_missing; i++)
+		free(srcs.missing[i]);
+	free(srcs.v);
+	free(srcs.missing);
+	free(ctl.executors);
+	free(app_id);
+	co_master_state_free(st);
+	co_ctx_free(ctx);
+	return rc;
+}

@@ -1,0 +1,32 @@
+"""Executors write numbered marker lines to their stdout and stderr logs.
+
+Usage: chatty.py LINES [SECONDS]: each of two tasks writes LINES lines to
+both logs, spread over SECONDS (default 0), then the job ends.
+
+A Python worker's own stdout is its pipe to the executor, and what it
+prints lands in the executor's stderr log; the executor's stdout log is the
+file "stdout" in the executor's directory, the worker's working directory.
+"""
+import os
+import sys
+import time
+
+from pyspark.sql import SparkSession
+
+lines = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+
+
+def chat(task):
+    with open(os.path.join(os.getcwd(), "stdout"), "a", buffering=1) as out:
+        for i in range(lines):
+            out.write(f"MARKER out task={task} line={i}\n")
+            print(f"MARKER err task={task} line={i}", file=sys.stderr, flush=True)
+            if seconds:
+                time.sleep(seconds / lines)
+    return task
+
+
+spark = SparkSession.builder.getOrCreate()
+spark.sparkContext.parallelize(range(2), 2).map(chat).collect()
+spark.stop()

@@ -1,0 +1,204 @@
+"""sc-logs against a real two-executor application on the two workers."""
+import io
+import json
+import os
+import re
+import subprocess
+import tarfile
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import JOBS, ROOT, find_app, master_json, run, tool, wait_for
+
+pytestmark = pytest.mark.cluster
+LINES = 300
+# One executor per worker, one task per executor.
+SPREAD = ["--total-executor-cores", "2", "--executor-cores", "1"]
+
+
+def submit(tmp_path, *args, wait=True):
+    id_file = tmp_path / f"{uuid.uuid4().hex}.id"
+    cmd = [tool("sc-submit"), "-q", "-i", str(id_file), *SPREAD, str(JOBS / "chatty.py"),
+           *map(str, args)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    app_id = wait_for(lambda: id_file.exists() and id_file.read_text().strip(), timeout=120,
+                      what="the application id")
+    if wait:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+    return app_id, proc
+
+
+@pytest.fixture(scope="module")
+def finished_app(tmp_path_factory, cluster):
+    app_id, _ = submit(tmp_path_factory.mktemp("chatty"), LINES)
+    return app_id
+
+
+def rows(stdout):
+    return [line.split("\t", 3) for line in stdout.splitlines()]
+
+
+def test_every_executor_on_every_worker(finished_app):
+    proc = run("sc-logs", "--both", finished_app)
+    assert proc.returncode == 0, proc.stderr
+    got = rows(proc.stdout)
+    workers = {r[0] for r in got}
+    assert len(workers) == 2, workers
+    tasks = {}
+    for stream, word in (("stdout", "out"), ("stderr", "err")):
+        for worker in workers:
+            lines = [r[3] for r in got if r[0] == worker and r[2] == stream
+                     and r[3].startswith("MARKER")]
+            assert len(lines) == LINES, (worker, stream, len(lines))
+            task = re.match(r"MARKER \w+ task=(\d)", lines[0]).group(1)
+            assert lines == [f"MARKER {word} task={task} line={i}" for i in range(LINES)]
+            tasks.setdefault(stream, set()).add(task)
+    assert tasks == {"stdout": {"0", "1"}, "stderr": {"0", "1"}}
+
+
+def test_stream_and_executor_selection(finished_app):
+    default = run("sc-logs", finished_app)
+    assert {r[2] for r in rows(default.stdout)} == {"stderr"}
+    only_out = run("sc-logs", "--stdout", "--no-prefix", finished_app)
+    assert only_out.returncode == 0
+    assert all(line.startswith("MARKER out") for line in only_out.stdout.splitlines())
+    assert len(only_out.stdout.splitlines()) == 2 * LINES
+    executors = {r[1] for r in rows(default.stdout)}
+    one = sorted(executors)[0]
+    picked = run("sc-logs", "--stdout", "-e", one, finished_app)
+    assert {r[1] for r in rows(picked.stdout)} == {one}
+    assert len(picked.stdout.splitlines()) == LINES
+
+
+def test_tail(finished_app):
+    proc = run("sc-logs", "--stdout", "--tail", "5", finished_app)
+    assert proc.returncode == 0
+    for executor in {r[1] for r in rows(proc.stdout)}:
+        lines = [r[3] for r in rows(proc.stdout) if r[1] == executor]
+        assert len(lines) == 5
+        assert lines[-1].endswith(f"line={LINES - 1}")
+        assert lines[0].endswith(f"line={LINES - 5}")
+
+
+def test_json_lines(finished_app):
+    proc = run("sc-logs", "-J", "--stdout", finished_app)
+    objs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(objs) == 2 * LINES
+    assert set(objs[0]) == {"worker", "executor", "stream", "line"}
+    assert {o["stream"] for o in objs} == {"stdout"}
+
+
+def test_by_name_and_unknown(finished_app, cluster):
+    name = [a for a in master_json()["completedapps"] if a["id"] == finished_app][0]["name"]
+    assert name == "chatty"
+    unknown = run("sc-logs", "app-19700101000000-0000")
+    assert unknown.returncode == 1
+    assert "does not know" in unknown.stderr
+    assert run("sc-logs").returncode == 64
+
+
+@pytest.mark.parametrize("suffix", [".tar.gz", ".zip", ".tar.zst"])
+def test_bundle(finished_app, tmp_path, suffix, cluster):
+    out = tmp_path / f"logs{suffix}"
+    proc = run("sc-logs", "--both", "-o", out, finished_app)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]   # no temporary left
+    if suffix == ".zip":
+        with zipfile.ZipFile(out) as z:
+            files = {n: z.read(n) for n in z.namelist()}
+    else:
+        data = out.read_bytes()
+        if suffix == ".tar.zst":
+            data = subprocess.run(["zstd", "-dc"], input=data, capture_output=True,
+                                  check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(data)) as t:
+            files = {m.name: t.extractfile(m).read() for m in t.getmembers()}
+    prefix = finished_app + "/"
+    assert all(n.startswith(prefix) for n in files)
+    manifest = json.loads(files[prefix + "MANIFEST.json"])
+    assert manifest["missing"] == []
+    assert {f["name"] for f in manifest["files"]} | {"MANIFEST.json"} == \
+        {n[len(prefix):] for n in files}
+    logs = [n for n in files if "/executors/" in n]
+    assert len(logs) == 4      # two executors, two streams
+    for n in logs:
+        word = "out" if n.endswith("stdout") else "err"
+        assert files[n].decode().count(f"MARKER {word} ") == LINES
+    events = [n for n in files if "/eventlog/" in n]
+    assert events and any(len(files[n]) > 1000 for n in events)
+    assert json.loads(files[prefix + "application.json"])["id"] == finished_app
+
+
+def test_bundle_refuses_unknown_format(finished_app, tmp_path):
+    proc = run("sc-logs", "-o", tmp_path / "logs.rar", finished_app)
+    assert proc.returncode == 64
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_follow_until_the_application_ends(tmp_path, cluster):
+    app_id, submitter = submit(tmp_path, 40, 8, wait=False)
+    try:
+        wait_for(lambda: (find_app(app_id) or {}).get("state") == "RUNNING", timeout=60,
+                 what="the app to run")
+        start = time.monotonic()
+        proc = run("sc-logs", "-f", "--stdout", "--no-prefix", app_id, timeout=180)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.splitlines()
+        # everything, though it was written after sc-logs started
+        for task in ("0", "1"):
+            got = [line for line in lines if f"task={task} " in line]
+            assert got == [f"MARKER out task={task} line={i}" for i in range(40)]
+        assert time.monotonic() - start < 120
+        assert find_app(app_id)["state"] == "FINISHED"
+    finally:
+        submitter.communicate(timeout=120)
+
+
+def test_a_worker_that_answers_garbage_or_nothing(finished_app, stub, cluster):
+    """The others are still collected; the missing one is named; exit 1."""
+    real = master_json()
+    broken = dict(real)
+    workers = [dict(w) for w in real["workers"]]
+    # the stub answers the worker's /json/ with the master's document: garbage to a worker
+    workers[0]["webuiaddress"] = stub.env["SC_MASTER_UI"]
+    workers[1]["webuiaddress"] = "http://127.0.0.1:9"           # nothing listens
+    broken["workers"] = workers
+    body = json.dumps(broken).encode()
+
+    def master_or_garbage(h):
+        h.send(200, body if h.path == "/json/" else b"<html>not json</html>")
+    stub.behaviour = master_or_garbage
+    proc = run("sc-logs", finished_app, env={"SC_MASTER_UI": stub.env["SC_MASTER_UI"]})
+    assert proc.returncode == 1
+    assert f"not collected: {workers[0]['id']}: " in proc.stderr
+    assert "not a Spark worker status" in proc.stderr
+    assert f"not collected: {workers[1]['id']}: " in proc.stderr
+    assert "refused" in proc.stderr.lower()
+
+
+def test_one_worker_stopped(finished_app, cluster):
+    """A really stopped worker: its logs are named missing, the other's are there."""
+    state = Path(os.environ["SC_STATE_DIR"])
+    pid = int((state / "run" / "spark-worker2.pid").read_text())
+    webui2 = os.environ["SC_MASTER_UI"].rsplit(":", 1)[0] + ":" + str(
+        8082 + int(os.environ.get("SC_LOCAL_PORT_OFFSET", "0")))
+    os.kill(pid, 15)
+    try:
+        wait_for(lambda: subprocess.run(["curl", "-s", "-o", "/dev/null", webui2]).returncode != 0,
+                 timeout=60, what="worker 2 to stop")
+        proc = run("sc-logs", "--stdout", finished_app)
+        assert proc.returncode == 1
+        assert "not collected: worker-" in proc.stderr
+        assert len(rows(proc.stdout)) == LINES       # the other worker's executor
+    finally:
+        up = subprocess.run([str(ROOT / "scripts" / "local-cluster"), "up"], capture_output=True,
+                            text=True, timeout=240)
+        assert up.returncode == 0, up.stderr
+        wait_for(lambda: master_json()["aliveworkers"] == 2, timeout=120,
+                 what="both workers alive again")
