@@ -95,6 +95,19 @@ static noreturn void usage(void)
 	exit(CO_OK);
 }
 
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a > b && strcmp(s + a - b, suffix) == 0;
+}
+
+static bool archive_suffix_known(const char *path)
+{
+	return has_suffix(path, ".tar.gz") || has_suffix(path, ".tar.zst") ||
+	       has_suffix(path, ".tar") || has_suffix(path, ".zip");
+}
+
 static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct control *ctl)
 {
 	enum { OPT_STDOUT = OPT_TOOL_FIRST, OPT_BOTH, OPT_NO_PREFIX };
@@ -168,6 +181,8 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 		usage_error("name one application id, or --name, or --driver");
 	if (ctl->output && (ctl->follow || ctl->tail >= 0 || ctl->json))
 		usage_error("--output collects whole logs: it takes no --follow, --tail or --json");
+	if (ctl->output && !archive_suffix_known(ctl->output))
+		usage_error("%s: the name must end in .tar.gz, .tar.zst, .tar or .zip", ctl->output);
 }
 
 static char *xstrdup(const char *s)
@@ -301,7 +316,8 @@ static void find_sources(struct co_ctx *ctx, const struct control *ctl,
 		const struct co_spark_worker *w = &st->workers[i];
 		struct co_worker_state *ws;
 
-		if (!w->webui)
+		/* A DEAD worker cannot answer; an ALIVE one that does not is named. */
+		if (!w->webui || (w->state && strcmp(w->state, "DEAD") == 0))
 			continue;
 		if (co_worker_state_fetch(ctx, w->webui, &ws) != CO_OK) {
 			if (report_missing)
@@ -337,6 +353,47 @@ static void source_label(const struct source *s, char *buf, size_t len)
 
 /* ---- streaming to stdout --------------------------------------------- */
 
+/* Length of the valid UTF-8 sequence at s, 0 if it is not one. */
+static size_t utf8_sequence(const unsigned char *s, size_t len)
+{
+	size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
+		 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+
+	if (n == 0 || n > len || (n == 2 && s[0] < 0xc2))
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* JSON must be valid UTF-8: a byte that is not becomes U+FFFD. */
+static json_t *json_text(const char *line, size_t len)
+{
+	char *clean = malloc(len * 3 + 1);
+	size_t o = 0;
+	json_t *j;
+
+	if (!clean)
+		die(CO_ESOFTWARE, "out of memory");
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_sequence((const unsigned char *)line + i, len - i);
+
+		if (n) {
+			memcpy(clean + o, line + i, n);
+			o += n;
+			i += n;
+		} else {
+			memcpy(clean + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		}
+	}
+	j = json_stringn(clean, o);
+	free(clean);
+	return j;
+}
+
 static void print_line(const struct control *ctl, enum out_mode mode, const struct source *s,
 		       const char *line, size_t len)
 {
@@ -344,9 +401,9 @@ static void print_line(const struct control *ctl, enum out_mode mode, const stru
 
 	snprintf(exec, sizeof(exec), "%d", s->executor);
 	if (mode == OUT_JSON) {
-		json_line(json_pack("{s:s, s:s, s:s, s:s%}", "worker", s->where,
+		json_line(json_pack("{s:s, s:s, s:s, s:o}", "worker", s->where,
 				    "executor", s->executor >= 0 ? exec : "driver",
-				    "stream", s->stream, "line", line, len));
+				    "stream", s->stream, "line", json_text(line, len)));
 		return;
 	}
 	if (!ctl->no_prefix) {
@@ -489,13 +546,27 @@ static void take_reply(struct co_ctx *ctx, struct co_http_multi *m, const struct
 		s->done = true;
 }
 
+#define MASTER_SILENCE_SECONDS 60.0
+
 static bool app_active(struct co_ctx *ctx, const struct control *ctl, const char *app_id,
 		       struct co_master_state **st)
 {
+	static double silent_since;
+	int rc;
+
 	co_master_state_free(*st);
 	*st = NULL;
-	if (co_master_state_fetch(ctx, st) != CO_OK)
-		return true;	/* cannot tell: keep following */
+	rc = co_master_state_fetch(ctx, st);
+	if (rc != CO_OK) {
+		/* A restart of the master is survived; a master gone for good is not. */
+		if (!silent_since)
+			silent_since = monotonic_now();
+		else if (monotonic_now() - silent_since > MASTER_SILENCE_SECONDS)
+			die(rc, "%s (for %.0f s: stopped following)", co_ctx_error(ctx),
+			    MASTER_SILENCE_SECONDS);
+		return true;
+	}
+	silent_since = 0;
 	if (ctl->driver_id) {
 		const struct co_spark_driver *d = co_master_state_driver(*st, ctl->driver_id);
 
@@ -575,25 +646,20 @@ static void bundle_fail(struct bundle *b, int status, const char *what)
 
 static void bundle_open(struct bundle *b, const char *path)
 {
-	size_t len = strlen(path);
 	int fd;
 
 	b->a = archive_write_new();
 	if (!b->a)
 		die(CO_ESOFTWARE, "out of memory");
-	if (len > 7 && strcmp(path + len - 7, ".tar.gz") == 0) {
-		archive_write_set_format_pax_restricted(b->a);
-		archive_write_add_filter_gzip(b->a);
-	} else if (len > 8 && strcmp(path + len - 8, ".tar.zst") == 0) {
-		archive_write_set_format_pax_restricted(b->a);
-		if (archive_write_add_filter_zstd(b->a) != ARCHIVE_OK)
-			die(CO_ESOFTWARE, "zstd: %s", archive_error_string(b->a));
-	} else if (len > 4 && strcmp(path + len - 4, ".tar") == 0) {
-		archive_write_set_format_pax_restricted(b->a);
-	} else if (len > 4 && strcmp(path + len - 4, ".zip") == 0) {
+	if (has_suffix(path, ".zip")) {
 		archive_write_set_format_zip(b->a);
 	} else {
-		usage_error("%s: the name must end in .tar.gz, .tar.zst, .tar or .zip", path);
+		archive_write_set_format_pax_restricted(b->a);
+		if (has_suffix(path, ".tar.gz"))
+			archive_write_add_filter_gzip(b->a);
+		else if (has_suffix(path, ".tar.zst") &&
+			 archive_write_add_filter_zstd(b->a) != ARCHIVE_OK)
+			die(CO_ESOFTWARE, "zstd: %s", archive_error_string(b->a));
 	}
 	/* Written beside the target and renamed: never half an archive at PATH. */
 	if (asprintf(&b->tmp_path, "%s.tmp.XXXXXX", path) < 0)
@@ -605,6 +671,12 @@ static void bundle_open(struct bundle *b, const char *path)
 		free(b->tmp_path);
 		b->tmp_path = NULL;
 		die(err == EACCES ? CO_ENOPERM : CO_ECANTCREAT, "%s: %s", path, strerror(err));
+	}
+	{
+		mode_t mask = umask(0);
+
+		umask(mask);
+		fchmod(fd, 0666 & ~mask);	/* as if created by open(2), not mkstemp */
 	}
 	if (archive_write_open_fd(b->a, fd) != ARCHIVE_OK)
 		bundle_fail(b, CO_ECANTCREAT, "cannot write");
@@ -661,7 +733,7 @@ static void bundle_log(struct co_ctx *ctx, struct bundle *b, const struct contro
 		       struct source *s, struct sources *srcs)
 {
 	char name[512], label[256];
-	int64_t total = -1, written = 0;
+	int64_t total = -1, written = 0, offset = 0;
 	char *first_url = NULL;
 
 	source_label(s, label, sizeof(label));
@@ -671,7 +743,7 @@ static void bundle_log(struct co_ctx *ctx, struct bundle *b, const struct contro
 	else
 		snprintf(name, sizeof(name), "driver/%s/%s", ctl->driver_id, s->stream);
 	for (;;) {
-		char *url = source_url(ctl, b->app_id, s, written, CHUNK);
+		char *url = source_url(ctl, b->app_id, s, offset, CHUNK);
 		struct co_http_response resp;
 		struct co_log_chunk c;
 		int rc = co_http_get(ctx, url, &resp);
@@ -698,13 +770,15 @@ static void bundle_log(struct co_ctx *ctx, struct bundle *b, const struct contro
 			c.len = (size_t)(total - written);
 		bundle_data(b, c.data, c.len);
 		written += (int64_t)c.len;
+		offset = c.end;
 		co_http_response_clear(&resp);
 		free(url);
-		if (written >= total || c.len == 0)
+		if (offset >= total || c.end == c.start)
 			break;
 	}
-	if (written < total)
-		bundle_fail(b, CO_EFAIL, "a log shrank while it was being written");
+	/* Re-encoded text came back a little short: keep the header true. */
+	for (; written < total; written++)
+		bundle_data(b, "\n", 1);
 	bundle_note(b, name, total, first_url);
 	free(first_url);
 }
@@ -858,7 +932,8 @@ static void write_bundle(struct co_ctx *ctx, const struct control *ctl, const ch
 		note_missing(srcs, "event log", why);
 	}
 	free(why);
-	bundle_history_json(ctx, &b, srcs);
+	if (!ctl->driver_id)
+		bundle_history_json(ctx, &b, srcs);
 	for (size_t i = 0; i < srcs->n_missing; i++)
 		json_array_append_new(json_object_get(b.manifest, "missing"),
 				      json_string(srcs->missing[i]));
@@ -901,6 +976,8 @@ int main(int argc, char **argv)
 		write_bundle(ctx, &ctl, app_id, &srcs);
 	else
 		stream_logs(ctx, &ctl, app_id, &st, &srcs);
+	if (srcs.n == 0 && srcs.n_missing == 0)	/* followed, and none ever appeared */
+		note_missing(&srcs, app_id, "no worker had logs of it");
 	for (size_t i = 0; i < srcs.n_missing; i++)
 		warnmsg("not collected: %s", srcs.missing[i]);
 	rc = srcs.n_missing ? CO_EFAIL : CO_OK;
