@@ -493,8 +493,11 @@ int kc_query(struct kc_opts *o)
 		c2 = strrchr(topic, ':');
 		c1 = c2 ? memrchr(topic, ':', (size_t)(c2 - topic)) : NULL;
 		if (!c1 || c1 == topic || sscanf(c1, ":%lld:%lld", &p, &ts) != 2 || p < 0 ||
-		    p > INT32_MAX)
+		    p > INT32_MAX) {
+			free(topic);
+			rd_kafka_topic_partition_list_destroy(parts);
 			usage_error("-Q -t '%s': expected TOPIC:PARTITION:TIMESTAMP", o->topics[i]);
+		}
 		*c1 = '\0';
 		rd_kafka_topic_partition_list_add(parts, topic, (int32_t)p)->offset = ts;
 		free(topic);
