@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -383,6 +384,113 @@ int co_eventlog_remove(struct co_ctx *ctx, int dirfd, const struct co_eventlog *
 
 /* Finish removals that an interrupted run left hidden in dirfd. */
 int co_eventlog_remove_leftovers(struct co_ctx *ctx, int dirfd);
+
+/* ---- Kafka ---- */
+
+/*
+ * librdkafka properties, in the order given; a name set twice keeps its
+ * last value. co_kafka_props_new() returns NULL when out of memory.
+ */
+struct co_kafka_props;
+struct co_kafka_props *co_kafka_props_new(void);
+void co_kafka_props_free(struct co_kafka_props *props);
+int co_kafka_props_set(struct co_ctx *ctx, struct co_kafka_props *props,
+		       const char *name, const char *value);
+/* "name=value" as given to -X; CO_EUSAGE without a '='. */
+int co_kafka_props_add_arg(struct co_ctx *ctx, struct co_kafka_props *props,
+			   const char *arg);
+/*
+ * kcat's property file format: one name=value a line, white space around
+ * both trimmed, blank lines and lines starting with '#' ignored. A line
+ * without '=' is CO_EDATA naming origin and line.
+ */
+int co_kafka_props_parse(struct co_ctx *ctx, struct co_kafka_props *props,
+			 const char *text, size_t len, const char *origin);
+int co_kafka_props_read_file(struct co_ctx *ctx, struct co_kafka_props *props,
+			     const char *path);
+size_t co_kafka_props_count(const struct co_kafka_props *props);
+const char *co_kafka_props_name(const struct co_kafka_props *props, size_t i);
+const char *co_kafka_props_value(const struct co_kafka_props *props, size_t i);
+/* Value of name, or NULL. Owned by props. */
+const char *co_kafka_props_get(const struct co_kafka_props *props, const char *name);
+
+/*
+ * A new librdkafka configuration (rd_kafka_conf_t): bootstrap.servers from
+ * the brokers key, then props (which may be NULL). A property librdkafka
+ * rejects is CO_EUSAGE naming it. The caller owns *out
+ * (rd_kafka_conf_destroy(), or hand it to rd_kafka_new()).
+ */
+struct rd_kafka_conf_s;
+int co_kafka_conf_new(struct co_ctx *ctx, const struct co_kafka_props *props,
+		      struct rd_kafka_conf_s **out);
+
+enum co_kafka_tstype {
+	CO_KAFKA_TS_NONE,
+	CO_KAFKA_TS_CREATE,
+	CO_KAFKA_TS_LOGAPPEND,
+};
+
+struct co_kafka_header {
+	const char *name;
+	const void *value;	/* NULL: a null header */
+	size_t len;
+};
+
+/* A message as it is written or read as text. NULL key or payload: null. */
+struct co_kafka_msg {
+	const char *topic;
+	int32_t partition;	/* -1: not given */
+	int64_t offset;
+	enum co_kafka_tstype tstype;
+	int64_t ts;		/* ms since the epoch; 0: not given */
+	int32_t broker;
+	const void *key;
+	size_t key_len;
+	const void *payload;
+	size_t len;
+	const struct co_kafka_header *headers;
+	size_t n_headers;
+};
+
+/*
+ * kcat's backslash escapes: \t \n \r, \xHH, \NNN (decimal) and any other
+ * escaped character as itself. out holds strlen(in) + 1 bytes; returns the
+ * length written (the result may contain NUL bytes).
+ */
+size_t co_kafka_unescape(const char *in, char *out);
+
+/*
+ * A -f format: literal text with kcat's escapes and the tokens %t %p %o %T
+ * %k %K %s %S %R %h %%. null_str, when not NULL, is written for an empty
+ * key or payload (kcat's -Z). An unknown token is CO_EUSAGE.
+ */
+struct co_kafka_format;
+int co_kafka_format_parse(struct co_ctx *ctx, const char *fmt, const char *null_str,
+			  struct co_kafka_format **out);
+void co_kafka_format_free(struct co_kafka_format *fmt);
+/* CO_EIO when out reports an error. */
+int co_kafka_format_write(const struct co_kafka_format *fmt,
+			  const struct co_kafka_msg *msg, FILE *out);
+
+/* True when data is valid UTF-8 (no overlong forms, no surrogates). */
+bool co_utf8_valid(const void *data, size_t len);
+
+/*
+ * The -J envelope, kcat's fields in kcat's order, without a delimiter.
+ * Valid UTF-8 is written as kcat writes it; a key or payload that is not
+ * UTF-8 gets its invalid bytes replaced by U+FFFD in "key"/"payload" and
+ * its exact bytes in "key_b64"/"payload_b64"; a header name or value that
+ * is not UTF-8 is written as {"b64":"..."}.
+ */
+int co_kafka_json_write(const struct co_kafka_msg *msg, FILE *out);
+/*
+ * Read one envelope as written above (fields other than key, payload,
+ * headers, partition and ts are ignored). *out has topic NULL and is freed
+ * with co_kafka_msg_free(). Malformed input is CO_EDATA.
+ */
+int co_kafka_json_read(struct co_ctx *ctx, const char *text, size_t len,
+		       struct co_kafka_msg **out);
+void co_kafka_msg_free(struct co_kafka_msg *msg);
 
 #ifdef __cplusplus
 }

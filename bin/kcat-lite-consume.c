@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kcat-lite -C and -G: consume, write each message as -f, -J or kcat's
+ * default format says, and with -e stop once every assigned partition has
+ * reached its end, across rebalances too.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kcat-lite.h"
+
+struct part {
+	char *topic;
+	int32_t partition;
+	bool eof;		/* at the end, no message since */
+	bool done;		/* past the -o e@ timestamp */
+};
+
+struct consumer {
+	struct kc_opts *o;
+	rd_kafka_t *rk;
+	struct co_kafka_format *fmt;
+	struct part *parts;	/* the current assignment */
+	size_t n_parts;
+	int64_t start;		/* RD_KAFKA_OFFSET_* or absolute, or tail/time below */
+	int64_t tail;		/* -o -N: N */
+	int64_t start_ts;	/* -o s@MS */
+	int64_t end_ts;		/* -o e@MS, 0 for none */
+	bool offset_given;
+	long seen;
+	int status;
+};
+
+static void parse_offset(struct consumer *c)
+{
+	const char *arg = c->o->offset;
+	char *end;
+
+	c->start = RD_KAFKA_OFFSET_BEGINNING;
+	if (c->o->offset_end) {
+		c->end_ts = strtoll(c->o->offset_end + 2, &end, 10);
+		if (*end || end == c->o->offset_end + 2 || c->end_ts < 0)
+			usage_error("invalid -o '%s'", c->o->offset_end);
+	}
+	if (!arg) {
+		if (c->o->mode == MODE_GROUP)
+			c->start = RD_KAFKA_OFFSET_STORED;
+		return;
+	}
+	c->offset_given = true;
+	if (strcmp(arg, "beginning") == 0)
+		c->start = RD_KAFKA_OFFSET_BEGINNING;
+	else if (strcmp(arg, "end") == 0)
+		c->start = RD_KAFKA_OFFSET_END;
+	else if (strcmp(arg, "stored") == 0)
+		c->start = RD_KAFKA_OFFSET_STORED;
+	else if (strncmp(arg, "s@", 2) == 0) {
+		c->start_ts = strtoll(arg + 2, &end, 10);
+		if (*end || end == arg + 2 || c->start_ts < 0)
+			usage_error("invalid -o '%s'", arg);
+	} else {
+		long long v = strtoll(arg, &end, 10);
+
+		if (*end || end == arg)
+			usage_error("invalid -o '%s': expected beginning, end, stored, N, -N, "
+				    "s@MS or e@MS", arg);
+		if (v < 0)
+			c->tail = -v;
+		else
+			c->start = v;
+	}
+}
+
+/* The start offsets of a new assignment, as -o asked. */
+static void resolve_offsets(struct consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+	if (!c->offset_given && c->o->mode == MODE_GROUP)
+		return;		/* committed offsets, else auto.offset.reset */
+	for (int i = 0; i < parts->cnt; i++)
+		parts->elems[i].offset = c->start;
+	if (c->start_ts) {
+		for (int i = 0; i < parts->cnt; i++)
+			parts->elems[i].offset = c->start_ts;
+		if (rd_kafka_offsets_for_times(c->rk, parts, c->o->metadata_timeout_ms))
+			warnmsg("offsets for s@%" PRId64 " not found: starting at the end",
+				c->start_ts);
+		for (int i = 0; i < parts->cnt; i++)
+			if (parts->elems[i].err || parts->elems[i].offset < 0)
+				parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+	}
+	if (c->tail) {
+		for (int i = 0; i < parts->cnt; i++) {
+			int64_t lo, hi;
+			rd_kafka_topic_partition_t *p = &parts->elems[i];
+
+			if (rd_kafka_query_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi,
+							     c->o->metadata_timeout_ms)) {
+				p->offset = RD_KAFKA_OFFSET_TAIL(c->tail);
+				continue;
+			}
+			p->offset = hi - c->tail < lo ? lo : hi - c->tail;
+		}
+	}
+}
+
+static void set_assignment(struct consumer *c, const rd_kafka_topic_partition_list_t *parts)
+{
+	for (size_t i = 0; i < c->n_parts; i++)
+		free(c->parts[i].topic);
+	free(c->parts);
+	c->parts = NULL;
+	c->n_parts = 0;
+	if (!parts || !parts->cnt)
+		return;
+	c->parts = calloc((size_t)parts->cnt, sizeof(*c->parts));
+	if (!c->parts)
+		die(CO_ESOFTWARE, "out of memory");
+	for (int i = 0; i < parts->cnt; i++) {
+		c->parts[i].topic = strdup(parts->elems[i].topic);
+		if (!c->parts[i].topic)
+			die(CO_ESOFTWARE, "out of memory");
+		c->parts[i].partition = parts->elems[i].partition;
+	}
+	c->n_parts = (size_t)parts->cnt;
+}
+
+static struct part *find_part(struct consumer *c, const char *topic, int32_t partition)
+{
+	for (size_t i = 0; i < c->n_parts; i++)
+		if (c->parts[i].partition == partition && strcmp(c->parts[i].topic, topic) == 0)
+			return &c->parts[i];
+	return NULL;
+}
+
+static bool all_finished(const struct consumer *c)
+{
+	if (!c->n_parts)
+		return false;
+	for (size_t i = 0; i < c->n_parts; i++)
+		if (!c->parts[i].done && !(c->o->exit_eof && c->parts[i].eof))
+			return false;
+	return true;
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			 rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct consumer *c = opaque;
+	bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		resolve_offsets(c, parts);
+		if (coop)
+			rd_kafka_incremental_assign(rk, parts);
+		else
+			rd_kafka_assign(rk, parts);
+	} else {
+		if (coop)
+			rd_kafka_incremental_unassign(rk, parts);
+		else
+			rd_kafka_assign(rk, NULL);
+	}
+	/* The assignment as it now is, all of it not yet at its end. */
+	{
+		rd_kafka_topic_partition_list_t *now = NULL;
+
+		rd_kafka_assignment(rk, &now);
+		set_assignment(c, now);
+		if (now)
+			rd_kafka_topic_partition_list_destroy(now);
+	}
+	if (c->o->verbose >= 1)
+		warnmsg("group rebalanced: %zu partitions assigned", c->n_parts);
+}
+
+static void write_msg(struct consumer *c, const rd_kafka_message_t *rm)
+{
+	struct co_kafka_header hbuf[64], *hs = hbuf;
+	rd_kafka_timestamp_type_t tstype;
+	rd_kafka_headers_t *hdrs;
+	struct co_kafka_msg m = {
+		.topic = rd_kafka_topic_name(rm->rkt),
+		.partition = rm->partition,
+		.offset = rm->offset,
+		.broker = rd_kafka_message_broker_id(rm),
+		.key = rm->key,
+		.key_len = rm->key_len,
+		.payload = rm->payload,
+		.len = rm->len,
+	};
+
+	m.ts = rd_kafka_message_timestamp(rm, &tstype);
+	m.tstype = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME ? CO_KAFKA_TS_CREATE
+		   : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? CO_KAFKA_TS_LOGAPPEND
+		   : CO_KAFKA_TS_NONE;
+	if (!rd_kafka_message_headers(rm, &hdrs)) {
+		size_t n = rd_kafka_header_cnt(hdrs);
+
+		if (n > 64 && !(hs = calloc(n, sizeof(*hs))))
+			die(CO_ESOFTWARE, "out of memory");
+		for (size_t i = 0; i < n; i++)
+			rd_kafka_header_get_all(hdrs, i, &hs[i].name, &hs[i].value, &hs[i].len);
+		m.headers = hs;
+		m.n_headers = n;
+	}
+	if (c->o->json) {
+		co_kafka_json_write(&m, stdout);
+		fwrite(c->o->delim, 1, c->o->delim_len, stdout);
+	} else {
+		co_kafka_format_write(c->fmt, &m, stdout);
+	}
+	if (hs != hbuf)
+		free(hs);
+}
+
+static void handle(struct consumer *c, rd_kafka_message_t *rm)
+{
+	struct part *p;
+
+	if (rm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+		p = find_part(c, rd_kafka_topic_name(rm->rkt), rm->partition);
+		if (p)
+			p->eof = true;
+		if (!c->o->quiet && c->o->exit_eof && c->o->verbose >= 1)
+			warnmsg("reached the end of %s [%" PRId32 "] at offset %" PRId64,
+				rd_kafka_topic_name(rm->rkt), rm->partition, rm->offset);
+		return;
+	}
+	if (rm->err) {
+		const char *topic = rm->rkt ? rd_kafka_topic_name(rm->rkt) : NULL;
+
+		if (rm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+		    rm->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+			warnmsg("topic '%s': %s (list the topics with -L)", topic ? topic : "?",
+				rd_kafka_err2str(rm->err));
+			c->status = rm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+				    ? CO_EFAIL : CO_ENOPERM;
+			kc_stop = 1;
+		} else if (!c->o->quiet) {
+			warnmsg("%s", rd_kafka_message_errstr(rm));
+		}
+		return;
+	}
+	p = find_part(c, rd_kafka_topic_name(rm->rkt), rm->partition);
+	if (p) {
+		p->eof = false;
+		if (p->done)
+			return;
+		if (c->end_ts) {
+			rd_kafka_timestamp_type_t tt;
+
+			if (rd_kafka_message_timestamp(rm, &tt) >= c->end_ts) {
+				p->done = true;
+				return;
+			}
+		}
+	}
+	write_msg(c, rm);
+	c->seen++;
+	if (c->o->count && c->seen >= c->o->count)
+		kc_stop = 1;
+}
+
+static char *default_format(const struct kc_opts *o)
+{
+	size_t cap = 8 + 2 * (strlen(o->delim_arg) + (o->key_delim_arg ? strlen(o->key_delim_arg) : 0));
+	char *f = malloc(cap), *d = f;
+
+	if (!f)
+		die(CO_ESOFTWARE, "out of memory");
+	/* kcat's default: [%k<key delimiter>]%s<delimiter>, '%' kept literal. */
+	if (o->key_delim_arg) {
+		d = stpcpy(d, "%k");
+		for (const char *s = o->key_delim_arg; *s; s++)
+			d = *s == '%' ? stpcpy(d, "%%") : (*d = *s, d + 1);
+	}
+	d = stpcpy(d, "%s");
+	for (const char *s = o->delim_arg; *s; s++)
+		d = *s == '%' ? stpcpy(d, "%%") : (*d = *s, d + 1);
+	*d = '\0';
+	return f;
+}
+
+static void setup_conf(struct consumer *c, rd_kafka_conf_t *conf)
+{
+	struct kc_opts *o = c->o;
+	char errstr[256];
+
+	if (o->mode == MODE_GROUP) {
+		rd_kafka_conf_set(conf, "group.id", o->group, errstr, sizeof(errstr));
+		rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+	} else if (!co_kafka_props_get(o->props, "group.id")) {
+		/* The consumer interface needs a group even for assign(); it
+		 * is never joined and nothing is committed for it. */
+		rd_kafka_conf_set(conf, "group.id", "kcat-lite", errstr, sizeof(errstr));
+		rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
+		rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr,
+				  sizeof(errstr));
+	}
+	if (o->exit_eof)
+		rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr));
+	rd_kafka_conf_set_opaque(conf, c);
+}
+
+static void assign_partitions(struct consumer *c)
+{
+	struct kc_opts *o = c->o;
+	const struct rd_kafka_metadata *md = kc_metadata(o, c->rk, o->topics[0], false);
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+	const struct rd_kafka_metadata_topic *t = md->topic_cnt ? &md->topics[0] : NULL;
+
+	for (int i = 0; t && i < t->partition_cnt; i++)
+		if (o->partition == RD_KAFKA_PARTITION_UA || o->partition == t->partitions[i].id)
+			rd_kafka_topic_partition_list_add(parts, o->topics[0], t->partitions[i].id);
+	rd_kafka_metadata_destroy(md);
+	if (!parts->cnt) {
+		warnmsg("topic '%s' has no partition %" PRId32, o->topics[0], o->partition);
+		c->status = CO_EFAIL;
+	} else {
+		resolve_offsets(c, parts);
+		rd_kafka_assign(c->rk, parts);
+		set_assignment(c, parts);
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void subscribe(struct consumer *c)
+{
+	struct kc_opts *o = c->o;
+	rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new((int)o->n_topics);
+	rd_kafka_resp_err_t err;
+
+	/* Fail early, and within -m, when no broker answers. */
+	rd_kafka_metadata_destroy(kc_metadata(o, c->rk, NULL, false));
+	for (size_t i = 0; i < o->n_topics; i++)
+		rd_kafka_topic_partition_list_add(topics, o->topics[i], RD_KAFKA_PARTITION_UA);
+	err = rd_kafka_subscribe(c->rk, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (err) {
+		warnmsg("subscribe: %s", rd_kafka_err2str(err));
+		c->status = CO_EFAIL;
+	}
+}
+
+int kc_consume(struct kc_opts *o)
+{
+	struct consumer c = { .o = o };
+	rd_kafka_conf_t *conf;
+	int rc;
+
+	parse_offset(&c);
+	if (!o->json) {
+		char *dflt = o->format ? NULL : default_format(o);
+
+		rc = co_kafka_format_parse(o->ctx, o->format ? o->format : dflt,
+					   o->null_empty ? "NULL" : NULL, &c.fmt);
+		free(dflt);
+		if (rc == CO_EUSAGE)
+			usage_error("-f: %s", co_ctx_error(o->ctx));
+		if (rc)
+			die_ctx(o->ctx, rc);
+	}
+	conf = kc_conf_new(o);
+	setup_conf(&c, conf);
+	c.rk = kc_client_new(o, RD_KAFKA_CONSUMER, conf);
+	rd_kafka_poll_set_consumer(c.rk);
+	if (o->mode == MODE_GROUP)
+		subscribe(&c);
+	else
+		assign_partitions(&c);
+	while (!kc_stop && !c.status) {
+		rd_kafka_message_t *rm = rd_kafka_consumer_poll(c.rk, 100);
+
+		if (rm) {
+			handle(&c, rm);
+			rd_kafka_message_destroy(rm);
+		}
+		if (ferror(stdout)) {
+			warnmsg("standard output: write error");
+			c.status = CO_EIO;
+		}
+		if (all_finished(&c))
+			break;
+	}
+	fflush(stdout);
+	rd_kafka_consumer_close(c.rk);
+	set_assignment(&c, NULL);
+	kc_client_destroy(c.rk);
+	co_kafka_format_free(c.fmt);
+	return c.status;
+}

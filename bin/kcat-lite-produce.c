@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kcat-lite -P: read messages in large blocks, produce them, and count
+ * exactly what the broker acknowledged. Success is reported only when
+ * every message was delivered.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kcat-lite.h"
+
+#define READ_BLOCK (1u << 20)
+/* After SIGINT/SIGTERM, how long queued messages may still be sent. */
+#define STOP_GRACE_MS 10000
+
+struct producer {
+	struct kc_opts *o;
+	rd_kafka_t *rk;
+	rd_kafka_topic_t *rkt;
+	uint64_t records;	/* read from the input */
+	uint64_t delivered;
+	uint64_t failed;	/* not delivered (including never queued) */
+	uint64_t uncertain;	/* failed, but the broker may have written them */
+	char first_error[512];
+	int status;		/* beyond delivery: 65 malformed input, 74 I/O */
+};
+
+static void note_failure(struct producer *pr, uint64_t recno, const char *what)
+{
+	if (!pr->first_error[0])
+		snprintf(pr->first_error, sizeof(pr->first_error), "record %" PRIu64 ": %s",
+			 recno, what);
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct producer *pr = opaque;
+
+	(void)rk;
+	if (!m->err) {
+		pr->delivered++;
+		return;
+	}
+	pr->failed++;
+	if (rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED)
+		pr->uncertain++;
+	note_failure(pr, (uint64_t)(uintptr_t)m->_private, rd_kafka_err2str(m->err));
+}
+
+static void oversized(struct producer *pr, size_t size)
+{
+	char what[256];
+	char max[32] = "?";
+	size_t len = sizeof(max);
+	rd_kafka_conf_t *conf = rd_kafka_conf_dup(rd_kafka_conf(pr->rk));
+
+	rd_kafka_conf_get(conf, "message.max.bytes", max, &len);
+	rd_kafka_conf_destroy(conf);
+	snprintf(what, sizeof(what),
+		 "message of %zu bytes is larger than message.max.bytes (%s); "
+		 "raise it with -X message.max.bytes=N (and the topic's max.message.bytes)",
+		 size, max);
+	note_failure(pr, pr->records, what);
+}
+
+/* Queue one message; waits while the local queue is full. */
+static void produce_one(struct producer *pr, const struct co_kafka_msg *m)
+{
+	struct kc_opts *o = pr->o;
+	rd_kafka_headers_t *hdrs = NULL;
+	rd_kafka_resp_err_t err;
+	int32_t partition = o->partition;
+	size_t nh = o->n_headers + m->n_headers;
+
+	pr->records++;
+	if (partition == RD_KAFKA_PARTITION_UA && m->partition >= 0)
+		partition = m->partition;
+	if (nh) {
+		hdrs = rd_kafka_headers_new(nh);
+		for (size_t i = 0; i < m->n_headers; i++)
+			rd_kafka_header_add(hdrs, m->headers[i].name, -1, m->headers[i].value,
+					    (ssize_t)m->headers[i].len);
+		for (size_t i = 0; i < o->n_headers; i++)
+			rd_kafka_header_add(hdrs, o->headers[i].name, -1, o->headers[i].value, -1);
+	}
+	for (;;) {
+		err = rd_kafka_producev(pr->rk, RD_KAFKA_V_RKT(pr->rkt),
+					RD_KAFKA_V_PARTITION(partition),
+					RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+					RD_KAFKA_V_VALUE((void *)m->payload, m->len),
+					RD_KAFKA_V_KEY(m->key, m->key_len),
+					RD_KAFKA_V_TIMESTAMP(m->ts),
+					RD_KAFKA_V_HEADERS(hdrs),
+					RD_KAFKA_V_OPAQUE((void *)(uintptr_t)pr->records),
+					RD_KAFKA_V_END);
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			break;
+		rd_kafka_poll(pr->rk, 10);
+	}
+	if (err) {
+		if (hdrs)
+			rd_kafka_headers_destroy(hdrs);
+		pr->failed++;
+		if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+			oversized(pr, m->len + m->key_len);
+		else
+			note_failure(pr, pr->records, rd_kafka_err2str(err));
+	}
+	if ((pr->records & 1023) == 0)
+		rd_kafka_poll(pr->rk, 0);
+	if (o->tee) {
+		fwrite(m->payload ? m->payload : "", 1, m->len, stdout);
+		fwrite(o->delim, 1, o->delim_len, stdout);
+	}
+}
+
+/* One delimited record from the input: key and value split as -K/-k/-Z say. */
+static void produce_record(struct producer *pr, const char *rec, size_t len)
+{
+	struct kc_opts *o = pr->o;
+	struct co_kafka_msg m = { .partition = -1 };
+
+	if (o->json) {
+		struct co_kafka_msg *jm;
+
+		if (co_kafka_json_read(o->ctx, rec, len, &jm)) {
+			warnmsg("record %" PRIu64 ": %s", pr->records + 1, co_ctx_error(o->ctx));
+			pr->status = CO_EDATA;
+			kc_stop = 1;
+			return;
+		}
+		produce_one(pr, jm);
+		co_kafka_msg_free(jm);
+		return;
+	}
+	m.payload = rec;
+	m.len = len;
+	if (o->key) {
+		m.key = o->key;
+		m.key_len = strlen(o->key);
+	}
+	if (o->key_delim) {
+		const char *kd = memmem(rec, len, o->key_delim, o->key_delim_len);
+
+		if (kd) {
+			m.key = rec;
+			m.key_len = (size_t)(kd - rec);
+			m.payload = kd + o->key_delim_len;
+			m.len = len - m.key_len - o->key_delim_len;
+		}
+	}
+	if (o->null_empty) {
+		if (m.key && !m.key_len)
+			m.key = NULL;
+		if (!m.len)
+			m.payload = NULL;
+	}
+	produce_one(pr, &m);
+}
+
+static int read_fd(struct producer *pr, int fd, const char *name, bool whole)
+{
+	struct kc_opts *o = pr->o;
+	size_t cap = READ_BLOCK, start = 0, end = 0, scan = 0;
+	char *buf = malloc(cap);
+	bool eof = false;
+
+	if (!buf)
+		die(CO_ESOFTWARE, "out of memory");
+	while (!kc_stop) {
+		char *d = whole ? NULL : memmem(buf + scan, end - scan, o->delim, o->delim_len);
+		ssize_t n;
+
+		if (d) {
+			produce_record(pr, buf + start, (size_t)(d - (buf + start)));
+			start = (size_t)(d - buf) + o->delim_len;
+			scan = start;
+			continue;
+		}
+		if (eof) {
+			if (end > start || (whole && pr->o->n_files))
+				produce_record(pr, buf + start, end - start);
+			break;
+		}
+		/* Keep a partial delimiter's bytes in view for the next search. */
+		scan = end - start >= o->delim_len ? end - o->delim_len + 1 : start;
+		if (start > 0) {
+			memmove(buf, buf + start, end - start);
+			end -= start;
+			scan -= start;
+			start = 0;
+		}
+		if (cap - end < READ_BLOCK / 2) {
+			char *p = realloc(buf, cap * 2);
+
+			if (!p)
+				die(CO_ESOFTWARE, "out of memory");
+			buf = p;
+			cap *= 2;
+		}
+		n = read(fd, buf + end, cap - end);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			warnmsg("%s: %s", name, strerror(errno));
+			pr->status = CO_EIO;
+			break;
+		}
+		if (n == 0)
+			eof = true;
+		end += (size_t)n;
+		rd_kafka_poll(pr->rk, 0);
+	}
+	free(buf);
+	return pr->status;
+}
+
+static void read_input(struct producer *pr)
+{
+	struct kc_opts *o = pr->o;
+
+	if (!o->n_files) {
+		read_fd(pr, STDIN_FILENO, "standard input", false);
+		return;
+	}
+	for (size_t i = 0; i < o->n_files && !kc_stop && !pr->status; i++) {
+		int fd = strcmp(o->files[i], "-") ? open(o->files[i], O_RDONLY | O_CLOEXEC)
+						  : STDIN_FILENO;
+
+		if (fd < 0) {
+			warnmsg("%s: %s", o->files[i], strerror(errno));
+			pr->status = CO_EIO;
+			break;
+		}
+		read_fd(pr, fd, o->files[i], !o->file_lines);
+		if (fd != STDIN_FILENO)
+			close(fd);
+	}
+}
+
+/*
+ * Wait for every queued message's delivery report. After a signal, or a
+ * second one, the wait is bounded: what is still queued locally is purged
+ * (surely not sent) and what is in flight is waited for, so that the count
+ * of undelivered messages stays exact.
+ */
+static void drain(struct producer *pr)
+{
+	double deadline = 0;
+	bool purged = false;
+
+	while (rd_kafka_outq_len(pr->rk) > 0) {
+		rd_kafka_poll(pr->rk, 100);
+		if (kc_stop && deadline == 0)
+			deadline = monotonic_now() + STOP_GRACE_MS / 1000.0;
+		if (!purged && deadline > 0 && monotonic_now() > deadline) {
+			if (!pr->o->quiet)
+				warnmsg("giving up on the messages not yet sent");
+			rd_kafka_purge(pr->rk, RD_KAFKA_PURGE_F_QUEUE);
+			purged = true;
+		}
+	}
+}
+
+static void report(struct producer *pr, bool interrupted)
+{
+	if (!pr->failed && !interrupted && !pr->status && pr->o->verbose < 1)
+		return;
+	if (pr->o->quiet && !pr->failed && !interrupted)
+		return;
+	fprintf(stderr, "%s: %" PRIu64 " of %" PRIu64 " messages delivered, %" PRIu64
+		" not delivered", program_name, pr->delivered, pr->records, pr->failed);
+	if (pr->uncertain)
+		fprintf(stderr, " (%" PRIu64 " of them possibly written by the broker)",
+			pr->uncertain);
+	if (interrupted || pr->status)
+		fprintf(stderr, "; %s: the rest of the input was not read",
+			interrupted ? "interrupted" : "stopped at the error above");
+	if (pr->first_error[0])
+		fprintf(stderr, "; first failure: %s", pr->first_error);
+	fputc('\n', stderr);
+}
+
+int kc_produce(struct kc_opts *o)
+{
+	struct producer pr = { .o = o };
+	rd_kafka_conf_t *conf = kc_conf_new(o);
+	const struct rd_kafka_metadata *md;
+	char errstr[256];
+	bool interrupted;
+
+	if (!co_kafka_props_get(o->props, "enable.idempotence") &&
+	    rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr)))
+		die(CO_ESOFTWARE, "enable.idempotence: %s", errstr);
+	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+	rd_kafka_conf_set_opaque(conf, &pr);
+	pr.rk = kc_client_new(o, RD_KAFKA_PRODUCER, conf);
+	md = kc_metadata(o, pr.rk, o->topics[0], false);
+	rd_kafka_metadata_destroy(md);
+	pr.rkt = rd_kafka_topic_new(pr.rk, o->topics[0], NULL);
+	read_input(&pr);
+	interrupted = kc_stop && !pr.status;
+	drain(&pr);
+	/* Anything still unaccounted for was never acknowledged. */
+	if (pr.delivered + pr.failed < pr.records)
+		pr.failed = pr.records - pr.delivered;
+	report(&pr, interrupted);
+	rd_kafka_topic_destroy(pr.rkt);
+	kc_client_destroy(pr.rk);
+	if (pr.status)
+		return pr.status;
+	return pr.failed ? CO_EFAIL : CO_OK;
+}

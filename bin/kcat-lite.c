@@ -1,0 +1,608 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kcat-lite: produce to and consume from Kafka topics with kcat's options
+ * and output, never reporting success for a message the broker did not
+ * acknowledge. The modes live in kcat-lite-produce.c and
+ * kcat-lite-consume.c; metadata and offset queries are here.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kcat-lite.h"
+
+#define DEFAULT_METADATA_TIMEOUT_S 5
+
+volatile sig_atomic_t kc_stop;
+/* For librdkafka's log and error callbacks, whatever a mode's opaque is. */
+static const struct kc_opts *cb_opts;
+
+static noreturn void usage(void)
+{
+	printf("Usage: %s -P|-C|-G GROUP|-L|-Q [OPTION]... [FILE|TOPIC]...\n"
+	       "Produce to and consume from Kafka topics, kcat-compatible.\n"
+	       "\n"
+	       "Modes:\n"
+	       "  -P                 produce messages read from standard input or FILEs\n"
+	       "  -C                 consume one topic (all partitions, or -p)\n"
+	       "  -G GROUP           consume the TOPICs given as arguments in a group\n"
+	       "  -L                 list brokers, topics and partitions\n"
+	       "  -Q                 offsets for timestamps: -t TOPIC:PARTITION:MS ...\n"
+	       "\n"
+	       "Options:\n"
+	       "  -b BROKERS         bootstrap brokers (SC_BROKERS; default kafka:9092)\n"
+	       "  -t TOPIC           topic\n"
+	       "  -p PARTITION       partition (default: all, or the partitioner)\n"
+	       "  -o OFFSET          where to start: beginning, end, stored, N, -N (N before\n"
+	       "                     the end), s@MS (a timestamp); e@MS stops at a timestamp\n"
+	       "  -e                 exit at the end of the partitions (any consumer mode)\n"
+	       "  -c COUNT           stop after COUNT messages\n"
+	       "  -D DELIM           message delimiter (default \\n; escapes \\n \\r \\t \\xHH)\n"
+	       "  -K DELIM           key delimiter\n"
+	       "  -k KEY             the key of every produced message\n"
+	       "  -H NAME=VALUE      a header on every produced message (repeatable)\n"
+	       "  -Z                 empty key or value is NULL (a tombstone)\n"
+	       "  -l                 a FILE holds delimited messages, not one message\n"
+	       "  -T                 with -P, echo produced messages to standard output\n"
+	       "  -f FORMAT          output format: %%t %%p %%o %%T %%k %%K %%s %%S %%R %%h %%%%\n"
+	       "  -J                 JSON envelopes, in -C/-G output and -P input\n"
+	       "  -X PROP=VALUE      librdkafka property; -X list, -X dump\n"
+	       "  -F FILE            librdkafka properties from FILE (kcat's format)\n"
+	       "  -z CODEC           compression: none, gzip, snappy, lz4, zstd\n"
+	       "  -d CONTEXTS        librdkafka debug contexts\n"
+	       "  -m SECONDS         time allowed to reach the brokers (default %d)\n"
+	       "  -q                 quiet: no informational messages\n"
+	       "  -v                 verbose (repeat for librdkafka's log)\n"
+	       "  -u                 line-buffered output even when not a terminal\n"
+	       "      --show-config  print the resolved configuration and exit\n"
+	       "  -h, --help         display this help and exit\n"
+	       "  -V, --version      output version information and exit\n"
+	       "\n"
+	       "Exit status: 0 success; 1 some message not delivered, or an unknown\n"
+	       "topic; 64 usage; 65 malformed input; 69 brokers unreachable; 74 I/O\n"
+	       "error; see clusterops(7).\n",
+	       program_name, DEFAULT_METADATA_TIMEOUT_S);
+	exit(CO_OK);
+}
+
+static void set_mode(struct kc_opts *o, enum kc_mode mode)
+{
+	if (o->mode != MODE_NONE && o->mode != mode)
+		usage_error("only one of -P, -C, -G, -L and -Q may be given");
+	o->mode = mode;
+}
+
+static void add_prop(struct kc_opts *o, const char *name, const char *value)
+{
+	int rc = co_kafka_props_set(o->ctx, o->props, name, value);
+
+	if (rc)
+		die_ctx(o->ctx, rc);
+}
+
+static void option_X(struct kc_opts *o, const char *arg)
+{
+	int rc;
+
+	if (strcmp(arg, "list") == 0) {
+		rd_kafka_conf_properties_show(stdout);
+		exit(CO_OK);
+	}
+	if (strcmp(arg, "dump") == 0) {
+		o->dump_conf = true;
+		return;
+	}
+	rc = co_kafka_props_add_arg(o->ctx, o->props, arg);
+	if (rc == CO_EUSAGE)
+		usage_error("-X %s", co_ctx_error(o->ctx));
+	if (rc)
+		die_ctx(o->ctx, rc);
+}
+
+static char *unescape_dup(const char *arg, size_t *len)
+{
+	char *s = malloc(strlen(arg) + 1);
+
+	if (!s)
+		die(CO_ESOFTWARE, "out of memory");
+	*len = co_kafka_unescape(arg, s);
+	return s;
+}
+
+static void add_topic(struct kc_opts *o, const char *topic)
+{
+	const char **t = realloc(o->topics, (o->n_topics + 1) * sizeof(*t));
+
+	if (!t)
+		die(CO_ESOFTWARE, "out of memory");
+	o->topics = t;
+	o->topics[o->n_topics++] = topic;
+}
+
+static void parse_options(int argc, char **argv, struct kc_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "show-config", no_argument, NULL, OPT_SHOW_CONFIG },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct kc_header *h;
+	char *eq;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, ":PCG:LQb:t:p:o:ec:k:K:D:H:Zf:JX:F:qvuz:d:m:TlhV",
+				longopts, NULL)) != -1) {
+		switch (c) {
+		case 'P': set_mode(o, MODE_PRODUCE); break;
+		case 'C': set_mode(o, MODE_CONSUME); break;
+		case 'G': set_mode(o, MODE_GROUP); o->group = optarg; break;
+		case 'L': set_mode(o, MODE_LIST); break;
+		case 'Q': set_mode(o, MODE_QUERY); break;
+		case 'b':
+			rc = co_config_set(o->ctx, CO_KEY_BROKERS, optarg);
+			if (rc)
+				usage_error("-b: %s", co_ctx_error(o->ctx));
+			break;
+		case 't': add_topic(o, optarg); break;
+		case 'p':
+			o->partition = (int32_t)parse_long_or_die(optarg, "-p", 0, INT32_MAX);
+			break;
+		case 'o':
+			if (strncmp(optarg, "e@", 2) == 0)
+				o->offset_end = optarg;
+			else
+				o->offset = optarg;
+			break;
+		case 'e': o->exit_eof = true; break;
+		case 'c': o->count = parse_long_or_die(optarg, "-c", 1, LONG_MAX); break;
+		case 'k': o->key = optarg; break;
+		case 'K':
+			free(o->key_delim);
+			o->key_delim_arg = optarg;
+			o->key_delim = unescape_dup(optarg, &o->key_delim_len);
+			if (!o->key_delim_len)
+				usage_error("-K: the key delimiter is empty");
+			break;
+		case 'D':
+			free(o->delim);
+			o->delim_arg = optarg;
+			o->delim = unescape_dup(optarg, &o->delim_len);
+			if (!o->delim_len)
+				usage_error("-D: the delimiter is empty");
+			break;
+		case 'H':
+			eq = strchr(optarg, '=');
+			if (!eq || eq == optarg)
+				usage_error("-H '%s': expected NAME=VALUE", optarg);
+			*eq = '\0';
+			h = realloc(o->headers, (o->n_headers + 1) * sizeof(*h));
+			if (!h)
+				die(CO_ESOFTWARE, "out of memory");
+			o->headers = h;
+			h[o->n_headers].name = optarg;
+			h[o->n_headers++].value = eq + 1;
+			break;
+		case 'Z': o->null_empty = true; break;
+		case 'f': o->format = optarg; break;
+		case 'J': o->json = true; break;
+		case 'X': option_X(o, optarg); break;
+		case 'F':
+			rc = co_kafka_props_read_file(o->ctx, o->props, optarg);
+			if (rc)
+				die_ctx(o->ctx, rc);
+			break;
+		case 'q': o->quiet = true; break;
+		case 'v': o->verbose++; break;
+		case 'u': o->unbuffered = true; break;
+		case 'z': add_prop(o, "compression.codec", optarg); break;
+		case 'd': add_prop(o, "debug", optarg); break;
+		case 'm':
+			o->metadata_timeout_ms =
+				(int)(parse_seconds_or_die(optarg, "-m") * 1000);
+			if (o->metadata_timeout_ms < 1)
+				usage_error("-m: the timeout must be positive");
+			break;
+		case 'T': o->tee = true; break;
+		case 'l': o->file_lines = true; break;
+		case 'h': usage();
+		default: tool_common_option(o->ctx, c, optarg, argv);
+		}
+	}
+	tool_options_done(o->ctx);
+	if (o->mode == MODE_GROUP)
+		for (int i = optind; i < argc; i++)
+			add_topic(o, argv[i]);
+	else if (o->mode == MODE_PRODUCE) {
+		o->files = argv + optind;
+		o->n_files = (size_t)(argc - optind);
+	} else if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+}
+
+static void validate(struct kc_opts *o)
+{
+	if (o->mode == MODE_NONE && !o->dump_conf)
+		usage_error("give a mode: -P, -C, -G, -L or -Q");
+	if ((o->mode == MODE_PRODUCE || o->mode == MODE_CONSUME) && o->n_topics != 1)
+		usage_error("%s needs exactly one topic (-t)", o->mode == MODE_PRODUCE ? "-P" : "-C");
+	if (o->mode == MODE_GROUP && o->n_topics == 0)
+		usage_error("-G needs at least one topic argument");
+	if (o->mode == MODE_QUERY && o->n_topics == 0)
+		usage_error("-Q needs -t TOPIC:PARTITION:TIMESTAMP");
+	if (o->format && o->json && o->mode != MODE_PRODUCE)
+		usage_error("-f and -J cannot be combined");
+	if (o->file_lines && o->n_files != 1)
+		usage_error("-l needs exactly one file");
+	if (!o->delim) {
+		o->delim = unescape_dup("\\n", &o->delim_len);
+		o->delim_arg = "\\n";
+	}
+}
+
+const char *kc_brokers(const struct kc_opts *o)
+{
+	const char *b = co_kafka_props_get(o->props, "bootstrap.servers");
+
+	if (!b)
+		b = co_kafka_props_get(o->props, "metadata.broker.list");
+	return b ? b : co_config_get(o->ctx, CO_KEY_BROKERS);
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	const struct kc_opts *o = cb_opts;
+
+	(void)rk;
+	if (o->verbose >= 2 || level >= 7)
+		fprintf(stderr, "%s: %s: %s\n", program_name, fac, buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	const struct kc_opts *o = cb_opts;
+
+	(void)opaque;
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && o->quiet)
+		return;
+	if (o->verbose >= 1 || rd_kafka_fatal_error(rk, NULL, 0))
+		fprintf(stderr, "%s: %s\n", program_name, reason);
+}
+
+rd_kafka_conf_t *kc_conf_new(struct kc_opts *o)
+{
+	rd_kafka_conf_t *conf;
+	int rc = co_kafka_conf_new(o->ctx, o->props, &conf);
+
+	if (rc == CO_EUSAGE)
+		usage_error("%s", co_ctx_error(o->ctx));
+	if (rc)
+		die_ctx(o->ctx, rc);
+	cb_opts = o;
+	rd_kafka_conf_set_log_cb(conf, log_cb);
+	rd_kafka_conf_set_error_cb(conf, error_cb);
+	return conf;
+}
+
+static void dump_conf(rd_kafka_conf_t *conf)
+{
+	size_t n;
+	const char **arr = rd_kafka_conf_dump(conf, &n);
+
+	for (size_t i = 0; i + 1 < n; i += 2)
+		printf("%s = %s\n", arr[i], arr[i + 1]);
+	rd_kafka_conf_dump_free(arr, n);
+}
+
+rd_kafka_t *kc_client_new(struct kc_opts *o, rd_kafka_type_t type, rd_kafka_conf_t *conf)
+{
+	char errstr[512];
+	rd_kafka_t *rk;
+
+	if (o->dump_conf) {
+		dump_conf(conf);
+		rd_kafka_conf_destroy(conf);
+		exit(CO_OK);
+	}
+	rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+	if (!rk) {
+		rd_kafka_conf_destroy(conf);
+		usage_error("%s", errstr);
+	}
+	return rk;
+}
+
+void kc_client_destroy(rd_kafka_t *rk)
+{
+	rd_kafka_destroy(rk);
+	rd_kafka_wait_destroyed(10000);
+}
+
+const struct rd_kafka_metadata *kc_metadata(struct kc_opts *o, rd_kafka_t *rk,
+					    const char *topic, bool all_topics)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *rkt = topic ? rd_kafka_topic_new(rk, topic, NULL) : NULL;
+	rd_kafka_resp_err_t err;
+
+	double deadline = monotonic_now() + o->metadata_timeout_ms / 1000.0;
+
+	/* A producer's first request makes the broker create the topic when
+	 * it creates topics automatically: ask again until -m runs out. */
+	for (;;) {
+		err = rd_kafka_metadata(rk, all_topics, rkt, &md, o->metadata_timeout_ms);
+		if (err || !topic || rd_kafka_type(rk) != RD_KAFKA_PRODUCER ||
+		    md->topic_cnt != 1 ||
+		    md->topics[0].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+		    monotonic_now() > deadline)
+			break;
+		rd_kafka_metadata_destroy(md);
+		md = NULL;
+		sleep_seconds(0.2);
+	}
+	if (rkt)
+		rd_kafka_topic_destroy(rkt);
+	if (err) {
+		warnmsg("brokers %s: not reachable within %g s (%s); check -b or SC_BROKERS",
+			kc_brokers(o), o->metadata_timeout_ms / 1000.0, rd_kafka_err2str(err));
+		kc_client_destroy(rk);
+		exit(CO_EUNAVAILABLE);
+	}
+	if (topic && md->topic_cnt == 1 &&
+	    (md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+	     md->topics[0].err == RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION)) {
+		warnmsg("topic '%s': %s (list the topics with -L)", topic,
+			rd_kafka_err2str(md->topics[0].err));
+		rd_kafka_metadata_destroy(md);
+		kc_client_destroy(rk);
+		exit(CO_EFAIL);
+	}
+	return md;
+}
+
+/* ---- -L ------------------------------------------------------------- */
+
+static void list_text(struct kc_opts *o, const struct rd_kafka_metadata *md, int32_t ctrl)
+{
+	printf("Metadata for %s (from broker %" PRId32 ": %s):\n",
+	       o->n_topics ? o->topics[0] : "all topics", md->orig_broker_id,
+	       md->orig_broker_name);
+	printf(" %d brokers:\n", md->broker_cnt);
+	for (int i = 0; i < md->broker_cnt; i++)
+		printf("  broker %" PRId32 " at %s:%d%s\n", md->brokers[i].id,
+		       md->brokers[i].host, md->brokers[i].port,
+		       md->brokers[i].id == ctrl ? " (controller)" : "");
+	printf(" %d topics:\n", md->topic_cnt);
+	for (int i = 0; i < md->topic_cnt; i++) {
+		const struct rd_kafka_metadata_topic *t = &md->topics[i];
+
+		printf("  topic \"%s\" with %d partitions:", t->topic, t->partition_cnt);
+		if (t->err)
+			printf(" %s", rd_kafka_err2str(t->err));
+		putchar('\n');
+		for (int j = 0; j < t->partition_cnt; j++) {
+			const struct rd_kafka_metadata_partition *p = &t->partitions[j];
+
+			printf("    partition %" PRId32 ", leader %" PRId32 ", replicas: ",
+			       p->id, p->leader);
+			for (int k = 0; k < p->replica_cnt; k++)
+				printf("%s%" PRId32, k ? "," : "", p->replicas[k]);
+			printf(", isrs: ");
+			for (int k = 0; k < p->isr_cnt; k++)
+				printf("%s%" PRId32, k ? "," : "", p->isrs[k]);
+			if (p->err)
+				printf(", %s", rd_kafka_err2str(p->err));
+			putchar('\n');
+		}
+	}
+}
+
+static void json_str(const char *s)
+{
+	/* Topic and broker names are plain ASCII; quotes escaped anyway. */
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			putchar('\\');
+		putchar(*s);
+	}
+	putchar('"');
+}
+
+static void list_json(struct kc_opts *o, const struct rd_kafka_metadata *md, int32_t ctrl)
+{
+	printf("{\"originating_broker\":{\"id\":%" PRId32 ",\"name\":", md->orig_broker_id);
+	json_str(md->orig_broker_name);
+	printf("},\"query\":{\"topic\":");
+	json_str(o->n_topics ? o->topics[0] : "*");
+	printf("},\"controllerid\":%" PRId32 ",\"brokers\":[", ctrl);
+	for (int i = 0; i < md->broker_cnt; i++)
+		printf("%s{\"id\":%" PRId32 ",\"name\":\"%s:%d\"}", i ? "," : "",
+		       md->brokers[i].id, md->brokers[i].host, md->brokers[i].port);
+	printf("],\"topics\":[");
+	for (int i = 0; i < md->topic_cnt; i++) {
+		const struct rd_kafka_metadata_topic *t = &md->topics[i];
+
+		printf("%s{\"topic\":", i ? "," : "");
+		json_str(t->topic);
+		if (t->err) {
+			printf(",\"error\":");
+			json_str(rd_kafka_err2str(t->err));
+		}
+		printf(",\"partitions\":[");
+		for (int j = 0; j < t->partition_cnt; j++) {
+			const struct rd_kafka_metadata_partition *p = &t->partitions[j];
+
+			printf("%s{\"partition\":%" PRId32, j ? "," : "", p->id);
+			if (p->err) {
+				printf(",\"error\":");
+				json_str(rd_kafka_err2str(p->err));
+			}
+			printf(",\"leader\":%" PRId32 ",\"replicas\":[", p->leader);
+			for (int k = 0; k < p->replica_cnt; k++)
+				printf("%s{\"id\":%" PRId32 "}", k ? "," : "", p->replicas[k]);
+			printf("],\"isrs\":[");
+			for (int k = 0; k < p->isr_cnt; k++)
+				printf("%s{\"id\":%" PRId32 "}", k ? "," : "", p->isrs[k]);
+			printf("]}");
+		}
+		printf("]}");
+	}
+	printf("]}\n");
+}
+
+int kc_list(struct kc_opts *o)
+{
+	rd_kafka_t *rk = kc_client_new(o, RD_KAFKA_PRODUCER, kc_conf_new(o));
+	const struct rd_kafka_metadata *md;
+	int32_t ctrl;
+
+	if (o->n_topics > 1)
+		warnmsg("-L lists one topic or all: using '%s'", o->topics[0]);
+	md = kc_metadata(o, rk, o->n_topics ? o->topics[0] : NULL, o->n_topics == 0);
+	ctrl = rd_kafka_controllerid(rk, o->metadata_timeout_ms);
+	if (o->json)
+		list_json(o, md, ctrl);
+	else
+		list_text(o, md, ctrl);
+	rd_kafka_metadata_destroy(md);
+	kc_client_destroy(rk);
+	return CO_OK;
+}
+
+/* ---- -Q ------------------------------------------------------------- */
+
+int kc_query(struct kc_opts *o)
+{
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new((int)o->n_topics);
+	rd_kafka_t *rk;
+	rd_kafka_resp_err_t err;
+	int status = CO_OK;
+
+	for (size_t i = 0; i < o->n_topics; i++) {
+		char *topic = strdup(o->topics[i]), *c2, *c1;
+		long long p, ts;
+
+		if (!topic)
+			die(CO_ESOFTWARE, "out of memory");
+		c2 = strrchr(topic, ':');
+		c1 = c2 ? memrchr(topic, ':', (size_t)(c2 - topic)) : NULL;
+		if (!c1 || c1 == topic || sscanf(c1, ":%lld:%lld", &p, &ts) != 2 || p < 0 ||
+		    p > INT32_MAX) {
+			free(topic);
+			rd_kafka_topic_partition_list_destroy(parts);
+			usage_error("-Q -t '%s': expected TOPIC:PARTITION:TIMESTAMP", o->topics[i]);
+		}
+		*c1 = '\0';
+		rd_kafka_topic_partition_list_add(parts, topic, (int32_t)p)->offset = ts;
+		free(topic);
+	}
+	rk = kc_client_new(o, RD_KAFKA_CONSUMER, kc_conf_new(o));
+	err = rd_kafka_offsets_for_times(rk, parts, o->metadata_timeout_ms);
+	if (err) {
+		warnmsg("brokers %s: offsets for times: %s", kc_brokers(o), rd_kafka_err2str(err));
+		status = err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT
+			 ? CO_EUNAVAILABLE : CO_EFAIL;
+	} else if (o->json) {
+		const char *last = "";
+
+		putchar('{');
+		for (int i = 0; i < parts->cnt; i++) {
+			const rd_kafka_topic_partition_t *p = &parts->elems[i];
+
+			if (strcmp(last, p->topic)) {
+				printf("%s", *last ? "}," : "");
+				json_str(p->topic);
+				printf(":{\"topic\":");
+				json_str(p->topic);
+				last = p->topic;
+			}
+			printf(",\"%" PRId32 "\":{\"partition\":%" PRId32 ",\"offset\":%" PRId64,
+			       p->partition, p->partition, p->offset);
+			if (p->err) {
+				printf(",\"error\":");
+				json_str(rd_kafka_err2str(p->err));
+			}
+			putchar('}');
+		}
+		printf("%s}\n", *last ? "}" : "");
+	} else {
+		for (int i = 0; i < parts->cnt; i++) {
+			const rd_kafka_topic_partition_t *p = &parts->elems[i];
+
+			printf("%s [%" PRId32 "] offset %" PRId64, p->topic, p->partition, p->offset);
+			if (p->err)
+				printf(": %s", rd_kafka_err2str(p->err));
+			putchar('\n');
+		}
+	}
+	for (int i = 0; !err && i < parts->cnt; i++)
+		if (parts->elems[i].err)
+			status = CO_EFAIL;
+	rd_kafka_topic_partition_list_destroy(parts);
+	kc_client_destroy(rk);
+	return status;
+}
+
+/* ---- main ----------------------------------------------------------- */
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	kc_stop = 1;
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;	/* no SA_RESTART: a blocked read returns */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	struct kc_opts o = {
+		.partition = RD_KAFKA_PARTITION_UA,
+		.metadata_timeout_ms = DEFAULT_METADATA_TIMEOUT_S * 1000,
+	};
+	int status = CO_OK;
+
+	o.ctx = tool_init("kcat-lite");
+	o.props = co_kafka_props_new();
+	if (!o.props)
+		die(CO_ESOFTWARE, "out of memory");
+	parse_options(argc, argv, &o);
+	validate(&o);
+	setup_signals();
+	if (isatty(STDOUT_FILENO) || o.unbuffered)
+		setvbuf(stdout, NULL, _IOLBF, 0);
+	else
+		setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+
+	switch (o.mode) {
+	case MODE_PRODUCE: status = kc_produce(&o); break;
+	case MODE_CONSUME:
+	case MODE_GROUP: status = kc_consume(&o); break;
+	case MODE_LIST: status = kc_list(&o); break;
+	case MODE_QUERY: status = kc_query(&o); break;
+	case MODE_NONE:
+		kc_client_destroy(kc_client_new(&o, RD_KAFKA_PRODUCER, kc_conf_new(&o)));
+		break;
+	}
+	co_kafka_props_free(o.props);
+	free(o.topics);
+	free(o.headers);
+	free(o.delim);
+	free(o.key_delim);
+	co_ctx_free(o.ctx);
+	return status;
+}

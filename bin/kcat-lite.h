@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/* Private to kcat-lite: its options and the modes' entry points. */
+#ifndef KCAT_LITE_H
+#define KCAT_LITE_H
+
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+
+#include "tools-common.h"
+
+enum kc_mode { MODE_NONE, MODE_PRODUCE, MODE_CONSUME, MODE_GROUP, MODE_LIST, MODE_QUERY };
+
+struct kc_header {
+	const char *name;
+	const char *value;
+};
+
+struct kc_opts {
+	struct co_ctx *ctx;
+	enum kc_mode mode;
+	const char *group;
+	const char **topics;		/* -t, or the arguments of -G */
+	size_t n_topics;
+	int32_t partition;		/* -p, RD_KAFKA_PARTITION_UA when absent */
+	const char *offset;		/* -o: where to start */
+	const char *offset_end;		/* -o e@MS: where to stop */
+	bool exit_eof;			/* -e */
+	long count;			/* -c, 0 for no limit */
+	const char *key;		/* -k */
+	char *key_delim;		/* -K, unescaped */
+	size_t key_delim_len;
+	char *delim;			/* -D, unescaped; default "\n" */
+	size_t delim_len;
+	const char *delim_arg;		/* -D as given, for formats */
+	const char *key_delim_arg;
+	bool null_empty;		/* -Z */
+	const char *format;		/* -f */
+	bool json;			/* -J */
+	struct kc_header *headers;	/* -H */
+	size_t n_headers;
+	struct co_kafka_props *props;	/* -X, -F, -z, -d */
+	bool quiet;			/* -q */
+	int verbose;			/* -v */
+	bool unbuffered;		/* -u */
+	int metadata_timeout_ms;	/* -m */
+	bool tee;			/* -T */
+	bool file_lines;		/* -l */
+	bool dump_conf;			/* -X dump */
+	char **files;
+	size_t n_files;
+};
+
+extern volatile sig_atomic_t kc_stop;	/* SIGINT or SIGTERM seen */
+
+/* Create the client; dies with a message on failure. */
+rd_kafka_t *kc_client_new(struct kc_opts *o, rd_kafka_type_t type, rd_kafka_conf_t *conf);
+/* The configuration every mode starts from: toolkit + -X/-F, callbacks. */
+rd_kafka_conf_t *kc_conf_new(struct kc_opts *o);
+/* Destroy the client and wait for librdkafka's threads to end. */
+void kc_client_destroy(rd_kafka_t *rk);
+/* Metadata for one topic (or none), or die: 69 when no broker answers
+ * within -m, 1 when the topic does not exist. */
+const struct rd_kafka_metadata *kc_metadata(struct kc_opts *o, rd_kafka_t *rk,
+					    const char *topic, bool all_topics);
+/* The broker list in use, for messages. */
+const char *kc_brokers(const struct kc_opts *o);
+
+int kc_produce(struct kc_opts *o);
+int kc_consume(struct kc_opts *o);
+int kc_list(struct kc_opts *o);
+int kc_query(struct kc_opts *o);
+
+#endif

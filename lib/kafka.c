@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Kafka client configuration: librdkafka properties from -X arguments and
+ * property files in kcat's format, merged over the toolkit's broker list
+ * into an rd_kafka_conf_t.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "internal.h"
+
+struct co_kafka_props {
+	size_t n, cap;
+	char **names;
+	char **values;
+};
+
+CO_API struct co_kafka_props *co_kafka_props_new(void)
+{
+	return calloc(1, sizeof(struct co_kafka_props));
+}
+
+CO_API void co_kafka_props_free(struct co_kafka_props *props)
+{
+	if (!props)
+		return;
+	for (size_t i = 0; i < props->n; i++) {
+		free(props->names[i]);
+		free(props->values[i]);
+	}
+	free(props->names);
+	free(props->values);
+	free(props);
+}
+
+CO_API int co_kafka_props_set(struct co_ctx *ctx, struct co_kafka_props *props,
+			      const char *name, const char *value)
+{
+	char *n, *v;
+
+	if (!*name)
+		return co_err(ctx, CO_EUSAGE, "empty property name");
+	for (size_t i = 0; i < props->n; i++) {
+		if (strcmp(props->names[i], name) == 0) {
+			v = strdup(value);
+			if (!v)
+				return co_err(ctx, CO_ESOFTWARE, "out of memory");
+			free(props->values[i]);
+			props->values[i] = v;
+			return CO_OK;
+		}
+	}
+	if (props->n == props->cap) {
+		size_t cap = props->cap ? props->cap * 2 : 8;
+		char **pn = realloc(props->names, cap * sizeof(*pn));
+
+		if (!pn)
+			return co_err(ctx, CO_ESOFTWARE, "out of memory");
+		props->names = pn;
+		pn = realloc(props->values, cap * sizeof(*pn));
+		if (!pn)
+			return co_err(ctx, CO_ESOFTWARE, "out of memory");
+		props->values = pn;
+		props->cap = cap;
+	}
+	n = strdup(name);
+	v = strdup(value);
+	if (!n || !v) {
+		free(n);
+		free(v);
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	}
+	props->names[props->n] = n;
+	props->values[props->n] = v;
+	props->n++;
+	return CO_OK;
+}
+
+CO_API int co_kafka_props_add_arg(struct co_ctx *ctx, struct co_kafka_props *props,
+				  const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	char *name;
+	int rc;
+
+	if (!eq || eq == arg)
+		return co_err(ctx, CO_EUSAGE, "'%s': expected property=value", arg);
+	name = strndup(arg, (size_t)(eq - arg));
+	if (!name)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	rc = co_kafka_props_set(ctx, props, name, eq + 1);
+	free(name);
+	return rc;
+}
+
+/* Strip leading and trailing white space in place. */
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+CO_API int co_kafka_props_parse(struct co_ctx *ctx, struct co_kafka_props *props,
+				const char *text, size_t len, const char *origin)
+{
+	size_t pos = 0;
+	int lineno = 0, rc = CO_OK;
+
+	while (pos < len && rc == CO_OK) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		char *line = strndup(text + pos, n), *s, *eq;
+
+		if (!line)
+			return co_err(ctx, CO_ESOFTWARE, "out of memory");
+		lineno++;
+		pos += n + 1;
+		s = trim(line);
+		if (*s && *s != '#') {
+			eq = strchr(s, '=');
+			if (!eq || eq == s) {
+				rc = co_err(ctx, CO_EDATA, "%s:%d: expected property=value",
+					    origin, lineno);
+			} else {
+				*eq = '\0';
+				rc = co_kafka_props_set(ctx, props, trim(s), trim(eq + 1));
+			}
+		}
+		free(line);
+	}
+	return rc;
+}
+
+CO_API int co_kafka_props_read_file(struct co_ctx *ctx, struct co_kafka_props *props,
+				    const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	char *text = NULL;
+	size_t len = 0, cap = 0, n;
+	int rc;
+
+	if (!fp)
+		return co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
+	for (;;) {
+		if (cap - len < 4096) {
+			char *p = realloc(text, cap + 65536);
+
+			if (!p) {
+				free(text);
+				fclose(fp);
+				return co_err(ctx, CO_ESOFTWARE, "out of memory");
+			}
+			text = p;
+			cap += 65536;
+		}
+		n = fread(text + len, 1, cap - len, fp);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(fp)) {
+		rc = co_err(ctx, CO_EIO, "%s: read error", path);
+	} else {
+		rc = co_kafka_props_parse(ctx, props, text, len, path);
+	}
+	free(text);
+	fclose(fp);
+	return rc;
+}
+
+CO_API size_t co_kafka_props_count(const struct co_kafka_props *props)
+{
+	return props->n;
+}
+
+CO_API const char *co_kafka_props_name(const struct co_kafka_props *props, size_t i)
+{
+	return i < props->n ? props->names[i] : NULL;
+}
+
+CO_API const char *co_kafka_props_value(const struct co_kafka_props *props, size_t i)
+{
+	return i < props->n ? props->values[i] : NULL;
+}
+
+CO_API const char *co_kafka_props_get(const struct co_kafka_props *props,
+				      const char *name)
+{
+	for (size_t i = 0; i < props->n; i++)
+		if (strcmp(props->names[i], name) == 0)
+			return props->values[i];
+	return NULL;
+}
+
+CO_API int co_kafka_conf_new(struct co_ctx *ctx, const struct co_kafka_props *props,
+			     struct rd_kafka_conf_s **out)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char errstr[512];
+	const char *brokers = co_config_get(ctx, CO_KEY_BROKERS);
+
+	*out = NULL;
+	if (!conf)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	if (brokers && rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr,
+					 sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+		rd_kafka_conf_destroy(conf);
+		return co_err(ctx, CO_EUSAGE, "brokers '%s': %s", brokers, errstr);
+	}
+	for (size_t i = 0; props && i < props->n; i++) {
+		if (rd_kafka_conf_set(conf, props->names[i], props->values[i], errstr,
+				      sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+			rd_kafka_conf_destroy(conf);
+			return co_err(ctx, CO_EUSAGE, "property %s: %s", props->names[i],
+				      errstr);
+		}
+	}
+	*out = conf;
+	return CO_OK;
+}

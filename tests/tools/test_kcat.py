@@ -1,0 +1,270 @@
+"""kcat-lite against the real Kafka broker of the local cluster (SC_BROKERS).
+
+Tests that stop and restart the broker also need SC_STATE_DIR and
+SC_LOCAL_PORT_OFFSET, the ones the cluster was started with.
+"""
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import ROOT, SANITIZER_MARKERS, tool
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture(scope="module")
+def brokers():
+    b = os.environ.get("SC_BROKERS")
+    if not b:
+        pytest.fail("SC_BROKERS is not set: start the local cluster and use its env")
+    return b
+
+
+def kc(*args, input=b"", timeout=120, check=None):
+    """Run kcat-lite with bytes in and out; fail on any sanitizer report."""
+    proc = subprocess.run([tool("kcat-lite"), *map(str, args)], input=input,
+                          capture_output=True, timeout=timeout)
+    err = proc.stderr.decode(errors="replace")
+    for marker in SANITIZER_MARKERS:
+        assert marker not in err, f"kcat-lite {args}: sanitizer report:\n{err}"
+    if check is not None:
+        assert proc.returncode == check, f"kcat-lite {args}: exit {proc.returncode}\n{err}"
+    return proc
+
+
+def topic_name():
+    return "t-" + uuid.uuid4().hex[:12]
+
+
+def consume_json(brokers, topic, *extra):
+    out = kc("-b", brokers, "-C", "-t", topic, "-e", "-J", *extra, check=0).stdout
+    return [json.loads(line) for line in out.decode().splitlines()]
+
+
+def test_help_and_version():
+    proc = kc("--help", check=0)
+    assert proc.stdout.startswith(b"Usage: kcat-lite ")
+    assert b"--show-config" in proc.stdout and b"Exit status" in proc.stdout
+    assert kc("-h", check=0).stdout == proc.stdout
+    assert kc("--version", check=0).stdout.startswith(b"kcat-lite (clusterops) ")
+
+
+@pytest.mark.parametrize("args", [[], ["-P"], ["-C"], ["-P", "-C", "-t", "x"],
+                                  ["-C", "-t", "x", "-f", "%x"], ["-X", "nonsense"],
+                                  ["-C", "-t", "x", "-o", "soon"], ["-Q", "-t", "x"]])
+def test_usage_errors(args, brokers):
+    proc = kc("-b", brokers, *args)
+    assert proc.returncode == 64, proc.stderr
+    assert b"Try 'kcat-lite --help'" in proc.stderr
+
+
+def test_keys_headers_and_nulls_round_trip(brokers):
+    t = topic_name()
+    kc("-b", brokers, "-P", "-t", t, "-K", ":", "-Z", "-H", "h1=v1", "-H", "h2=",
+       input=b"k1:v1\n:tomb\nk3:\nnokey\n", check=0)
+    msgs = consume_json(brokers, t)
+    assert [(m["key"], m["payload"]) for m in msgs] == [
+        ("k1", "v1"), (None, "tomb"), ("k3", None), (None, "nokey")]
+    assert all(m["headers"] == ["h1", "v1", "h2", ""] for m in msgs)
+    assert [m["offset"] for m in msgs] == [0, 1, 2, 3]
+    assert all(m["tstype"] == "create" and m["broker"] >= 0 for m in msgs)
+    out = kc("-b", brokers, "-C", "-t", t, "-e", "-Z", "-f", "%k|%s|%K|%S|%h\n", check=0).stdout
+    assert out.splitlines() == [b"k1|v1|2|2|h1=v1,h2=", b"NULL|tomb|-1|4|h1=v1,h2=",
+                                b"k3|NULL|2|-1|h1=v1,h2=", b"NULL|nokey|-1|5|h1=v1,h2="]
+
+
+def test_binary_payloads_and_multibyte_delimiters(brokers):
+    t = topic_name()
+    records = [bytes(range(256)), b"\xff\xfe not utf-8", "snow \u2603".encode(), b"\n\r\t"]
+    delim, kdelim = b"<|>", b"=>"
+    data = delim.join(b"key%d" % i + kdelim + r for i, r in enumerate(records)) + delim
+    kc("-b", brokers, "-P", "-t", t, "-D", "<|>", "-K", "=>", input=data, check=0)
+    out = kc("-b", brokers, "-C", "-t", t, "-e", "-D", "<|>", "-K", "=>", check=0).stdout
+    assert out == data
+    msgs = consume_json(brokers, t)
+    for m, r in zip(msgs, records):
+        got = base64.b64decode(m["payload_b64"]) if "payload_b64" in m else m["payload"].encode()
+        assert got == r
+    assert "payload_b64" in msgs[0] and "payload_b64" not in msgs[2]
+    # -J output stays valid JSON: U+FFFD stands in for the invalid bytes.
+    assert msgs[1]["payload"].startswith("\ufffd\ufffd not")
+
+
+def test_json_copy_preserves_everything(brokers):
+    src, dst = topic_name(), topic_name()
+    kc("-b", brokers, "-P", "-t", src, "-K", ":", "-Z", "-H", "bin=\xc3", "-H", "a=b",
+       input=b"k:v\n:\nk2:\x00\xff\x01\n", check=0)
+    dump = kc("-b", brokers, "-C", "-t", src, "-e", "-J", check=0).stdout
+    kc("-b", brokers, "-P", "-t", dst, "-J", input=dump, check=0)
+    a, b = consume_json(brokers, src), consume_json(brokers, dst)
+    assert len(a) == 3
+    for x, y in zip(a, b):
+        for field in ("key", "payload", "payload_b64", "headers", "ts", "partition"):
+            assert x.get(field) == y.get(field), field
+
+
+def test_null_header_and_binary_header_copy(brokers):
+    src = topic_name()
+    env = ('{"key":"k","payload":"p","headers":["n",null,"b",{"b64":"/wA="}],'
+           '"ts":1700000000000}\n')
+    kc("-b", brokers, "-P", "-t", src, "-J", input=env.encode(), check=0)
+    [m] = consume_json(brokers, src)
+    assert m["headers"] == ["n", None, "b", {"b64": "/wA="}]
+    assert m["ts"] == 1700000000000
+
+
+def test_output_equals_kcat(brokers):
+    if not shutil.which("kcat"):
+        pytest.fail("kcat (the reference peer) is not installed")
+    t = topic_name()
+    data = "k1:v1\nk2:\nk3:tab\tquote\"back\\slash/ctl\x01\x1f\x7f snow \u2603\n:nokey\n"
+    subprocess.run(["kcat", "-b", brokers, "-P", "-t", t, "-K", ":", "-H", "h=1", "-H", "g=x,y"],
+                   input=data.encode(), check=True)
+    subprocess.run(["kcat", "-b", brokers, "-P", "-t", t], input=b"plain\n", check=True)
+    for args in (["-J"], ["-f", "%t %p %o %T %k %K %s %S %h %R %%\\n\\x41\\t"],
+                 ["-Z", "-K", "\\t", "-D", "\\r\\n--"], ["-J", "-D", "||"]):
+        ours = kc("-b", brokers, "-C", "-t", t, "-e", *args, check=0).stdout
+        theirs = subprocess.run(["kcat", "-b", brokers, "-C", "-t", t, "-e", "-q", *args],
+                                capture_output=True, check=True).stdout
+        assert ours == theirs, args
+    for args in (["-L", "-t", t], ["-Q", "-t", f"{t}:0:0"]):
+        ours = kc("-b", brokers, *args, check=0).stdout
+        theirs = subprocess.run(["kcat", "-b", brokers, *args], capture_output=True,
+                                check=True).stdout
+        assert ours == theirs, args
+
+
+def test_offsets(brokers):
+    t = topic_name()
+    kc("-b", brokers, "-P", "-t", t, input=b"".join(b"%d\n" % i for i in range(10)), check=0)
+    out = lambda *a: kc("-b", brokers, "-C", "-t", t, "-e", *a, check=0).stdout.split()
+    assert out("-o", "-3") == [b"7", b"8", b"9"]
+    assert out("-o", "-100") == [str(i).encode() for i in range(10)]
+    assert out("-o", "8") == [b"8", b"9"]
+    assert out("-o", "beginning", "-c", "2") == [b"0", b"1"]
+    assert out("-o", "end") == []
+    [m] = consume_json(brokers, t, "-o", "5", "-c", "1")
+    assert out("-o", f"s@{m['ts']}")[0] in (b"0", b"5")  # same-millisecond batches
+    q = json.loads(kc("-b", brokers, "-Q", "-J", "-t", f"{t}:0:{m['ts'] + 10**9}",
+                      check=0).stdout)
+    assert q[t]["0"]["offset"] == -1
+
+
+def test_group_exit_at_end_and_resume(brokers):
+    t, g = topic_name(), "g-" + uuid.uuid4().hex[:8]
+    kc("-b", brokers, "-P", "-t", t, input=b"a\nb\nc\n", check=0)
+    grp = ["-b", brokers, "-G", g, "-e", "-X", "auto.offset.reset=earliest", "-X",
+           "session.timeout.ms=6000"]
+    assert kc(*grp, t, check=0).stdout == b"a\nb\nc\n"
+    kc("-b", brokers, "-P", "-t", t, input=b"d\n", check=0)
+    assert kc(*grp, t, check=0).stdout == b"d\n"
+
+
+def test_one_million_messages_none_lost(brokers):
+    t = topic_name()
+    n = 1_000_000
+    data = b"".join(b"%010d" % i + b"x" * 89 + b"\n" for i in range(n))
+    start = time.monotonic()
+    proc = kc("-b", brokers, "-P", "-t", t, input=data, timeout=240, check=0)
+    assert proc.stderr == b""
+    out = kc("-b", brokers, "-C", "-t", t, "-e", "-f", "%s\\n", timeout=240, check=0).stdout
+    seqs = [int(line[:10]) for line in out.splitlines()]
+    assert len(seqs) == n and sorted(seqs) == list(range(n))
+    assert time.monotonic() - start < 200
+
+
+def test_broker_unreachable_exits_69_naming_brokers():
+    start = time.monotonic()
+    for mode in (["-P", "-t", "x"], ["-C", "-t", "x"], ["-G", "g", "x"], ["-L"]):
+        proc = kc("-b", "127.0.0.1:1", "-m", "2", *mode, input=b"a\n")
+        assert proc.returncode == 69, mode
+        assert b"127.0.0.1:1" in proc.stderr
+    assert time.monotonic() - start < 20
+
+
+def test_unknown_topic(brokers):
+    proc = kc("-b", brokers, "-C", "-t", "no-such-" + uuid.uuid4().hex, "-e")
+    assert proc.returncode == 1
+    assert b"Unknown topic" in proc.stderr
+
+
+def test_oversized_message_names_its_record(brokers):
+    t = topic_name()
+    big = b"y" * 2_000_000
+    proc = kc("-b", brokers, "-P", "-t", t, input=b"ok\n" + big + b"\nok\n")
+    assert proc.returncode == 1
+    err = proc.stderr.decode()
+    assert "2 of 3 messages delivered, 1 not delivered" in err
+    assert "record 2:" in err and "message.max.bytes" in err
+    assert [m["payload"] for m in consume_json(brokers, t)] == ["ok", "ok"]
+
+
+def test_malformed_json_line(brokers):
+    t = topic_name()
+    proc = kc("-b", brokers, "-P", "-t", t, "-J",
+              input=b'{"payload":"a"}\n{"payload":\n{"payload":"c"}\n')
+    assert proc.returncode == 65
+    err = proc.stderr.decode()
+    assert "record 2:" in err and "1 of 1 messages delivered" in err
+    assert [m["payload"] for m in consume_json(brokers, t)] == ["a"]
+
+
+def test_sigterm_stops_reading_and_reports(brokers):
+    t = topic_name()
+    p = subprocess.Popen([tool("kcat-lite"), "-b", brokers, "-P", "-t", t],
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(b"".join(b"%d\n" % i for i in range(1000)))
+    p.stdin.flush()
+    time.sleep(2)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    p.stdin.close()
+    assert p.returncode == 0, err
+    assert b"1000 of 1000 messages delivered, 0 not delivered; interrupted" in err
+    assert len(consume_json(brokers, t)) == 1000
+
+
+def cluster_cmd(*args):
+    state, offset = os.environ.get("SC_STATE_DIR"), os.environ.get("SC_LOCAL_PORT_OFFSET")
+    if not state or offset is None:
+        pytest.fail("SC_STATE_DIR and SC_LOCAL_PORT_OFFSET of the local cluster are needed")
+    env = dict(os.environ, SC_STATE_DIR=state, SC_LOCAL_PORT_OFFSET=offset)
+    subprocess.run([str(ROOT / "scripts" / "local-cluster"), *args], env=env, check=True,
+                   capture_output=True, timeout=180)
+    return state
+
+
+def test_broker_restarted_mid_produce_delivers_exactly_once(brokers):
+    t = topic_name()
+    n = 200_000
+    state = cluster_cmd("status")
+    kc("-b", brokers, "-P", "-t", t, input=b"warm\n", check=0)
+    p = subprocess.Popen([tool("kcat-lite"), "-b", brokers, "-P", "-t", t],
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(b"".join(b"%d\n" % i for i in range(n // 2)))
+    p.stdin.flush()
+    time.sleep(1)
+    with open(os.path.join(state, "run", "kafka-broker.pid")) as f:
+        pid = int(f.read().strip())
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(2)
+    p.stdin.write(b"".join(b"%d\n" % i for i in range(n // 2, n)))
+    p.stdin.close()
+    cluster_cmd("up")
+    rc = p.wait(timeout=240)
+    err = p.stderr.read().decode()
+    msgs = kc("-b", brokers, "-C", "-t", t, "-e", check=0).stdout.split()[1:]
+    seqs = sorted(int(x) for x in msgs)
+    if rc == 0:
+        assert seqs == list(range(n)), "lost or duplicated messages"
+    else:
+        assert rc == 1
+        assert f"{len(set(seqs))} of {n + 0} messages delivered" in err
+        assert len(seqs) == len(set(seqs))

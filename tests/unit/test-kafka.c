@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/* Kafka pieces without a broker: escapes, -f formats, JSON envelopes, properties. */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "check.h"
+#include "clusterops.h"
+
+static char *render_fmt(const char *fmt, const char *null_str, const struct co_kafka_msg *m,
+			size_t *len)
+{
+	struct co_ctx *ctx = co_ctx_new();
+	struct co_kafka_format *f = NULL;
+	char *buf = NULL;
+	FILE *fp = open_memstream(&buf, len);
+
+	CHECK_INT(co_kafka_format_parse(ctx, fmt, null_str, &f), CO_OK);
+	CHECK_INT(co_kafka_format_write(f, m, fp), CO_OK);
+	fclose(fp);
+	co_kafka_format_free(f);
+	co_ctx_free(ctx);
+	return buf;
+}
+
+static char *render_json(const struct co_kafka_msg *m)
+{
+	char *buf = NULL;
+	size_t len;
+	FILE *fp = open_memstream(&buf, &len);
+
+	CHECK_INT(co_kafka_json_write(m, fp), CO_OK);
+	fclose(fp);
+	return buf;
+}
+
+static void test_unescape(void)
+{
+	char out[32];
+
+	CHECK_INT(co_kafka_unescape("a\\tb\\n\\r\\x41\\\\", out), 7);
+	CHECK(memcmp(out, "a\tb\n\rA\\", 7) == 0);
+	CHECK_INT(co_kafka_unescape("\\x00z", out), 2);
+	CHECK(out[0] == '\0' && out[1] == 'z');
+	CHECK_INT(co_kafka_unescape("\\q", out), 1);
+	CHECK_STR(out, "q");
+}
+
+static void test_format(void)
+{
+	static const struct co_kafka_header hs[] = {
+		{ "a", "1", 1 }, { "b", NULL, 0 }, { "c", "", 0 },
+	};
+	struct co_kafka_msg m = {
+		.topic = "t", .partition = 3, .offset = 42, .ts = 1700000000000,
+		.key = "k", .key_len = 1, .payload = "hello", .len = 5,
+		.headers = hs, .n_headers = 3,
+	};
+	struct co_ctx *ctx = co_ctx_new();
+	struct co_kafka_format *f = NULL;
+	size_t len;
+	char *s;
+
+	s = render_fmt("%t|%p|%o|%T|%k|%K|%s|%S|%h|%%\\n", NULL, &m, &len);
+	CHECK_STR(s, "t|3|42|1700000000000|k|1|hello|5|a=1,b=NULL,c=|%\n");
+	free(s);
+	s = render_fmt("%R", NULL, &m, &len);
+	CHECK_INT(len, 4);
+	CHECK(memcmp(s, "\0\0\0\5", 4) == 0);
+	free(s);
+	m.key = NULL;
+	m.key_len = 0;
+	m.payload = NULL;
+	m.len = 0;
+	s = render_fmt("%k|%K|%s|%S", "NULL", &m, &len);
+	CHECK_STR(s, "NULL|-1|NULL|-1");
+	free(s);
+	s = render_fmt("[%k][%s]", NULL, &m, &len);
+	CHECK_STR(s, "[][]");
+	free(s);
+	CHECK_INT(co_kafka_format_parse(ctx, "%x", NULL, &f), CO_EUSAGE);
+	CHECK(f == NULL);
+	CHECK_INT(co_kafka_format_parse(ctx, "abc%", NULL, &f), CO_EUSAGE);
+	co_ctx_free(ctx);
+}
+
+static void test_json_write(void)
+{
+	static const struct co_kafka_header hs[] = { { "h", "v", 1 }, { "n", NULL, 0 } };
+	struct co_kafka_msg m = {
+		.topic = "t", .partition = 0, .offset = 7, .tstype = CO_KAFKA_TS_CREATE,
+		.ts = 5, .broker = 1, .key = "k\"\\/", .key_len = 4,
+		.payload = "a\x01\n\x7f\xe2\x98\x83", .len = 7, .headers = hs, .n_headers = 2,
+	};
+	char *s = render_json(&m);
+
+	CHECK_STR(s, "{\"topic\":\"t\",\"partition\":0,\"offset\":7,\"tstype\":\"create\","
+		  "\"ts\":5,\"broker\":1,\"headers\":[\"h\",\"v\",\"n\",null],"
+		  "\"key\":\"k\\\"\\\\/\",\"payload\":\"a\\u0001\\n\x7f\xe2\x98\x83\"}");
+	free(s);
+	m.tstype = CO_KAFKA_TS_NONE;
+	m.n_headers = 0;
+	m.key = NULL;
+	m.payload = "\xff" "a";
+	m.len = 2;
+	s = render_json(&m);
+	CHECK_STR(s, "{\"topic\":\"t\",\"partition\":0,\"offset\":7,\"broker\":1,"
+		  "\"key\":null,\"payload\":\"\xef\xbf\xbd" "a\",\"payload_b64\":\"/2E=\"}");
+	free(s);
+}
+
+static void test_json_read(void)
+{
+	static const char line[] =
+		"{\"topic\":\"x\",\"partition\":2,\"ts\":9,\"key\":null,\"payload\":\"\\ufffd\","
+		"\"payload_b64\":\"AP8=\",\"headers\":[\"a\",\"b\",\"n\",null,\"z\",{\"b64\":\"/w==\"}]}";
+	struct co_ctx *ctx = co_ctx_new();
+	struct co_kafka_msg *m = NULL;
+
+	CHECK_INT(co_kafka_json_read(ctx, line, sizeof(line) - 1, &m), CO_OK);
+	if (m) {
+		CHECK(m->key == NULL);
+		CHECK_INT(m->len, 2);
+		CHECK(memcmp(m->payload, "\0\xff", 2) == 0);
+		CHECK_INT(m->partition, 2);
+		CHECK_INT(m->ts, 9);
+		CHECK_INT(m->n_headers, 3);
+		CHECK_STR(m->headers[0].name, "a");
+		CHECK_INT(m->headers[0].len, 1);
+		CHECK(m->headers[1].value == NULL);
+		CHECK_INT(m->headers[2].len, 1);
+		CHECK(((const unsigned char *)m->headers[2].value)[0] == 0xff);
+	}
+	co_kafka_msg_free(m);
+	CHECK_INT(co_kafka_json_read(ctx, "{\"payload\":", 11, &m), CO_EDATA);
+	CHECK_INT(co_kafka_json_read(ctx, "[1]", 3, &m), CO_EDATA);
+	CHECK_INT(co_kafka_json_read(ctx, "{\"headers\":[\"a\"]}", 17, &m), CO_EDATA);
+	CHECK_INT(co_kafka_json_read(ctx, "{\"payload\":1}", 13, &m), CO_EDATA);
+	CHECK(m == NULL);
+	/* A message round-trips, bytes and all. */
+	{
+		struct co_kafka_msg w = { .topic = "t", .payload = "\x80\x00z", .len = 3,
+					  .key = "", .key_len = 0 };
+		char *s = render_json(&w);
+
+		CHECK_INT(co_kafka_json_read(ctx, s, strlen(s), &m), CO_OK);
+		CHECK(m && m->len == 3 && memcmp(m->payload, "\x80\x00z", 3) == 0);
+		CHECK(m && m->key && m->key_len == 0);
+		co_kafka_msg_free(m);
+		free(s);
+	}
+	co_ctx_free(ctx);
+}
+
+static void test_props(void)
+{
+	static const char file[] = "# comment\n\n  bootstrap.servers = a:1 \nclient.id=x=y\n"
+				   "client.id=z\n";
+	struct co_ctx *ctx = co_ctx_new();
+	struct co_kafka_props *p = co_kafka_props_new();
+	struct rd_kafka_conf_s *conf = NULL;
+
+	CHECK_INT(co_kafka_props_parse(ctx, p, file, sizeof(file) - 1, "f"), CO_OK);
+	CHECK_INT(co_kafka_props_count(p), 2);
+	CHECK_STR(co_kafka_props_get(p, "bootstrap.servers"), "a:1");
+	CHECK_STR(co_kafka_props_get(p, "client.id"), "z");
+	CHECK_INT(co_kafka_props_parse(ctx, p, "ok=1\nbroken\n", 12, "f"), CO_EDATA);
+	CHECK_STR(co_ctx_error(ctx), "f:2: expected property=value");
+	CHECK_INT(co_kafka_props_add_arg(ctx, p, "noequals"), CO_EUSAGE);
+	CHECK_INT(co_kafka_props_add_arg(ctx, p, "linger.ms=7"), CO_OK);
+	CHECK_INT(co_kafka_conf_new(ctx, p, &conf), CO_EUSAGE);	/* "ok" is unknown */
+	CHECK(strstr(co_ctx_error(ctx), "property ok") != NULL);
+	co_kafka_props_free(p);
+	p = co_kafka_props_new();
+	CHECK_INT(co_kafka_props_add_arg(ctx, p, "linger.ms=7"), CO_OK);
+	CHECK_INT(co_kafka_conf_new(ctx, p, &conf), CO_OK);
+	CHECK(conf != NULL);
+	rd_kafka_conf_destroy(conf);
+	co_kafka_props_free(p);
+	co_ctx_free(ctx);
+}
+
+int main(void)
+{
+	unsetenv("SC_CONFIG");
+	test_unescape();
+	test_format();
+	test_json_write();
+	test_json_read();
+	test_props();
+	return CHECK_DONE();
+}
