@@ -176,21 +176,6 @@ static int prepare_entry(struct co_ctx *ctx, const char *archive_path, const cha
 	if (!path)
 		return co_err(ctx, CO_EDATA, "%s: unsafe member '%s': %s", archive_path,
 			      name ? name : "", why);
-	switch (archive_entry_filetype(e)) {
-	case AE_IFREG:
-	case AE_IFDIR:
-		break;
-	case AE_IFLNK:
-		link = archive_entry_symlink(e);
-		if (!symlink_stays_inside(path, link))
-			return co_err(ctx, CO_EDATA,
-				      "%s: unsafe member '%s': symbolic link to '%s' leaves the archive",
-				      archive_path, name, link ? link : "");
-		break;
-	default:
-		return co_err(ctx, CO_EDATA, "%s: member '%s': not a file, directory or link",
-			      archive_path, name);
-	}
 	link = archive_entry_hardlink(e);
 	if (link) {
 		const char *target = safe_member_path(link, &why);
@@ -203,6 +188,23 @@ static int prepare_entry(struct co_ctx *ctx, const char *archive_path, const cha
 			return co_err(ctx, CO_ESOFTWARE, "out of memory");
 		archive_entry_copy_hardlink(e, full);
 		free(full);
+	} else {
+		switch (archive_entry_filetype(e)) {
+		case AE_IFREG:
+		case AE_IFDIR:
+			break;
+		case AE_IFLNK:
+			link = archive_entry_symlink(e);
+			if (!symlink_stays_inside(path, link))
+				return co_err(ctx, CO_EDATA, "%s: unsafe member '%s': "
+					      "symbolic link to '%s' leaves the archive",
+					      archive_path, name, link ? link : "");
+			break;
+		default:
+			return co_err(ctx, CO_EDATA,
+				      "%s: member '%s': not a file, directory or link",
+				      archive_path, name);
+		}
 	}
 	if (asprintf(&full, "%s/%s", root, path) < 0)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
