@@ -48,6 +48,7 @@ struct xfer {
 	int write_errno;
 	long content_range_start;	/* -1 when the reply had none */
 	double ready_at;	/* monotonic time the next attempt may start */
+	double last_data;	/* monotonic time of the last bytes received */
 	enum xfer_state state;
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -120,6 +121,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 	size_t n = size * nmemb;
 	static const char cr[] = "content-range:";
 
+	x->last_data = now_s();
 	if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
 		/* a new reply (after a redirect or a 100): forget the last one */
 		x->content_range_start = -1;
@@ -167,6 +169,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	struct xfer *x = arg;
 	size_t n = size * nmemb;
 
+	x->last_data = now_s();
 	if (!x->body_started && !begin_body(x))
 		return 0;
 	if (x->discard)
@@ -241,6 +244,7 @@ static bool start_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x,
 	x->write_errno = 0;
 	x->content_range_start = -1;
 	x->errbuf[0] = '\0';
+	x->last_data = now_s();
 	x->range_sent = !x->is_file && !x->no_range && it->bytes > 0;
 
 	CURL *e = x->easy;
@@ -265,9 +269,11 @@ static bool start_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x,
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(opt->connect_timeout * 1000));
-	/* A stall: less than one byte a second for that long. */
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)ceil(opt->stall_timeout));
+	/*
+	 * Stalls are caught in co_fetch_run(), not with CURLOPT_LOW_SPEED_*:
+	 * curl averages the speed over several seconds, so a burst of data
+	 * before a stall would hide it for that long.
+	 */
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "clusterops/" PACKAGE_VERSION);
@@ -567,6 +573,17 @@ CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t 
 				continue;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 			finish_attempt(ctx, multi, x, msg->data.result, opt, &seed);
+			if (x->state == X_DONE)
+				left--;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct xfer *x = &xs[i];
+
+			if (x->state != X_ACTIVE || now_s() - x->last_data <= opt->stall_timeout)
+				continue;
+			snprintf(x->errbuf, sizeof(x->errbuf), "no data received for %g s",
+				 opt->stall_timeout);
+			finish_attempt(ctx, multi, x, CURLE_OPERATION_TIMEDOUT, opt, &seed);
 			if (x->state == X_DONE)
 				left--;
 		}
