@@ -478,7 +478,7 @@ static void finish_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x, CUR
 		snprintf(it->error, sizeof(it->error), "%s: %s", it->url, why);
 		return;
 	}
-	if (!transient)
+	if (!transient || it->bytes == 0)
 		drop_part(x);	/* nothing to resume from a source that refused */
 	else if (x->fd >= 0) {
 		close(x->fd);	/* kept, for the next run to resume */
