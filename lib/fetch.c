@@ -28,6 +28,8 @@
 
 /* Bigger chunks from libcurl mean fewer write(2) calls for large files. */
 #define RECV_BUFFER (256L << 10)
+/* Start writing back every this many bytes: the final fsync is then short. */
+#define WRITEBACK_CHUNK (8ull << 20)
 #define MAX_BACKOFF 60.0
 #define MAX_RETRY_AFTER 300.0
 
@@ -49,6 +51,7 @@ struct xfer {
 	long content_range_start;	/* -1 when the reply had none */
 	double ready_at;	/* monotonic time the next attempt may start */
 	double last_data;	/* monotonic time of the last bytes received */
+	uint64_t written_back;	/* offset up to which writeback was started */
 	enum xfer_state state;
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -111,6 +114,7 @@ static bool restart_part(struct xfer *x)
 	}
 	co_sha256_reset(x->hash);
 	x->item->bytes = 0;
+	x->written_back = 0;
 	x->item->resumed = false;
 	return true;
 }
@@ -187,6 +191,14 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	co_sha256_update(x->hash, data, n);
 	x->item->bytes += n;
+#ifdef SYNC_FILE_RANGE_WRITE
+	if (x->item->bytes - x->written_back >= WRITEBACK_CHUNK) {
+		/* asynchronous: queues the pages for the disk, does not wait */
+		sync_file_range(x->fd, (off_t)x->written_back,
+				(off_t)(x->item->bytes - x->written_back), SYNC_FILE_RANGE_WRITE);
+		x->written_back = x->item->bytes;
+	}
+#endif
 	return n;
 }
 
@@ -221,6 +233,7 @@ static bool open_part(struct co_ctx *ctx, struct xfer *x, bool restart)
 		item_fail(x, CO_EIO, "%s", co_ctx_error(ctx));
 		return false;
 	}
+	x->written_back = it->bytes;
 	return true;
 }
 
@@ -522,6 +535,20 @@ static int setup(struct co_ctx *ctx, struct xfer *x, struct co_fetch_item *it)
 	return CO_OK;
 }
 
+/* A slot is free and an attempt is due: start it now, not after a poll. */
+static bool can_start(const struct xfer *xs, size_t n, unsigned parallel)
+{
+	double now = now_s();
+	unsigned active = 0;
+	bool due = false;
+
+	for (size_t i = 0; i < n; i++) {
+		active += xs[i].state == X_ACTIVE;
+		due |= xs[i].state == X_WAITING && xs[i].ready_at <= now;
+	}
+	return due && active < parallel;
+}
+
 CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t n,
 			const struct co_fetch_options *opt)
 {
@@ -592,7 +619,7 @@ CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t 
 			next_progress = now + (opt->progress_interval > 0 ?
 					       opt->progress_interval : 0.2);
 		}
-		if (left > 0) {
+		if (left > 0 && !can_start(xs, n, parallel)) {
 			int ms = (int)((wake - now_s()) * 1000);
 
 			curl_multi_poll(multi, NULL, 0, ms > 0 ? (ms < 250 ? ms : 250) : 0, NULL);
