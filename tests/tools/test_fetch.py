@@ -92,6 +92,7 @@ http {{
         listen 127.0.0.1:{port};
         root {base}/www;
         location /norange/ {{ max_ranges 0; }}
+        location /slow/ {{ limit_rate 200k; }}
         location = /moved {{ return 302 /redirected/target.txt; }}
     }}
     {tls_server}
@@ -280,6 +281,29 @@ def test_resume_from_a_part_file_with_a_range_request(nginx, area, out):
     assert (out / "big.bin").read_bytes() == data
     assert rows(proc)[0][2] == sha(data)
     assert nginx.requests(area) == [(f"/{area}/big.bin", 206, "bytes=120000-")]
+    assert leftovers(out) == []
+
+
+def test_interrupted_run_is_resumed_by_the_next(nginx, area, out):
+    data = os.urandom(600_000)
+    url = nginx.publish(f"slow/{area}/s.bin", data)
+    proc = subprocess.Popen([tool("sc-fetch"), "-q", "-d", str(out), url],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    part = out / ".s.bin.part"
+    deadline = time.monotonic() + 10
+    while not (part.exists() and part.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.kill()
+    proc.wait()
+    assert not (out / "s.bin").exists()
+    have = part.stat().st_size
+    assert 0 < have < len(data)
+    proc = fetch("-d", out, url)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "s.bin").read_bytes() == data
+    last = nginx.requests(f"slow/{area}")[-1]
+    assert last[1] == 206 and last[2] == f"bytes={have}-"
     assert leftovers(out) == []
 
 
