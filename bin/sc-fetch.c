@@ -556,7 +556,7 @@ static void fetch_missing(struct co_ctx *ctx, struct control *ctl)
 			char msg[700];
 
 			snprintf(msg, sizeof(msg), "%s%s", items[i].error,
-				 items[i].status == CO_EFAIL && e->sha_from_lock ?
+				 e->sha_from_lock && strstr(items[i].error, "checksum mismatch") ?
 				 " (the digest recorded in the lock file)" : "");
 			fail(e, items[i].status, msg);
 			continue;
