@@ -27,15 +27,19 @@ static const char *const suffixes[] = {
 	".tar.gz", ".tgz", ".tar.zst", ".tar.bz2", ".tar.xz", ".tar", ".zip",
 };
 
-/* Length of name's archive suffix, 0 when it has none. */
+/*
+ * Length of name's archive suffix, 0 when it has none. The file name must
+ * have something before the suffix: "dir/.tar" has no stem to unpack into.
+ */
 static size_t suffix_len(const char *name)
 {
-	size_t len = strlen(name);
+	const char *base = strrchr(name, '/');
+	size_t len = strlen(base ? base + 1 : name);
 
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
 		size_t sl = strlen(suffixes[i]);
 
-		if (len > sl && strcasecmp(name + len - sl, suffixes[i]) == 0)
+		if (len > sl && strcasecmp(name + strlen(name) - sl, suffixes[i]) == 0)
 			return sl;
 	}
 	return 0;

@@ -641,3 +641,13 @@ def test_progress_only_on_a_terminal(nginx, area, out):
     assert b"AddressSanitizer" not in shown
     proc = fetch("-q", "--force", "-d", out, url)
     assert proc.returncode == 0 and proc.stdout == "" and proc.stderr == ""
+
+
+def test_manifest_from_stdin_and_show_config(nginx, area, out):
+    url = nginx.publish(f"{area}/in.txt", b"from stdin\n")
+    proc = fetch("-m", "-", "-d", out, input=f"# piped\n{url}\n")
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "in.txt").read_bytes() == b"from stdin\n"
+    proc = fetch("-d", out, "--show-config")
+    assert proc.returncode == 0
+    assert f"datain\t{out}\tflag" in proc.stdout.splitlines()

@@ -203,6 +203,9 @@ static void test_names(void)
 	CHECK_STR(s = co_archive_stem("v1.2.zip"), "v1.2");
 	free(s);
 	CHECK(co_archive_stem("notes.txt") == NULL);
+	CHECK(co_archive_stem("data/.tar.gz") == NULL && !co_archive_supported("d/.zip"));
+	CHECK_STR(s = co_archive_stem("/srv/data/set.tgz"), "/srv/data/set");
+	free(s);
 	CHECK_STR(s = co_fetch_part_path("/d/x.csv"), "/d/.x.csv.part");
 	free(s);
 	CHECK_STR(s = co_fetch_part_path("x.csv"), ".x.csv.part");
