@@ -342,8 +342,10 @@ int co_archive_extract(struct co_ctx *ctx, const char *archive, const char *dest
  * streamed into a hidden ".NAME.part" file beside the target (see
  * co_fetch_part_path()) while their SHA-256 is computed, then checked,
  * flushed and renamed to the target. A .part file left by an interrupted
- * run is resumed with a Range request (a server that ignores it sends the
- * whole file, which replaces the part). Transient failures (timeouts,
+ * run is resumed with a Range request, and with If-Range naming the version
+ * the part came from (kept in its "user.clusterops.validator" extended
+ * attribute); a server that ignores the range, or whose file changed,
+ * sends the whole file, which replaces the part. Transient failures (timeouts,
  * resets, HTTP 408, 429 and 5xx) are retried with a doubling delay, or
  * after the server's Retry-After; 4xx answers are final.
  */

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +32,13 @@
 /* Start writing back every this many bytes: the final fsync is then short. */
 #define WRITEBACK_CHUNK (8ull << 20)
 #define MAX_BACKOFF 60.0
+/*
+ * The version of the file a .part holds (its ETag, else its Last-Modified
+ * date), kept in an extended attribute of the .part so that a later run
+ * resumes with "If-Range": if the file changed meanwhile, the server sends
+ * all of the new one instead of splicing its tail onto the old head.
+ */
+#define VALIDATOR_XATTR "user.clusterops.validator"
 #define MAX_RETRY_AFTER 300.0
 
 enum xfer_state { X_WAITING, X_ACTIVE, X_DONE };
@@ -49,6 +57,9 @@ struct xfer {
 	bool bad_range;
 	int write_errno;
 	long content_range_start;	/* -1 when the reply had none */
+	char etag[256];		/* of the current reply, "" when none */
+	char last_modified[64];
+	struct curl_slist *headers;	/* If-Range, for the current attempt */
 	double ready_at;	/* monotonic time the next attempt may start */
 	double last_data;	/* monotonic time of the last bytes received */
 	uint64_t written_back;	/* offset up to which writeback was started */
@@ -119,6 +130,27 @@ static bool restart_part(struct xfer *x)
 	return true;
 }
 
+/* If line is the header name, copy its trimmed value into buf. */
+static bool header_value(const char *line, size_t n, const char *name, char *buf, size_t len)
+{
+	size_t nl = strlen(name), vl;
+
+	if (n <= nl || strncasecmp(line, name, nl) != 0)
+		return false;
+	line += nl;
+	n -= nl;
+	while (n > 0 && (*line == ' ' || *line == '\t')) {
+		line++;
+		n--;
+	}
+	while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n' || line[n - 1] == ' '))
+		n--;
+	vl = n < len - 1 ? n : 0;	/* too long to be one we can use: none */
+	memcpy(buf, line, vl);
+	buf[vl] = '\0';
+	return true;
+}
+
 static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 {
 	struct xfer *x = arg;
@@ -129,6 +161,13 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 	if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
 		/* a new reply (after a redirect or a 100): forget the last one */
 		x->content_range_start = -1;
+		x->etag[0] = x->last_modified[0] = '\0';
+	} else if (header_value(line, n, "etag:", x->etag, sizeof(x->etag))) {
+		if (strncmp(x->etag, "W/", 2) == 0)
+			x->etag[0] = '\0';	/* a weak ETag cannot validate a range */
+	} else if (header_value(line, n, "last-modified:", x->last_modified,
+				sizeof(x->last_modified))) {
+		/* kept */
 	} else if (n > sizeof(cr) && strncasecmp(line, cr, sizeof(cr) - 1) == 0) {
 		char buf[128];
 		size_t len = n < sizeof(buf) - 1 ? n : sizeof(buf) - 1;
@@ -140,6 +179,32 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 			x->content_range_start = start;
 	}
 	return n;
+}
+
+/* Best effort: a file system without user xattrs resumes unvalidated. */
+static void remember_version(struct xfer *x)
+{
+	const char *v = x->etag[0] ? x->etag : x->last_modified;
+
+	if (x->is_file)
+		return;
+	if (*v)
+		fsetxattr(x->fd, VALIDATOR_XATTR, v, strlen(v), 0);
+	else
+		fremovexattr(x->fd, VALIDATOR_XATTR);
+}
+
+/* "If-Range: <validator>" for resuming the .part, or NULL when unknown. */
+static struct curl_slist *if_range(const struct xfer *x)
+{
+	char buf[300] = "If-Range: ";
+	size_t pre = strlen(buf);
+	ssize_t n = fgetxattr(x->fd, VALIDATOR_XATTR, buf + pre, sizeof(buf) - pre - 1);
+
+	if (n <= 0)
+		return NULL;
+	buf[pre + (size_t)n] = '\0';
+	return curl_slist_append(NULL, buf);
 }
 
 /* The first byte of a reply's body (or its end, for an empty one). */
@@ -165,6 +230,7 @@ static bool begin_body(struct xfer *x)
 	}
 	curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
 	x->item->total = len >= 0 ? x->item->bytes + (uint64_t)len : 0;
+	remember_version(x);
 	return true;
 }
 
@@ -296,10 +362,14 @@ static bool start_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x,
 	if (x->range_sent) {
 		snprintf(range, sizeof(range), "%llu-", (unsigned long long)it->bytes);
 		curl_easy_setopt(e, CURLOPT_RANGE, range);
+		x->headers = if_range(x);
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
 	}
 	if (curl_multi_add_handle(multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
 		x->easy = NULL;
+		curl_slist_free_all(x->headers);
+		x->headers = NULL;
 		item_fail(x, CO_ESOFTWARE, "%s: cannot start a transfer", it->url);
 		return false;
 	}
@@ -445,6 +515,8 @@ static void finish_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x, CUR
 		cc = CURLE_WRITE_ERROR;	/* an empty reply to a Range request */
 	curl_easy_cleanup(x->easy);
 	x->easy = NULL;
+	curl_slist_free_all(x->headers);
+	x->headers = NULL;
 
 	if (cc == CURLE_WRITE_ERROR && x->write_errno) {
 		int err = x->write_errno;
@@ -631,6 +703,7 @@ out:
 			curl_multi_remove_handle(multi, xs[i].easy);
 			curl_easy_cleanup(xs[i].easy);
 		}
+		curl_slist_free_all(xs[i].headers);
 		if (xs[i].fd >= 0)
 			close(xs[i].fd);
 		co_sha256_free(xs[i].hash);

@@ -307,6 +307,32 @@ def test_interrupted_run_is_resumed_by_the_next(nginx, area, out):
     assert leftovers(out) == []
 
 
+def test_a_file_changed_since_the_interrupted_run_is_fetched_whole(nginx, area, out):
+    old, new = os.urandom(600_000), os.urandom(600_000)
+    url = nginx.publish(f"slow/{area}/v.bin", old)
+    proc = subprocess.Popen([tool("sc-fetch"), "-q", "-d", str(out), url],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    part = out / ".v.bin.part"
+    deadline = time.monotonic() + 10
+    while not (part.exists() and part.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.kill()
+    proc.wait()
+    try:
+        etag = os.getxattr(part, "user.clusterops.validator").decode()
+    except OSError as e:
+        pytest.skip(f"no user extended attributes here: {e}")
+    time.sleep(1.1)    # a new Last-Modified second, so a new ETag
+    nginx.publish(f"slow/{area}/v.bin", new)
+    proc = fetch("-d", out, url)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "v.bin").read_bytes() == new
+    last = nginx.requests(f"slow/{area}")[-1]
+    assert last[1] == 200 and last[2].startswith("bytes=")
+    assert etag.startswith('"')
+
+
 def test_server_ignoring_range_restarts_cleanly(nginx, area, out):
     data = os.urandom(200_000)
     url = nginx.publish(f"norange/{area}/f.bin", data)
