@@ -165,10 +165,9 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 	} else if (header_value(line, n, "etag:", x->etag, sizeof(x->etag))) {
 		if (strncmp(x->etag, "W/", 2) == 0)
 			x->etag[0] = '\0';	/* a weak ETag cannot validate a range */
-	} else if (header_value(line, n, "last-modified:", x->last_modified,
-				sizeof(x->last_modified))) {
-		/* kept */
-	} else if (n > sizeof(cr) && strncasecmp(line, cr, sizeof(cr) - 1) == 0) {
+	} else if (!header_value(line, n, "last-modified:", x->last_modified,
+				 sizeof(x->last_modified)) &&
+		   n > sizeof(cr) && strncasecmp(line, cr, sizeof(cr) - 1) == 0) {
 		char buf[128];
 		size_t len = n < sizeof(buf) - 1 ? n : sizeof(buf) - 1;
 		long start;
