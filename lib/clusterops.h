@@ -491,6 +491,119 @@ int co_kafka_json_write(const struct co_kafka_msg *msg, FILE *out);
 int co_kafka_json_read(struct co_ctx *ctx, const char *text, size_t len,
 		       struct co_kafka_msg **out);
 void co_kafka_msg_free(struct co_kafka_msg *msg);
+/* ---- digests and archives ---- */
+
+/*
+ * SHA-256, computed while the data streams past (OpenSSL libcrypto), and
+ * written as 64 lowercase hex digits.
+ */
+#define CO_SHA256_HEX_LEN 64
+
+struct co_sha256;
+
+/* A new digest; NULL when out of memory. Free with co_sha256_free(). */
+struct co_sha256 *co_sha256_new(void);
+void co_sha256_free(struct co_sha256 *h);
+/* Forget what was fed: the digest of nothing again. */
+void co_sha256_reset(struct co_sha256 *h);
+void co_sha256_update(struct co_sha256 *h, const void *data, size_t len);
+/*
+ * Write the digest of everything fed since the last reset into hex
+ * (CO_SHA256_HEX_LEN + 1 bytes, NUL-terminated) and reset h.
+ * CO_ESOFTWARE if libcrypto failed at any step.
+ */
+int co_sha256_final(struct co_ctx *ctx, struct co_sha256 *h, char *hex);
+/* Feed h from fd's position to its end; adds the bytes read to *bytes. */
+int co_sha256_update_fd(struct co_ctx *ctx, struct co_sha256 *h, int fd,
+			const char *path, uint64_t *bytes);
+/* The digest and size of a whole file (either out-pointer may be NULL). */
+int co_sha256_file(struct co_ctx *ctx, const char *path, char *hex, uint64_t *bytes);
+/* True when s is exactly CO_SHA256_HEX_LEN hex digits (either case). */
+bool co_sha256_valid(const char *s);
+
+/*
+ * Archives: .zip, .tar, .tar.gz, .tgz, .tar.zst, .tar.bz2 and .tar.xz,
+ * recognised by the name's suffix (any case).
+ */
+bool co_archive_supported(const char *name);
+/* The name without its archive suffix: "books.tar.gz" -> "books".
+ * Caller frees; NULL when the name has no archive suffix or out of memory. */
+char *co_archive_stem(const char *name);
+
+#define CO_ARCHIVE_REPLACE 0x1	/* replace dest if it exists */
+
+/*
+ * Unpack an archive into the directory dest, which is created. Members
+ * with an absolute path or a ".." component, symbolic links that point
+ * outside dest, hard links to such paths, and device files refuse the
+ * whole archive (CO_EDATA, naming the member). The members are written
+ * into a temporary directory beside dest, renamed to dest only once all
+ * of them are on disk: after a failure nothing new exists. An existing
+ * dest is CO_ECANTCREAT unless CO_ARCHIVE_REPLACE, which swaps the new
+ * tree in atomically. A write failure is CO_EIO (CO_ENOPERM when denied).
+ */
+int co_archive_extract(struct co_ctx *ctx, const char *archive, const char *dest,
+		       unsigned flags);
+
+/*
+ * Downloads into files: http, https and file URLs, several at once,
+ * streamed into a hidden ".NAME.part" file beside the target (see
+ * co_fetch_part_path()) while their SHA-256 is computed, then checked,
+ * flushed and renamed to the target. A .part file left by an interrupted
+ * run is resumed with a Range request, and with If-Range naming the version
+ * the part came from (kept in its "user.clusterops.validator" extended
+ * attribute); a server that ignores the range, or whose file changed,
+ * sends the whole file, which replaces the part. Transient failures (timeouts,
+ * resets, HTTP 408, 429 and 5xx) are retried with a doubling delay, or
+ * after the server's Retry-After; 4xx answers are final.
+ */
+enum co_fetch_state {
+	CO_FETCH_QUEUED,
+	CO_FETCH_ACTIVE,
+	CO_FETCH_WAITING,	/* for the next attempt */
+	CO_FETCH_DONE,
+};
+
+struct co_fetch_item {
+	/* Set by the caller; the strings must outlive co_fetch_run(). */
+	const char *url;
+	const char *path;		/* the target file */
+	const char *sha256;		/* expected digest, hex, or NULL */
+	void *user;			/* the caller's, untouched */
+	/* Set by co_fetch_run(), readable from the progress callback. */
+	enum co_fetch_state state;
+	int status;			/* CO_OK, or why this file failed */
+	char error[512];		/* "URL: reason" when status != CO_OK */
+	uint64_t bytes;			/* bytes in the file so far */
+	uint64_t total;			/* its size when known, else 0 */
+	char sha256_got[CO_SHA256_HEX_LEN + 1];	/* when fully received */
+	int attempts;
+	bool resumed;			/* continued from an earlier .part */
+};
+
+struct co_fetch_options {
+	unsigned parallel;		/* transfers at once; 0 means 1 */
+	unsigned retries;		/* further attempts after a transient failure */
+	double connect_timeout;		/* seconds */
+	double stall_timeout;		/* seconds without data before giving up */
+	double backoff;			/* seconds before the first retry */
+	const char *cacert;		/* CA bundle for https, NULL: the system's */
+	bool restart;			/* discard .part files instead of resuming */
+	/* Called about every progress_interval seconds (0: 0.2) and at the end. */
+	void (*progress)(void *arg, const struct co_fetch_item *items, size_t n);
+	void *progress_arg;
+	double progress_interval;
+};
+
+/*
+ * Fetch every item. Returns CO_OK when the transfers ran, whatever their
+ * outcome, which is in each item's status and error; another status only
+ * when they could not run at all (out of memory).
+ */
+int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t n,
+		 const struct co_fetch_options *opt);
+/* "dir/name" -> "dir/.name.part". Caller frees; NULL when out of memory. */
+char *co_fetch_part_path(const char *path);
 
 #ifdef __cplusplus
 }

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import ROOT, run, shell_split
 
-TOOLS = ["sc-status", "sc-submit", "sc-kill"]
+TOOLS = ["sc-status", "sc-submit", "sc-kill", "sc-fetch"]
 
 
 @pytest.mark.parametrize("name", TOOLS)

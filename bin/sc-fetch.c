@@ -1,0 +1,724 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sc-fetch: download sample data into the datain directory, in parallel,
+ * resumable, verified against SHA-256 digests and renamed into place only
+ * when complete; optionally unpack archives. The transfers themselves are
+ * co_fetch_run()'s; this file decides what to fetch, keeps the lock file,
+ * shows progress and reports.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tools-common.h"
+
+#define DEFAULT_JOBS 4
+#define DEFAULT_RETRIES 3
+#define FIRST_BACKOFF_SECONDS 1.0
+
+enum outcome { PENDING, FETCHED, SKIPPED, FAILED };
+
+struct entry {
+	char *url;
+	char *name;		/* target, relative to the directory */
+	char *path;		/* directory/name */
+	char *sha256;		/* expected: from the manifest, else the lock file */
+	bool sha_from_lock;
+	bool extract;
+	char *extracted;	/* directory it was unpacked into */
+	enum outcome outcome;
+	int status;
+	char *error;
+	uint64_t bytes;
+	char got[CO_SHA256_HEX_LEN + 1];
+	double rate;		/* bytes/s, smoothed, for the progress display */
+	uint64_t last_bytes;
+};
+
+struct entries {
+	struct entry *v;
+	size_t n;
+};
+
+struct control {
+	const char *dir;
+	const char *lock;
+	const char *cacert;
+	const char *manifests[16];
+	size_t n_manifests;
+	unsigned jobs, retries;
+	bool force, extract, quiet, json;
+	struct entries todo;
+	struct entries locked;	/* what the lock file recorded */
+};
+
+static noreturn void usage(void)
+{
+	printf("Usage: %s [OPTION]... URL...\n"
+	       "       %s [OPTION]... -m MANIFEST\n"
+	       "Download files into the datain directory: in parallel, resumable,\n"
+	       "checksum-verified, renamed into place only when complete.\n"
+	       "\n"
+	       "  -m, --manifest=FILE  read URLs from FILE ('-': standard input), one per line:\n"
+	       "                       URL [sha256=HEX] [name=NAME] [extract]\n"
+	       "  -d, --dir=DIR        download into DIR (SC_DATAIN; default /opt/workspace/datain)\n"
+	       "  -j, --jobs=N         transfers at once (default %d)\n"
+	       "      --retries=N      further attempts after a transient failure (default %d)\n"
+	       "      --lock=FILE      check files against the digests recorded in FILE and\n"
+	       "                       record the digest of every file fetched\n"
+	       "  -f, --force          fetch again even what is already present\n"
+	       "  -x, --extract        unpack .zip, .tar, .tar.gz, .tgz, .tar.zst archives\n"
+	       "                       into DIR/NAME/\n"
+	       "      --cacert=FILE    verify https servers against the CAs in FILE\n"
+	       "  -q, --quiet          no progress display and no report on stdout\n"
+	       "  -J, --json           one JSON object per file\n",
+	       program_name, program_name, DEFAULT_JOBS, DEFAULT_RETRIES);
+	tool_common_usage(stdout);
+	printf("\nThe --timeout also bounds a stall: a transfer that receives nothing for\n"
+	       "that long fails (and is retried).\n"
+	       "\nExit status: 0 every file fetched or already present; 1 some file failed\n"
+	       "(checksum mismatch, not found, unsafe archive); 64 usage; 65 bad manifest\n"
+	       "or lock file; 69 server unreachable; 73 cannot create output; 74 I/O error;\n"
+	       "75 timeout; 77 permission denied; see sc-fetch(1).\n");
+	exit(CO_OK);
+}
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p)
+		die(CO_ESOFTWARE, "out of memory");
+	return p;
+}
+
+static struct entry *entries_add(struct entries *es)
+{
+	struct entry *v = realloc(es->v, (es->n + 1) * sizeof(*v));
+
+	if (!v)
+		die(CO_ESOFTWARE, "out of memory");
+	es->v = v;
+	memset(&v[es->n], 0, sizeof(v[0]));
+	return &v[es->n++];
+}
+
+static void entries_free(struct entries *es)
+{
+	for (size_t i = 0; i < es->n; i++) {
+		struct entry *e = &es->v[i];
+
+		free(e->url);
+		free(e->name);
+		free(e->path);
+		free(e->sha256);
+		free(e->extracted);
+		free(e->error);
+	}
+	free(es->v);
+}
+
+static bool supported_url(const char *url)
+{
+	return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0 ||
+	       strncasecmp(url, "file://", 7) == 0;
+}
+
+/* The last segment of the URL's path: ".../pg11.txt?x=1" -> "pg11.txt". */
+static char *name_from_url(const char *url)
+{
+	const char *p = strstr(url, "://") + 3;
+	size_t end = strcspn(p, "?#");
+	const char *slash = memrchr(p, '/', end);
+
+	if (!slash || slash + 1 == p + end)
+		return NULL;	/* no path, or it ends with '/' */
+	return strndup(slash + 1, (size_t)(p + end - slash - 1));
+}
+
+/* A target name stays inside the directory: relative, no "..". */
+static bool safe_name(const char *name)
+{
+	if (!*name || name[0] == '/' || name[strlen(name) - 1] == '/')
+		return false;
+	for (const char *s = name; *s; ) {
+		size_t n = strcspn(s, "/");
+
+		if ((n == 2 && s[0] == '.' && s[1] == '.') || (n == 1 && s[0] == '.') || n == 0)
+			return false;
+		s += n + (s[n] == '/');
+	}
+	return true;
+}
+
+/*
+ * Turn "URL [sha256=HEX] [name=NAME] [extract]" into an entry. Returns
+ * NULL, or the reason the line is wrong.
+ */
+static const char *parse_line(char *line, struct entry *e)
+{
+	char *save = NULL, *tok;
+
+	for (tok = strtok_r(line, " \t\r\n", &save); tok; tok = strtok_r(NULL, " \t\r\n", &save)) {
+		if (tok[0] == '#')
+			break;
+		if (!e->url) {
+			if (!supported_url(tok))
+				return "expected an http://, https:// or file:// URL";
+			e->url = xstrdup(tok);
+		} else if (strncmp(tok, "sha256=", 7) == 0) {
+			if (!co_sha256_valid(tok + 7))
+				return "sha256= needs 64 hex digits";
+			free(e->sha256);
+			e->sha256 = xstrdup(tok + 7);
+			for (char *c = e->sha256; *c; c++)
+				*c = (char)(*c >= 'A' && *c <= 'F' ? *c - 'A' + 'a' : *c);
+		} else if (strncmp(tok, "name=", 5) == 0) {
+			if (!safe_name(tok + 5))
+				return "name= must be a relative path without '.' or '..'";
+			free(e->name);
+			e->name = xstrdup(tok + 5);
+		} else if (strcmp(tok, "extract") == 0) {
+			e->extract = true;
+		} else {
+			return "unknown field (expected sha256=, name= or extract)";
+		}
+	}
+	return NULL;
+}
+
+static void entry_clear(struct entry *e)
+{
+	free(e->url);
+	free(e->name);
+	free(e->sha256);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Read a manifest or a lock file into es; a bad line is fatal (65). */
+static void read_list(const char *path, FILE *fp, struct entries *es)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned lineno = 0;
+
+	while (getline(&line, &cap, fp) > 0) {
+		struct entry e = { 0 };
+		const char *why;
+
+		lineno++;
+		why = parse_line(line, &e);
+		if (!why && e.url && !e.name && !(e.name = name_from_url(e.url)))
+			why = "no file name in the URL: add name=";
+		if (!why && e.extract && !co_archive_supported(e.name))
+			why = "extract: not a .zip, .tar, .tar.gz, .tgz or .tar.zst name";
+		if (why) {
+			entry_clear(&e);
+			free(line);
+			die(CO_EDATA, "%s:%u: %s", path, lineno, why);
+		}
+		if (e.url)
+			*entries_add(es) = e;
+	}
+	if (ferror(fp))
+		die(CO_EIO, "%s: %s", path, strerror(errno));
+	free(line);
+}
+
+static void read_manifest(struct control *ctl, const char *path)
+{
+	FILE *fp = strcmp(path, "-") ? fopen(path, "r") : stdin;
+
+	if (!fp)
+		die(errno == EACCES ? CO_ENOPERM : CO_EIO, "%s: %s", path, strerror(errno));
+	read_list(strcmp(path, "-") ? path : "(stdin)", fp, &ctl->todo);
+	if (fp != stdin)
+		fclose(fp);
+}
+
+static void add_url(struct control *ctl, const char *url)
+{
+	struct entry *e;
+
+	if (!supported_url(url))
+		usage_error("%s: expected an http://, https:// or file:// URL", url);
+	e = entries_add(&ctl->todo);
+	e->url = xstrdup(url);
+	e->name = name_from_url(url);
+	if (!e->name)
+		usage_error("%s: no file name in the URL: use a manifest with name=", url);
+}
+
+static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct control *ctl)
+{
+	enum { OPT_RETRIES = OPT_TOOL_FIRST, OPT_LOCK, OPT_CACERT };
+	static const struct option longopts[] = {
+		{ "manifest", required_argument, NULL, 'm' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "retries", required_argument, NULL, OPT_RETRIES },
+		{ "lock", required_argument, NULL, OPT_LOCK },
+		{ "force", no_argument, NULL, 'f' },
+		{ "extract", no_argument, NULL, 'x' },
+		{ "cacert", required_argument, NULL, OPT_CACERT },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "json", no_argument, NULL, 'J' },
+		CO_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	ctl->jobs = DEFAULT_JOBS;
+	ctl->retries = DEFAULT_RETRIES;
+	while ((c = getopt_long(argc, argv, ":m:d:j:fxqJhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			if (ctl->n_manifests == sizeof(ctl->manifests) / sizeof(ctl->manifests[0]))
+				usage_error("too many manifests");
+			ctl->manifests[ctl->n_manifests++] = optarg;
+			break;
+		case 'd':
+			if (co_config_set(ctx, CO_KEY_DATAIN, optarg))
+				usage_error("%s", co_ctx_error(ctx));
+			break;
+		case 'j':
+			ctl->jobs = (unsigned)parse_long_or_die(optarg, "--jobs", 1, 64);
+			break;
+		case OPT_RETRIES:
+			ctl->retries = (unsigned)parse_long_or_die(optarg, "--retries", 0, 100);
+			break;
+		case OPT_LOCK:
+			ctl->lock = optarg;
+			break;
+		case 'f':
+			ctl->force = true;
+			break;
+		case 'x':
+			ctl->extract = true;
+			break;
+		case OPT_CACERT:
+			ctl->cacert = optarg;
+			break;
+		case 'q':
+			ctl->quiet = true;
+			break;
+		case 'J':
+			ctl->json = true;
+			break;
+		case 'h':
+			usage();
+		default:
+			tool_common_option(ctx, c, optarg, argv);
+		}
+	}
+	tool_options_done(ctx);
+	if (optind == argc && ctl->n_manifests == 0)
+		usage_error("nothing to fetch: give a URL or -m MANIFEST");
+	if (ctl->cacert && access(ctl->cacert, R_OK) != 0)
+		usage_error("--cacert %s: %s", ctl->cacert, strerror(errno));
+	ctl->dir = co_config_get(ctx, CO_KEY_DATAIN);
+	for (size_t i = 0; i < ctl->n_manifests; i++)
+		read_manifest(ctl, ctl->manifests[i]);
+	for (int i = optind; i < argc; i++)
+		add_url(ctl, argv[i]);
+}
+
+/* Targets, the -x flag, and one target per entry. */
+static void resolve_targets(struct control *ctl)
+{
+	for (size_t i = 0; i < ctl->todo.n; i++) {
+		struct entry *e = &ctl->todo.v[i];
+
+		if (asprintf(&e->path, "%s/%s", ctl->dir, e->name) < 0)
+			die(CO_ESOFTWARE, "out of memory");
+		if (ctl->extract && co_archive_supported(e->name))
+			e->extract = true;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(ctl->todo.v[j].name, e->name) == 0)
+				die(CO_EDATA, "%s: named by two sources: %s and %s", e->name,
+				    ctl->todo.v[j].url, e->url);
+	}
+}
+
+static struct entry *find_url(struct entries *es, const char *url)
+{
+	for (size_t i = 0; i < es->n; i++)
+		if (strcmp(es->v[i].url, url) == 0)
+			return &es->v[i];
+	return NULL;
+}
+
+/* The digests recorded earlier stand in for those the manifest lacks. */
+static void read_lock(struct control *ctl)
+{
+	FILE *fp;
+
+	if (!ctl->lock)
+		return;
+	fp = fopen(ctl->lock, "r");
+	if (!fp && errno == ENOENT)
+		return;		/* the first run creates it */
+	if (!fp)
+		die(errno == EACCES ? CO_ENOPERM : CO_EIO, "%s: %s", ctl->lock, strerror(errno));
+	read_list(ctl->lock, fp, &ctl->locked);
+	fclose(fp);
+	for (size_t i = 0; i < ctl->todo.n; i++) {
+		struct entry *e = &ctl->todo.v[i];
+		struct entry *l = find_url(&ctl->locked, e->url);
+
+		if (!e->sha256 && l && l->sha256) {
+			e->sha256 = xstrdup(l->sha256);
+			e->sha_from_lock = true;
+		}
+	}
+}
+
+/* mkdir -p */
+static void make_dirs(const char *path, bool last_too)
+{
+	char *copy = xstrdup(path);
+
+	for (char *p = copy + 1; ; p++) {
+		if (*p != '/' && (*p || !last_too))
+			continue;
+		char saved = *p;
+
+		*p = '\0';
+		if (mkdir(copy, 0777) != 0 && errno != EEXIST)
+			die(errno == EACCES || errno == EROFS ? CO_ENOPERM : CO_ECANTCREAT,
+			    "%s: %s", copy, strerror(errno));
+		if (!saved)
+			break;
+		*p = saved;
+	}
+	free(copy);
+}
+
+static void fail(struct entry *e, int status, const char *msg)
+{
+	e->outcome = FAILED;
+	e->status = status;
+	free(e->error);
+	e->error = xstrdup(msg);
+}
+
+/* Without touching the network: what is already here, and right, is skipped. */
+static void check_present(struct co_ctx *ctx, struct control *ctl)
+{
+	for (size_t i = 0; i < ctl->todo.n; i++) {
+		struct entry *e = &ctl->todo.v[i];
+		struct stat st;
+
+		if (ctl->force || stat(e->path, &st) != 0)
+			continue;
+		if (co_sha256_file(ctx, e->path, e->got, &e->bytes) != CO_OK) {
+			fail(e, CO_EIO, co_ctx_error(ctx));
+			continue;
+		}
+		if (!e->sha256 || strcmp(e->sha256, e->got) == 0)
+			e->outcome = SKIPPED;
+		else if (!ctl->quiet)
+			warnmsg("%s: present but its sha256 is %s, not %s: fetching it again",
+				e->path, e->got, e->sha256);
+	}
+}
+
+static void human_bytes(double b, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+
+	while (b >= 1024 && u < 4) {
+		b /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+}
+
+static void eta(double left, double rate, char *buf, size_t len)
+{
+	long s = rate > 0 ? (long)(left / rate) : -1;
+
+	if (s < 0 || s > 99 * 3600)
+		snprintf(buf, len, "--:--");
+	else
+		snprintf(buf, len, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+}
+
+/* On a terminal: a line per active transfer and a total, redrawn in place. */
+struct progress {
+	int lines;		/* drawn last time */
+	double last;
+};
+
+static void draw_progress(void *arg, const struct co_fetch_item *items, size_t n)
+{
+	struct progress *pg = arg;
+	double now = monotonic_now(), dt = pg->last ? now - pg->last : 0;
+	uint64_t done = 0, total = 0;
+	double rate = 0;
+	size_t finished = 0;
+	int lines = 0;
+	char a[32], b[32], r[32], t[32];
+
+	pg->last = now;
+	if (pg->lines)
+		fprintf(stderr, "\033[%dA", pg->lines);
+	for (size_t i = 0; i < n; i++) {
+		const struct co_fetch_item *it = &items[i];
+		struct entry *e = it->user;
+
+		if (dt > 0) {
+			double inst = (double)(it->bytes - (it->bytes >= e->last_bytes ?
+							    e->last_bytes : it->bytes)) / dt;
+
+			e->rate = e->rate ? 0.7 * e->rate + 0.3 * inst : inst;
+		}
+		e->last_bytes = it->bytes;
+		done += it->bytes;
+		total += it->total ? it->total : it->bytes;
+		rate += it->state == CO_FETCH_ACTIVE ? e->rate : 0;
+		finished += it->state == CO_FETCH_DONE;
+		if (it->state != CO_FETCH_ACTIVE && it->state != CO_FETCH_WAITING)
+			continue;
+		human_bytes((double)it->bytes, a, sizeof(a));
+		human_bytes((double)it->total, b, sizeof(b));
+		human_bytes(e->rate, r, sizeof(r));
+		eta((double)(it->total - (it->total > it->bytes ? it->bytes : it->total)),
+		    e->rate, t, sizeof(t));
+		if (it->state == CO_FETCH_WAITING)
+			fprintf(stderr, "\033[K  %-30.30s  retrying (attempt %d): %s\n", e->name,
+				it->attempts + 1, it->error);
+		else
+			fprintf(stderr, "\033[K  %-30.30s  %10s of %-10s  %10s/s  ETA %s\n", e->name,
+				a, it->total ? b : "?", r, t);
+		lines++;
+	}
+	human_bytes((double)done, a, sizeof(a));
+	human_bytes((double)total, b, sizeof(b));
+	human_bytes(rate, r, sizeof(r));
+	eta((double)(total - (total > done ? done : total)), rate, t, sizeof(t));
+	fprintf(stderr, "\033[K%zu/%zu files  %s of %s  %s/s  ETA %s\n\033[J", finished, n, a,
+		b, r, t);
+	pg->lines = lines + 1;
+}
+
+static void fetch_missing(struct co_ctx *ctx, struct control *ctl)
+{
+	struct co_fetch_item *items = calloc(ctl->todo.n + 1, sizeof(*items));
+	struct progress pg = { 0 };
+	double timeout = strtod(co_config_get(ctx, CO_KEY_TIMEOUT), NULL);
+	struct co_fetch_options opt = {
+		.parallel = ctl->jobs,
+		.retries = ctl->retries,
+		.connect_timeout = timeout > 0 ? timeout : 10,
+		.stall_timeout = timeout > 0 ? timeout : 10,
+		.backoff = FIRST_BACKOFF_SECONDS,
+		.cacert = ctl->cacert,
+		.restart = ctl->force,
+	};
+	size_t n = 0;
+	int rc;
+
+	if (!items)
+		die(CO_ESOFTWARE, "out of memory");
+	for (size_t i = 0; i < ctl->todo.n; i++) {
+		struct entry *e = &ctl->todo.v[i];
+
+		if (e->outcome != PENDING)
+			continue;
+		if (strchr(e->name, '/')) {
+			*strrchr(e->path, '/') = '\0';
+			make_dirs(e->path, true);
+			e->path[strlen(e->path)] = '/';
+		}
+		items[n++] = (struct co_fetch_item){ .url = e->url, .path = e->path,
+						     .sha256 = e->sha256, .user = e };
+	}
+	if (!ctl->quiet && isatty(STDERR_FILENO)) {
+		opt.progress = draw_progress;
+		opt.progress_arg = &pg;
+	}
+	rc = co_fetch_run(ctx, items, n, &opt);
+	if (rc)
+		die_ctx(ctx, rc);
+	if (pg.lines)
+		fprintf(stderr, "\033[%dA\033[J", pg.lines);	/* the report replaces it */
+	for (size_t i = 0; i < n; i++) {
+		struct entry *e = items[i].user;
+
+		if (items[i].status) {
+			char msg[700];
+
+			snprintf(msg, sizeof(msg), "%s%s", items[i].error,
+				 e->sha_from_lock && strstr(items[i].error, "checksum mismatch") ?
+				 " (the digest recorded in the lock file)" : "");
+			fail(e, items[i].status, msg);
+			continue;
+		}
+		e->outcome = FETCHED;
+		e->bytes = items[i].bytes;
+		memcpy(e->got, items[i].sha256_got, sizeof(e->got));
+	}
+	free(items);
+}
+
+/* Unpack what was fetched, and what is present but not yet unpacked. */
+static void extract_archives(struct co_ctx *ctx, struct control *ctl)
+{
+	for (size_t i = 0; i < ctl->todo.n; i++) {
+		struct entry *e = &ctl->todo.v[i];
+		char *stem;
+		struct stat st;
+		int rc;
+
+		if (!e->extract || e->outcome == FAILED)
+			continue;
+		stem = co_archive_stem(e->path);
+		if (!stem)
+			die(CO_ESOFTWARE, "out of memory");
+		if (e->outcome == SKIPPED && stat(stem, &st) == 0) {
+			free(stem);
+			continue;
+		}
+		rc = co_archive_extract(ctx, e->path, stem, CO_ARCHIVE_REPLACE);
+		if (rc) {
+			/* An archive that is corrupt or unsafe is this file's failure. */
+			fail(e, rc == CO_EDATA ? CO_EFAIL : rc, co_ctx_error(ctx));
+			free(stem);
+			continue;
+		}
+		e->extracted = stem;
+	}
+}
+
+static void write_entry(FILE *fp, const struct entry *e)
+{
+	fprintf(fp, "%s sha256=%s name=%s%s\n", e->url, e->sha256, e->name,
+		e->extract ? " extract" : "");
+}
+
+/* Record every digest known now; written whole and renamed into place. */
+static void write_lock(struct control *ctl)
+{
+	char *tmp;
+	FILE *fp;
+	int fd;
+
+	for (size_t i = 0; i < ctl->todo.n; i++) {
+		struct entry *e = &ctl->todo.v[i];
+		struct entry *l;
+
+		if (e->outcome == FAILED || e->outcome == PENDING)
+			continue;
+		l = find_url(&ctl->locked, e->url);
+		if (!l) {
+			l = entries_add(&ctl->locked);
+			l->url = xstrdup(e->url);
+		}
+		free(l->name);
+		free(l->sha256);
+		l->name = xstrdup(e->name);
+		l->sha256 = xstrdup(e->got);
+		l->extract = e->extract;
+	}
+	if (asprintf(&tmp, "%s.XXXXXX", ctl->lock) < 0)
+		die(CO_ESOFTWARE, "out of memory");
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		die(errno == EACCES ? CO_ENOPERM : CO_ECANTCREAT, "%s: %s", tmp, strerror(errno));
+	fp = fdopen(fd, "w");
+	if (!fp)
+		die(CO_ESOFTWARE, "out of memory");
+	fchmod(fd, 0644);	/* mkstemp's 0600 is for secrets; this is not one */
+	fprintf(fp, "# sc-fetch lock file: the sha256 of each file as first fetched.\n"
+		"# Delete a line to accept a changed file.\n");
+	for (size_t i = 0; i < ctl->locked.n; i++)
+		write_entry(fp, &ctl->locked.v[i]);
+	if (fflush(fp) != 0 || fsync(fd) != 0 || fclose(fp) != 0) {
+		int err = errno;
+
+		unlink(tmp);
+		die(CO_EIO, "%s: %s", ctl->lock, strerror(err));
+	}
+	if (rename(tmp, ctl->lock) != 0) {
+		int err = errno;
+
+		unlink(tmp);
+		die(err == EACCES ? CO_ENOPERM : CO_ECANTCREAT, "%s: %s", ctl->lock, strerror(err));
+	}
+	free(tmp);
+}
+
+static const char *outcome_name(enum outcome o)
+{
+	return o == FETCHED ? "fetched" : o == SKIPPED ? "skipped" : "failed";
+}
+
+/*
+ * One line per file. The status is 0 when nothing failed; when something
+ * did, the first failure that is not simply "this file failed" (1) wins:
+ * an unreachable server or a full disk says more about what to do.
+ */
+static int report(const struct control *ctl)
+{
+	static const char *const headers[] = { "PATH", "BYTES", "SHA256", "OUTCOME" };
+	enum out_mode mode = out_mode_choose(ctl->json);
+	struct table *table = table_new(4, headers);
+	int rc = CO_OK;
+
+	for (size_t i = 0; i < ctl->todo.n; i++) {
+		const struct entry *e = &ctl->todo.v[i];
+		bool ok = e->outcome != FAILED;
+		char bytes[24];
+
+		snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)e->bytes);
+		if (mode == OUT_JSON && !ctl->quiet)
+			json_line(json_pack("{s:s, s:s, s:o, s:s?, s:s, s:s?, s:s?}",
+					    "path", e->path, "url", e->url,
+					    "bytes", ok ? json_integer((json_int_t)e->bytes)
+					    : json_null(),
+					    "sha256", ok ? e->got : NULL, "outcome",
+					    outcome_name(e->outcome), "extracted", e->extracted,
+					    "error", e->error));
+		else
+			table_add(table, (const char *const[]){ e->path, ok ? bytes : "-",
+					  ok ? e->got : "-", outcome_name(e->outcome) });
+		if (!ok) {
+			warnmsg("%s", e->error);
+			if (rc == CO_OK || (rc == CO_EFAIL && e->status != CO_EFAIL))
+				rc = e->status;
+		}
+	}
+	if (mode != OUT_JSON && !ctl->quiet)
+		table_print(table, stdout, mode);
+	table_free(table);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct control ctl = { 0 };
+	struct co_ctx *ctx = tool_init("sc-fetch");
+	int rc;
+
+	parse_options(argc, argv, ctx, &ctl);
+	resolve_targets(&ctl);
+	read_lock(&ctl);
+	make_dirs(ctl.dir, true);
+	check_present(ctx, &ctl);
+	fetch_missing(ctx, &ctl);
+	extract_archives(ctx, &ctl);
+	if (ctl.lock)
+		write_lock(&ctl);
+	rc = report(&ctl);
+	entries_free(&ctl.todo);
+	entries_free(&ctl.locked);
+	co_ctx_free(ctx);
+	return rc;
+}

@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Safe extraction with libarchive. Every member is checked before anything
+ * is written: absolute paths, ".." components and links that would leave
+ * the destination refuse the whole archive. Members are written into a
+ * temporary directory beside the destination, which is renamed into place
+ * only when the whole archive has been unpacked, and removed otherwise.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "internal.h"
+
+static const char *const suffixes[] = {
+	".tar.gz", ".tgz", ".tar.zst", ".tar.bz2", ".tar.xz", ".tar", ".zip",
+};
+
+/*
+ * Length of name's archive suffix, 0 when it has none. The file name must
+ * have something before the suffix: "dir/.tar" has no stem to unpack into.
+ */
+static size_t suffix_len(const char *name)
+{
+	const char *base = strrchr(name, '/');
+	size_t len = strlen(base ? base + 1 : name);
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		size_t sl = strlen(suffixes[i]);
+
+		if (len > sl && strcasecmp(name + strlen(name) - sl, suffixes[i]) == 0)
+			return sl;
+	}
+	return 0;
+}
+
+CO_API bool co_archive_supported(const char *name)
+{
+	return suffix_len(name) > 0;
+}
+
+CO_API char *co_archive_stem(const char *name)
+{
+	size_t sl = suffix_len(name);
+	char *stem;
+
+	if (!sl)
+		return NULL;
+	stem = strdup(name);
+	if (stem)
+		stem[strlen(stem) - sl] = '\0';
+	return stem;
+}
+
+/*
+ * Check a member's path, with any leading "./" dropped: relative, not
+ * empty, no ".." component. Returns the path to use, or NULL with *why.
+ */
+static const char *safe_member_path(const char *p, const char **why)
+{
+	const char *s;
+
+	if (!p || !*p) {
+		*why = "empty name";
+		return NULL;
+	}
+	if (p[0] == '/') {
+		*why = "absolute path";
+		return NULL;
+	}
+	while (p[0] == '.' && p[1] == '/')
+		p += 2;
+	for (s = p; *s; ) {
+		size_t n = strcspn(s, "/");
+
+		if (n == 2 && s[0] == '.' && s[1] == '.') {
+			*why = "'..' in path";
+			return NULL;
+		}
+		s += n;
+		while (*s == '/')
+			s++;
+	}
+	if (!*p) {
+		*why = "empty name";
+		return NULL;
+	}
+	return p;
+}
+
+/* Directories above a member: "a/b/c" -> 2, "./a//b" -> 1. */
+static int depth_of_parent(const char *path)
+{
+	int components = 0;
+
+	for (const char *s = path; *s; ) {
+		size_t n = strcspn(s, "/");
+
+		if (n > 0 && !(n == 1 && s[0] == '.'))
+			components++;
+		s += n;
+		while (*s == '/')
+			s++;
+	}
+	return components > 0 ? components - 1 : 0;
+}
+
+/*
+ * A symbolic link stays inside the tree when its target is relative and
+ * made of leading ".." components, no more than the link's own depth,
+ * followed by components that only go down. A ".." after a downward
+ * component is refused: through another link it could climb out.
+ */
+static bool symlink_stays_inside(const char *member, const char *target)
+{
+	int up = 0, depth = depth_of_parent(member);
+	bool descending = false;
+
+	if (!target || !*target || target[0] == '/')
+		return false;
+	for (const char *s = target; *s; ) {
+		size_t n = strcspn(s, "/");
+
+		if (n == 2 && s[0] == '.' && s[1] == '.') {
+			if (descending || ++up > depth)
+				return false;
+		} else if (n > 0 && !(n == 1 && s[0] == '.')) {
+			descending = true;
+		}
+		s += n;
+		while (*s == '/')
+			s++;
+	}
+	return true;
+}
+
+static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* rm -rf, never following links. */
+static void remove_tree(const char *path)
+{
+	nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int write_status(int err)
+{
+	if (err == EACCES || err == EPERM)
+		return CO_ENOPERM;
+	return CO_EIO;
+}
+
+/* Check one member and point it into root. */
+static int prepare_entry(struct co_ctx *ctx, const char *archive_path, const char *root,
+			 struct archive_entry *e)
+{
+	const char *why = NULL;
+	const char *name = archive_entry_pathname(e);
+	const char *path = safe_member_path(name, &why);
+	const char *link;
+	char *full = NULL;
+	int rc = CO_OK;
+
+	if (!path)
+		return co_err(ctx, CO_EDATA, "%s: unsafe member '%s': %s", archive_path,
+			      name ? name : "", why);
+	link = archive_entry_hardlink(e);
+	if (link) {
+		const char *target = safe_member_path(link, &why);
+
+		if (!target)
+			return co_err(ctx, CO_EDATA,
+				      "%s: unsafe member '%s': hard link to '%s': %s",
+				      archive_path, name, link, why);
+		if (asprintf(&full, "%s/%s", root, target) < 0)
+			return co_err(ctx, CO_ESOFTWARE, "out of memory");
+		archive_entry_copy_hardlink(e, full);
+		free(full);
+	} else {
+		switch (archive_entry_filetype(e)) {
+		case AE_IFREG:
+		case AE_IFDIR:
+			break;
+		case AE_IFLNK:
+			link = archive_entry_symlink(e);
+			if (!symlink_stays_inside(path, link))
+				return co_err(ctx, CO_EDATA, "%s: unsafe member '%s': "
+					      "symbolic link to '%s' leaves the archive",
+					      archive_path, name, link ? link : "");
+			break;
+		default:
+			return co_err(ctx, CO_EDATA,
+				      "%s: member '%s': not a file, directory or link",
+				      archive_path, name);
+		}
+	}
+	if (asprintf(&full, "%s/%s", root, path) < 0)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	archive_entry_copy_pathname(e, full);
+	free(full);
+	return rc;
+}
+
+static int copy_data(struct co_ctx *ctx, const char *archive_path, struct archive *in,
+		     struct archive *out, const char *name)
+{
+	for (;;) {
+		const void *buf;
+		size_t size;
+		la_int64_t offset;
+		int r = archive_read_data_block(in, &buf, &size, &offset);
+
+		if (r == ARCHIVE_EOF)
+			return CO_OK;
+		if (r < ARCHIVE_WARN)
+			return co_err(ctx, CO_EDATA, "%s: %s: %s", archive_path, name,
+				      archive_error_string(in));
+		if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_WARN)
+			return co_err(ctx, write_status(archive_errno(out)), "%s: %s",
+				      name, archive_error_string(out));
+	}
+}
+
+/* Unpack every member into root, a fresh empty directory. */
+static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root)
+{
+	struct archive *in = archive_read_new();
+	struct archive *out = archive_write_disk_new();
+	struct archive_entry *e;
+	int rc = CO_OK;
+	int r;
+
+	if (!in || !out) {
+		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
+		goto out;
+	}
+	archive_read_support_format_tar(in);
+	archive_read_support_format_zip(in);
+	archive_read_support_filter_all(in);
+	/*
+	 * Our checks above come first; these are libarchive's own, kept as a
+	 * second line: no ".." and no writing through a symbolic link.
+	 * No ARCHIVE_EXTRACT_OWNER/PERM: set-id bits and owners are not restored.
+	 */
+	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_TIME |
+				       ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+				       ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+	if (archive_read_open_filename(in, archive_path, 256 << 10) != ARCHIVE_OK) {
+		int err = archive_errno(in);
+
+		rc = co_err(ctx, err == ENOENT || err == EACCES ? write_status(err) : CO_EDATA,
+			    "%s: %s", archive_path, archive_error_string(in));
+		goto out;
+	}
+	while ((r = archive_read_next_header(in, &e)) != ARCHIVE_EOF) {
+		char *name;
+
+		if (r < ARCHIVE_WARN) {
+			rc = co_err(ctx, CO_EDATA, "%s: %s", archive_path,
+				    archive_error_string(in));
+			goto out;
+		}
+		name = co_strdup0(archive_entry_pathname(e));
+		rc = prepare_entry(ctx, archive_path, root, e);
+		if (rc == CO_OK && archive_write_header(out, e) < ARCHIVE_WARN)
+			rc = co_err(ctx, archive_errno(out) ? write_status(archive_errno(out))
+				    : CO_EDATA, "%s: %s: %s", archive_path, name ? name : "",
+				    archive_error_string(out));
+		if (rc == CO_OK && archive_entry_size(e) > 0)
+			rc = copy_data(ctx, archive_path, in, out, name ? name : "");
+		if (rc == CO_OK && archive_write_finish_entry(out) < ARCHIVE_WARN)
+			rc = co_err(ctx, write_status(archive_errno(out)), "%s: %s: %s",
+				    archive_path, name ? name : "", archive_error_string(out));
+		free(name);
+		if (rc)
+			goto out;
+	}
+	if (archive_write_close(out) < ARCHIVE_WARN)
+		rc = co_err(ctx, write_status(archive_errno(out)), "%s: %s", archive_path,
+			    archive_error_string(out));
+out:
+	archive_read_free(in);
+	archive_write_free(out);
+	return rc;
+}
+
+/* Put the unpacked tree at dest, atomically replacing what is there. */
+static int move_into_place(struct co_ctx *ctx, const char *tmp, const char *dest,
+			   unsigned flags)
+{
+	struct stat st;
+
+	if (lstat(dest, &st) != 0) {
+		if (rename(tmp, dest) == 0)
+			return CO_OK;
+		return co_err(ctx, write_status(errno) == CO_ENOPERM ? CO_ENOPERM
+			      : CO_ECANTCREAT, "%s: %s", dest, strerror(errno));
+	}
+	if (!(flags & CO_ARCHIVE_REPLACE))
+		return co_err(ctx, CO_ECANTCREAT, "%s: already exists", dest);
+	/* Swap the two in one step; afterwards tmp holds the old tree. */
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_EXCHANGE) != 0)
+		return co_err(ctx, write_status(errno) == CO_ENOPERM ? CO_ENOPERM
+			      : CO_ECANTCREAT, "%s: %s", dest, strerror(errno));
+	return CO_OK;
+}
+
+CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
+			      const char *dest, unsigned flags)
+{
+	char *copy = strdup(dest);
+	char *slash, *tmp = NULL, *parent = NULL;
+	const char *base;
+	int rc;
+
+	if (!copy)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	while ((slash = strrchr(copy, '/')) && slash != copy && !slash[1])
+		*slash = '\0';	/* "dir/" -> "dir" */
+	slash = strrchr(copy, '/');
+	base = slash ? slash + 1 : copy;
+	if (slash)
+		*slash = '\0';
+	/*
+	 * The real path, without symbolic links, so that libarchive's check
+	 * for links along the way looks only at what the archive created.
+	 */
+	parent = realpath(slash ? (copy[0] ? copy : "/") : ".", NULL);
+	if (!parent || !*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+		rc = co_err(ctx, CO_ECANTCREAT, "%s: %s", dest,
+			    parent ? "not a valid destination" : strerror(errno));
+		goto out;
+	}
+	if (asprintf(&tmp, "%s/.%s.tmp-XXXXXX", strcmp(parent, "/") ? parent : "", base) < 0) {
+		tmp = NULL;
+		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
+		goto out;
+	}
+	if (!mkdtemp(tmp)) {
+		rc = co_err(ctx, write_status(errno) == CO_ENOPERM ? CO_ENOPERM
+			    : CO_ECANTCREAT, "%s: %s", tmp, strerror(errno));
+		free(tmp);
+		tmp = NULL;
+		goto out;
+	}
+	rc = unpack(ctx, archive_path, tmp);
+	if (rc == CO_OK)
+		rc = move_into_place(ctx, tmp, dest, flags);
+	remove_tree(tmp);	/* the failed attempt, or the tree replaced */
+out:
+	free(tmp);
+	free(parent);
+	free(copy);
+	return rc;
+}

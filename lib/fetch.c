@@ -1,0 +1,715 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Downloading files: many transfers at once on one libcurl multi handle,
+ * each streamed into a hidden ".NAME.part" beside its target while its
+ * SHA-256 is computed, resumed with a Range request, retried with backoff,
+ * verified, flushed and renamed into place.
+ *
+ * This lives in the library rather than in sc-fetch because it is not
+ * specific to sample data: any tool that brings files to disk (executor
+ * logs, event logs, application jars) needs the same guarantees, and the
+ * policy that is sc-fetch's own (which files to skip, the lock file,
+ * archives, the display) stays in the tool.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* Bigger chunks from libcurl mean fewer write(2) calls for large files. */
+#define RECV_BUFFER (256L << 10)
+/* Start writing back every this many bytes: the final fsync is then short. */
+#define WRITEBACK_CHUNK (8ull << 20)
+#define MAX_BACKOFF 60.0
+/*
+ * The version of the file a .part holds (its ETag, else its Last-Modified
+ * date), kept in an extended attribute of the .part so that a later run
+ * resumes with "If-Range": if the file changed meanwhile, the server sends
+ * all of the new one instead of splicing its tail onto the old head.
+ */
+#define VALIDATOR_XATTR "user.clusterops.validator"
+#define MAX_RETRY_AFTER 300.0
+
+enum xfer_state { X_WAITING, X_ACTIVE, X_DONE };
+
+struct xfer {
+	struct co_fetch_item *item;
+	CURL *easy;
+	char *part;		/* DIR/.NAME.part */
+	int fd;
+	struct co_sha256 *hash;	/* of the bytes in the .part file */
+	bool is_file;		/* a file:// source: never resumed */
+	bool range_sent;
+	bool no_range;		/* the server answered a range wrongly: start over */
+	bool body_started;
+	bool discard;		/* an error page: not written */
+	bool bad_range;
+	int write_errno;
+	long content_range_start;	/* -1 when the reply had none */
+	char etag[256];		/* of the current reply, "" when none */
+	char last_modified[64];
+	struct curl_slist *headers;	/* If-Range, for the current attempt */
+	double ready_at;	/* monotonic time the next attempt may start */
+	double last_data;	/* monotonic time of the last bytes received */
+	uint64_t written_back;	/* offset up to which writeback was started */
+	enum xfer_state state;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int errno_status(int err, int dflt)
+{
+	switch (err) {
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return CO_ENOPERM;
+	case ENOSPC:
+	case EDQUOT:
+	case EIO:
+	case EFBIG:
+		return CO_EIO;
+	default:
+		return dflt;
+	}
+}
+
+/* Record the final outcome of an item. */
+static void item_fail(struct xfer *x, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void item_fail(struct xfer *x, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(x->item->error, sizeof(x->item->error), fmt, ap);
+	va_end(ap);
+	x->item->status = status;
+	x->state = X_DONE;
+	x->item->state = CO_FETCH_DONE;
+}
+
+static void drop_part(struct xfer *x)
+{
+	if (x->fd >= 0) {
+		close(x->fd);
+		x->fd = -1;
+	}
+	unlink(x->part);
+}
+
+/* Empty the .part file and the digest: the next byte is the file's first. */
+static bool restart_part(struct xfer *x)
+{
+	if (ftruncate(x->fd, 0) != 0 || lseek(x->fd, 0, SEEK_SET) != 0) {
+		x->write_errno = errno;
+		return false;
+	}
+	co_sha256_reset(x->hash);
+	x->item->bytes = 0;
+	x->written_back = 0;
+	x->item->resumed = false;
+	return true;
+}
+
+/* If line is the header name, copy its trimmed value into buf. */
+static bool header_value(const char *line, size_t n, const char *name, char *buf, size_t len)
+{
+	size_t nl = strlen(name), vl;
+
+	if (n <= nl || strncasecmp(line, name, nl) != 0)
+		return false;
+	line += nl;
+	n -= nl;
+	while (n > 0 && (*line == ' ' || *line == '\t')) {
+		line++;
+		n--;
+	}
+	while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n' || line[n - 1] == ' '))
+		n--;
+	vl = n < len - 1 ? n : 0;	/* too long to be one we can use: none */
+	memcpy(buf, line, vl);
+	buf[vl] = '\0';
+	return true;
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb;
+	static const char cr[] = "content-range:";
+
+	x->last_data = now_s();
+	if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+		/* a new reply (after a redirect or a 100): forget the last one */
+		x->content_range_start = -1;
+		x->etag[0] = x->last_modified[0] = '\0';
+	} else if (header_value(line, n, "etag:", x->etag, sizeof(x->etag))) {
+		if (strncmp(x->etag, "W/", 2) == 0)
+			x->etag[0] = '\0';	/* a weak ETag cannot validate a range */
+	} else if (!header_value(line, n, "last-modified:", x->last_modified,
+				 sizeof(x->last_modified)) &&
+		   n > sizeof(cr) && strncasecmp(line, cr, sizeof(cr) - 1) == 0) {
+		char buf[128];
+		size_t len = n < sizeof(buf) - 1 ? n : sizeof(buf) - 1;
+		long start;
+
+		memcpy(buf, line, len);
+		buf[len] = '\0';
+		if (sscanf(buf + sizeof(cr) - 1, " bytes %ld-", &start) == 1)
+			x->content_range_start = start;
+	}
+	return n;
+}
+
+/* Best effort: a file system without user xattrs resumes unvalidated. */
+static void remember_version(struct xfer *x)
+{
+	const char *v = x->etag[0] ? x->etag : x->last_modified;
+
+	if (x->is_file)
+		return;
+	if (*v)
+		fsetxattr(x->fd, VALIDATOR_XATTR, v, strlen(v), 0);
+	else
+		fremovexattr(x->fd, VALIDATOR_XATTR);
+}
+
+/* "If-Range: <validator>" for resuming the .part, or NULL when unknown. */
+static struct curl_slist *if_range(const struct xfer *x)
+{
+	char buf[300] = "If-Range: ";
+	size_t pre = strlen(buf);
+	ssize_t n = fgetxattr(x->fd, VALIDATOR_XATTR, buf + pre, sizeof(buf) - pre - 1);
+
+	if (n <= 0)
+		return NULL;
+	buf[pre + (size_t)n] = '\0';
+	return curl_slist_append(NULL, buf);
+}
+
+/* The first byte of a reply's body (or its end, for an empty one). */
+static bool begin_body(struct xfer *x)
+{
+	long code = 0;
+	curl_off_t len = -1;
+
+	x->body_started = true;
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (!x->is_file && (code < 200 || code >= 300)) {
+		x->discard = true;	/* an error page is not the file */
+		return true;
+	}
+	if (x->range_sent && code == 206) {
+		if (x->content_range_start != (long)x->item->bytes) {
+			x->bad_range = true;
+			return false;
+		}
+		x->item->resumed = true;
+	} else if (x->range_sent && !restart_part(x)) {
+		return false;	/* a 200 to a Range request: the whole file again */
+	}
+	curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+	x->item->total = len >= 0 ? x->item->bytes + (uint64_t)len : 0;
+	remember_version(x);
+	return true;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb;
+
+	x->last_data = now_s();
+	if (!x->body_started && !begin_body(x))
+		return 0;
+	if (x->discard)
+		return n;
+	for (size_t done = 0; done < n; ) {
+		ssize_t w = write(x->fd, data + done, n - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			x->write_errno = errno;
+			return 0;	/* curl ends the transfer with CURLE_WRITE_ERROR */
+		}
+		done += (size_t)w;
+	}
+	co_sha256_update(x->hash, data, n);
+	x->item->bytes += n;
+#ifdef SYNC_FILE_RANGE_WRITE
+	if (x->item->bytes - x->written_back >= WRITEBACK_CHUNK) {
+		/* asynchronous: queues the pages for the disk, does not wait */
+		sync_file_range(x->fd, (off_t)x->written_back,
+				(off_t)(x->item->bytes - x->written_back), SYNC_FILE_RANGE_WRITE);
+		x->written_back = x->item->bytes;
+	}
+#endif
+	return n;
+}
+
+/* Open the .part file on the first attempt, taking up where it stopped. */
+static bool open_part(struct co_ctx *ctx, struct xfer *x, bool restart)
+{
+	struct co_fetch_item *it = x->item;
+
+	x->fd = open(x->part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (x->fd < 0) {
+		item_fail(x, errno_status(errno, CO_ECANTCREAT), "%s: %s", x->part,
+			  strerror(errno));
+		return false;
+	}
+	/* Two runs writing one file would interleave their bytes. */
+	if (flock(x->fd, LOCK_EX | LOCK_NB) != 0) {
+		close(x->fd);
+		x->fd = -1;
+		item_fail(x, CO_ETEMPFAIL, "%s: being fetched by another process", it->path);
+		return false;
+	}
+	if (restart || x->is_file) {
+		if (!restart_part(x)) {
+			item_fail(x, errno_status(x->write_errno, CO_EIO), "%s: %s", x->part,
+				  strerror(x->write_errno));
+			return false;
+		}
+		return true;
+	}
+	it->bytes = 0;
+	if (co_sha256_update_fd(ctx, x->hash, x->fd, x->part, &it->bytes) != CO_OK) {
+		item_fail(x, CO_EIO, "%s", co_ctx_error(ctx));
+		return false;
+	}
+	x->written_back = it->bytes;
+	return true;
+}
+
+static bool start_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x,
+			  const struct co_fetch_options *opt)
+{
+	struct co_fetch_item *it = x->item;
+	char range[32];
+
+	if (x->fd < 0 && !open_part(ctx, x, opt->restart))
+		return false;
+	x->easy = curl_easy_init();
+	if (!x->easy) {
+		item_fail(x, CO_ESOFTWARE, "%s: cannot start a transfer", it->url);
+		return false;
+	}
+	it->attempts++;
+	it->state = CO_FETCH_ACTIVE;
+	x->state = X_ACTIVE;
+	x->body_started = x->discard = x->bad_range = false;
+	x->write_errno = 0;
+	x->content_range_start = -1;
+	x->errbuf[0] = '\0';
+	x->last_data = now_s();
+	x->range_sent = !x->is_file && !x->no_range && it->bytes > 0;
+
+	CURL *e = x->easy;
+
+	curl_easy_setopt(e, CURLOPT_URL, it->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, RECV_BUFFER);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+	/* A redirect may not lead from the web to the local disk. */
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,file");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS,
+			 (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS | CURLPROTO_FILE));
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(opt->connect_timeout * 1000));
+	/*
+	 * Stalls are caught in co_fetch_run(), not with CURLOPT_LOW_SPEED_*:
+	 * curl averages the speed over several seconds, so a burst of data
+	 * before a stall would hide it for that long.
+	 */
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "clusterops/" PACKAGE_VERSION);
+	curl_easy_setopt(e, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+	if (opt->cacert)
+		curl_easy_setopt(e, CURLOPT_CAINFO, opt->cacert);
+	if (x->range_sent) {
+		snprintf(range, sizeof(range), "%llu-", (unsigned long long)it->bytes);
+		curl_easy_setopt(e, CURLOPT_RANGE, range);
+		x->headers = if_range(x);
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+	}
+	if (curl_multi_add_handle(multi, e) != CURLM_OK) {
+		curl_easy_cleanup(e);
+		x->easy = NULL;
+		curl_slist_free_all(x->headers);
+		x->headers = NULL;
+		item_fail(x, CO_ESOFTWARE, "%s: cannot start a transfer", it->url);
+		return false;
+	}
+	return true;
+}
+
+/* Verify the finished .part file and rename it into place. */
+static void complete(struct co_ctx *ctx, struct xfer *x)
+{
+	struct co_fetch_item *it = x->item;
+	char *dir, *slash;
+	int dfd;
+
+	if (co_sha256_final(ctx, x->hash, it->sha256_got) != CO_OK) {
+		drop_part(x);
+		item_fail(x, CO_ESOFTWARE, "%s: %s", it->path, co_ctx_error(ctx));
+		return;
+	}
+	if (it->sha256 && strcasecmp(it->sha256, it->sha256_got) != 0) {
+		drop_part(x);
+		item_fail(x, CO_EFAIL, "%s: checksum mismatch: expected sha256 %s, got %s",
+			  it->url, it->sha256, it->sha256_got);
+		return;
+	}
+	/* On disk before it has its name: a crash leaves the old file or the new. */
+	if (fsync(x->fd) != 0 || close(x->fd) != 0) {
+		int err = errno;
+
+		x->fd = -1;
+		drop_part(x);
+		item_fail(x, errno_status(err, CO_EIO), "%s: %s", x->part, strerror(err));
+		return;
+	}
+	x->fd = -1;
+	if (rename(x->part, it->path) != 0) {
+		int err = errno;
+
+		drop_part(x);
+		item_fail(x, errno_status(err, CO_ECANTCREAT), "%s: %s", it->path,
+			  strerror(err));
+		return;
+	}
+	dir = strdup(it->path);
+	if (dir) {
+		slash = strrchr(dir, '/');
+		if (slash)
+			slash[slash == dir] = '\0';
+		dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);	/* the rename itself; best effort */
+			close(dfd);
+		}
+		free(dir);
+	}
+	it->status = CO_OK;
+	it->error[0] = '\0';
+	it->state = CO_FETCH_DONE;
+	x->state = X_DONE;
+}
+
+static bool transient_curl_error(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int curl_error_status(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return CO_ETEMPFAIL;
+	case CURLE_FILE_COULDNT_READ_FILE:
+	case CURLE_REMOTE_FILE_NOT_FOUND:
+		return CO_EFAIL;
+	case CURLE_LOGIN_DENIED:
+	case CURLE_REMOTE_ACCESS_DENIED:
+		return CO_ENOPERM;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+		return CO_EUSAGE;
+	case CURLE_TOO_MANY_REDIRECTS:
+	case CURLE_WEIRD_SERVER_REPLY:
+		return CO_EPROTOCOL;
+	default:
+		return CO_EUNAVAILABLE;
+	}
+}
+
+static int http_status(long code)
+{
+	if (code == 401 || code == 403)
+		return CO_ENOPERM;
+	if (code == 408 || code == 429)
+		return CO_ETEMPFAIL;
+	if (code >= 500)
+		return CO_EUNAVAILABLE;
+	if (code >= 400)
+		return CO_EFAIL;	/* 404, 410: the file is not there */
+	return CO_EPROTOCOL;
+}
+
+/* Seconds before the next attempt: Retry-After, else doubling with jitter. */
+static double backoff(const struct co_fetch_options *opt, int attempt, curl_off_t retry_after,
+		      unsigned *seed)
+{
+	double d;
+
+	if (retry_after > 0)
+		return retry_after < MAX_RETRY_AFTER ? (double)retry_after : MAX_RETRY_AFTER;
+	d = opt->backoff * pow(2, attempt - 1);
+	if (d > MAX_BACKOFF)
+		d = MAX_BACKOFF;
+	/* up to a quarter more, so that many clients do not retry in step */
+	return d * (1.0 + (rand_r(seed) % 1000) / 4000.0);
+}
+
+/* One attempt ended: done, failed, or another attempt later. */
+static void finish_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x, CURLcode cc,
+			   const struct co_fetch_options *opt, unsigned *seed)
+{
+	struct co_fetch_item *it = x->item;
+	curl_off_t retry_after = 0;
+	long code = 0;
+	bool transient;
+	int status;
+	char why[CURL_ERROR_SIZE + 64];
+
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &retry_after);
+	curl_multi_remove_handle(multi, x->easy);
+	if (cc == CURLE_OK && !x->body_started && !begin_body(x))
+		cc = CURLE_WRITE_ERROR;	/* an empty reply to a Range request */
+	curl_easy_cleanup(x->easy);
+	x->easy = NULL;
+	curl_slist_free_all(x->headers);
+	x->headers = NULL;
+
+	if (cc == CURLE_WRITE_ERROR && x->write_errno) {
+		int err = x->write_errno;
+
+		drop_part(x);	/* a full disk gets its space back */
+		item_fail(x, errno_status(err, CO_EIO), "%s: %s", x->part, strerror(err));
+		return;
+	}
+	if (cc == CURLE_WRITE_ERROR && x->bad_range) {
+		transient = true;
+		x->no_range = true;
+		status = CO_EPROTOCOL;
+		snprintf(why, sizeof(why), "wrong Content-Range in reply to a range request");
+	} else if (cc != CURLE_OK) {
+		transient = transient_curl_error(cc);
+		status = curl_error_status(cc);
+		snprintf(why, sizeof(why), "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
+	} else if (x->is_file || (code >= 200 && code < 300)) {
+		complete(ctx, x);
+		return;
+	} else if (code == 416 && x->range_sent && !x->no_range) {
+		/* The part is stale (the file changed, or is complete): start over. */
+		x->no_range = true;
+		it->attempts--;
+		if (!restart_part(x)) {
+			drop_part(x);
+			item_fail(x, errno_status(x->write_errno, CO_EIO), "%s: %s", x->part,
+				  strerror(x->write_errno));
+			return;
+		}
+		x->state = X_WAITING;
+		it->state = CO_FETCH_WAITING;
+		x->ready_at = 0;
+		return;
+	} else {
+		status = http_status(code);
+		transient = code == 408 || code == 429 || code >= 500;
+		snprintf(why, sizeof(why), "HTTP %ld", code);
+	}
+	if (transient && it->attempts <= (int)opt->retries) {
+		x->state = X_WAITING;
+		it->state = CO_FETCH_WAITING;
+		x->ready_at = now_s() + backoff(opt, it->attempts, retry_after, seed);
+		snprintf(it->error, sizeof(it->error), "%s: %s", it->url, why);
+		return;
+	}
+	if (!transient || it->bytes == 0)
+		drop_part(x);	/* nothing to resume from a source that refused */
+	else if (x->fd >= 0) {
+		close(x->fd);	/* kept, for the next run to resume */
+		x->fd = -1;
+	}
+	if (transient && it->attempts > 1)
+		item_fail(x, status, "%s: %s (after %d attempts)", it->url, why, it->attempts);
+	else
+		item_fail(x, status, "%s: %s", it->url, why);
+}
+
+CO_API char *co_fetch_part_path(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	int dirlen = slash ? (int)(slash - path) + 1 : 0;
+	char *part;
+
+	if (asprintf(&part, "%.*s.%s.part", dirlen, path, path + dirlen) < 0)
+		return NULL;
+	return part;
+}
+
+static int setup(struct co_ctx *ctx, struct xfer *x, struct co_fetch_item *it)
+{
+	memset(x, 0, sizeof(*x));
+	x->item = it;
+	x->fd = -1;
+	x->state = X_WAITING;
+	x->is_file = strncasecmp(it->url, "file:", 5) == 0;
+	it->status = CO_OK;
+	it->error[0] = '\0';
+	it->sha256_got[0] = '\0';
+	it->bytes = it->total = 0;
+	it->attempts = 0;
+	it->resumed = false;
+	it->state = CO_FETCH_QUEUED;
+	x->hash = co_sha256_new();
+	x->part = co_fetch_part_path(it->path);
+	if (!x->hash || !x->part)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	return CO_OK;
+}
+
+/* A slot is free and an attempt is due: start it now, not after a poll. */
+static bool can_start(const struct xfer *xs, size_t n, unsigned parallel)
+{
+	double now = now_s();
+	unsigned active = 0;
+	bool due = false;
+
+	for (size_t i = 0; i < n; i++) {
+		active += xs[i].state == X_ACTIVE;
+		due |= xs[i].state == X_WAITING && xs[i].ready_at <= now;
+	}
+	return due && active < parallel;
+}
+
+CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t n,
+			const struct co_fetch_options *opt)
+{
+	struct xfer *xs = calloc(n ? n : 1, sizeof(*xs));
+	CURLM *multi = curl_multi_init();
+	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+	unsigned parallel = opt->parallel ? opt->parallel : 1;
+	double next_progress = 0;
+	size_t left = n;
+	int rc = CO_OK;
+
+	if (!xs || !multi) {
+		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rc = setup(ctx, &xs[i], &items[i]);
+		if (rc)
+			goto out;
+	}
+	while (left > 0) {
+		unsigned active = 0;
+		double now = now_s(), wake = now + 0.25;
+		int running = 0;
+		CURLMsg *msg;
+		int queued;
+
+		for (size_t i = 0; i < n; i++)
+			active += xs[i].state == X_ACTIVE;
+		/* Start what may start, in the order given. */
+		for (size_t i = 0; i < n && active < parallel; i++) {
+			if (xs[i].state != X_WAITING)
+				continue;
+			if (xs[i].ready_at > now) {
+				if (xs[i].ready_at < wake)
+					wake = xs[i].ready_at;
+				continue;
+			}
+			if (start_attempt(ctx, multi, &xs[i], opt))
+				active++;
+			else
+				left--;
+		}
+		curl_multi_perform(multi, &running);
+		while ((msg = curl_multi_info_read(multi, &queued))) {
+			struct xfer *x = NULL;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+			finish_attempt(ctx, multi, x, msg->data.result, opt, &seed);
+			if (x->state == X_DONE)
+				left--;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct xfer *x = &xs[i];
+
+			if (x->state != X_ACTIVE || now_s() - x->last_data <= opt->stall_timeout)
+				continue;
+			snprintf(x->errbuf, sizeof(x->errbuf), "no data received for %g s",
+				 opt->stall_timeout);
+			finish_attempt(ctx, multi, x, CURLE_OPERATION_TIMEDOUT, opt, &seed);
+			if (x->state == X_DONE)
+				left--;
+		}
+		if (opt->progress && (now >= next_progress || left == 0)) {
+			opt->progress(opt->progress_arg, items, n);
+			next_progress = now + (opt->progress_interval > 0 ?
+					       opt->progress_interval : 0.2);
+		}
+		if (left > 0 && !can_start(xs, n, parallel)) {
+			int ms = (int)((wake - now_s()) * 1000);
+
+			curl_multi_poll(multi, NULL, 0, ms > 0 ? (ms < 250 ? ms : 250) : 0, NULL);
+		}
+	}
+out:
+	for (size_t i = 0; xs && i < n; i++) {
+		if (xs[i].easy) {
+			curl_multi_remove_handle(multi, xs[i].easy);
+			curl_easy_cleanup(xs[i].easy);
+		}
+		curl_slist_free_all(xs[i].headers);
+		if (xs[i].fd >= 0)
+			close(xs[i].fd);
+		co_sha256_free(xs[i].hash);
+		free(xs[i].part);
+	}
+	free(xs);
+	if (multi)
+		curl_multi_cleanup(multi);
+	return rc;
+}
