@@ -312,12 +312,16 @@ static void find_sources(struct co_ctx *ctx, const struct control *ctl,
 				     d->worker ? "its worker is gone" : "it never ran on a worker");
 		return;
 	}
+	const struct co_spark_app *app = co_master_state_app(st, app_id);
+	int64_t app_start_ms = app ? app->start_ms : 0;
+
 	for (size_t i = 0; i < st->n_workers; i++) {
 		const struct co_spark_worker *w = &st->workers[i];
 		struct co_worker_state *ws;
 
-		/* A DEAD worker cannot answer; an ALIVE one that does not is named. */
-		if (!w->webui || (w->state && strcmp(w->state, "DEAD") == 0))
+		/* A worker that died before the application started never ran it. */
+		if (!w->webui || (w->state && strcmp(w->state, "DEAD") == 0 &&
+				  w->last_heartbeat_ms < app_start_ms))
 			continue;
 		if (co_worker_state_fetch(ctx, w->webui, &ws) != CO_OK) {
 			if (report_missing)

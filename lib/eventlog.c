@@ -219,8 +219,9 @@ static int scan_rolling(int events_fd, struct co_eventlog *log,
 			log->mtime_ms = mtime_ms(&sb);
 	}
 	closedir(d);
-	if (!*why && !appstatus)
-		*why = "rolling log dir without its appstatus file";
+	/* Spark makes the dir, then its appstatus file: a log being started. */
+	if (!appstatus)
+		log->id.in_progress = true;
 	return CO_OK;
 }
 
@@ -315,7 +316,7 @@ static int cmp_str(const void *a, const void *b)
 static int attach_checksums(struct co_ctx *ctx, int dirfd, struct co_eventlog_dir *dir,
 			    char **crcs, size_t n_crcs)
 {
-	if (n_crcs == 0)
+	if (n_crcs == 0 || dir->n_logs == 0)
 		return CO_OK;
 	qsort(crcs, n_crcs, sizeof(*crcs), cmp_str);
 	for (size_t i = 0; i < dir->n_logs; i++) {
@@ -400,7 +401,8 @@ CO_API int co_eventlog_dir_scan(struct co_ctx *ctx, int dirfd, struct co_eventlo
 	if (rc == CO_OK)
 		rc = attach_checksums(ctx, dirfd, dir, crcs, n_crcs);
 	if (rc == CO_OK) {
-		qsort(dir->logs, dir->n_logs, sizeof(*dir->logs), newest_first);
+		if (dir->n_logs)
+			qsort(dir->logs, dir->n_logs, sizeof(*dir->logs), newest_first);
 		*out = dir;
 		dir = NULL;
 	}
