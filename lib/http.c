@@ -409,6 +409,9 @@ CO_API int co_http_multi_next(struct co_http_multi *m, void **tag,
 
 		if (rc)
 			return rc;
+		/* Drive the transfers, then look for one that is done, then wait. */
+		if (curl_multi_perform(m->multi, &still) != CURLM_OK)
+			return co_err(m->ctx, CO_ESOFTWARE, "transfer engine failed");
 		while ((msg = curl_multi_info_read(m->multi, &queued))) {
 			if (msg->msg != CURLMSG_DONE)
 				continue;
@@ -438,8 +441,7 @@ CO_API int co_http_multi_next(struct co_http_multi *m, void **tag,
 		}
 		if (m->running == 0 && !m->queue)
 			return 0;
-		if (curl_multi_perform(m->multi, &still) != CURLM_OK ||
-		    curl_multi_poll(m->multi, NULL, 0, 1000, NULL) != CURLM_OK)
+		if (curl_multi_poll(m->multi, NULL, 0, 1000, NULL) != CURLM_OK)
 			return co_err(m->ctx, CO_ESOFTWARE, "transfer engine failed");
 	}
 }
