@@ -16,12 +16,6 @@
 
 #include "kcat-lite.h"
 
-/* Prefetched per partition, at most. librdkafka's 64 MiB only costs memory
- * with large messages; below its 100,000 messages (queued.min.messages) the
- * fetcher stalls for up to a second each time the queue is full, so that
- * one is left alone. */
-#define CONSUMER_QUEUE_KBYTES "16384"
-
 struct part {
 	char *topic;
 	int32_t partition;
@@ -319,7 +313,9 @@ static void setup_conf(struct consumer *c, rd_kafka_conf_t *conf)
 			conf_default(c, conf, "group.id", "kcat-lite");
 		conf_default(c, conf, "auto.commit.enable", "false");
 	}
-	conf_default(c, conf, "queued.max.messages.kbytes", CONSUMER_QUEUE_KBYTES);
+	/* queued.min.messages and queued.max.messages.kbytes stay librdkafka's:
+	 * once its queue is full, librdkafka 2.0 fetches again only on its
+	 * next one-second tick, so a smaller queue stalls a fast consumer. */
 	if (o->exit_eof)
 		rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr));
 	rd_kafka_conf_set_opaque(conf, c);
