@@ -3,6 +3,10 @@
  * kcat-lite -C and -G: consume, write each message as -f, -J or kcat's
  * default format says, and with -e stop once every assigned partition has
  * reached its end, across rebalances too.
+ *
+ * -C uses librdkafka's simple consumer, as kcat does: no group, the
+ * wanted partitions started on one queue that is served in batches. -G
+ * uses the group consumer.
  */
 #include "config.h"
 
@@ -284,6 +288,17 @@ static char *default_format(const struct kc_opts *o)
 	return f;
 }
 
+/* Set a property unless -X or -F did. */
+static void conf_default(struct consumer *c, rd_kafka_conf_t *conf, const char *name,
+			 const char *value)
+{
+	char errstr[256];
+
+	if (!co_kafka_props_get(c->o->props, name) &&
+	    rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)))
+		die(CO_ESOFTWARE, "%s: %s", name, errstr);
+}
+
 static void setup_conf(struct consumer *c, rd_kafka_conf_t *conf)
 {
 	struct kc_opts *o = c->o;
@@ -292,39 +307,76 @@ static void setup_conf(struct consumer *c, rd_kafka_conf_t *conf)
 	if (o->mode == MODE_GROUP) {
 		rd_kafka_conf_set(conf, "group.id", o->group, errstr, sizeof(errstr));
 		rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-	} else if (!co_kafka_props_get(o->props, "group.id")) {
-		/* The consumer interface needs a group even for assign(); it
-		 * is never joined and nothing is committed for it. */
-		rd_kafka_conf_set(conf, "group.id", "kcat-lite", errstr, sizeof(errstr));
-		rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
-		rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr,
-				  sizeof(errstr));
+	} else {
+		/* Offsets are read (-o stored) but never written. */
+		if (c->start == RD_KAFKA_OFFSET_STORED)
+			conf_default(c, conf, "group.id", "kcat-lite");
+		conf_default(c, conf, "auto.commit.enable", "false");
 	}
+	/* queued.min.messages and queued.max.messages.kbytes stay librdkafka's:
+	 * once its queue is full, librdkafka 2.0 fetches again only on its
+	 * next one-second tick, so a smaller queue stalls a fast consumer. */
 	if (o->exit_eof)
 		rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr));
 	rd_kafka_conf_set_opaque(conf, c);
 }
 
-static void assign_partitions(struct consumer *c)
+/* The simple consumer's callback, for each message and event in a batch. */
+static void consume_cb(rd_kafka_message_t *rm, void *opaque)
+{
+	struct consumer *c = opaque;
+
+	if (!kc_stop && !c->status)
+		handle(c, rm);
+}
+
+/* -C: start the wanted partitions on one queue and serve it. */
+static void consume_partitions(struct consumer *c)
 {
 	struct kc_opts *o = c->o;
 	const struct rd_kafka_metadata *md = kc_metadata(o, c->rk, o->topics[0], false);
 	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
 	const struct rd_kafka_metadata_topic *t = md->topic_cnt ? &md->topics[0] : NULL;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, o->topics[0], NULL);
+	rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+	int started = 0;
 
 	for (int i = 0; t && i < t->partition_cnt; i++)
 		if (o->partition == RD_KAFKA_PARTITION_UA || o->partition == t->partitions[i].id)
 			rd_kafka_topic_partition_list_add(parts, o->topics[0], t->partitions[i].id);
 	rd_kafka_metadata_destroy(md);
+	if (!rkt || !q)
+		die(CO_ESOFTWARE, "out of memory");
 	if (!parts->cnt) {
 		warnmsg("topic '%s' has no partition %" PRId32, o->topics[0], o->partition);
 		c->status = CO_EFAIL;
 	} else {
 		resolve_offsets(c, parts);
-		rd_kafka_assign(c->rk, parts);
 		set_assignment(c, parts);
 	}
+	for (; started < parts->cnt && !c->status; started++) {
+		const rd_kafka_topic_partition_t *p = &parts->elems[started];
+
+		if (rd_kafka_consume_start_queue(rkt, p->partition, p->offset, q) == -1) {
+			warnmsg("topic '%s' [%" PRId32 "]: %s", p->topic, p->partition,
+				rd_kafka_err2str(rd_kafka_last_error()));
+			c->status = CO_EFAIL;
+			break;
+		}
+	}
+	while (!kc_stop && !c->status && !all_finished(c)) {
+		rd_kafka_consume_callback_queue(q, 100, consume_cb, c);
+		rd_kafka_poll(c->rk, 0);	/* errors and logs */
+		if (ferror(stdout)) {
+			warnmsg("standard output: write error");
+			c->status = CO_EIO;
+		}
+	}
+	for (int i = 0; i < started; i++)
+		rd_kafka_consume_stop(rkt, parts->elems[i].partition);
 	rd_kafka_topic_partition_list_destroy(parts);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_topic_destroy(rkt);
 }
 
 static void subscribe(struct consumer *c)
@@ -343,6 +395,28 @@ static void subscribe(struct consumer *c)
 		warnmsg("subscribe: %s", rd_kafka_err2str(err));
 		c->status = CO_EFAIL;
 	}
+}
+
+/* -G: subscribe, and follow the group's assignments. */
+static void consume_group(struct consumer *c)
+{
+	rd_kafka_poll_set_consumer(c->rk);
+	subscribe(c);
+	while (!kc_stop && !c->status) {
+		rd_kafka_message_t *rm = rd_kafka_consumer_poll(c->rk, 100);
+
+		if (rm) {
+			handle(c, rm);
+			rd_kafka_message_destroy(rm);
+		}
+		if (ferror(stdout)) {
+			warnmsg("standard output: write error");
+			c->status = CO_EIO;
+		}
+		if (all_finished(c))
+			break;
+	}
+	rd_kafka_consumer_close(c->rk);
 }
 
 int kc_consume(struct kc_opts *o)
@@ -366,27 +440,11 @@ int kc_consume(struct kc_opts *o)
 	conf = kc_conf_new(o);
 	setup_conf(&c, conf);
 	c.rk = kc_client_new(o, RD_KAFKA_CONSUMER, conf);
-	rd_kafka_poll_set_consumer(c.rk);
 	if (o->mode == MODE_GROUP)
-		subscribe(&c);
+		consume_group(&c);
 	else
-		assign_partitions(&c);
-	while (!kc_stop && !c.status) {
-		rd_kafka_message_t *rm = rd_kafka_consumer_poll(c.rk, 100);
-
-		if (rm) {
-			handle(&c, rm);
-			rd_kafka_message_destroy(rm);
-		}
-		if (ferror(stdout)) {
-			warnmsg("standard output: write error");
-			c.status = CO_EIO;
-		}
-		if (all_finished(&c))
-			break;
-	}
+		consume_partitions(&c);
 	fflush(stdout);
-	rd_kafka_consumer_close(c.rk);
 	set_assignment(&c, NULL);
 	kc_client_destroy(c.rk);
 	co_kafka_format_free(c.fmt);

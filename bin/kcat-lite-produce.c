@@ -16,6 +16,9 @@
 #include "kcat-lite.h"
 
 #define READ_BLOCK (1u << 20)
+/* The local queue's bound, instead of librdkafka's 1 GiB: enough to keep
+ * every in-flight request full. */
+#define PRODUCER_QUEUE_KBYTES "32768"
 /* After SIGINT/SIGTERM, how long queued messages may still be sent. */
 #define STOP_GRACE_MS 10000
 
@@ -99,8 +102,9 @@ static void produce_one(struct producer *pr, const struct co_kafka_msg *m)
 					RD_KAFKA_V_HEADERS(hdrs),
 					RD_KAFKA_V_OPAQUE((void *)(uintptr_t)pr->records),
 					RD_KAFKA_V_END);
-		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || kc_stop)
 			break;
+		/* Delivery reports free room in the queue. */
 		rd_kafka_poll(pr->rk, 10);
 	}
 	if (err) {
@@ -298,6 +302,10 @@ int kc_produce(struct kc_opts *o)
 	if (!co_kafka_props_get(o->props, "enable.idempotence") &&
 	    rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr)))
 		die(CO_ESOFTWARE, "enable.idempotence: %s", errstr);
+	if (!co_kafka_props_get(o->props, "queue.buffering.max.kbytes") &&
+	    rd_kafka_conf_set(conf, "queue.buffering.max.kbytes", PRODUCER_QUEUE_KBYTES, errstr,
+			      sizeof(errstr)))
+		die(CO_ESOFTWARE, "queue.buffering.max.kbytes: %s", errstr);
 	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
 	rd_kafka_conf_set_opaque(conf, &pr);
 	pr.rk = kc_client_new(o, RD_KAFKA_PRODUCER, conf);

@@ -6,6 +6,7 @@ SC_LOCAL_PORT_OFFSET, the ones the cluster was started with.
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -268,3 +269,40 @@ def test_broker_restarted_mid_produce_delivers_exactly_once(brokers):
         assert rc == 1
         assert f"{len(set(seqs))} of {n + 0} messages delivered" in err
         assert len(seqs) == len(set(seqs))
+
+
+def test_broker_down_not_restarted_counts_undelivered(brokers):
+    t = topic_name()
+    n = 20_000
+    state = cluster_cmd("status")
+    kc("-b", brokers, "-P", "-t", t, input=b"warm\n", check=0)
+    p = subprocess.Popen([tool("kcat-lite"), "-b", brokers, "-P", "-t", t,
+                          "-X", "message.timeout.ms=8000"],
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"".join(b"%d\n" % i for i in range(n // 2)))
+        p.stdin.flush()
+        time.sleep(1)
+        with open(os.path.join(state, "run", "kafka-broker.pid")) as f:
+            os.kill(int(f.read().strip()), signal.SIGKILL)
+        time.sleep(1)
+        p.stdin.write(b"".join(b"%d\n" % i for i in range(n // 2, n)))
+        p.stdin.close()
+        rc = p.wait(timeout=120)
+        err = p.stderr.read().decode()
+    finally:
+        if p.poll() is None:
+            p.kill()
+        cluster_cmd("up")
+    assert rc == 1, err
+    for marker in SANITIZER_MARKERS:
+        assert marker not in err, err
+    m = re.search(r"(\d+) of (\d+) messages delivered, (\d+) not delivered"
+                  r"(?: \((\d+) of them possibly written by the broker\))?", err)
+    assert m, err
+    delivered, total, failed = int(m[1]), int(m[2]), int(m[3])
+    uncertain = int(m[4] or 0)
+    assert total == n and delivered + failed == n and failed > 0
+    seqs = [int(x) for x in kc("-b", brokers, "-C", "-t", t, "-e", check=0).stdout.split()[1:]]
+    assert len(seqs) == len(set(seqs)), "duplicated messages"
+    assert delivered <= len(seqs) <= delivered + uncertain
