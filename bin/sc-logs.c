@@ -58,6 +58,8 @@ struct source {
 	bool failed;
 	char *partial;		/* an unfinished last line */
 	size_t partial_len;
+	char *prefix;		/* what goes before each of its lines */
+	size_t prefix_len;
 };
 
 struct sources {
@@ -398,26 +400,42 @@ static json_t *json_text(const char *line, size_t len)
 	return j;
 }
 
-static void print_line(const struct control *ctl, enum out_mode mode, const struct source *s,
+/* The prefix is the same for every line of a source: made once. */
+static const char *line_prefix(const struct control *ctl, enum out_mode mode, struct source *s)
+{
+	char exec[16];
+	int n = 0;
+
+	if (s->prefix || ctl->no_prefix)
+		return s->prefix;
+	snprintf(exec, sizeof(exec), "%d", s->executor);
+	if (mode == OUT_TSV)
+		n = asprintf(&s->prefix, "%s\t%s\t%s\t", s->where,
+			     s->executor >= 0 ? exec : "driver", s->stream);
+	else if (s->executor >= 0)
+		n = asprintf(&s->prefix, "[%s exec %s %s] ", s->where, exec, s->stream);
+	else
+		n = asprintf(&s->prefix, "[%s driver %s] ", s->where, s->stream);
+	if (n < 0)
+		die(CO_ESOFTWARE, "out of memory");
+	s->prefix_len = (size_t)n;
+	return s->prefix;
+}
+
+static void print_line(const struct control *ctl, enum out_mode mode, struct source *s,
 		       const char *line, size_t len)
 {
 	char exec[16];
 
-	snprintf(exec, sizeof(exec), "%d", s->executor);
 	if (mode == OUT_JSON) {
+		snprintf(exec, sizeof(exec), "%d", s->executor);
 		json_line(json_pack("{s:s, s:s, s:s, s:o}", "worker", s->where,
 				    "executor", s->executor >= 0 ? exec : "driver",
 				    "stream", s->stream, "line", json_text(line, len)));
 		return;
 	}
-	if (!ctl->no_prefix) {
-		if (mode == OUT_TSV)
-			printf("%s\t%s\t%s\t", s->where, s->executor >= 0 ? exec : "driver", s->stream);
-		else if (s->executor >= 0)
-			printf("[%s exec %s %s] ", s->where, exec, s->stream);
-		else
-			printf("[%s driver %s] ", s->where, s->stream);
-	}
+	if (line_prefix(ctl, mode, s))
+		fwrite(s->prefix, 1, s->prefix_len, stdout);
 	fwrite(line, 1, len, stdout);
 	putchar('\n');
 }
@@ -990,6 +1008,7 @@ int main(int argc, char **argv)
 		free(srcs.v[i].webui);
 		free(srcs.v[i].where);
 		free(srcs.v[i].partial);
+		free(srcs.v[i].prefix);
 	}
 	for (size_t i = 0; i < srcs.n_missing; i++)
 		free(srcs.missing[i]);

@@ -164,7 +164,7 @@ def test_a_worker_that_answers_garbage_or_nothing(finished_app, stub, cluster):
     """The others are still collected; the missing one is named; exit 1."""
     real = master_json()
     broken = dict(real)
-    workers = [dict(w) for w in real["workers"]]
+    workers = [dict(w) for w in real["workers"] if w["state"] == "ALIVE"]
     # the stub answers the worker's /json/ with the master's document: garbage to a worker
     workers[0]["webuiaddress"] = stub.env["SC_MASTER_UI"]
     workers[1]["webuiaddress"] = "http://127.0.0.1:9"           # nothing listens
