@@ -340,8 +340,18 @@ static int prune(struct co_ctx *ctx, const struct control *ctl, int dirfd,
 		die(CO_ESOFTWARE, "out of memory");
 	make_plan(ctl, dir, st, &plan);
 
-	/* Oldest first: a run cut short has still removed what mattered most. */
-	for (size_t i = dir->n_logs; i-- > 0;) {
+	/*
+	 * The plan is made; now remove in the directory's own order, which is
+	 * the order its file system finds and drops entries fastest in.
+	 */
+	size_t *order = calloc(dir->n_logs + 1, sizeof(*order));
+
+	if (!order)
+		die(CO_ESOFTWARE, "out of memory");
+	for (size_t i = 0; i < dir->n_logs; i++)
+		order[dir->logs[i].dir_order] = i;
+	for (size_t k = 0; k < dir->n_logs; k++) {
+		size_t i = order[k];
 		const struct co_eventlog *log = &dir->logs[i];
 
 		if (plan.verdict[i] == PROTECTED) {
@@ -369,6 +379,7 @@ static int prune(struct co_ctx *ctx, const struct control *ctl, int dirfd,
 			freed / 1048576.0, dir->n_logs - removed, protected, dir->n_skipped,
 			failed ? "; some could not be removed" : "");
 	}
+	free(order);
 	free(plan.verdict);
 	free(plan.why);
 	free(plan.wanted);

@@ -352,6 +352,7 @@ struct co_eventlog {
 	int64_t bytes;		/* all of its files */
 	int64_t mtime_ms;	/* its newest file */
 	char *crc_name;		/* a ".<name>.crc" companion beside it, or NULL */
+	size_t dir_order;	/* its place in the directory's own order */
 };
 
 struct co_eventlog_skip {

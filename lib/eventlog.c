@@ -264,7 +264,9 @@ static int add_log(struct co_ctx *ctx, struct co_eventlog_dir *dir, const struct
 	if (!p)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
 	dir->logs = p;
-	p[dir->n_logs++] = *log;
+	p[dir->n_logs] = *log;
+	p[dir->n_logs].dir_order = dir->n_logs;
+	dir->n_logs++;
 	return CO_OK;
 }
 
