@@ -1,6 +1,7 @@
 #!/bin/sh
-# Every bash completion file parses, defines the completion of its tool when
-# sourced, and offers every option that the tool's --help lists.
+# Every bash completion file parses, passes shellcheck (when installed),
+# defines the completion of its tool when sourced, and offers every option
+# that the tool's --help lists.
 set -u
 : "${top_srcdir:?set by make check}" "${top_builddir:?set by make check}"
 command -v bash >/dev/null || { echo "bash not found" >&2; exit 77; }
@@ -10,6 +11,9 @@ for tool in sc-status sc-submit sc-kill sc-logs sc-events-prune sc-fetch kcat-li
 	if ! bash -n "$file"; then
 		status=1
 		continue
+	fi
+	if command -v shellcheck >/dev/null 2>&1 && ! shellcheck -s bash "$file"; then
+		status=1
 	fi
 	# shellcheck disable=SC2016 # expanded by the inner bash
 	if ! bash -c '. "$1" && complete -p "$2"' sh "$file" "$tool" >/dev/null; then
