@@ -61,8 +61,9 @@ if flags=$(PKG_CONFIG_PATH="$dest$pkgconfigdir" "$PKG_CONFIG" \
 		--define-variable=libdir="$dest$libdir" \
 		--define-variable=includedir="$dest$includedir" \
 		--cflags --libs clusterops); then
-	# shellcheck disable=SC2086 # flags are a list of words
-	if $CC -o "$tmp/prog" "$tmp/prog.c" $flags; then
+	# A library built with the sanitizers wants a program built with them.
+	# shellcheck disable=SC2086 # flags are lists of words
+	if $CC ${SAN_CFLAGS-} -o "$tmp/prog" "$tmp/prog.c" $flags; then
 		out=$(LD_LIBRARY_PATH="$dest$libdir" "$tmp/prog") || fail "prog failed"
 		[ -n "$out" ] || fail "co_version() is empty"
 		ldd "$tmp/prog" 2>/dev/null | grep -q "$dest$libdir/libclusterops" ||
