@@ -321,13 +321,28 @@ static void find_sources(struct co_ctx *ctx, const struct control *ctl,
 		const struct co_spark_worker *w = &st->workers[i];
 		struct co_worker_state *ws;
 
-		/* A worker that died before the application started never ran it. */
+		/*
+		 * A worker that was dead when the application started never ran
+		 * it. Heartbeats come every 15 s and a worker is declared dead
+		 * after 60 s without one (Spark's defaults): only a heartbeat a
+		 * full minute before the start proves it.
+		 */
 		if (!w->webui || (w->state && strcmp(w->state, "DEAD") == 0 &&
-				  w->last_heartbeat_ms < app_start_ms))
+				  w->last_heartbeat_ms < app_start_ms - 60000))
 			continue;
 		if (co_worker_state_fetch(ctx, w->webui, &ws) != CO_OK) {
 			if (report_missing)
 				note_missing(srcs, w->id, co_ctx_error(ctx));
+			continue;
+		}
+		/*
+		 * A worker restarted on the same port answers for the dead one's
+		 * address: its executors are its own, and its own entry adds them.
+		 */
+		if (strcmp(ws->id, w->id) != 0) {
+			if (report_missing && !(w->state && strcmp(w->state, "DEAD") == 0))
+				note_missing(srcs, w->id, "its address now belongs to another worker");
+			co_worker_state_free(ws);
 			continue;
 		}
 		for (size_t e = 0; e < ws->n_executors; e++)

@@ -5,7 +5,8 @@ both logs, spread over SECONDS (default 0), then the job ends.
 
 A Python worker's own stdout is its pipe to the executor, and what it
 prints lands in the executor's stderr log; the executor's stdout log is the
-file "stdout" in the executor's directory, the worker's working directory.
+file "stdout" in the executor's directory, the working directory of the
+executor process, an ancestor of this one.
 """
 import os
 import sys
@@ -17,8 +18,20 @@ lines = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
 
 
+def executor_dir():
+    """The working directory of the nearest ancestor that has the logs."""
+    pid = os.getpid()
+    for _ in range(8):
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+        if all(os.path.isfile(os.path.join(cwd, f)) for f in ("stdout", "stderr")):
+            return cwd
+        with open(f"/proc/{pid}/stat") as stat:
+            pid = int(stat.read().rsplit(")", 1)[1].split()[1])
+    raise RuntimeError("no executor directory among this process's ancestors")
+
+
 def chat(task):
-    with open(os.path.join(os.getcwd(), "stdout"), "a", buffering=1) as out:
+    with open(os.path.join(executor_dir(), "stdout"), "a", buffering=1) as out:
         for i in range(lines):
             out.write(f"MARKER out task={task} line={i}\n")
             print(f"MARKER err task={task} line={i}", file=sys.stderr, flush=True)
