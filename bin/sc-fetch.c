@@ -88,15 +88,6 @@ static noreturn void usage(void)
 	exit(CO_OK);
 }
 
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (!p)
-		die(CO_ESOFTWARE, "out of memory");
-	return p;
-}
-
 static struct entry *entries_add(struct entries *es)
 {
 	struct entry *v = realloc(es->v, (es->n + 1) * sizeof(*v));

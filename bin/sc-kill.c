@@ -153,14 +153,18 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 	}
 }
 
+static bool name_matches(const struct control *ctl, const struct co_spark_app *a)
+{
+	return a->active && a->name && fnmatch(ctl->name_glob, a->name, 0) == 0;
+}
+
 /* Expand --name into targets from the running applications. */
 static void resolve_name(struct control *ctl, const struct co_master_state *st)
 {
 	size_t matches = 0;
 
 	for (size_t i = 0; i < st->n_apps; i++)
-		if (st->apps[i].active && st->apps[i].name &&
-		    fnmatch(ctl->name_glob, st->apps[i].name, 0) == 0)
+		if (name_matches(ctl, &st->apps[i]))
 			matches++;
 	if (matches == 0)
 		die(CO_EFAIL, "no running application is named '%s'", ctl->name_glob);
@@ -168,14 +172,12 @@ static void resolve_name(struct control *ctl, const struct co_master_state *st)
 		warnmsg("%zu running applications match '%s'; use --all to kill them all:",
 			matches, ctl->name_glob);
 		for (size_t i = 0; i < st->n_apps; i++)
-			if (st->apps[i].active && st->apps[i].name &&
-			    fnmatch(ctl->name_glob, st->apps[i].name, 0) == 0)
+			if (name_matches(ctl, &st->apps[i]))
 				fprintf(stderr, "  %s\t%s\n", st->apps[i].id, st->apps[i].name);
 		exit(CO_EFAIL);
 	}
 	for (size_t i = 0; i < st->n_apps; i++)
-		if (st->apps[i].active && st->apps[i].name &&
-		    fnmatch(ctl->name_glob, st->apps[i].name, 0) == 0)
+		if (name_matches(ctl, &st->apps[i]))
 			add_target(ctl, APP, st->apps[i].id, st->apps[i].name);
 }
 

@@ -187,15 +187,6 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 		usage_error("%s: the name must end in .tar.gz, .tar.zst, .tar or .zip", ctl->output);
 }
 
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s ? s : "");
-
-	if (!p)
-		die(CO_ESOFTWARE, "out of memory");
-	return p;
-}
-
 /* "WHAT: WHY", for the list of what could not be collected. */
 static void note_missing(struct sources *srcs, const char *what, const char *why)
 {
@@ -455,6 +446,18 @@ static void print_line(const struct control *ctl, enum out_mode mode, struct sou
 	putchar('\n');
 }
 
+/* Add to the unfinished last line of a source. */
+static void append_partial(struct source *s, const char *data, size_t n)
+{
+	char *p = realloc(s->partial, s->partial_len + n + 1);
+
+	if (!p)
+		die(CO_ESOFTWARE, "out of memory");
+	memcpy(p + s->partial_len, data, n);
+	s->partial = p;
+	s->partial_len += n;
+}
+
 /* Print the complete lines of data; keep an unfinished last line for later. */
 static void emit(const struct control *ctl, enum out_mode mode, struct source *s,
 		 const char *data, size_t len)
@@ -464,13 +467,7 @@ static void emit(const struct control *ctl, enum out_mode mode, struct source *s
 		size_t n = nl ? (size_t)(nl - data) : len;
 
 		if (!nl) {	/* keep it; lines are short, but cap the carry */
-			char *p = realloc(s->partial, s->partial_len + n + 1);
-
-			if (!p)
-				die(CO_ESOFTWARE, "out of memory");
-			memcpy(p + s->partial_len, data, n);
-			s->partial = p;
-			s->partial_len += n;
+			append_partial(s, data, n);
 			if (s->partial_len > CHUNK) {
 				print_line(ctl, mode, s, s->partial, s->partial_len);
 				s->partial_len = 0;
@@ -478,13 +475,8 @@ static void emit(const struct control *ctl, enum out_mode mode, struct source *s
 			return;
 		}
 		if (s->partial_len) {
-			char *p = realloc(s->partial, s->partial_len + n + 1);
-
-			if (!p)
-				die(CO_ESOFTWARE, "out of memory");
-			memcpy(p + s->partial_len, data, n);
-			s->partial = p;
-			print_line(ctl, mode, s, p, s->partial_len + n);
+			append_partial(s, data, n);
+			print_line(ctl, mode, s, s->partial, s->partial_len);
 			s->partial_len = 0;
 		} else {
 			print_line(ctl, mode, s, data, n);

@@ -225,7 +225,7 @@ struct table {
 	char **cells;		/* row-major, header row first */
 };
 
-static char *xstrdup(const char *s)
+char *xstrdup(const char *s)
 {
 	char *p = strdup(s ? s : "");
 

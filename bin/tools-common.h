@@ -61,6 +61,9 @@ void warnmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 noreturn void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 noreturn void print_version(void);
 
+/* strdup that dies when memory runs out; NULL copies as "". */
+char *xstrdup(const char *s);
+
 /* Number parsers that die with a usage error naming the option. */
 double parse_seconds_or_die(const char *arg, const char *option);
 long parse_long_or_die(const char *arg, const char *option, long min, long max);
