@@ -34,6 +34,9 @@ struct consumer {
 	int64_t start_ts;	/* -o s@MS */
 	int64_t end_ts;		/* -o e@MS, 0 for none */
 	bool offset_given;
+	bool want_headers;	/* what the output shows, looked up per message */
+	bool want_ts;
+	bool want_broker;
 	long seen;
 	int status;
 };
@@ -189,18 +192,21 @@ static void write_msg(struct consumer *c, const rd_kafka_message_t *rm)
 		.topic = rd_kafka_topic_name(rm->rkt),
 		.partition = rm->partition,
 		.offset = rm->offset,
-		.broker = rd_kafka_message_broker_id(rm),
+		.broker = c->want_broker ? rd_kafka_message_broker_id(rm) : -1,
 		.key = rm->key,
 		.key_len = rm->key_len,
 		.payload = rm->payload,
 		.len = rm->len,
 	};
 
-	m.ts = rd_kafka_message_timestamp(rm, &tstype);
-	m.tstype = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME ? CO_KAFKA_TS_CREATE
-		   : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? CO_KAFKA_TS_LOGAPPEND
-		   : CO_KAFKA_TS_NONE;
-	if (!rd_kafka_message_headers(rm, &hdrs)) {
+	if (c->want_ts) {
+		m.ts = rd_kafka_message_timestamp(rm, &tstype);
+		m.tstype = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME ? CO_KAFKA_TS_CREATE
+			   : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? CO_KAFKA_TS_LOGAPPEND
+			   : CO_KAFKA_TS_NONE;
+	}
+	/* librdkafka allocates a header list per message when asked for it. */
+	if (c->want_headers && !rd_kafka_message_headers(rm, &hdrs)) {
 		size_t n = rd_kafka_header_cnt(hdrs);
 
 		if (n > 64 && !(hs = calloc(n, sizeof(*hs))))
@@ -437,6 +443,9 @@ int kc_consume(struct kc_opts *o)
 		if (rc)
 			die_ctx(o->ctx, rc);
 	}
+	c.want_headers = o->json || co_kafka_format_uses(c.fmt, 'h');
+	c.want_ts = o->json || co_kafka_format_uses(c.fmt, 'T');
+	c.want_broker = o->json;
 	conf = kc_conf_new(o);
 	setup_conf(&c, conf);
 	c.rk = kc_client_new(o, RD_KAFKA_CONSUMER, conf);

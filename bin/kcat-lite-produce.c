@@ -306,6 +306,13 @@ int kc_produce(struct kc_opts *o)
 	    rd_kafka_conf_set(conf, "queue.buffering.max.kbytes", PRODUCER_QUEUE_KBYTES, errstr,
 			      sizeof(errstr)))
 		die(CO_ESOFTWARE, "queue.buffering.max.kbytes: %s", errstr);
+	/* The idempotent producer of librdkafka keeps one request in flight per
+	 * partition: what queues while it is out is the next batch already, and
+	 * a linger only adds to each round trip. */
+	if (!co_kafka_props_get(o->props, "linger.ms") &&
+	    !co_kafka_props_get(o->props, "queue.buffering.max.ms") &&
+	    rd_kafka_conf_set(conf, "linger.ms", "0", errstr, sizeof(errstr)))
+		die(CO_ESOFTWARE, "linger.ms: %s", errstr);
 	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
 	rd_kafka_conf_set_opaque(conf, &pr);
 	pr.rk = kc_client_new(o, RD_KAFKA_PRODUCER, conf);

@@ -568,6 +568,9 @@ static void setup_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
+/* Standard output's buffer when it is not a terminal: 64 KiB per write. */
+static char out_buf[1 << 16];
+
 int main(int argc, char **argv)
 {
 	struct kc_opts o = {
@@ -583,10 +586,11 @@ int main(int argc, char **argv)
 	parse_options(argc, argv, &o);
 	validate(&o);
 	setup_signals();
+	/* glibc ignores the size unless it is given the buffer too. */
 	if (isatty(STDOUT_FILENO) || o.unbuffered)
 		setvbuf(stdout, NULL, _IOLBF, 0);
 	else
-		setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+		setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));
 
 	switch (o.mode) {
 	case MODE_PRODUCE: status = kc_produce(&o); break;

@@ -23,8 +23,13 @@
 
 #include "tools-common.h"
 
-#define CHUNK (256 * 1024)	/* bytes asked for per request */
-#define MAX_PARALLEL 8
+/*
+ * Bytes asked for per request. The worker's cost is mostly per byte, but
+ * each request adds to it, so pieces are large; a piece with the header
+ * line in front still fits a 1 MiB reply buffer.
+ */
+#define CHUNK ((1 << 20) - 4096)
+#define MAX_PARALLEL 8		/* requests in flight, over all workers */
 #define TAIL_MAX (16 << 20)	/* --tail looks no further back than this */
 
 enum stream_choice { STDERR_ONLY, STDOUT_ONLY, BOTH };

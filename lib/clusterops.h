@@ -469,6 +469,9 @@ struct co_kafka_format;
 int co_kafka_format_parse(struct co_ctx *ctx, const char *fmt, const char *null_str,
 			  struct co_kafka_format **out);
 void co_kafka_format_free(struct co_kafka_format *fmt);
+/* Whether the format holds the token %<token> (one of "okKsSRtpTh"): a
+ * consumer looks up what its output needs and no more. */
+bool co_kafka_format_uses(const struct co_kafka_format *fmt, char token);
 /* CO_EIO when out reports an error. */
 int co_kafka_format_write(const struct co_kafka_format *fmt,
 			  const struct co_kafka_msg *msg, FILE *out);

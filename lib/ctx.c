@@ -15,15 +15,28 @@ CO_API const char *co_version(void)
 
 CO_API struct co_ctx *co_ctx_new(void)
 {
-	struct co_ctx *ctx = calloc(1, sizeof(*ctx));
+	return calloc(1, sizeof(struct co_ctx));
+}
 
-	if (!ctx)
-		return NULL;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		free(ctx);
-		return NULL;
-	}
-	return ctx;
+/*
+ * libcurl (and with it TLS) is set up on first use, not with the context:
+ * a tool that never speaks HTTP does not pay for it in start-up or memory.
+ */
+static bool curl_setup(struct co_ctx *ctx)
+{
+	if (!ctx->curl_ready && curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
+		ctx->curl_ready = true;
+	return ctx->curl_ready;
+}
+
+CURL *co_curl_easy(struct co_ctx *ctx)
+{
+	return curl_setup(ctx) ? curl_easy_init() : NULL;
+}
+
+CURLM *co_curl_multi(struct co_ctx *ctx)
+{
+	return curl_setup(ctx) ? curl_multi_init() : NULL;
 }
 
 CO_API void co_ctx_free(struct co_ctx *ctx)
@@ -37,7 +50,8 @@ CO_API void co_ctx_free(struct co_ctx *ctx)
 	free(ctx->csrf_token);
 	if (ctx->curl)
 		curl_easy_cleanup(ctx->curl);
-	curl_global_cleanup();
+	if (ctx->curl_ready)
+		curl_global_cleanup();
 	free(ctx);
 }
 

@@ -310,7 +310,7 @@ static bool start_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x,
 
 	if (x->fd < 0 && !open_part(ctx, x, opt->restart))
 		return false;
-	x->easy = curl_easy_init();
+	x->easy = co_curl_easy(ctx);
 	if (!x->easy) {
 		item_fail(x, CO_ESOFTWARE, "%s: cannot start a transfer", it->url);
 		return false;
@@ -624,7 +624,7 @@ CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t 
 			const struct co_fetch_options *opt)
 {
 	struct xfer *xs = calloc(n ? n : 1, sizeof(*xs));
-	CURLM *multi = curl_multi_init();
+	CURLM *multi = co_curl_multi(ctx);
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	unsigned parallel = opt->parallel ? opt->parallel : 1;
 	double next_progress = 0;

@@ -177,7 +177,7 @@ static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
 	int rc = CO_OK;
 	long ms = timeout_ms(ctx);
 
-	if (!ctx->curl && !(ctx->curl = curl_easy_init()))
+	if (!ctx->curl && !(ctx->curl = co_curl_easy(ctx)))
 		return co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
 	curl_easy_reset(ctx->curl);
 	setup_easy(ctx->curl, req->url, ms, errbuf, &sink);
@@ -309,7 +309,7 @@ CO_API struct co_http_multi *co_http_multi_new(struct co_ctx *ctx, int max_paral
 	}
 	m->ctx = ctx;
 	m->max_parallel = max_parallel > 0 ? max_parallel : 8;
-	m->multi = curl_multi_init();
+	m->multi = co_curl_multi(ctx);
 	if (!m->multi || read_token(ctx, &token) != CO_OK) {
 		if (!m->multi)
 			co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
@@ -363,7 +363,7 @@ CO_API int co_http_multi_get(struct co_http_multi *m, const char *url, void *tag
 {
 	struct transfer *t = calloc(1, sizeof(*t));
 
-	if (!t || !(t->url = strdup(url)) || !(t->curl = curl_easy_init())) {
+	if (!t || !(t->url = strdup(url)) || !(t->curl = co_curl_easy(m->ctx))) {
 		transfer_free(t);
 		return co_err(m->ctx, CO_ESOFTWARE, "out of memory");
 	}

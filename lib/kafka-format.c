@@ -76,6 +76,13 @@ struct fmt_item {
 	size_t len;
 };
 
+/* The % tokens and what each stands for. */
+static const char fmt_tokens[] = "okKsSRtpTh";
+static const enum fmt_type fmt_types[] = {
+	FMT_OFFSET, FMT_KEY, FMT_KEY_LEN, FMT_PAYLOAD, FMT_PAYLOAD_LEN,
+	FMT_PAYLOAD_LEN_BINARY, FMT_TOPIC, FMT_PARTITION, FMT_TIMESTAMP, FMT_HEADERS,
+};
+
 struct co_kafka_format {
 	size_t n;
 	struct fmt_item *items;
@@ -124,11 +131,6 @@ static int fmt_add(struct co_kafka_format *f, enum fmt_type type, const char *s,
 CO_API int co_kafka_format_parse(struct co_ctx *ctx, const char *fmt, const char *null_str,
 				 struct co_kafka_format **out)
 {
-	static const char tokens[] = "okKsSRtpTh";
-	static const enum fmt_type types[] = {
-		FMT_OFFSET, FMT_KEY, FMT_KEY_LEN, FMT_PAYLOAD, FMT_PAYLOAD_LEN,
-		FMT_PAYLOAD_LEN_BINARY, FMT_TOPIC, FMT_PARTITION, FMT_TIMESTAMP, FMT_HEADERS,
-	};
 	struct co_kafka_format *f = calloc(1, sizeof(*f));
 	const char *s = fmt, *t;
 	int rc = CO_OK;
@@ -149,8 +151,8 @@ CO_API int co_kafka_format_parse(struct co_ctx *ctx, const char *fmt, const char
 		if (*s == '%') {
 			if (fmt_add(f, FMT_STR, "%", 1))
 				goto oom;
-		} else if (*s && strchr(tokens, *s)) {
-			if (fmt_add(f, types[strchr(tokens, *s) - tokens], NULL, 0))
+		} else if (*s && strchr(fmt_tokens, *s)) {
+			if (fmt_add(f, fmt_types[strchr(fmt_tokens, *s) - fmt_tokens], NULL, 0))
 				goto oom;
 		} else if (!*s) {
 			rc = co_err(ctx, CO_EUSAGE, "format '%s': empty formatter at the end", fmt);
@@ -169,6 +171,18 @@ oom:
 fail:
 	co_kafka_format_free(f);
 	return rc;
+}
+
+CO_API bool co_kafka_format_uses(const struct co_kafka_format *f, char token)
+{
+	const char *t = token ? strchr(fmt_tokens, token) : NULL;
+
+	if (!t)
+		return false;
+	for (size_t i = 0; i < f->n; i++)
+		if (f->items[i].type == fmt_types[t - fmt_tokens])
+			return true;
+	return false;
 }
 
 static void write_headers(const struct co_kafka_msg *m, FILE *out)

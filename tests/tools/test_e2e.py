@@ -6,7 +6,8 @@ the counts the text was generated from; kcat-lite produces known events,
 sc-submit runs notebooks/jobs/kafka_stream.py once over the topic
 (trigger availableNow), and dataout must hold their per-key totals;
 sc-logs bundles that application; sc-events-prune --keep 1 on a copy of the
-events dir leaves only the newest log.
+events dir leaves only the newest log. Last, notebooks/jobs/Makefile.example
+drives the same steps as a user's project does.
 
 Marked `e2e`: they run on the first Spark line of scripts/run-tests only.
 """
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NOTEBOOK_JOBS, ROOT, find_app, run
+from conftest import BIN, NOTEBOOK_JOBS, ROOT, find_app, run
 
 pytestmark = pytest.mark.e2e
 # One executor on each worker, one core each.
@@ -203,3 +204,37 @@ def test_prune_keep_one_on_a_copy(stream_app, wordcount_app, cluster, tmp_path):
     assert [n for n in after if stream_id in n] and not [n for n in after if wc_id in n], after
     assert len(after) == 1, after
     assert {p.name for p in real.iterdir() if not p.name.startswith(".")} >= before
+
+
+def test_makefile_example(text_server, cluster, tmp_path):
+    """make data submit logs prune in a project laid out as the example says."""
+    url, _, counts = text_server
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(NOTEBOOK_JOBS / "Makefile.example", project / "Makefile")
+    shutil.copy(NOTEBOOK_JOBS / "wordcount.py", project)
+    (project / "datasets.manifest").write_text(f"{url} name=book.txt\n")
+    name = f"make-{uuid.uuid4().hex[:12]}"
+    datain, dataout = Path(cluster["SC_DATAIN"]) / name, Path(cluster["SC_DATAOUT"]) / name
+    events = tmp_path / "events"    # make prune works on a copy of the history
+    shutil.copytree(cluster["SC_EVENTS_DIR"], events, symlinks=True)
+    env = dict(os.environ, SC_DATAIN=str(datain), SC_DATAOUT=str(dataout),
+               SC_EVENTS_DIR=str(events), PATH=f"{BIN}:{os.environ['PATH']}")
+    try:
+        for target in ("data", "submit", "logs", "prune"):
+            proc = subprocess.run(["make", "-s", target], cwd=project, env=env,
+                                  capture_output=True, text=True, timeout=600)
+            assert proc.returncode == 0, (target, proc.stdout[-2000:], proc.stderr[-4000:])
+        lock = (project / "datasets.lock").read_text()
+        assert "book.txt" in lock and len(lock.split()) >= 2, lock
+        rows = read_csv_output(dataout / "wordcount")
+        assert {w: int(n) for w, n in rows[1:]} == dict(counts)
+        app_id = (project / "app.id").read_text().strip()
+        assert (find_app(app_id) or {}).get("state") == "FINISHED", app_id
+        with tarfile.open(project / f"logs-{app_id}.tar.gz") as t:
+            names = t.getnames()
+        assert f"{app_id}/MANIFEST.json" in names, names
+        assert any("/executors/" in n for n in names), names
+    finally:
+        shutil.rmtree(datain, ignore_errors=True)
+        shutil.rmtree(dataout, ignore_errors=True)

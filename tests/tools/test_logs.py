@@ -43,20 +43,25 @@ def rows(stdout):
     return [line.split("\t", 3) for line in stdout.splitlines()]
 
 
+def assert_every_line(app_id, got):
+    """Every line of every log, as the worker's file holds it."""
+    work = Path(os.environ["SC_STATE_DIR"]) / "work"
+    files = list(work.glob(f"worker*/{app_id}/*/std*"))
+    assert len(files) >= 4
+    for f in files:
+        executor, stream = f.parent.name, f.name
+        printed = [r[3] for r in got if r[1] == executor and r[2] == stream]
+        assert printed == f.read_text(errors="replace").splitlines(), f
+    return files
+
+
 def test_every_executor_on_every_worker(finished_app):
     proc = run("sc-logs", "--both", finished_app)
     assert proc.returncode == 0, proc.stderr
     got = rows(proc.stdout)
     workers = {r[0] for r in got}
     assert len(workers) == 2, workers
-    # every line of every log, as the worker's file holds it
-    work = Path(os.environ["SC_STATE_DIR"]) / "work"
-    files = list(work.glob(f"worker*/{finished_app}/*/std*"))
-    assert len(files) >= 4
-    for f in files:
-        executor, stream = f.parent.name, f.name
-        printed = [r[3] for r in got if r[1] == executor and r[2] == stream]
-        assert printed == f.read_text(errors="replace").splitlines(), f
+    assert_every_line(finished_app, got)
     # and the tasks' own lines: the executor's stdout is the job's alone, while
     # its stderr also carries the executor's log, which may cut into them
     tasks = set()
@@ -68,6 +73,15 @@ def test_every_executor_on_every_worker(finished_app):
         assert lines == [f"MARKER out task={task} line={i}" for i in range(LINES)]
         tasks.add(task)
     assert tasks == {"0", "1"}
+
+
+def test_logs_longer_than_one_piece(tmp_path):
+    # 50,000 lines of about 30 bytes: each log is read in two pieces or more
+    app_id, _ = submit(tmp_path, 50000)
+    proc = run("sc-logs", "--both", app_id)
+    assert proc.returncode == 0, proc.stderr
+    files = assert_every_line(app_id, rows(proc.stdout))
+    assert max(f.stat().st_size for f in files) > 1 << 20
 
 
 def test_stream_and_executor_selection(finished_app):

@@ -83,6 +83,15 @@ static void test_format(void)
 	CHECK_INT(co_kafka_format_parse(ctx, "%x", NULL, &f), CO_EUSAGE);
 	CHECK(f == NULL);
 	CHECK_INT(co_kafka_format_parse(ctx, "abc%", NULL, &f), CO_EUSAGE);
+	/* what a format shows: a consumer looks up only that */
+	CHECK_INT(co_kafka_format_parse(ctx, "%k %s %%h\\n", NULL, &f), CO_OK);
+	CHECK(!co_kafka_format_uses(f, 'h'));
+	CHECK(co_kafka_format_uses(f, 'k') && co_kafka_format_uses(f, 's'));
+	CHECK(!co_kafka_format_uses(f, 'T') && !co_kafka_format_uses(f, 'x'));
+	co_kafka_format_free(f);
+	CHECK_INT(co_kafka_format_parse(ctx, "%s [%h]\\n", NULL, &f), CO_OK);
+	CHECK(co_kafka_format_uses(f, 'h'));
+	co_kafka_format_free(f);
 	co_ctx_free(ctx);
 }
 
