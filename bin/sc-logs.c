@@ -936,24 +936,60 @@ static bool bundle_event_log_from_history(struct co_ctx *ctx, struct bundle *b, 
 	return found;
 }
 
-static void bundle_history_json(struct co_ctx *ctx, struct bundle *b, struct sources *srcs)
+/*
+ * Spark's history server reads the events dir every 10 s by default
+ * (spark.history.fs.update.interval), so it may not know an application
+ * that has just started or ended: for such an application a 404 is asked
+ * again for a while.
+ */
+#define HISTORY_WAIT_SECONDS 30.0
+
+static double history_wait(const struct co_master_state *st, const char *app_id)
 {
-	struct co_http_response resp;
-	char *url;
+	const struct co_spark_app *a = st ? co_master_state_app(st, app_id) : NULL;
+	int64_t ended_ms;
+
+	if (!a || a->active)
+		return HISTORY_WAIT_SECONDS;
+	ended_ms = a->start_ms + a->duration_ms;
+	return (double)time(NULL) * 1000.0 - (double)ended_ms < 2000.0 * HISTORY_WAIT_SECONDS
+	       ? HISTORY_WAIT_SECONDS : 0;
+}
+
+static void bundle_history_json(struct co_ctx *ctx, struct bundle *b, struct sources *srcs,
+				double wait)
+{
+	struct co_http_response resp = { 0 };
+	struct co_http_request req = { .method = CO_HTTP_GET,
+				       .flags = CO_HTTP_ANY_STATUS | CO_HTTP_RETRY };
+	double deadline = monotonic_now() + wait;
+	char *url, why[512];
+	int rc;
 
 	if (asprintf(&url, "%s/api/v1/applications/%s", co_config_get(ctx, CO_KEY_HISTORY_URL),
 		     b->app_id) < 0)
 		die(CO_ESOFTWARE, "out of memory");
-	if (co_http_get(ctx, url, &resp) == CO_OK)
+	req.url = url;
+	while ((rc = co_http_request(ctx, &req, &resp)) == CO_OK && resp.status == 404 &&
+	       monotonic_now() < deadline) {
+		co_http_response_clear(&resp);
+		sleep_seconds(1);
+	}
+	if (rc == CO_OK && resp.status < 300) {
 		bundle_file_from_memory(b, "application.json", resp.body, resp.len, url);
-	else
-		note_missing(srcs, "application.json", co_ctx_error(ctx));
+	} else {
+		if (rc == CO_OK)
+			snprintf(why, sizeof(why), "%s: HTTP %ld%s", url, resp.status,
+				 resp.status == 404 && wait > 0
+				 ? " (the history server has not read its event log)" : "");
+		note_missing(srcs, "application.json", rc == CO_OK ? why : co_ctx_error(ctx));
+	}
 	co_http_response_clear(&resp);
 	free(url);
 }
 
 static void write_bundle(struct co_ctx *ctx, const struct control *ctl, const char *app_id,
-			 struct sources *srcs)
+			 const struct co_master_state *st, struct sources *srcs)
 {
 	struct bundle b = { .app_id = app_id };
 	char *why = NULL, *manifest;
@@ -967,7 +1003,7 @@ static void write_bundle(struct co_ctx *ctx, const struct control *ctl, const ch
 	}
 	free(why);
 	if (!ctl->driver_id)
-		bundle_history_json(ctx, &b, srcs);
+		bundle_history_json(ctx, &b, srcs, history_wait(st, app_id));
 	for (size_t i = 0; i < srcs->n_missing; i++)
 		json_array_append_new(json_object_get(b.manifest, "missing"),
 				      json_string(srcs->missing[i]));
@@ -1007,7 +1043,7 @@ int main(int argc, char **argv)
 		note_missing(&srcs, app_id,
 			     "no worker has logs of it (they may have been cleaned up)");
 	if (ctl.output)
-		write_bundle(ctx, &ctl, app_id, &srcs);
+		write_bundle(ctx, &ctl, app_id, st, &srcs);
 	else
 		stream_logs(ctx, &ctl, app_id, &st, &srcs);
 	if (srcs.n == 0 && srcs.n_missing == 0)	/* followed, and none ever appeared */
