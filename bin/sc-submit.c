@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ struct user_settings {
 	bool executor_memory;
 	bool event_log_enabled;
 	bool event_log_dir;
+	bool cluster_mode;	/* --deploy-mode cluster */
 };
 
 /* Command-line argument growing list. */
@@ -234,6 +236,8 @@ static void note_conf(struct user_settings *u, const char *kv)
 		u->event_log_dir = true;
 	else if (strncmp(kv, "spark.app.name=", 15) == 0)
 		u->name = kv + 15;
+	else if (strncmp(kv, "spark.submit.deployMode=", 24) == 0)
+		u->cluster_mode = strcmp(kv + 24, "cluster") == 0;
 }
 
 /* Read the spark-submit options up to the application file, without changing them. */
@@ -256,6 +260,8 @@ static void scan_user_settings(char **args, int n, struct user_settings *u)
 			u->main_class = v;
 		else if ((v = option_value(args, n, &i, "--executor-memory")))
 			u->executor_memory = true;
+		else if ((v = option_value(args, n, &i, "--deploy-mode")))
+			u->cluster_mode = strcmp(v, "cluster") == 0;
 		else if ((v = option_value(args, n, &i, "--conf")) ||
 			 (v = option_value(args, n, &i, "-c")))
 			note_conf(u, v);
@@ -463,11 +469,49 @@ static void install_signal_handlers(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
+/*
+ * When spark-submit logs below INFO (a log4j2 configuration of the
+ * user's), the line with the application id never comes; in client mode
+ * the master is asked instead. The application is the one it did not list
+ * before spark-submit started, run by this user (and named as asked, when
+ * a name was given), if there is exactly one such; with two or more, no
+ * guess is made.
+ */
+struct app_watch {
+	bool on;
+	bool saw_info;		/* spark-submit logs at INFO: the line will come */
+	double next_check;
+	struct co_master_state *before;
+	const char *user;
+	const char *name;	/* --name, or NULL */
+};
+
 /* Ids that spark-submit prints once it has them. */
 struct seen_ids {
 	char app_id[128];
 	char driver_id[128];
+	struct app_watch watch;
 };
+
+static void app_watch_start(const struct control *ctl, struct app_watch *w)
+{
+	struct user_settings u;
+	const struct passwd *pw = getpwuid(geteuid());
+
+	scan_user_settings(ctl->spark_args, ctl->n_spark_args, &u);
+	w->user = getenv("SPARK_USER");
+	if (!w->user || !*w->user)
+		w->user = pw ? pw->pw_name : NULL;
+	w->name = u.name;
+	w->on = !u.cluster_mode && w->user;
+}
+
+static void app_watch_stop(struct app_watch *w)
+{
+	co_master_state_free(w->before);
+	w->before = NULL;
+	w->on = false;
+}
 
 static bool take_id(const char *line, const char *marker, const char *prefix,
 		    char *out, size_t outlen)
@@ -488,15 +532,61 @@ static bool take_id(const char *line, const char *marker, const char *prefix,
 	return true;
 }
 
+static void found_app(struct co_ctx *ctx, const struct control *ctl, struct seen_ids *ids)
+{
+	if (!ctl->quiet)
+		fprintf(stderr, "%s: application %s: %s/app/?appId=%s\n", program_name,
+			ids->app_id, co_config_get(ctx, CO_KEY_MASTER_UI), ids->app_id);
+	write_id_file(ctl->app_id_file, ids->app_id);
+	app_watch_stop(&ids->watch);
+}
+
+/* At most once a second, while the id is not known: has the master got it? */
+static void app_watch_check(struct co_ctx *ctx, const struct control *ctl, struct seen_ids *ids)
+{
+	struct app_watch *w = &ids->watch;
+	struct co_master_state *now = NULL;
+	const char *found = NULL;
+	int n = 0;
+
+	if (!w->on || w->saw_info || ids->app_id[0] || ids->driver_id[0] ||
+	    monotonic_now() < w->next_check)
+		return;
+	w->next_check = monotonic_now() + 1.0;
+	/* First, straight after the start: the JVM has not registered anything yet. */
+	if (!w->before) {
+		if (co_master_state_fetch(ctx, &w->before) != CO_OK)
+			app_watch_stop(w);
+		return;
+	}
+	if (co_master_state_fetch(ctx, &now) != CO_OK)
+		return;
+	for (size_t i = 0; i < now->n_apps; i++) {
+		const struct co_spark_app *a = &now->apps[i];
+
+		if (co_master_state_app(w->before, a->id) || !a->user ||
+		    strcmp(a->user, w->user) != 0 ||
+		    (w->name && (!a->name || strcmp(a->name, w->name) != 0)))
+			continue;
+		found = a->id;
+		n++;
+	}
+	if (n == 1 && strlen(found) < sizeof(ids->app_id)) {
+		strcpy(ids->app_id, found);
+		found_app(ctx, ctl, ids);
+	} else if (n > 1) {
+		app_watch_stop(w);	/* more than one new application: no guess */
+	}
+	co_master_state_free(now);
+}
+
 static void scan_line(struct co_ctx *ctx, const struct control *ctl, const char *line,
 		      struct seen_ids *ids)
 {
-	if (take_id(line, "with app ID ", "app-", ids->app_id, sizeof(ids->app_id))) {
-		if (!ctl->quiet)
-			fprintf(stderr, "%s: application %s: %s/app/?appId=%s\n", program_name,
-				ids->app_id, co_config_get(ctx, CO_KEY_MASTER_UI), ids->app_id);
-		write_id_file(ctl->app_id_file, ids->app_id);
-	}
+	if (!ids->watch.saw_info && strstr(line, " INFO "))
+		ids->watch.saw_info = true;
+	if (take_id(line, "with app ID ", "app-", ids->app_id, sizeof(ids->app_id)))
+		found_app(ctx, ctl, ids);
 	/* "Driver successfully submitted as" (legacy) or "Submission successfully
 	 * created as" (REST protocol) */
 	if (take_id(line, "successfully submitted as ", "driver-", ids->driver_id,
@@ -545,6 +635,7 @@ static void relay_stderr(struct co_ctx *ctx, const struct control *ctl, int fd,
 		ssize_t n;
 		char *nl;
 
+		app_watch_check(ctx, ctl, ids);
 		if (got_signal && !kill_at) {
 			kill_at = monotonic_now() + STOP_GRACE_SECONDS;
 			stop_on_cluster(ctx, ids, child);
@@ -589,10 +680,11 @@ static void relay_stderr(struct co_ctx *ctx, const struct control *ctl, int fd,
 static int run_spark_submit(struct co_ctx *ctx, const struct control *ctl,
 			    const struct argv_list *cmd)
 {
-	struct seen_ids ids = { "", "" };
+	struct seen_ids ids = { 0 };
 	int pipefd[2], status;
 	pid_t child;
 
+	app_watch_start(ctl, &ids.watch);
 	if (pipe2(pipefd, O_CLOEXEC) != 0)
 		die(CO_ESOFTWARE, "pipe: %s", strerror(errno));
 	fflush(stdout);
@@ -611,6 +703,7 @@ static int run_spark_submit(struct co_ctx *ctx, const struct control *ctl,
 	}
 	close(pipefd[1]);
 	relay_stderr(ctx, ctl, pipefd[0], child, &ids);
+	app_watch_stop(&ids.watch);
 	close(pipefd[0]);
 	while (waitpid(child, &status, 0) < 0) {
 		if (errno != EINTR)

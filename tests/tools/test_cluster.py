@@ -131,6 +131,34 @@ def test_pi_runs_and_reaches_the_history_server(cluster, tmp_path):
     assert hist["name"] == "pi"
 
 
+QUIET_LOG4J2 = """\
+rootLogger.level = warn
+rootLogger.appenderRef.stderr.ref = stderr
+appender.stderr.type = Console
+appender.stderr.name = stderr
+appender.stderr.target = SYSTEM_ERR
+appender.stderr.layout.type = PatternLayout
+appender.stderr.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
+"""
+
+
+def test_app_id_found_when_the_log_is_quieter_than_info(cluster, tmp_path):
+    # A log4j2 configuration at WARN hides spark-submit's line with the
+    # application id: sc-submit asks the master for the one new application.
+    conf = tmp_path / "log4j2.properties"
+    conf.write_text(QUIET_LOG4J2)
+    id_file = tmp_path / "app.id"
+    proc = run("sc-submit", "-i", id_file, "--driver-java-options",
+               f"-Dlog4j2.configurationFile=file:{conf}", NOTEBOOK_JOBS / "pi.py", "2",
+               timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert " INFO " not in proc.stderr and "with app ID" not in proc.stderr, proc.stderr[-3000:]
+    app_id = id_file.read_text().strip()
+    assert f"sc-submit: application {app_id}: " in proc.stderr
+    app = wait_for(lambda: find_app(app_id), timeout=30, what="the master to list the app")
+    assert app["name"] == "pi" and app["state"] == "FINISHED"
+
+
 def test_arguments_and_defaults_reach_the_job(cluster):
     tricky = ["a b", "it's", '"q"', "$(echo hi)", "*", "--name", "", "ü"]
     proc = run("sc-submit", JOBS / "argv.py", *tricky, timeout=300)
