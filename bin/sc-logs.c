@@ -939,21 +939,21 @@ static bool bundle_event_log_from_history(struct co_ctx *ctx, struct bundle *b, 
 /*
  * Spark's history server reads the events dir every 10 s by default
  * (spark.history.fs.update.interval), so it may not know an application
- * that has just started or ended: for such an application a 404 is asked
- * again for a while.
+ * that is running or ended a moment ago: for such an application a 404 is
+ * asked again for a while.
  */
 #define HISTORY_WAIT_SECONDS 30.0
+#define HISTORY_RECENT_SECONDS 60.0	/* "a moment ago" */
 
 static double history_wait(const struct co_master_state *st, const char *app_id)
 {
 	const struct co_spark_app *a = st ? co_master_state_app(st, app_id) : NULL;
-	int64_t ended_ms;
+	double ended_ago;
 
 	if (!a || a->active)
 		return HISTORY_WAIT_SECONDS;
-	ended_ms = a->start_ms + a->duration_ms;
-	return (double)time(NULL) * 1000.0 - (double)ended_ms < 2000.0 * HISTORY_WAIT_SECONDS
-	       ? HISTORY_WAIT_SECONDS : 0;
+	ended_ago = (double)time(NULL) - (double)(a->start_ms + a->duration_ms) / 1000.0;
+	return ended_ago < HISTORY_RECENT_SECONDS ? HISTORY_WAIT_SECONDS : 0;
 }
 
 static void bundle_history_json(struct co_ctx *ctx, struct bundle *b, struct sources *srcs,

@@ -559,8 +559,10 @@ static void app_watch_check(struct co_ctx *ctx, const struct control *ctl, struc
 			app_watch_stop(w);
 		return;
 	}
-	if (co_master_state_fetch(ctx, &now) != CO_OK)
+	if (co_master_state_fetch(ctx, &now) != CO_OK) {
+		app_watch_stop(w);	/* no waiting on a master that does not answer */
 		return;
+	}
 	for (size_t i = 0; i < now->n_apps; i++) {
 		const struct co_spark_app *a = &now->apps[i];
 
