@@ -36,7 +36,6 @@ struct consumer {
 	bool offset_given;
 	bool want_headers;	/* what the output shows, looked up per message */
 	bool want_ts;
-	bool want_broker;
 	long seen;
 	int status;
 };
@@ -192,7 +191,7 @@ static void write_msg(struct consumer *c, const rd_kafka_message_t *rm)
 		.topic = rd_kafka_topic_name(rm->rkt),
 		.partition = rm->partition,
 		.offset = rm->offset,
-		.broker = c->want_broker ? rd_kafka_message_broker_id(rm) : -1,
+		.broker = c->o->json ? rd_kafka_message_broker_id(rm) : -1,
 		.key = rm->key,
 		.key_len = rm->key_len,
 		.payload = rm->payload,
@@ -445,7 +444,6 @@ int kc_consume(struct kc_opts *o)
 	}
 	c.want_headers = o->json || co_kafka_format_uses(c.fmt, 'h');
 	c.want_ts = o->json || co_kafka_format_uses(c.fmt, 'T');
-	c.want_broker = o->json;
 	conf = kc_conf_new(o);
 	setup_conf(&c, conf);
 	c.rk = kc_client_new(o, RD_KAFKA_CONSUMER, conf);

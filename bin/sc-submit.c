@@ -549,8 +549,8 @@ static void app_watch_check(struct co_ctx *ctx, const struct control *ctl, struc
 	const char *found = NULL;
 	int n = 0;
 
-	if (!w->on || w->saw_info || ids->app_id[0] || ids->driver_id[0] ||
-	    monotonic_now() < w->next_check)
+	/* found_app() ends the watch, so an id seen in the log ends it too */
+	if (!w->on || w->saw_info || ids->driver_id[0] || monotonic_now() < w->next_check)
 		return;
 	w->next_check = monotonic_now() + 1.0;
 	/* First, straight after the start: the JVM has not registered anything yet. */

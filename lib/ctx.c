@@ -34,6 +34,13 @@ CURL *co_curl_easy(struct co_ctx *ctx)
 	return curl_setup(ctx) ? curl_easy_init() : NULL;
 }
 
+CURL *co_ctx_curl(struct co_ctx *ctx)
+{
+	if (!ctx->curl)
+		ctx->curl = co_curl_easy(ctx);
+	return ctx->curl;
+}
+
 CURLM *co_curl_multi(struct co_ctx *ctx)
 {
 	return curl_setup(ctx) ? curl_multi_init() : NULL;

@@ -177,7 +177,7 @@ static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
 	int rc = CO_OK;
 	long ms = timeout_ms(ctx);
 
-	if (!ctx->curl && !(ctx->curl = co_curl_easy(ctx)))
+	if (!co_ctx_curl(ctx))
 		return co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
 	curl_easy_reset(ctx->curl);
 	setup_easy(ctx->curl, req->url, ms, errbuf, &sink);

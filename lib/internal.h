@@ -22,12 +22,14 @@ struct co_ctx {
 	CURL *curl;		/* reused so connections are kept alive */
 	char *csrf_token;	/* master UI kill-form token, fetched once */
 	bool csrf_fetched;
-	bool curl_ready;	/* curl_global_init done, by co_curl_easy */
+	bool curl_ready;	/* curl_global_init done, on first use */
 };
 
 /* New libcurl handles; the first call sets libcurl up. */
 CURL *co_curl_easy(struct co_ctx *ctx);
 CURLM *co_curl_multi(struct co_ctx *ctx);
+/* The context's one easy handle (kept for keep-alive), made on first use. */
+CURL *co_ctx_curl(struct co_ctx *ctx);
 
 /* Record a failure on ctx and return its status, for "return co_err(...)". */
 int co_err(struct co_ctx *ctx, int status, const char *fmt, ...)

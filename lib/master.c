@@ -311,7 +311,7 @@ static int ui_kill(struct co_ctx *ctx, const char *path, const char *id)
 	if (rc)
 		return rc;
 	url = co_url_join(co_config_get(ctx, CO_KEY_MASTER_UI), path);
-	if (!ctx->curl && !(ctx->curl = co_curl_easy(ctx))) {
+	if (!co_ctx_curl(ctx)) {
 		rc = co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
 		goto out;
 	}

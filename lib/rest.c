@@ -191,7 +191,7 @@ static char *id_path(struct co_ctx *ctx, const char *verb, const char *id)
 {
 	char *eid, *path = NULL;
 
-	if (!ctx->curl && !(ctx->curl = co_curl_easy(ctx)))
+	if (!co_ctx_curl(ctx))
 		return NULL;
 	eid = curl_easy_escape(ctx->curl, id, 0);
 	if (eid && asprintf(&path, "v1/submissions/%s/%s", verb, eid) < 0)
