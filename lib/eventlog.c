@@ -175,10 +175,13 @@ static bool rolling_member(const char *name, const char *suffix, bool *appstatus
 }
 
 /*
- * Size, age and progress of a rolling dir. *why is set (and CO_OK returned)
- * when the dir holds something that is not its own, so it must be skipped.
+ * Size, age and progress of a rolling dir. Its age is that of the newest of
+ * the dir itself (a file made or renamed in it) and its files (appended to),
+ * so a dir that is still empty is as old as its making, not as the epoch.
+ * *why is set (and CO_OK returned) when the dir holds something that is not
+ * its own, so it must be skipped.
  */
-static int scan_rolling(int events_fd, struct co_eventlog *log,
+static int scan_rolling(int events_fd, const struct stat *dir_sb, struct co_eventlog *log,
 			const char **why)
 {
 	const char *suffix = log->name + strlen(ROLLING_PREFIX);
@@ -188,6 +191,7 @@ static int scan_rolling(int events_fd, struct co_eventlog *log,
 	int fd;
 
 	*why = NULL;
+	log->mtime_ms = mtime_ms(dir_sb);
 	/* One unreadable dir is reported and skipped; it does not stop the scan. */
 	fd = openat(events_fd, log->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || !(d = fdopendir(fd))) {
@@ -291,7 +295,7 @@ static int scan_entry(struct co_ctx *ctx, int dirfd, const char *name,
 	if (!log.name)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
 	if (log.id.rolling) {
-		rc = scan_rolling(dirfd, &log, &why);
+		rc = scan_rolling(dirfd, &sb, &log, &why);
 		if (rc || why) {
 			free(log.name);
 			return rc ? rc : add_skip(ctx, dir, name, why);

@@ -154,6 +154,19 @@ def test_rolling_dir_being_started_counts_as_in_progress(events):
     assert removed(prune(events, "--all", "--include-inprogress")) == [r.name]
 
 
+def test_empty_rolling_dir_is_as_old_as_the_dir(events):
+    new = events / "eventlog_v2_app-20260101000000-0001"
+    old = events / "eventlog_v2_app-20260101000000-0002"
+    new.mkdir()
+    old.mkdir()
+    t = time.time() - 10 * DAY
+    os.utime(old, (t, t))
+    proc = prune(events, "--older-than", "1d", "--include-inprogress", "-J")
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["name"] for line in proc.stdout.splitlines()] == [old.name]
+    assert new.is_dir() and not old.exists()
+
+
 def test_unreachable_master_keeps_in_progress(events, dead_master):
     single(events, "app-20260101000000-0001.inprogress", 30)
     proc = run("sc-events-prune", "-d", events, "--all", env=dead_master)
