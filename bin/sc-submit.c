@@ -369,34 +369,32 @@ static char *find_spark_submit(void)
 }
 
 static void build_command(struct co_ctx *ctx, const struct control *ctl,
-			  struct argv_list *cmd)
+			  const struct user_settings *u, struct argv_list *cmd)
 {
-	struct user_settings u;
 	char *spark_submit = find_spark_submit();
 
-	scan_user_settings(ctl->spark_args, ctl->n_spark_args, &u);
-	if (u.resource < 0)
+	if (u->resource < 0)
 		usage_error("no application file among the spark-submit arguments");
 	push(cmd, spark_submit);
 	free(spark_submit);
-	if (!u.master) {
+	if (!u->master) {
 		push(cmd, "--master");
 		push(cmd, co_config_get(ctx, CO_KEY_MASTER));
 	}
-	if (!u.name && !u.main_class) {
-		char *name = name_from_file(ctl->spark_args[u.resource]);
+	if (!u->name && !u->main_class) {
+		char *name = name_from_file(ctl->spark_args[u->resource]);
 
 		push(cmd, "--name");
 		push(cmd, name);
 		free(name);
 	}
-	if (!u.executor_memory) {
+	if (!u->executor_memory) {
 		push(cmd, "--executor-memory");
 		push(cmd, co_config_get(ctx, CO_KEY_EXECUTOR_MEMORY));
 	}
-	if (!u.event_log_enabled)
+	if (!u->event_log_enabled)
 		push_conf(cmd, "spark.eventLog.enabled", "true");
-	if (!u.event_log_dir) {
+	if (!u->event_log_dir) {
 		char *url = event_log_url(ctx, !ctl->dry_run);
 
 		push_conf(cmd, "spark.eventLog.dir", url);
@@ -493,17 +491,15 @@ struct seen_ids {
 	struct app_watch watch;
 };
 
-static void app_watch_start(const struct control *ctl, struct app_watch *w)
+static void app_watch_start(const struct user_settings *u, struct app_watch *w)
 {
-	struct user_settings u;
 	const struct passwd *pw = getpwuid(geteuid());
 
-	scan_user_settings(ctl->spark_args, ctl->n_spark_args, &u);
 	w->user = getenv("SPARK_USER");
 	if (!w->user || !*w->user)
 		w->user = pw ? pw->pw_name : NULL;
-	w->name = u.name;
-	w->on = !u.cluster_mode && w->user;
+	w->name = u->name;
+	w->on = !u->cluster_mode && w->user;
 }
 
 static void app_watch_stop(struct app_watch *w)
@@ -680,13 +676,13 @@ static void relay_stderr(struct co_ctx *ctx, const struct control *ctl, int fd,
 }
 
 static int run_spark_submit(struct co_ctx *ctx, const struct control *ctl,
-			    const struct argv_list *cmd)
+			    const struct user_settings *u, const struct argv_list *cmd)
 {
 	struct seen_ids ids = { 0 };
 	int pipefd[2], status;
 	pid_t child;
 
-	app_watch_start(ctl, &ids.watch);
+	app_watch_start(u, &ids.watch);
 	if (pipe2(pipefd, O_CLOEXEC) != 0)
 		die(CO_ESOFTWARE, "pipe: %s", strerror(errno));
 	fflush(stdout);
@@ -923,12 +919,15 @@ int main(int argc, char **argv)
 	if (ctl.rest) {
 		rc = submit_rest(ctx, &ctl);
 	} else {
-		build_command(ctx, &ctl, &cmd);
+		struct user_settings u;
+
+		scan_user_settings(ctl.spark_args, ctl.n_spark_args, &u);
+		build_command(ctx, &ctl, &u, &cmd);
 		if (ctl.dry_run) {
 			print_command(&cmd);
 			rc = CO_OK;
 		} else {
-			rc = run_spark_submit(ctx, &ctl, &cmd);
+			rc = run_spark_submit(ctx, &ctl, &u, &cmd);
 		}
 		argv_free(&cmd);
 	}
