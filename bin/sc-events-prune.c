@@ -76,35 +76,14 @@ static noreturn void usage(void)
 	exit(CO_OK);
 }
 
-/* "7d" -> seconds. */
+/* "7d" -> seconds; an age needs its unit, a bare "7" is not taken for seconds. */
 static double parse_age_or_die(const char *arg)
 {
-	char *end;
-	double v;
+	size_t len = strlen(arg);
 
-	errno = 0;
-	v = strtod(arg, &end);
-	if (errno || end == arg || !isfinite(v) || v < 0 || !isdigit((unsigned char)*arg))
-		usage_error("invalid --older-than '%s': expected a number with s, m, h or d", arg);
-	switch (*end) {
-	case 'd':
-		v *= 24;
-		/* fall through */
-	case 'h':
-		v *= 60;
-		/* fall through */
-	case 'm':
-		v *= 60;
-		/* fall through */
-	case 's':
-		end++;
-		break;
-	default:
+	if (len && !strchr("smhd", arg[len - 1]))
 		usage_error("invalid --older-than '%s': give a unit, s, m, h or d", arg);
-	}
-	if (*end)
-		usage_error("invalid --older-than '%s'", arg);
-	return v;
+	return parse_duration_or_die(arg, "--older-than");
 }
 
 /* "500M" -> bytes; K, M, G, T are powers of 1024. */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -29,6 +30,13 @@ struct control {
 	bool quiet;
 	double poll_seconds;
 	const char *app_id_file;
+	double started;		/* monotonic_now() at sc-submit's start */
+	double deadline;	/* seconds after the start; 0: none */
+	double executor_timeout;	/* seconds after the id is known; 0: none */
+	const char *deadline_arg, *executor_timeout_arg;	/* as given, for messages */
+	const char *lock;	/* the lock file */
+	const char *lock_wait_arg;
+	double lock_wait;
 	char **spark_args;	/* everything after our own options */
 	int n_spark_args;
 };
@@ -56,6 +64,14 @@ struct argv_list {
 
 static volatile sig_atomic_t got_signal;
 
+/* Long only: a short letter here would be taken from spark-submit's options. */
+enum {
+	OPT_DEADLINE = OPT_TOOL_FIRST,
+	OPT_EXECUTOR_TIMEOUT,
+	OPT_LOCK,
+	OPT_LOCK_WAIT,
+};
+
 static const struct option longopts[] = {
 	{ "dry-run", no_argument, NULL, 'n' },
 	{ "app-id-file", required_argument, NULL, 'i' },
@@ -63,6 +79,10 @@ static const struct option longopts[] = {
 	{ "wait", no_argument, NULL, 'w' },
 	{ "json", no_argument, NULL, 'J' },
 	{ "quiet", no_argument, NULL, 'q' },
+	{ "deadline", required_argument, NULL, OPT_DEADLINE },
+	{ "executor-timeout", required_argument, NULL, OPT_EXECUTOR_TIMEOUT },
+	{ "lock", required_argument, NULL, OPT_LOCK },
+	{ "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
 	CO_COMMON_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -87,13 +107,27 @@ static noreturn void usage(void)
 	       "                         master's REST server; print the submission id\n"
 	       "  -w, --wait             with --rest: follow the driver to its end\n"
 	       "  -J, --json             with --rest: print the submission as a JSON line\n"
-	       "  -q, --quiet            do not report the application id on stderr\n",
+	       "  -q, --quiet            do not report the application id on stderr\n"
+	       "\n"
+	       "For cron jobs (DURATION: 90s, 30m, 2h, 1d; a bare number is seconds):\n"
+	       "      --deadline=DURATION\n"
+	       "                         DURATION after the start, kill the job on the cluster,\n"
+	       "                         stop spark-submit and exit 75 (with --rest: --wait)\n"
+	       "      --executor-timeout=DURATION\n"
+	       "                         kill the application and exit 75 if the cluster has\n"
+	       "                         granted it no executor DURATION after its id is known\n"
+	       "                         (client deploy mode only; not with --rest)\n"
+	       "      --lock=FILE        run only while holding an exclusive lock on FILE;\n"
+	       "                         exit 75 if another run holds it\n"
+	       "      --lock-wait=DURATION  wait up to DURATION for the lock (default 0)\n",
 	       program_name, program_name);
 	tool_common_usage(stdout);
 	printf("\nExit status: the job's own status (0 success, 1 failure); with --rest,\n"
 	       "0 submitted (with --wait: FINISHED) and 1 FAILED, KILLED or ERROR;\n"
 	       "128+N when stopped by signal N; 64 usage; 69 spark-submit or the master\n"
-	       "unreachable; see clusterops(7).\n");
+	       "unreachable; 73 the lock file is a symbolic link or cannot be created;\n"
+	       "75 --deadline or --executor-timeout reached, or the lock held by another\n"
+	       "run; see clusterops(7).\n");
 	exit(CO_OK);
 }
 
@@ -153,12 +187,37 @@ static int own_argument_count(int argc, char **argv, bool *dashdash)
 	return i > argc ? argc : i;
 }
 
+/* A limit of 0 would stop the job before it started. */
+static double parse_limit_or_die(const char *arg, const char *option)
+{
+	double v = parse_duration_or_die(arg, option);
+
+	if (v <= 0)
+		usage_error("invalid %s '%s': must be more than 0", option, arg);
+	return v;
+}
+
+/* The options that only some modes take, checked once all are read. */
+static void check_option_combinations(const struct control *ctl)
+{
+	if ((ctl->wait || ctl->json) && !ctl->rest)
+		usage_error("--wait and --json are only meaningful with --rest");
+	if (ctl->lock_wait_arg && !ctl->lock)
+		usage_error("--lock-wait is only meaningful with --lock");
+	if (ctl->rest && ctl->executor_timeout)
+		usage_error("--executor-timeout does not apply to --rest: "
+			    "the application id is not followed");
+	if (ctl->rest && ctl->deadline && !ctl->wait)
+		usage_error("--deadline with --rest needs --wait");
+}
+
 static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct control *ctl)
 {
 	bool dashdash;
 	int own = own_argument_count(argc, argv, &dashdash);
 	int c;
 
+	ctl->started = monotonic_now();
 	ctl->poll_seconds = 1.0;
 	while ((c = getopt_long(own, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
@@ -180,6 +239,21 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 		case 'q':
 			ctl->quiet = true;
 			break;
+		case OPT_DEADLINE:
+			ctl->deadline = parse_limit_or_die(optarg, "--deadline");
+			ctl->deadline_arg = optarg;
+			break;
+		case OPT_EXECUTOR_TIMEOUT:
+			ctl->executor_timeout = parse_limit_or_die(optarg, "--executor-timeout");
+			ctl->executor_timeout_arg = optarg;
+			break;
+		case OPT_LOCK:
+			ctl->lock = optarg;
+			break;
+		case OPT_LOCK_WAIT:
+			ctl->lock_wait = parse_duration_or_die(optarg, "--lock-wait");
+			ctl->lock_wait_arg = optarg;
+			break;
 		case 'h':
 			usage();
 		default:
@@ -191,8 +265,7 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 	ctl->n_spark_args = argc - own - (dashdash ? 1 : 0);
 	if (ctl->n_spark_args == 0)
 		usage_error("no application given");
-	if ((ctl->wait || ctl->json) && !ctl->rest)
-		usage_error("--wait and --json are only meaningful with --rest");
+	check_option_combinations(ctl);
 }
 
 /* spark-submit options that take no value; every other option takes one. */
@@ -598,49 +671,239 @@ static void scan_line(struct co_ctx *ctx, const struct control *ctl, const char 
 	}
 }
 
-/* Stop the job on the cluster, not just the local spark-submit. */
-static void stop_on_cluster(struct co_ctx *ctx, const struct seen_ids *ids, pid_t child)
+/* ---- limits for cron jobs: --deadline, --executor-timeout, --lock ---- */
+
+/* "15s" for --deadline=15 or 15s: a limit as the user gave it, with a unit. */
+static const char *limit_text(const char *arg, char buf[48])
 {
-	int rc;
+	size_t len = strlen(arg);
+
+	snprintf(buf, 48, "%s%s", arg, len && !strchr("smhd", arg[len - 1]) ? "s" : "");
+	return buf;
+}
+
+static bool deadline_passed(const struct control *ctl)
+{
+	return ctl->deadline && monotonic_now() >= ctl->started + ctl->deadline;
+}
+
+/* "ID: REASON; killed": the one line that says why a limit ended the job. */
+static void report_limit(const char *id, const char *reason, int kill_rc, const char *error)
+{
+	if (!id)
+		warnmsg("%s before the application id was known; spark-submit stopped", reason);
+	else if (kill_rc)
+		warnmsg("%s: %s; spark-submit stopped, but the kill on the cluster failed: %s",
+			id, reason, error);
+	else
+		warnmsg("%s: %s; killed", id, reason);
+}
+
+/* --lock, before anything runs; the wait ends at the deadline if that comes first. */
+static void take_lock(const struct control *ctl)
+{
+	double wait = ctl->lock_wait;
+
+	if (!ctl->lock)
+		return;
+	if (ctl->deadline)
+		wait = fmin(wait, fmax(0, ctl->started + ctl->deadline - monotonic_now()));
+	hold_lock_or_die(ctl->lock, wait);
+}
+
+/*
+ * --executor-timeout: once the application id is known, the master is
+ * asked once a second whether it has granted the application any cores. A
+ * standalone application that gets none waits for ever, silently, while
+ * another one holds every core.
+ */
+struct executor_watch {
+	double since;		/* when the id became known; 0: not yet */
+	double next_check;
+	double last_check;	/* the last answer of the master */
+	bool done;		/* granted, ended, or the master does not answer */
+	char cluster[200];	/* why not, as of the last check */
+};
+
+/* Why the master grants no executor, as far as its state tells. */
+static void describe_cluster(const struct co_master_state *st, const struct co_spark_app *a,
+			     char *buf, size_t len)
+{
+	int n = st->alive_workers;
+	const char *workers = n == 1 ? "alive worker has" : "alive workers have";
+
+	if (n == 0)
+		snprintf(buf, len, "the cluster has no alive worker");
+	else if (st->cores_used >= st->cores)
+		snprintf(buf, len, "the cluster's %d %s %d of %d cores in use", n, workers,
+			 st->cores_used, st->cores);
+	else
+		snprintf(buf, len, "the cluster's %d %s %d of %d cores and %lld of %lld MiB in use; "
+			 "each executor asks %lld MiB", n, workers, st->cores_used, st->cores,
+			 (long long)st->memory_used_mb, (long long)st->memory_mb,
+			 (long long)(a ? a->memory_per_executor_mb : 0));
+}
+
+static void executor_watch_check(struct co_ctx *ctx, const struct control *ctl,
+				 const struct seen_ids *ids, struct executor_watch *w)
+{
+	double now = monotonic_now(), expiry;
+	struct co_master_state *st = NULL;
+	const struct co_spark_app *a;
+
+	if (!ctl->executor_timeout || w->done || !ids->app_id[0] || now < w->next_check)
+		return;
+	if (!w->since)
+		w->since = now;
+	/* one check falls on the expiry itself, so that the verdict is fresh */
+	expiry = w->since + ctl->executor_timeout;
+	w->next_check = now + ctl->poll_seconds;
+	if (now < expiry)
+		w->next_check = fmin(w->next_check, expiry);
+	if (co_master_state_fetch(ctx, &st) != CO_OK) {
+		/* no job is killed on a guess, nor the relay held up by a master that hangs */
+		warnmsg("%s: --executor-timeout no longer applied: %s", ids->app_id,
+			co_ctx_error(ctx));
+		w->done = true;
+		return;
+	}
+	w->last_check = now;
+	a = co_master_state_app(st, ids->app_id);
+	if (a && (a->cores > 0 || co_spark_state_is_final(a->state)))
+		w->done = true;
+	else
+		describe_cluster(st, a, w->cluster, sizeof(w->cluster));
+	co_master_state_free(st);
+}
+
+/* The master, asked at or after the expiry, still listed no cores. */
+static bool executor_timeout_passed(const struct control *ctl, const struct executor_watch *w)
+{
+	return ctl->executor_timeout && !w->done && w->since &&
+	       w->last_check >= w->since + ctl->executor_timeout;
+}
+
+/* ---- running spark-submit ------------------------------------------- */
+
+enum stop_reason { NOT_STOPPED, STOP_SIGNAL, STOP_DEADLINE, STOP_NO_EXECUTOR };
+
+/* spark-submit while it runs, and what sc-submit knows of the job. */
+struct job {
+	pid_t child;
+	struct seen_ids ids;
+	struct executor_watch executors;
+	enum stop_reason stop;
+	double kill_at;		/* spark-submit gets SIGKILL after this, once stopping */
+	int kill_rc;		/* of the kill on the cluster */
+	char *kill_error;
+};
+
+/* The driver when one was reported, else the application; NULL before either. */
+static const char *job_id(const struct seen_ids *ids)
+{
+	if (ids->driver_id[0])
+		return ids->driver_id;
+	return ids->app_id[0] ? ids->app_id : NULL;
+}
+
+static enum stop_reason stop_due(const struct control *ctl, const struct job *job)
+{
+	if (got_signal)
+		return STOP_SIGNAL;
+	if (deadline_passed(ctl))
+		return STOP_DEADLINE;
+	if (executor_timeout_passed(ctl, &job->executors))
+		return STOP_NO_EXECUTOR;
+	return NOT_STOPPED;
+}
+
+/*
+ * Stop the job on the cluster, not just the local spark-submit: the driver
+ * through the REST server (the master UI when that cannot be used), else
+ * the application through the master UI; then SIGTERM to spark-submit.
+ * Returns the kill's status, the message on ctx.
+ */
+static int stop_on_cluster(struct co_ctx *ctx, const struct seen_ids *ids, pid_t child)
+{
+	int rc = CO_OK;
 
 	if (ids->driver_id[0]) {
 		rc = co_rest_kill(ctx, ids->driver_id);
 		if (rc && rc != CO_EFAIL)
 			rc = co_master_kill_driver(ctx, ids->driver_id);
-		warnmsg("stopping driver %s%s%s", ids->driver_id, rc ? ": " : "",
-			rc ? co_ctx_error(ctx) : "");
 	} else if (ids->app_id[0]) {
 		rc = co_master_kill_app(ctx, ids->app_id);
-		warnmsg("stopping application %s%s%s", ids->app_id, rc ? ": " : "",
-			rc ? co_ctx_error(ctx) : "");
 	}
 	kill(child, SIGTERM);
+	return rc;
+}
+
+static void begin_stop(struct co_ctx *ctx, struct job *job, enum stop_reason why)
+{
+	const char *id = job_id(&job->ids);
+
+	job->stop = why;
+	job->kill_at = monotonic_now() + STOP_GRACE_SECONDS;
+	job->kill_rc = stop_on_cluster(ctx, &job->ids, job->child);
+	if (job->kill_rc)
+		job->kill_error = xstrdup(co_ctx_error(ctx));
+	/* a limit is reported once spark-submit is gone, as the last line */
+	if (why == STOP_SIGNAL && id)
+		warnmsg("stopping %s %s%s%s", job->ids.driver_id[0] ? "driver" : "application",
+			id, job->kill_rc ? ": " : "", job->kill_rc ? job->kill_error : "");
+}
+
+/* 128+N for signal N; 75 for a limit, said in one line. */
+static int stopped_status(const struct control *ctl, const struct job *job)
+{
+	char limit[48], reason[300];
+
+	if (job->stop == STOP_SIGNAL || (got_signal && !job->stop))
+		return 128 + got_signal;
+	if (job->stop == STOP_DEADLINE)
+		snprintf(reason, sizeof(reason), "deadline of %s reached",
+			 limit_text(ctl->deadline_arg, limit));
+	else
+		snprintf(reason, sizeof(reason), "no executor granted within %s (%s)",
+			 limit_text(ctl->executor_timeout_arg, limit), job->executors.cluster);
+	report_limit(job_id(&job->ids), reason, job->kill_rc, job->kill_error);
+	return CO_ETEMPFAIL;
+}
+
+/* Once a loop: watch the master, start a stop that is due, escalate one that hangs. */
+static void watch_job(struct co_ctx *ctx, const struct control *ctl, struct job *job)
+{
+	enum stop_reason why;
+
+	if (job->stop) {
+		if (monotonic_now() > job->kill_at) {
+			kill(job->child, SIGKILL);	/* it had its chance to stop cleanly */
+			job->kill_at = INFINITY;
+		}
+		return;
+	}
+	app_watch_check(ctx, ctl, &job->ids);
+	executor_watch_check(ctx, ctl, &job->ids, &job->executors);
+	why = stop_due(ctl, job);
+	if (why)
+		begin_stop(ctx, job, why);
 }
 
 /*
  * Relay spark-submit's stderr line by line (so its logs still reach the
  * user) while watching for the ids, until it closes.
  */
-static void relay_stderr(struct co_ctx *ctx, const struct control *ctl, int fd,
-			 pid_t child, struct seen_ids *ids)
+static void relay_stderr(struct co_ctx *ctx, const struct control *ctl, int fd, struct job *job)
 {
 	char buf[65536];
 	size_t used = 0;
-	double kill_at = 0;
 
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 		char *nl;
 
-		app_watch_check(ctx, ctl, ids);
-		if (got_signal && !kill_at) {
-			kill_at = monotonic_now() + STOP_GRACE_SECONDS;
-			stop_on_cluster(ctx, ids, child);
-		} else if (kill_at && monotonic_now() > kill_at) {
-			kill(child, SIGKILL);	/* it had its chance to stop cleanly */
-			kill_at = 1e300;
-		}
+		watch_job(ctx, ctl, job);
 		if (poll(&pfd, 1, 500) <= 0)
 			continue;
 		n = read(fd, buf + used, sizeof(buf) - 1 - used);
@@ -654,7 +917,7 @@ static void relay_stderr(struct co_ctx *ctx, const struct control *ctl, int fd,
 			size_t len = (size_t)(nl - buf) + 1;
 
 			*nl = '\0';
-			scan_line(ctx, ctl, buf, ids);
+			scan_line(ctx, ctl, buf, &job->ids);
 			*nl = '\n';
 			fwrite(buf, 1, len, stderr);
 			memmove(buf, buf + len, used - len);
@@ -667,30 +930,29 @@ static void relay_stderr(struct co_ctx *ctx, const struct control *ctl, int fd,
 	}
 	if (used) {
 		buf[used] = '\0';
-		scan_line(ctx, ctl, buf, ids);
+		scan_line(ctx, ctl, buf, &job->ids);
 		fwrite(buf, 1, used, stderr);
 	}
 	/* A terminal's Ctrl-C can close spark-submit before the loop saw it. */
-	if (got_signal && !kill_at)
-		stop_on_cluster(ctx, ids, child);
+	if (got_signal && !job->stop)
+		begin_stop(ctx, job, STOP_SIGNAL);
 }
 
 static int run_spark_submit(struct co_ctx *ctx, const struct control *ctl,
 			    const struct user_settings *u, const struct argv_list *cmd)
 {
-	struct seen_ids ids = { 0 };
-	int pipefd[2], status;
-	pid_t child;
+	struct job job = { 0 };
+	int pipefd[2], status, rc;
 
-	app_watch_start(u, &ids.watch);
+	app_watch_start(u, &job.ids.watch);
 	if (pipe2(pipefd, O_CLOEXEC) != 0)
 		die(CO_ESOFTWARE, "pipe: %s", strerror(errno));
 	fflush(stdout);
 	install_signal_handlers();
-	child = fork();
-	if (child < 0)
+	job.child = fork();
+	if (job.child < 0)
 		die(CO_ESOFTWARE, "fork: %s", strerror(errno));
-	if (child == 0) {
+	if (job.child == 0) {
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
@@ -700,20 +962,45 @@ static int run_spark_submit(struct co_ctx *ctx, const struct control *ctl,
 		_exit(CO_EUNAVAILABLE);
 	}
 	close(pipefd[1]);
-	relay_stderr(ctx, ctl, pipefd[0], child, &ids);
-	app_watch_stop(&ids.watch);
+	relay_stderr(ctx, ctl, pipefd[0], &job);
+	app_watch_stop(&job.ids.watch);
 	close(pipefd[0]);
-	while (waitpid(child, &status, 0) < 0) {
+	while (waitpid(job.child, &status, 0) < 0) {
 		if (errno != EINTR)
 			die(CO_ESOFTWARE, "waitpid: %s", strerror(errno));
 		if (got_signal)
-			kill(child, SIGTERM);
+			kill(job.child, SIGTERM);
 	}
-	if (got_signal)
-		return 128 + got_signal;
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
+	if (job.stop || got_signal)
+		rc = stopped_status(ctl, &job);
+	else if (WIFSIGNALED(status))
+		rc = 128 + WTERMSIG(status);
+	else
+		rc = WEXITSTATUS(status);
+	free(job.kill_error);
+	return rc;
+}
+
+static int submit_spark(struct co_ctx *ctx, const struct control *ctl)
+{
+	struct argv_list cmd = { 0 };
+	struct user_settings u;
+	int rc;
+
+	scan_user_settings(ctl->spark_args, ctl->n_spark_args, &u);
+	if (u.cluster_mode && ctl->executor_timeout)
+		usage_error("--executor-timeout needs client deploy mode: "
+			    "in cluster mode no application id is reported");
+	build_command(ctx, ctl, &u, &cmd);
+	if (ctl->dry_run) {
+		print_command(&cmd);
+		rc = CO_OK;
+	} else {
+		take_lock(ctl);
+		rc = run_spark_submit(ctx, ctl, &u, &cmd);
+	}
+	argv_free(&cmd);
+	return rc;
 }
 
 /* ---- --rest ---------------------------------------------------------- */
@@ -834,7 +1121,23 @@ static void parse_rest_job(struct co_ctx *ctx, const struct control *ctl, struct
 	job->sub.n_conf = job->conf.n;
 }
 
-/* Follow the driver until it ends; a signal kills it on the cluster. */
+/* A signal (128+N) or --deadline (75): kill the driver through the REST server. */
+static int stop_driver(struct co_ctx *ctx, const struct control *ctl, const char *id)
+{
+	char limit[48], reason[80];
+	int rc = co_rest_kill(ctx, id);
+
+	if (got_signal) {
+		warnmsg("killing driver %s%s%s", id, rc ? ": " : "", rc ? co_ctx_error(ctx) : "");
+		return 128 + got_signal;
+	}
+	snprintf(reason, sizeof(reason), "deadline of %s reached",
+		 limit_text(ctl->deadline_arg, limit));
+	report_limit(id, reason, rc, co_ctx_error(ctx));
+	return CO_ETEMPFAIL;
+}
+
+/* Follow the driver until it ends; a signal or the deadline kills it on the cluster. */
 static int follow_driver(struct co_ctx *ctx, const struct control *ctl, const char *id,
 			 char **final_state)
 {
@@ -845,17 +1148,14 @@ static int follow_driver(struct co_ctx *ctx, const struct control *ctl, const ch
 	for (;;) {
 		char *state = NULL;
 
-		if (got_signal) {
-			rc = co_rest_kill(ctx, id);
-			warnmsg("killing driver %s%s%s", id, rc ? ": " : "",
-				rc ? co_ctx_error(ctx) : "");
+		if (got_signal || deadline_passed(ctl)) {
 			free(last);
-			return 128 + got_signal;
+			return stop_driver(ctx, ctl, id);
 		}
 		rc = co_rest_status(ctx, id, &state);
 		if (rc) {
 			free(last);
-			return rc;
+			die_ctx(ctx, rc);
 		}
 		if (!ctl->quiet && (!last || strcmp(last, state) != 0))
 			fprintf(stderr, "%s: driver %s: %s\n", program_name, id, state);
@@ -882,6 +1182,7 @@ static int submit_rest(struct co_ctx *ctx, const struct control *ctl)
 		rc = CO_OK;
 		goto out;
 	}
+	take_lock(ctl);
 	rc = co_rest_create(ctx, &job.sub, &id);
 	if (rc)
 		die_ctx(ctx, rc);
@@ -889,11 +1190,8 @@ static int submit_rest(struct co_ctx *ctx, const struct control *ctl)
 	if (!ctl->quiet)
 		fprintf(stderr, "%s: submitted %s to %s\n", program_name, id,
 			co_config_get(ctx, CO_KEY_REST_URL));
-	if (ctl->wait) {
+	if (ctl->wait)
 		rc = follow_driver(ctx, ctl, id, &state);
-		if (rc > 0 && rc < 128)
-			die_ctx(ctx, rc);
-	}
 	if (ctl->json)
 		json_line(json_pack("{s:s, s:s?}", "submissionId", id, "state", state));
 	else
@@ -911,26 +1209,14 @@ out:
 int main(int argc, char **argv)
 {
 	struct control ctl = { 0 };
-	struct argv_list cmd = { 0 };
 	struct co_ctx *ctx = tool_init("sc-submit");
 	int rc;
 
 	parse_options(argc, argv, ctx, &ctl);
-	if (ctl.rest) {
+	if (ctl.rest)
 		rc = submit_rest(ctx, &ctl);
-	} else {
-		struct user_settings u;
-
-		scan_user_settings(ctl.spark_args, ctl.n_spark_args, &u);
-		build_command(ctx, &ctl, &u, &cmd);
-		if (ctl.dry_run) {
-			print_command(&cmd);
-			rc = CO_OK;
-		} else {
-			rc = run_spark_submit(ctx, &ctl, &u, &cmd);
-		}
-		argv_free(&cmd);
-	}
+	else
+		rc = submit_spark(ctx, &ctl);
 	co_ctx_free(ctx);
 	return rc;
 }

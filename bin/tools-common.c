@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -181,6 +185,41 @@ double parse_seconds_or_die(const char *arg, const char *option)
 	return v;
 }
 
+double parse_duration_or_die(const char *arg, const char *option)
+{
+	size_t digits = strspn(arg, "0123456789.");
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	/* digits only: no sign, no exponent, no hex, no "inf" */
+	if (errno || end == arg || (size_t)(end - arg) != digits || !isfinite(v))
+		goto bad;
+	switch (*end) {
+	case 'd':
+		v *= 24;
+		/* fall through */
+	case 'h':
+		v *= 60;
+		/* fall through */
+	case 'm':
+		v *= 60;
+		/* fall through */
+	case 's':
+		end++;
+		break;
+	}
+	if (*end)
+		goto bad;
+	if (v > 100 * 365 * 86400.0)
+		usage_error("invalid %s '%s': too long", option, arg);
+	return v;
+bad:
+	usage_error("invalid %s '%s': expected a duration such as 90s, 30m, 12h or 7d",
+		    option, arg);
+}
+
 long parse_long_or_die(const char *arg, const char *option, long min, long max)
 {
 	char *end;
@@ -192,6 +231,90 @@ long parse_long_or_die(const char *arg, const char *option, long min, long max)
 		usage_error("invalid %s '%s': expected an integer from %ld to %ld",
 			    option, arg, min, max);
 	return v;
+}
+
+/* The pid in a lock file, or 0 when it holds something else. */
+static long lock_holder(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	char *end;
+	long pid;
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (!isdigit((unsigned char)buf[0]))
+		return 0;
+	pid = strtol(buf, &end, 10);
+	return (*end == '\0' || *end == '\n') && pid > 0 ? pid : 0;
+}
+
+/* Informational only, so a failure is not reported; other content stays. */
+static void write_lock_holder(int fd)
+{
+	struct stat sb;
+	char buf[32];
+	int len;
+
+	if (fstat(fd, &sb) != 0 || (sb.st_size != 0 && !lock_holder(fd)))
+		return;
+	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	/* the new pid first, then the old one's tail cut: never an empty file */
+	if (pwrite(fd, buf, (size_t)len, 0) != len)
+		return;
+	if (ftruncate(fd, len) != 0)
+		return;	/* a longer old pid's tail stays, after a newline */
+}
+
+static int open_lock_file(const char *path)
+{
+	const int flags = O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;	/* a FIFO must not block */
+	int fd = open(path, O_RDWR | O_CREAT | flags, 0644);
+
+	/* someone else's lock file: a read-only descriptor locks it just as well */
+	if (fd < 0 && errno == EACCES)
+		fd = open(path, O_RDONLY | flags);
+	if (fd >= 0)
+		return fd;
+	if (errno == ELOOP)
+		die(CO_ECANTCREAT, "%s: is a symbolic link; refusing to use it as a lock file",
+		    path);
+	die(errno == EACCES || errno == EPERM ? CO_ENOPERM : CO_ECANTCREAT, "%s: %s", path,
+	    strerror(errno));
+}
+
+void hold_lock_or_die(const char *path, double wait_seconds)
+{
+	double deadline = monotonic_now() + wait_seconds;
+	int fd = open_lock_file(path);
+	struct stat sb;
+	long pid;
+
+	if (fstat(fd, &sb) != 0)
+		die(CO_EIO, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		die(CO_ECANTCREAT, "%s: not a regular file; refusing to use it as a lock file",
+		    path);
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK)
+			die(CO_EIO, "%s: cannot lock: %s", path, strerror(errno));
+		if (monotonic_now() >= deadline) {
+			char holder[40] = "", buf[32];
+
+			if ((pid = lock_holder(fd)))
+				snprintf(holder, sizeof(holder), " (pid %ld)", pid);
+			if (wait_seconds > 0)
+				die(CO_ETEMPFAIL, "%s: still held by another run%s after %s", path,
+				    holder, format_duration_ms((int64_t)(wait_seconds * 1000), buf));
+			die(CO_ETEMPFAIL, "%s: held by another run%s", path, holder);
+		}
+		sleep_seconds(0.2);
+	}
+	write_lock_holder(fd);
+	/* fd stays open, and the lock held, until the process exits */
 }
 
 double monotonic_now(void)

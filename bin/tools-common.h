@@ -66,7 +66,21 @@ char *xstrdup(const char *s);
 
 /* Number parsers that die with a usage error naming the option. */
 double parse_seconds_or_die(const char *arg, const char *option);
+/* "90", "90s", "30m", "12h", "7d": seconds (a bare number is seconds). */
+double parse_duration_or_die(const char *arg, const char *option);
 long parse_long_or_die(const char *arg, const char *option, long min, long max);
+
+/*
+ * Hold an exclusive flock(2) on path until the process exits, for cron jobs
+ * that must not overlap; wait up to wait_seconds for another holder. The
+ * file is created with mode 0644 if missing, never truncated, never opened
+ * through a symbolic link, and not inherited by child processes. The
+ * holder writes its pid into it (when it is empty or holds only a pid), so
+ * that a run that finds it held can name the holder. Dies with 73 (a
+ * symbolic link, not a regular file, cannot be created), 77 (permission
+ * denied), 74 (flock failed) or 75 (still held by another process).
+ */
+void hold_lock_or_die(const char *path, double wait_seconds);
 
 /* Clock and sleep for polling loops. */
 double monotonic_now(void);

@@ -14,7 +14,7 @@ readonly ROOT
 
 usage() {
 	cat <<EOF
-Usage: $PROG [--dry-run] [IMAGE...]
+Usage: $PROG [--dry-run] [--ca-cert FILE]... [IMAGE...]
        $PROG -h|--help
 
 Builds the images of the Docker cluster: all of them in dependency order,
@@ -23,8 +23,14 @@ already built): cluster-base spark-base spark-master spark-worker
 spark-history jupyterlab kafka.
 
 Options:
-  -n, --dry-run  print the docker commands instead of running them
-  -h, --help     this help
+  -n, --dry-run       print the docker commands instead of running them
+      --ca-cert=FILE  trust the CA certificates in FILE (PEM) while building,
+                      for downloads through a proxy that re-signs HTTPS;
+                      may be repeated. Only the steps that download (pip,
+                      Maven, curl) trust them; no image keeps them in its
+                      trust stores (they are visible in the image history,
+                      as build arguments are)
+  -h, --help          this help
 
 Environment:
   SPARK_VERSION        pyspark release (default 4.3.0)
@@ -34,7 +40,9 @@ Environment:
   LIBRDKAFKA_SHA256    checked against the librdkafka tarball when set
   JUPYTERLAB_VERSION   JupyterLab release (default 4.6.6)
   IMAGE_PREFIX         prefix of the image names (default clusterops/)
-  DOCKER               the docker client (default docker)
+  DEBIAN_IMAGE         the Debian 12 image everything is built on
+                       (default debian:12-slim)
+  DOCKER               the docker client, or podman (default docker)
   DOCKER_BUILD_FLAGS   more flags for every docker build, e.g. --no-cache
 
 Images: PREFIXcluster-base:latest; PREFIXspark-base, spark-master,
@@ -59,7 +67,10 @@ librdkafka_version=${LIBRDKAFKA_VERSION:-2.16.0}
 jupyterlab_version=${JUPYTERLAB_VERSION:-4.6.6}
 prefix=${IMAGE_PREFIX-clusterops/}
 docker=${DOCKER:-docker}
+debian_image=${DEBIAN_IMAGE:-debian:12-slim}
 dry_run=
+ca_files=()
+ca_certs=
 
 check_versions() {
 	local release='^[0-9]+\.[0-9]+\.[0-9]+$'
@@ -84,7 +95,14 @@ tag_of() {
 # The build arguments each image takes: its base image and the versions.
 build_args_of() {
 	case $1 in
-	cluster-base) ;;
+	spark-base | jupyterlab | kafka)
+		[[ -z $ca_certs ]] || printf '%s\n' "BUILD_CA_CERTS=$ca_certs"
+		;;
+	esac
+	case $1 in
+	cluster-base)
+		printf '%s\n' "DEBIAN_IMAGE=$debian_image"
+		;;
 	spark-base)
 		printf '%s\n' "CLUSTER_BASE=$(tag_of cluster-base)" "SPARK_VERSION=$spark_version"
 		;;
@@ -92,7 +110,7 @@ build_args_of() {
 		printf '%s\n' "SPARK_BASE=$(tag_of spark-base)"
 		;;
 	jupyterlab)
-		printf '%s\n' "SPARK_BASE=$(tag_of spark-base)" \
+		printf '%s\n' "DEBIAN_IMAGE=$debian_image" "SPARK_BASE=$(tag_of spark-base)" \
 			"LIBRDKAFKA_VERSION=$librdkafka_version" \
 			"LIBRDKAFKA_SHA256=${LIBRDKAFKA_SHA256-}" \
 			"JUPYTERLAB_VERSION=$jupyterlab_version"
@@ -138,6 +156,18 @@ build_image() {
 	}
 }
 
+# The --ca-cert files, as one base64 line for the BUILD_CA_CERTS build
+# argument that docker/build/with-build-ca reads.
+read_ca_certs() {
+	local f
+	((${#ca_files[@]})) || return 0
+	for f in "${ca_files[@]}"; do
+		[[ -r $f ]] || usage_error "--ca-cert $f: cannot read it"
+		grep -q 'BEGIN CERTIFICATE' -- "$f" || usage_error "--ca-cert $f: no PEM certificate in it"
+	done
+	ca_certs=$(cat -- "${ca_files[@]}" | base64 -w0)
+}
+
 main() {
 	local arg image
 	local -a wanted=()
@@ -148,6 +178,12 @@ main() {
 			exit 0
 			;;
 		-n | --dry-run) dry_run=1 ;;
+		--ca-cert=*) ca_files+=("${1#--ca-cert=}") ;;
+		--ca-cert)
+			(($# > 1)) || usage_error "option '--ca-cert' needs a file"
+			ca_files+=("$2")
+			shift
+			;;
 		--)
 			shift
 			break
@@ -161,6 +197,7 @@ main() {
 		[[ " ${ALL_IMAGES[*]} " == *" $arg "* ]] || usage_error "unknown image: $arg"
 	done
 	check_versions
+	read_ca_certs
 	# Dependency order, whatever order the images were named in.
 	for image in "${ALL_IMAGES[@]}"; do
 		if (($# == 0)) || [[ " $* " == *" $image "* ]]; then

@@ -6,11 +6,12 @@ ARG CLUSTER_BASE=clusterops/cluster-base:latest
 
 FROM ${CLUSTER_BASE} AS jars
 ARG KAFKA_VERSION=4.4.0
+ARG BUILD_CA_CERTS=
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends maven \
  && rm -rf /var/lib/apt/lists/*
 COPY scripts/kafka-deps/pom.xml scripts/kafka-deps/log4j-version /build/
-RUN mvn -q -B -f /build/pom.xml dependency:copy-dependencies \
+RUN with-build-ca mvn -q -B -f /build/pom.xml dependency:copy-dependencies \
       -DoutputDirectory=/opt/kafka/libs \
       "-Dkafka.version=${KAFKA_VERSION}" \
       "-Dlog4j.version=$(/build/log4j-version "${KAFKA_VERSION}")" \

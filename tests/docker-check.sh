@@ -31,6 +31,7 @@ declare -A daemon_entrypoint=(
 	[spark-worker]=spark-worker
 	[spark-history]=spark-history
 	[kafka]=kafka-broker
+	[jupyterlab]=jupyterlab
 )
 # Dependency order build.sh must follow: image -> its base.
 declare -A base_of=(
@@ -47,7 +48,8 @@ declare -A base_of=(
 
 have_shellcheck=1
 check_shell() {
-	local -a scripts=("$docker_dir/build.sh" "$root/scripts/kafka-deps/log4j-version")
+	local -a scripts=("$docker_dir/build.sh" "$docker_dir/build/with-build-ca"
+		"$docker_dir/profile.sh" "$root/scripts/kafka-deps/log4j-version")
 	local f
 	for f in "$docker_dir"/entrypoint/*; do
 		case $f in
@@ -81,7 +83,7 @@ compose_path() {
 # the structure; problems go to stderr prefixed "problem: ".
 compose_refs_yaml() {
 	python3 - "$compose" <<'PY'
-import sys, yaml
+import re, sys, yaml
 
 path = sys.argv[1]
 try:
@@ -169,6 +171,9 @@ for name, svc in services.items():
         if "dockerfile" in build:
             print(f"dockerfile\t{ctx.rstrip('/')}/{build['dockerfile']}")
     for v in svc.get("volumes", []):
+        if isinstance(v, str):
+            # "${VAR:-default}:/target" stands for its default here.
+            v = re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}", r"\1", v)
         src = v.split(":", 1)[0] if isinstance(v, str) else (v.get("source") if v.get("type") == "bind" else None)
         if src and (src.startswith(".") or src.startswith("/") or src.startswith("~")):
             print(f"bind mount\t{src}")
@@ -233,6 +238,19 @@ check_compose() {
 		[[ -e $(compose_path "$path") ]] ||
 			fail "$compose: $kind $path: $(compose_path "$path") does not exist"
 	done <<<"$refs"
+}
+
+# docker-compose 1.29 (Debian 12's) validates against an older schema than
+# Docker Compose v2 and podman-compose: check the file with it when it is
+# there (it needs no engine for `config`).
+check_compose_v1() {
+	command -v docker-compose >/dev/null 2>&1 || {
+		echo "docker-check: docker-compose not found: the file is not checked against its schema" >&2
+		return 0
+	}
+	local out
+	out=$(cd -- "$docker_dir" && docker-compose -f "$compose" -p check config -q 2>&1) ||
+		fail "docker-compose $(docker-compose version --short 2>/dev/null) rejects $compose: $out"
 }
 
 # ---------------------------------------------------------------------------
@@ -379,6 +397,7 @@ check_build_order() {
 
 check_shell
 check_compose
+check_compose_v1
 check_dockerfiles
 check_build_order
 

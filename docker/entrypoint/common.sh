@@ -6,11 +6,14 @@
 # foreground, so that the process id a supervisor (Docker, or
 # scripts/local-cluster) holds is the JVM itself and signals reach it.
 
-# Name used in messages; each entrypoint calls ep_init NAME after sourcing.
+# Name used in messages, and the entrypoint's arguments (for ep_become_user);
+# each entrypoint calls ep_init NAME "$@" after sourcing.
 ep_name=${0##*/}
+ep_args=()
 
 ep_init() {
 	ep_name=$1
+	ep_args=("${@:2}")
 }
 
 ep_log() {
@@ -85,4 +88,36 @@ ep_java() {
 	else
 		printf 'java\n'
 	fi
+}
+
+# ep_become_user [DIR]...: in a container started as root with NB_UID set
+# (the images set NB_USER, NB_UID and NB_GID, as Jupyter's docker-stacks
+# do), make the user NB_USER have uid NB_UID and group NB_GID, give it each
+# DIR (created if missing; the directory itself, not what it holds), and
+# run this entrypoint again, with its arguments, as that user. Anywhere else
+# (the local cluster, a container started with --user) it returns and the
+# entrypoint goes on as it is.
+ep_become_user() {
+	[[ $(id -u) -eq 0 && -n ${NB_UID-} && $NB_UID != 0 ]] || return 0
+	local user=${NB_USER:-jovyan} uid=$NB_UID gid=${NB_GID:-100} dir home
+	[[ $uid =~ ^[0-9]+$ ]] || ep_die "NB_UID: '$uid' is not a numeric user id"
+	[[ $gid =~ ^[0-9]+$ ]] || ep_die "NB_GID: '$gid' is not a numeric group id"
+	[[ $user =~ ^[a-z_][a-z0-9_-]*$ ]] || ep_die "NB_USER: '$user' is not a user name"
+	getent group "$gid" >/dev/null || groupadd -g "$gid" "$user" ||
+		ep_die "cannot create group $gid"
+	if id -u "$user" >/dev/null 2>&1; then
+		if [[ $(id -u "$user") != "$uid" || $(id -g "$user") != "$gid" ]]; then
+			usermod -o -u "$uid" -g "$gid" "$user" || ep_die "cannot give $user uid $uid, gid $gid"
+		fi
+	else
+		useradd -o -u "$uid" -g "$gid" -m -s /bin/bash "$user" || ep_die "cannot create user $user"
+	fi
+	home=$(getent passwd "$user" | cut -d: -f6)
+	for dir in "$home" "$@"; do
+		if ! mkdir -p -- "$dir" || ! chown "$uid:$gid" -- "$dir"; then
+			ep_die "cannot give $user $dir"
+		fi
+	done
+	HOME=$home USER=$user LOGNAME=$user exec setpriv --reuid="$uid" --regid="$gid" --init-groups \
+		-- "$0" "${ep_args[@]}"
 }

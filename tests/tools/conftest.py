@@ -158,5 +158,16 @@ def cluster():
     return {k: v for k, v in os.environ.items() if k.startswith("SC_")}
 
 
+@pytest.fixture(scope="session")
+def jar(tmp_path_factory):
+    """The small Pi main class, compiled for cluster-mode submissions."""
+    out = tmp_path_factory.mktemp("jar")
+    subprocess.run(["javac", "--release", "11", "-d", str(out / "classes"), str(JOBS / "Pi.java")],
+                   check=True)
+    subprocess.run(["jar", "cf", str(out / "pi.jar"), "-C", str(out / "classes"), "."],
+                   check=True)
+    return out / "pi.jar"
+
+
 def shell_split(line):
     return shlex.split(line)

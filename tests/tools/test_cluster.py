@@ -49,17 +49,6 @@ def stop(proc):
     return proc.communicate(timeout=60)
 
 
-@pytest.fixture
-def jar(tmp_path_factory):
-    """The small Pi main class, compiled for cluster-mode submissions."""
-    out = tmp_path_factory.mktemp("jar")
-    subprocess.run(["javac", "--release", "11", "-d", str(out / "classes"), str(JOBS / "Pi.java")],
-                   check=True)
-    subprocess.run(["jar", "cf", str(out / "pi.jar"), "-C", str(out / "classes"), "."],
-                   check=True)
-    return out / "pi.jar"
-
-
 # ---- sc-status
 
 
