@@ -27,7 +27,7 @@ struct control {
 	bool quiet;
 	bool all;
 	bool no_master;		/* do not ask the master what runs */
-	bool include_inprogress;	/* in-progress logs may go when the master is not asked */
+	bool include_inprogress;	/* with --no-master: in-progress logs may go */
 	double older_than;	/* seconds, < 0 when not given */
 	long keep;		/* < 0 when not given */
 	int64_t max_total;	/* bytes, < 0 when not given */
@@ -42,6 +42,19 @@ struct plan {
 	enum verdict *verdict;
 	const char **why;	/* for PROTECTED */
 	bool *wanted;		/* PROTECTED, but a rule would have taken it */
+	size_t held_back;	/* in-progress logs wanted, kept as no master vouched */
+};
+
+/*
+ * What the master can vouch for: only an ALIVE master's lists say which
+ * applications ended. A STANDBY or RECOVERING master, one that does not
+ * answer or answers garbage, vouches for nothing (its running list still
+ * protects).
+ */
+struct vouch {
+	const struct co_master_state *st;	/* NULL: not asked or no answer */
+	bool alive;
+	bool asked;				/* not --no-master */
 };
 
 static noreturn void usage(void)
@@ -58,10 +71,13 @@ static noreturn void usage(void)
 	       "\n"
 	       "Safety:\n"
 	       "  Logs of applications the master reports as running are never deleted.\n"
-	       "  In-progress logs are kept unless the master lists their application as ended.\n"
+	       "  In-progress logs go only when an ALIVE master lists their application as\n"
+	       "  ended; when the master cannot vouch (down, STANDBY, garbage) they are kept\n"
+	       "  and the exit status is 75.\n"
 	       "      --no-master        do not ask the master (in-progress logs are then kept)\n"
-	       "      --include-inprogress  let the rules take in-progress logs too (those of\n"
-	       "                         crashed drivers); running applications stay protected\n"
+	       "      --include-inprogress  with --no-master, let the rules take in-progress\n"
+	       "                         logs too (a crashed local-mode driver's): you vouch\n"
+	       "                         that none of them is running\n"
 	       "\n"
 	       "  -d, --dir=DIR          the events dir (SC_EVENTS_DIR; default from the configuration)\n"
 	       "  -n, --dry-run          show what would be deleted, delete nothing\n"
@@ -71,7 +87,8 @@ static noreturn void usage(void)
 	       program_name);
 	tool_common_usage(stdout);
 	printf("\nExit status: 0 ok; 1 some log could not be deleted; 64 usage; 74 the events\n"
-	       "dir cannot be read; 75 another run holds the lock; 77 permission denied;\n"
+	       "dir cannot be read; 75 another run holds the lock, or in-progress logs were\n"
+	       "kept because the master could not vouch for them; 77 permission denied;\n"
 	       "see clusterops(7).\n");
 	exit(CO_OK);
 }
@@ -211,11 +228,22 @@ static bool app_running(const struct co_master_state *st, const char *app_id)
 	return a && a->active;
 }
 
-static bool app_ended(const struct co_master_state *st, const char *app_id)
+static bool app_ended(const struct vouch *v, const char *app_id)
 {
-	const struct co_spark_app *a = st ? co_master_state_app(st, app_id) : NULL;
+	const struct co_spark_app *a = v->alive ? co_master_state_app(v->st, app_id) : NULL;
 
 	return a && !a->active && co_spark_state_is_final(a->state);
+}
+
+/* Why an in-progress log stays. */
+static const char *inprogress_kept_why(const struct vouch *v)
+{
+	if (v->alive)
+		return "in progress, and the master does not list it as ended";
+	if (!v->asked)
+		return "in progress, and the master could not be asked";
+	return v->st ? "in progress, and the master is not ALIVE to vouch that it ended"
+		     : "in progress, and the master could not be asked";
 }
 
 static bool app_selected(const struct control *ctl, const char *app_id)
@@ -232,7 +260,7 @@ static bool app_selected(const struct control *ctl, const char *app_id)
  * remains until the rest fits. Logs are newest first.
  */
 static void make_plan(const struct control *ctl, const struct co_eventlog_dir *dir,
-		      const struct co_master_state *st, struct plan *plan)
+		      const struct vouch *v, struct plan *plan)
 {
 	double now_ms = (double)time(NULL) * 1000;
 	int64_t kept_bytes = 0;
@@ -246,22 +274,24 @@ static void make_plan(const struct control *ctl, const struct co_eventlog_dir *d
 
 		plan->wanted[i] = select;
 		plan->verdict[i] = KEEP;
-		if (st && app_running(st, log->id.app_id)) {
+		if (v->st && app_running(v->st, log->id.app_id)) {
 			plan->verdict[i] = PROTECTED;
 			plan->why[i] = "application running";
 			continue;
 		}
 		/*
-		 * An in-progress log may go only when the master lists its
+		 * An in-progress log may go only when an ALIVE master lists its
 		 * application as ended (a driver that died before closing its
-		 * log), or when the user says so. An application the master does
-		 * not know may be another cluster's, local mode's, or one that
-		 * registered after we asked.
+		 * log), or, with --no-master, when the user says so. An
+		 * application the master does not know may be another cluster's,
+		 * local mode's, or one that registered after we asked.
 		 */
-		if (log->id.in_progress && !ctl->include_inprogress && !app_ended(st, log->id.app_id)) {
+		if (log->id.in_progress && !(ctl->no_master && ctl->include_inprogress) &&
+		    !app_ended(v, log->id.app_id)) {
 			plan->verdict[i] = PROTECTED;
-			plan->why[i] = st ? "in progress, and the master does not list it as ended"
-				: "in progress, and the master could not be asked";
+			plan->why[i] = inprogress_kept_why(v);
+			if (select && v->asked && !v->alive)
+				plan->held_back++;
 			continue;
 		}
 		if (ctl->keep >= 0 && unprotected >= ctl->keep)
@@ -301,7 +331,7 @@ static void report_removed(const struct control *ctl, const struct co_eventlog *
 }
 
 static int prune(struct co_ctx *ctx, const struct control *ctl, int dirfd,
-		 const struct co_master_state *st)
+		 const struct vouch *v)
 {
 	struct co_eventlog_dir *dir;
 	struct plan plan;
@@ -312,12 +342,13 @@ static int prune(struct co_ctx *ctx, const struct control *ctl, int dirfd,
 	rc = co_eventlog_dir_scan(ctx, dirfd, &dir);
 	if (rc)
 		die(rc, "%s: %s", ctl->dir, co_ctx_error(ctx));
+	plan.held_back = 0;
 	plan.verdict = calloc(dir->n_logs + 1, sizeof(*plan.verdict));
 	plan.why = calloc(dir->n_logs + 1, sizeof(*plan.why));
 	plan.wanted = calloc(dir->n_logs + 1, sizeof(*plan.wanted));
 	if (!plan.verdict || !plan.why || !plan.wanted)
 		die(CO_ESOFTWARE, "out of memory");
-	make_plan(ctl, dir, st, &plan);
+	make_plan(ctl, dir, v, &plan);
 
 	/*
 	 * The plan is made; now remove in the directory's own order, which is
@@ -358,18 +389,43 @@ static int prune(struct co_ctx *ctx, const struct control *ctl, int dirfd,
 			freed / 1048576.0, dir->n_logs - removed, protected, dir->n_skipped,
 			failed ? "; some could not be removed" : "");
 	}
+	if (plan.held_back)
+		warnmsg("kept %zu in-progress log%s that the rules select: the master could not "
+			"vouch that %s ended; run again when it is ALIVE", plan.held_back,
+			plan.held_back == 1 ? "" : "s", plan.held_back == 1 ? "its application"
+			: "their applications");
 	free(order);
 	free(plan.verdict);
 	free(plan.why);
 	free(plan.wanted);
 	co_eventlog_dir_free(dir);
-	return failed ? CO_EFAIL : CO_OK;
+	if (failed)
+		return CO_EFAIL;
+	return plan.held_back ? CO_ETEMPFAIL : CO_OK;
+}
+
+static void ask_master(struct co_ctx *ctx, const struct control *ctl,
+		       struct co_master_state **st, struct vouch *v)
+{
+	v->asked = true;
+	if (co_master_state_fetch(ctx, st) != CO_OK) {
+		if (!ctl->quiet)
+			warnmsg("%s; in-progress logs are kept", co_ctx_error(ctx));
+		return;
+	}
+	v->st = *st;
+	v->alive = (*st)->status && strcmp((*st)->status, "ALIVE") == 0;
+	if (!v->alive && !ctl->quiet)
+		warnmsg("%s: the master is %s, not ALIVE; in-progress logs are kept",
+			co_config_get(ctx, CO_KEY_MASTER_UI),
+			(*st)->status ? (*st)->status : "in no known state");
 }
 
 int main(int argc, char **argv)
 {
 	struct control ctl = { 0 };
 	struct co_master_state *st = NULL;
+	struct vouch v = { 0 };
 	struct co_ctx *ctx = tool_init("sc-events-prune");
 	int dirfd, rc;
 
@@ -383,13 +439,11 @@ int main(int argc, char **argv)
 	if (dirfd < 0)
 		die(errno == EACCES ? CO_ENOPERM : CO_EIO, "%s: %s", ctl.dir, strerror(errno));
 	lock_or_die(dirfd, &ctl);
-	if (!ctl.no_master && co_master_state_fetch(ctx, &st) != CO_OK && !ctl.quiet)
-		warnmsg("%s; %s", co_ctx_error(ctx), ctl.include_inprogress
-			? "in-progress logs may go (--include-inprogress)"
-			: "in-progress logs are kept");
+	if (!ctl.no_master)
+		ask_master(ctx, &ctl, &st, &v);
 	if (!ctl.dry_run && co_eventlog_remove_leftovers(ctx, dirfd) != CO_OK)
 		warnmsg("%s", co_ctx_error(ctx));
-	rc = prune(ctx, &ctl, dirfd, st);
+	rc = prune(ctx, &ctl, dirfd, &v);
 	close(dirfd);
 	co_master_state_free(st);
 	free(ctl.apps);

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@ struct entry {
 	char *name;		/* target, relative to the directory */
 	char *path;		/* directory/name */
 	char *sha256;		/* expected: from the manifest, else the lock file */
+	uint64_t size;		/* expected exact size, when size_known */
+	bool size_known;
 	bool sha_from_lock;
 	bool extract;
 	char *extracted;	/* directory it was unpacked into */
@@ -65,7 +68,7 @@ static noreturn void usage(void)
 	       "checksum-verified, renamed into place only when complete.\n"
 	       "\n"
 	       "  -m, --manifest=FILE  read URLs from FILE ('-': standard input), one per line:\n"
-	       "                       URL [sha256=HEX] [name=NAME] [extract]\n"
+	       "                       URL [sha256=HEX] [size=BYTES] [name=NAME] [extract]\n"
 	       "  -d, --dir=DIR        download into DIR (SC_DATAIN; default /opt/workspace/datain)\n"
 	       "  -j, --jobs=N         transfers at once (default %d)\n"
 	       "      --retries=N      further attempts after a transient failure (default %d)\n"
@@ -74,6 +77,8 @@ static noreturn void usage(void)
 	       "  -f, --force          fetch again even what is already present\n"
 	       "  -x, --extract        unpack .zip, .tar, .tar.gz, .tgz, .tar.zst archives\n"
 	       "                       into DIR/NAME/\n"
+	       "      --max-size=SIZE  refuse a file larger than SIZE (SC_FETCH_MAX_SIZE;\n"
+	       "                       default 10G)\n"
 	       "      --cacert=FILE    verify https servers against the CAs in FILE\n"
 	       "  -q, --quiet          no progress display and no report on stdout\n"
 	       "  -J, --json           one JSON object per file\n",
@@ -174,10 +179,18 @@ static const char *parse_line(char *line, struct entry *e)
 				return "name= must be a relative path without '.' or '..'";
 			free(e->name);
 			e->name = xstrdup(tok + 5);
+		} else if (strncmp(tok, "size=", 5) == 0) {
+			char *end;
+
+			errno = 0;
+			e->size = strtoull(tok + 5, &end, 10);
+			if (!isdigit((unsigned char)tok[5]) || errno || *end)
+				return "size= needs a number of bytes";
+			e->size_known = true;
 		} else if (strcmp(tok, "extract") == 0) {
 			e->extract = true;
 		} else {
-			return "unknown field (expected sha256=, name= or extract)";
+			return "unknown field (expected sha256=, size=, name= or extract)";
 		}
 	}
 	return NULL;
@@ -247,7 +260,7 @@ static void add_url(struct control *ctl, const char *url)
 
 static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct control *ctl)
 {
-	enum { OPT_RETRIES = OPT_TOOL_FIRST, OPT_LOCK, OPT_CACERT };
+	enum { OPT_RETRIES = OPT_TOOL_FIRST, OPT_LOCK, OPT_CACERT, OPT_MAX_SIZE };
 	static const struct option longopts[] = {
 		{ "manifest", required_argument, NULL, 'm' },
 		{ "dir", required_argument, NULL, 'd' },
@@ -257,6 +270,7 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 		{ "force", no_argument, NULL, 'f' },
 		{ "extract", no_argument, NULL, 'x' },
 		{ "cacert", required_argument, NULL, OPT_CACERT },
+		{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'J' },
 		CO_COMMON_LONGOPTS,
@@ -294,6 +308,10 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 			break;
 		case OPT_CACERT:
 			ctl->cacert = optarg;
+			break;
+		case OPT_MAX_SIZE:
+			if (co_config_set(ctx, CO_KEY_FETCH_MAX_SIZE, optarg))
+				usage_error("--max-size: %s", co_ctx_error(ctx));
 			break;
 		case 'q':
 			ctl->quiet = true;
@@ -411,7 +429,12 @@ static void check_present(struct co_ctx *ctx, struct control *ctl)
 			fail(e, CO_EIO, co_ctx_error(ctx));
 			continue;
 		}
-		if (!e->sha256 || strcmp(e->sha256, e->got) == 0)
+		if (e->size_known && e->bytes != e->size) {
+			if (!ctl->quiet)
+				warnmsg("%s: present but %llu bytes, not %llu: fetching it again",
+					e->path, (unsigned long long)e->bytes,
+					(unsigned long long)e->size);
+		} else if (!e->sha256 || strcmp(e->sha256, e->got) == 0)
 			e->outcome = SKIPPED;
 		else if (!ctl->quiet)
 			warnmsg("%s: present but its sha256 is %s, not %s: fetching it again",
@@ -504,6 +527,7 @@ static void fetch_missing(struct co_ctx *ctx, struct control *ctl)
 	struct co_fetch_item *items = calloc(ctl->todo.n + 1, sizeof(*items));
 	struct progress pg = { 0 };
 	double timeout = strtod(co_config_get(ctx, CO_KEY_TIMEOUT), NULL);
+	uint64_t max_bytes;
 	struct co_fetch_options opt = {
 		.parallel = ctl->jobs,
 		.retries = ctl->retries,
@@ -512,24 +536,28 @@ static void fetch_missing(struct co_ctx *ctx, struct control *ctl)
 		.backoff = FIRST_BACKOFF_SECONDS,
 		.cacert = ctl->cacert,
 		.restart = ctl->force,
+		.beneath = ctl->dir,
 	};
 	size_t n = 0;
 	int rc;
 
 	if (!items)
 		die(CO_ESOFTWARE, "out of memory");
+	/* Checked when set: a value from any layer parses. */
+	if (co_parse_size(ctx, "fetch_max_size", co_config_get(ctx, CO_KEY_FETCH_MAX_SIZE),
+			  &max_bytes))
+		die_ctx(ctx, CO_EUSAGE);
+	opt.max_bytes = max_bytes;
+	/* Subdirectories are made by co_fetch_run(), never through a link. */
 	for (size_t i = 0; i < ctl->todo.n; i++) {
 		struct entry *e = &ctl->todo.v[i];
 
 		if (e->outcome != PENDING)
 			continue;
-		if (strchr(e->name, '/')) {
-			*strrchr(e->path, '/') = '\0';
-			make_dirs(e->path, true);
-			e->path[strlen(e->path)] = '/';
-		}
 		items[n++] = (struct co_fetch_item){ .url = e->url, .path = e->path,
-						     .sha256 = e->sha256, .user = e };
+						     .sha256 = e->sha256, .user = e,
+						     .size = e->size,
+						     .size_known = e->size_known };
 	}
 	if (!ctl->quiet && isatty(STDERR_FILENO)) {
 		opt.progress = draw_progress;

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -370,44 +371,23 @@ static void source_label(const struct source *s, char *buf, size_t len)
 
 /* ---- streaming to stdout --------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s, 0 if it is not one. */
-static size_t utf8_sequence(const unsigned char *s, size_t len)
+/*
+ * JSON must be valid UTF-8: a byte that does not start a valid sequence
+ * (strict: no overlong form, no surrogate) becomes U+FFFD, as in
+ * kcat-lite -J's "key" and "payload". Only memory can fail here.
+ */
+static json_t *json_text(const char *text, size_t len)
 {
-	size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
-		 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
-
-	if (n == 0 || n > len || (n == 2 && s[0] < 0xc2))
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
-/* JSON must be valid UTF-8: a byte that is not becomes U+FFFD. */
-static json_t *json_text(const char *line, size_t len)
-{
-	char *clean = malloc(len * 3 + 1);
-	size_t o = 0;
+	size_t n;
+	char *clean = co_utf8_replace_invalid(text, len, &n);
 	json_t *j;
 
 	if (!clean)
 		die(CO_ESOFTWARE, "out of memory");
-	for (size_t i = 0; i < len;) {
-		size_t n = utf8_sequence((const unsigned char *)line + i, len - i);
-
-		if (n) {
-			memcpy(clean + o, line + i, n);
-			o += n;
-			i += n;
-		} else {
-			memcpy(clean + o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-		}
-	}
-	j = json_stringn(clean, o);
+	j = json_stringn(clean, n);
 	free(clean);
+	if (!j)
+		die(CO_ESOFTWARE, "out of memory");
 	return j;
 }
 
@@ -440,7 +420,8 @@ static void print_line(const struct control *ctl, enum out_mode mode, struct sou
 
 	if (mode == OUT_JSON) {
 		snprintf(exec, sizeof(exec), "%d", s->executor);
-		json_line(json_pack("{s:s, s:s, s:s, s:o}", "worker", s->where,
+		json_line(json_pack("{s:o, s:s, s:s, s:o}", "worker",
+				    json_text(s->where, strlen(s->where)),
 				    "executor", s->executor >= 0 ? exec : "driver",
 				    "stream", s->stream, "line", json_text(line, len)));
 		return;
@@ -529,6 +510,34 @@ static bool tail_enough(const struct control *ctl, const struct co_log_chunk *c)
 	return lines > ctl->tail;
 }
 
+/*
+ * The worker's header is not trusted further than its bytes: a piece that
+ * is not the end of the file must move the offset forward and carry about
+ * as many bytes as it claims (the worker's text decoder may change a cut
+ * character by a few bytes: PIECE_SLOP). Otherwise the log ends with an
+ * error, rather than a loop that never ends or filler the worker asked for.
+ */
+#define PIECE_SLOP 8
+
+static bool piece_advances(int64_t offset, const struct co_log_chunk *c)
+{
+	if (c->end < offset)
+		return false;
+	if (c->end == offset)
+		return c->end == c->total;	/* nothing new: only at the end */
+	return (int64_t)c->len + PIECE_SLOP >= c->end - c->start;
+}
+
+static const char *piece_stalled(const struct co_log_chunk *c)
+{
+	static char why[160];
+
+	snprintf(why, sizeof(why), "the worker's reply does not advance or lacks its bytes "
+		 "(bytes %" PRId64 "-%" PRId64 " of %" PRId64 ", %zu sent)",
+		 c->start, c->end, c->total, c->len);
+	return why;
+}
+
 static void request(struct co_http_multi *m, const struct control *ctl, const char *app_id,
 		    struct source *s)
 {
@@ -570,6 +579,12 @@ static void take_reply(struct co_ctx *ctx, struct co_http_multi *m, const struct
 		emit_tail(ctl, mode, s, &c);
 		s->offset = c.end;
 		s->done = true;		/* the start of following, if asked */
+		return;
+	}
+	if (!piece_advances(s->offset, &c)) {
+		s->failed = true;
+		s->done = true;
+		note_missing(srcs, label, piece_stalled(&c));
 		return;
 	}
 	emit(ctl, mode, s, c.data, c.len);
@@ -668,6 +683,40 @@ struct bundle {
 	json_t *manifest;	/* {"files": [...], "missing": [...]} */
 };
 
+/*
+ * The temporary file of the bundle being written: removed by whatever ends
+ * the run before the rename, an exit on any error or a signal.
+ */
+static char *volatile bundle_tmp;
+
+static void bundle_tmp_remove(void)
+{
+	if (bundle_tmp)
+		unlink(bundle_tmp);
+}
+
+static void bundle_tmp_on_signal(int sig)
+{
+	bundle_tmp_remove();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void bundle_tmp_guard(char *path)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+	struct sigaction sa, old;
+
+	bundle_tmp = path;
+	atexit(bundle_tmp_remove);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = bundle_tmp_on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			sigaction(sigs[i], &sa, NULL);
+}
+
 static void bundle_fail(struct bundle *b, int status, const char *what)
 {
 	const char *err = b->a ? archive_error_string(b->a) : NULL;
@@ -706,6 +755,7 @@ static void bundle_open(struct bundle *b, const char *path)
 		b->tmp_path = NULL;
 		die(err == EACCES ? CO_ENOPERM : CO_ECANTCREAT, "%s: %s", path, strerror(err));
 	}
+	bundle_tmp_guard(b->tmp_path);
 	{
 		mode_t mask = umask(0);
 
@@ -767,7 +817,7 @@ static void bundle_log(struct co_ctx *ctx, struct bundle *b, const struct contro
 		       struct source *s, struct sources *srcs)
 {
 	char name[512], label[256];
-	int64_t total = -1, written = 0, offset = 0;
+	int64_t total = -1, written = 0, offset = 0, pieces = 0;
 	char *first_url = NULL;
 
 	source_label(s, label, sizeof(label));
@@ -794,6 +844,19 @@ static void bundle_log(struct co_ctx *ctx, struct bundle *b, const struct contro
 			free(first_url);
 			return;
 		}
+		if (!piece_advances(offset, &c) || (total >= 0 && c.end > total + PIECE_SLOP)) {
+			note_missing(srcs, label, piece_stalled(&c));
+			co_http_response_clear(&resp);
+			free(url);
+			if (total >= 0) {	/* the header is out: keep the entry whole */
+				char why[512];
+
+				snprintf(why, sizeof(why), "%s: %s", label, piece_stalled(&c));
+				bundle_fail(b, CO_EPROTOCOL, why);
+			}
+			free(first_url);
+			return;
+		}
 		if (total < 0) {
 			total = c.total;
 			first_url = url;
@@ -804,13 +867,22 @@ static void bundle_log(struct co_ctx *ctx, struct bundle *b, const struct contro
 			c.len = (size_t)(total - written);
 		bundle_data(b, c.data, c.len);
 		written += (int64_t)c.len;
+		pieces++;
 		offset = c.end;
 		co_http_response_clear(&resp);
 		free(url);
 		if (offset >= total || c.end == c.start)
 			break;
 	}
-	/* Re-encoded text came back a little short: keep the header true. */
+	/*
+	 * Re-encoded text came back a little short: keep the header true with
+	 * at most PIECE_SLOP bytes of filler a piece; more is a worker that
+	 * claimed bytes it never sent.
+	 */
+	if (total - written > pieces * PIECE_SLOP) {
+		note_missing(srcs, label, "the worker sent fewer bytes than it announced");
+		bundle_fail(b, CO_EPROTOCOL, "a worker's log is shorter than announced");
+	}
 	for (; written < total; written++)
 		bundle_data(b, "\n", 1);
 	bundle_note(b, name, total, first_url);
@@ -1021,6 +1093,7 @@ static void write_bundle(struct co_ctx *ctx, const struct control *ctl, const ch
 		unlink(b.tmp_path);
 		die(CO_ECANTCREAT, "%s: %s", ctl->output, strerror(errno));
 	}
+	bundle_tmp = NULL;
 	free(b.tmp_path);
 }
 

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tools-common.h"
@@ -44,6 +45,7 @@ struct control {
 /* What the user already set among the spark-submit arguments. */
 struct user_settings {
 	int resource;		/* index of the application file, -1 if none */
+	const char *resource_path;	/* the application file, NULL if none */
 	const char *name;
 	const char *main_class;
 	bool master;
@@ -323,6 +325,7 @@ static void scan_user_settings(char **args, int n, struct user_settings *u)
 
 		if (a[0] != '-' || a[1] == '\0') {
 			u->resource = i;
+			u->resource_path = a;
 			return;
 		}
 		if ((v = option_value(args, n, &i, "--master")))
@@ -528,33 +531,54 @@ static void on_signal(int sig)
 	got_signal = sig;
 }
 
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP };
+
+/*
+ * A signal ignored at start stays ignored, here and in spark-submit:
+ * under nohup (SIGHUP) or a shell's background job without job control
+ * (SIGINT), the user asked for the job to outlive the terminal.
+ */
 static void install_signal_handlers(void)
 {
-	struct sigaction sa;
+	struct sigaction sa, old;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+		if (sigaction(stop_signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			sigaction(stop_signals[i], &sa, NULL);
+}
+
+/* In spark-submit: the default back where a handler was installed, SIG_IGN kept. */
+static void restore_child_signals(void)
+{
+	struct sigaction old;
+
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+		if (sigaction(stop_signals[i], NULL, &old) == 0 && old.sa_handler == on_signal)
+			signal(stop_signals[i], SIG_DFL);
 }
 
 /*
  * When spark-submit logs below INFO (a log4j2 configuration of the
  * user's), the line with the application id never comes; in client mode
  * the master is asked instead. The application is the one it did not list
- * before spark-submit started, run by this user (and named as asked, when
- * a name was given), if there is exactly one such; with two or more, no
- * guess is made.
+ * before spark-submit started, run by this user, under the name the job
+ * runs with (the user's --name, else the one sc-submit gave, else the main
+ * class, as spark-submit names it), started after the submission, if
+ * there is exactly one such. With two or more, no guess is made, and it
+ * is said: a stop then ends spark-submit only, never another's job.
  */
+#define APP_START_SLACK_MS 1000	/* between this clock and the master's */
 struct app_watch {
 	bool on;
 	bool saw_info;		/* spark-submit logs at INFO: the line will come */
 	double next_check;
 	struct co_master_state *before;
 	const char *user;
-	const char *name;	/* --name, or NULL */
+	char *name;		/* the name the application runs under */
+	int64_t since_ms;	/* wall clock at the submission */
 };
 
 /* Ids that spark-submit prints once it has them. */
@@ -571,7 +595,9 @@ static void app_watch_start(const struct user_settings *u, struct app_watch *w)
 	w->user = getenv("SPARK_USER");
 	if (!w->user || !*w->user)
 		w->user = pw ? pw->pw_name : NULL;
-	w->name = u->name;
+	w->name = u->name ? xstrdup(u->name) : u->main_class ? xstrdup(u->main_class)
+		: name_from_file(u->resource_path ? u->resource_path : "");
+	w->since_ms = (int64_t)time(NULL) * 1000 - APP_START_SLACK_MS;
 	w->on = !u->cluster_mode && w->user;
 }
 
@@ -580,6 +606,8 @@ static void app_watch_stop(struct app_watch *w)
 	co_master_state_free(w->before);
 	w->before = NULL;
 	w->on = false;
+	free(w->name);
+	w->name = NULL;
 }
 
 static bool take_id(const char *line, const char *marker, const char *prefix,
@@ -636,8 +664,8 @@ static void app_watch_check(struct co_ctx *ctx, const struct control *ctl, struc
 		const struct co_spark_app *a = &now->apps[i];
 
 		if (co_master_state_app(w->before, a->id) || !a->user ||
-		    strcmp(a->user, w->user) != 0 ||
-		    (w->name && (!a->name || strcmp(a->name, w->name) != 0)))
+		    strcmp(a->user, w->user) != 0 || !a->name || strcmp(a->name, w->name) != 0 ||
+		    a->start_ms < w->since_ms)
 			continue;
 		found = a->id;
 		n++;
@@ -646,7 +674,9 @@ static void app_watch_check(struct co_ctx *ctx, const struct control *ctl, struc
 		strcpy(ids->app_id, found);
 		found_app(ctx, ctl, ids);
 	} else if (n > 1) {
-		app_watch_stop(w);	/* more than one new application: no guess */
+		warnmsg("%d new applications of %s are named '%s': the id of this one is not "
+			"known, and a stop ends spark-submit only", n, w->user, w->name);
+		app_watch_stop(w);	/* no guess */
 	}
 	co_master_state_free(now);
 }
@@ -851,6 +881,9 @@ static void begin_stop(struct co_ctx *ctx, struct job *job, enum stop_reason why
 	if (why == STOP_SIGNAL && id)
 		warnmsg("stopping %s %s%s%s", job->ids.driver_id[0] ? "driver" : "application",
 			id, job->kill_rc ? ": " : "", job->kill_rc ? job->kill_error : "");
+	else if (why == STOP_SIGNAL)
+		warnmsg("stopping spark-submit; the application id is not known, so nothing "
+			"is killed on the cluster");
 }
 
 /* 128+N for signal N; 75 for a limit, said in one line. */
@@ -953,9 +986,7 @@ static int run_spark_submit(struct co_ctx *ctx, const struct control *ctl,
 	if (job.child < 0)
 		die(CO_ESOFTWARE, "fork: %s", strerror(errno));
 	if (job.child == 0) {
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
+		restore_child_signals();
 		dup2(pipefd[1], STDERR_FILENO);
 		execv(cmd->v[0], cmd->v);
 		fprintf(stderr, "%s: %s: %s\n", program_name, cmd->v[0], strerror(errno));

@@ -188,8 +188,21 @@ static int prepare_entry(struct co_ctx *ctx, const char *archive_path, const cha
 			return co_err(ctx, CO_EDATA,
 				      "%s: unsafe member '%s': hard link to '%s': %s",
 				      archive_path, name, link, why);
+		struct stat st;
+
 		if (asprintf(&full, "%s/%s", root, target) < 0)
 			return co_err(ctx, CO_ESOFTWARE, "out of memory");
+		/*
+		 * Only to a regular file unpacked before it: a hard link to a
+		 * symbolic link would copy the link to another depth, where
+		 * its "../.." leads out of the tree.
+		 */
+		if (lstat(full, &st) != 0 || !S_ISREG(st.st_mode)) {
+			free(full);
+			return co_err(ctx, CO_EDATA, "%s: unsafe member '%s': hard link to '%s': "
+				      "not a regular file unpacked before it", archive_path,
+				      name, link);
+		}
 		archive_entry_copy_hardlink(e, full);
 		free(full);
 	} else {
@@ -217,8 +230,26 @@ static int prepare_entry(struct co_ctx *ctx, const char *archive_path, const cha
 	return rc;
 }
 
+/* What one archive may unpack to, from ctx's configuration. */
+struct limits {
+	uint64_t max_bytes, bytes;
+	long long max_members, members;
+};
+
+static int read_limits(struct co_ctx *ctx, struct limits *lim)
+{
+	const char *members = co_config_get(ctx, CO_KEY_EXTRACT_MAX_MEMBERS);
+	int rc = co_parse_size(ctx, "extract_max_size",
+			       co_config_get(ctx, CO_KEY_EXTRACT_MAX_SIZE), &lim->max_bytes);
+
+	lim->bytes = 0;
+	lim->members = 0;
+	lim->max_members = strtoll(members, NULL, 10);	/* validated when set */
+	return rc;
+}
+
 static int copy_data(struct co_ctx *ctx, const char *archive_path, struct archive *in,
-		     struct archive *out, const char *name)
+		     struct archive *out, const char *name, struct limits *lim)
 {
 	for (;;) {
 		const void *buf;
@@ -231,6 +262,12 @@ static int copy_data(struct co_ctx *ctx, const char *archive_path, struct archiv
 		if (r < ARCHIVE_WARN)
 			return co_err(ctx, CO_EDATA, "%s: %s: %s", archive_path, name,
 				      archive_error_string(in));
+		/* Counted as it is unpacked: a header's size may lie. */
+		if (size > lim->max_bytes - lim->bytes)
+			return co_err(ctx, CO_EDATA, "%s: %s: unpacks to more than the limit of "
+				      "%llu bytes (extract_max_size)", archive_path, name,
+				      (unsigned long long)lim->max_bytes);
+		lim->bytes += size;
 		if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_WARN)
 			return co_err(ctx, write_status(archive_errno(out)), "%s: %s",
 				      name, archive_error_string(out));
@@ -243,9 +280,12 @@ static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root
 	struct archive *in = archive_read_new();
 	struct archive *out = archive_write_disk_new();
 	struct archive_entry *e;
-	int rc = CO_OK;
+	struct limits lim;
+	int rc = read_limits(ctx, &lim);
 	int r;
 
+	if (rc)
+		goto out;
 	if (!in || !out) {
 		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
 		goto out;
@@ -276,6 +316,11 @@ static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root
 				    archive_error_string(in));
 			goto out;
 		}
+		if (++lim.members > lim.max_members) {
+			rc = co_err(ctx, CO_EDATA, "%s: more than %lld members (extract_max_members)",
+				    archive_path, lim.max_members);
+			goto out;
+		}
 		name = co_strdup0(archive_entry_pathname(e));
 		rc = prepare_entry(ctx, archive_path, root, e);
 		if (rc == CO_OK && archive_write_header(out, e) < ARCHIVE_WARN)
@@ -283,7 +328,7 @@ static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root
 				    : CO_EDATA, "%s: %s: %s", archive_path, name ? name : "",
 				    archive_error_string(out));
 		if (rc == CO_OK && archive_entry_size(e) > 0)
-			rc = copy_data(ctx, archive_path, in, out, name ? name : "");
+			rc = copy_data(ctx, archive_path, in, out, name ? name : "", &lim);
 		if (rc == CO_OK && archive_write_finish_entry(out) < ARCHIVE_WARN)
 			rc = co_err(ctx, write_status(archive_errno(out)), "%s: %s: %s",
 				    archive_path, name ? name : "", archive_error_string(out));
@@ -360,6 +405,14 @@ CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
 		goto out;
 	}
 	rc = unpack(ctx, archive_path, tmp);
+	/* mkdtemp's 0700 would hide the tree from Spark workers of other users. */
+	if (rc == CO_OK) {
+		mode_t mask = umask(0);
+
+		umask(mask);
+		if (chmod(tmp, 0777 & ~mask) != 0)
+			rc = co_err(ctx, write_status(errno), "%s: %s", tmp, strerror(errno));
+	}
 	if (rc == CO_OK)
 		rc = move_into_place(ctx, tmp, dest, flags);
 	remove_tree(tmp);	/* the failed attempt, or the tree replaced */

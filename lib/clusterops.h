@@ -71,6 +71,10 @@ enum co_key {
 	CO_KEY_EXECUTOR_MEMORY,	/* 512m */
 	CO_KEY_TIMEOUT,		/* seconds per HTTP request: 10 */
 	CO_KEY_TOKEN_FILE,	/* file holding a bearer token */
+	CO_KEY_TOKEN_ORIGINS,	/* more origins than the configured URLs' that get it */
+	CO_KEY_FETCH_MAX_SIZE,	/* largest file a download may bring: 10G */
+	CO_KEY_EXTRACT_MAX_SIZE,	/* total unpacked from one archive: 10G */
+	CO_KEY_EXTRACT_MAX_MEMBERS,	/* members in one archive: 100000 */
 	CO_KEY_COUNT
 };
 
@@ -109,6 +113,13 @@ const char *co_config_file(const struct co_ctx *ctx);
  * NULL (and CO_EDATA on ctx) when the URL is not a spark:// URL.
  */
 char *co_spark_master_host(struct co_ctx *ctx, const char *master_url);
+
+/*
+ * A size such as "4096", "500K", "10G" (K, M, G, T: powers of 1024; an
+ * optional trailing "B" or "iB") into *bytes. CO_EUSAGE, naming what, when
+ * it is not a positive size.
+ */
+int co_parse_size(struct co_ctx *ctx, const char *what, const char *text, uint64_t *bytes);
 
 /* ---- HTTP ----------------------------------------------------------- */
 
@@ -383,7 +394,12 @@ void co_eventlog_dir_free(struct co_eventlog_dir *dir);
  */
 int co_eventlog_remove(struct co_ctx *ctx, int dirfd, const struct co_eventlog *log);
 
-/* Finish removals that an interrupted run left hidden in dirfd. */
+/*
+ * Finish removals that an interrupted run left hidden in dirfd: only dirs
+ * that co_eventlog_remove() marked as its own (a file it created inside,
+ * of this user, naming that dir) are emptied; any other ".sc-prune.*"
+ * entry is left alone.
+ */
 int co_eventlog_remove_leftovers(struct co_ctx *ctx, int dirfd);
 
 /* ---- Kafka ---- */
@@ -476,8 +492,21 @@ bool co_kafka_format_uses(const struct co_kafka_format *fmt, char token);
 int co_kafka_format_write(const struct co_kafka_format *fmt,
 			  const struct co_kafka_msg *msg, FILE *out);
 
-/* True when data is valid UTF-8 (no overlong forms, no surrogates). */
+/*
+ * Strict UTF-8 (RFC 3629), the one check every tool uses: no overlong
+ * forms, no surrogates (U+D800..U+DFFF), nothing above U+10FFFF.
+ * co_utf8_sequence() returns the length of the valid sequence at s (1..4),
+ * 0 when s does not start one; len must be > 0.
+ */
+size_t co_utf8_sequence(const void *s, size_t len);
+/* True when data is valid UTF-8 as above. */
 bool co_utf8_valid(const void *data, size_t len);
+/*
+ * A NUL-terminated copy of data with each byte that does not start a
+ * valid sequence replaced by U+FFFD; its length in *outlen. The caller
+ * frees it. NULL only when out of memory.
+ */
+char *co_utf8_replace_invalid(const void *data, size_t len, size_t *outlen);
 
 /*
  * The -J envelope, kcat's fields in kcat's order, without a delimiter.
@@ -539,8 +568,11 @@ char *co_archive_stem(const char *name);
 /*
  * Unpack an archive into the directory dest, which is created. Members
  * with an absolute path or a ".." component, symbolic links that point
- * outside dest, hard links to such paths, and device files refuse the
- * whole archive (CO_EDATA, naming the member). The members are written
+ * outside dest, hard links to anything but a regular file already
+ * unpacked, and device files refuse the whole archive (CO_EDATA, naming
+ * the member); so does an archive with more members, or more bytes once
+ * unpacked, than the extract_max_members and extract_max_size settings of
+ * ctx allow. The new tree's top directory gets the mode the umask allows. The members are written
  * into a temporary directory beside dest, renamed to dest only once all
  * of them are on disk: after a failure nothing new exists. An existing
  * dest is CO_ECANTCREAT unless CO_ARCHIVE_REPLACE, which swaps the new
@@ -574,6 +606,8 @@ struct co_fetch_item {
 	const char *path;		/* the target file */
 	const char *sha256;		/* expected digest, hex, or NULL */
 	void *user;			/* the caller's, untouched */
+	uint64_t size;			/* expected exact size, when size_known */
+	bool size_known;
 	/* Set by co_fetch_run(), readable from the progress callback. */
 	enum co_fetch_state state;
 	int status;			/* CO_OK, or why this file failed */
@@ -593,6 +627,14 @@ struct co_fetch_options {
 	double backoff;			/* seconds before the first retry */
 	const char *cacert;		/* CA bundle for https, NULL: the system's */
 	bool restart;			/* discard .part files instead of resuming */
+	uint64_t max_bytes;		/* largest file accepted; 0: no limit */
+	/*
+	 * When set, every item's path is beneath this directory: the rest of
+	 * the path is resolved without following any symbolic link and
+	 * without leaving it (missing directories are created), and .part
+	 * files are never opened through a link.
+	 */
+	const char *beneath;
 	/* Called about every progress_interval seconds (0: 0.2) and at the end. */
 	void (*progress)(void *arg, const struct co_fetch_item *items, size_t n);
 	void *progress_arg;

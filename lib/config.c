@@ -34,6 +34,11 @@ static const struct key_info keys[CO_KEY_COUNT] = {
 	[CO_KEY_EXECUTOR_MEMORY] = { "executor_memory", "SC_EXECUTOR_MEMORY", "512m", 0 },
 	[CO_KEY_TIMEOUT] = { "timeout", "SC_TIMEOUT", "10", 0 },
 	[CO_KEY_TOKEN_FILE] = { "token_file", "SC_TOKEN_FILE", NULL, 0 },
+	[CO_KEY_TOKEN_ORIGINS] = { "token_origins", "SC_TOKEN_ORIGINS", NULL, 0 },
+	[CO_KEY_FETCH_MAX_SIZE] = { "fetch_max_size", "SC_FETCH_MAX_SIZE", "10G", 0 },
+	[CO_KEY_EXTRACT_MAX_SIZE] = { "extract_max_size", "SC_EXTRACT_MAX_SIZE", "10G", 0 },
+	[CO_KEY_EXTRACT_MAX_MEMBERS] = { "extract_max_members", "SC_EXTRACT_MAX_MEMBERS",
+					 "100000", 0 },
 };
 
 static const char *const source_names[] = {
@@ -82,6 +87,58 @@ static int set_layer(struct co_ctx *ctx, enum co_key key, enum co_source src,
 	return CO_OK;
 }
 
+CO_API int co_parse_size(struct co_ctx *ctx, const char *what, const char *text,
+			 uint64_t *bytes)
+{
+	static const char units[] = "KMGT";
+	unsigned long long n;
+	const char *u;
+	char *end;
+	int shift = 0;
+
+	errno = 0;
+	n = isdigit((unsigned char)text[0]) ? strtoull(text, &end, 10) : 0;
+	if (!isdigit((unsigned char)text[0]) || errno || n == 0)
+		goto bad;
+	if (*end && (u = strchr(units, toupper((unsigned char)*end)))) {
+		shift = 10 * (int)(u - units + 1);
+		end++;
+		if (*end == 'i' && end[1] == 'B')
+			end++;
+	}
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end)
+		goto bad;
+	if (n > (UINT64_MAX >> shift))
+		return co_err(ctx, CO_EUSAGE, "invalid %s '%s': too large", what, text);
+	*bytes = (uint64_t)n << shift;
+	return CO_OK;
+bad:
+	return co_err(ctx, CO_EUSAGE, "invalid %s '%s': expected a size such as 500M or 10G",
+		      what, text);
+}
+
+/*
+ * Every master in "HOST:PORT,HOST:PORT" names a host: the URLs derived
+ * from it, and every tool, need one. "[::1]:7077" is a host; "[]" is not.
+ */
+static bool master_hosts_present(const char *list)
+{
+	for (const char *s = list; ; ) {
+		size_t n = strcspn(s, ":,/");
+
+		if (*s == '[')
+			n = s[1] == ']' ? 0 : strcspn(s, "]");
+		if (n == 0)
+			return false;
+		s = strchr(s, ',');
+		if (!s)
+			return true;
+		s++;
+	}
+}
+
 static int validate(struct co_ctx *ctx, enum co_key key, const char *value)
 {
 	if (key == CO_KEY_TIMEOUT) {
@@ -97,8 +154,27 @@ static int validate(struct co_ctx *ctx, enum co_key key, const char *value)
 	if (key == CO_KEY_MASTER && strncmp(value, "spark://", 8) != 0)
 		return co_err(ctx, CO_EUSAGE,
 			      "invalid master URL '%s': expected spark://HOST:PORT", value);
+	if (key == CO_KEY_MASTER && !master_hosts_present(value + 8))
+		return co_err(ctx, CO_EUSAGE,
+			      "invalid master URL '%s': no host (expected spark://HOST:PORT)",
+			      value);
 	if (*value == '\0')
 		return co_err(ctx, CO_EUSAGE, "empty value for %s", keys[key].name);
+	if (key == CO_KEY_FETCH_MAX_SIZE || key == CO_KEY_EXTRACT_MAX_SIZE) {
+		uint64_t bytes;
+
+		return co_parse_size(ctx, keys[key].name, value, &bytes);
+	}
+	if (key == CO_KEY_EXTRACT_MAX_MEMBERS) {
+		char *end;
+		long long n;
+
+		errno = 0;
+		n = strtoll(value, &end, 10);
+		if (errno || end == value || *end || n <= 0)
+			return co_err(ctx, CO_EUSAGE, "invalid %s '%s': expected a count "
+				      "greater than 0", keys[key].name, value);
+	}
 	return CO_OK;
 }
 

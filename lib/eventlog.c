@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,22 +440,88 @@ CO_API void co_eventlog_dir_free(struct co_eventlog_dir *dir)
 	free(dir);
 }
 
-/* Empty and remove a hidden dir of ours; its entries were checked when seen. */
-static int remove_hidden_dir(struct co_ctx *ctx, int events_fd, const char *hidden,
+/*
+ * A dir renamed out of sight is marked as ours by a file created with
+ * O_EXCL inside it, holding the dir's device and inode: a leftover of an
+ * interrupted run is emptied only when that file is there, a regular file
+ * of our user with one link, naming the very dir it is in. A planted
+ * ".sc-prune.*" dir, or a rolling dir of someone's copied elsewhere, is
+ * never emptied. A scanned rolling dir cannot already hold the marker: it
+ * is not one of a rolling log's files.
+ */
+#define OWNER_MARKER ".sc-prune-owner"
+
+static void owner_text(const struct stat *dir_sb, char *buf, size_t len)
+{
+	snprintf(buf, len, "sc-events-prune %ju:%ju:%ju\n", (uintmax_t)dir_sb->st_dev,
+		 (uintmax_t)dir_sb->st_ino, (uintmax_t)geteuid());
+}
+
+static int mark_ours(int fd)
+{
+	char text[128];
+	struct stat sb;
+	ssize_t len;
+	int mfd;
+
+	if (fstat(fd, &sb) != 0)
+		return errno;
+	mfd = openat(fd, OWNER_MARKER, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		     0600);
+	if (mfd < 0)
+		return errno;
+	owner_text(&sb, text, sizeof(text));
+	len = (ssize_t)strlen(text);
+	if (write(mfd, text, (size_t)len) != len) {
+		int err = errno ? errno : EIO;
+
+		close(mfd);
+		unlinkat(fd, OWNER_MARKER, 0);
+		return err;
+	}
+	return close(mfd) == 0 ? 0 : errno;
+}
+
+static bool marked_ours(int fd)
+{
+	char want[128], got[128];
+	struct stat dir_sb, sb;
+	ssize_t n;
+	int mfd;
+
+	if (fstat(fd, &dir_sb) != 0)
+		return false;
+	mfd = openat(fd, OWNER_MARKER, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (mfd < 0)
+		return false;
+	n = fstat(mfd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_uid == geteuid() &&
+	    sb.st_nlink == 1 ? read(mfd, got, sizeof(got) - 1) : -1;
+	close(mfd);
+	if (n < 0)
+		return false;
+	got[n] = '\0';
+	owner_text(&dir_sb, want, sizeof(want));
+	return strcmp(got, want) == 0;
+}
+
+/*
+ * Empty and remove a hidden dir of ours, open as fd (which this closes);
+ * its entries were checked when seen, or it is a marked leftover.
+ */
+static int remove_hidden_dir(struct co_ctx *ctx, int events_fd, int fd, const char *hidden,
 			     const char *shown)
 {
 	struct dirent *e;
-	int fd, rc = CO_OK;
+	int rc = CO_OK;
 	DIR *d;
 
-	fd = openat(events_fd, hidden, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
+	if (!(d = fdopendir(fd))) {
+		close(fd);
 		return co_err(ctx, CO_EIO, "%s: %s", shown, strerror(errno));
 	}
 	while ((e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		    strcmp(e->d_name, OWNER_MARKER) == 0)
 			continue;
 		/* flags 0: a directory in here fails with EISDIR, it is not followed */
 		if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT) {
@@ -463,6 +530,9 @@ static int remove_hidden_dir(struct co_ctx *ctx, int events_fd, const char *hidd
 			break;
 		}
 	}
+	/* the marker goes last: a run interrupted before this finds it again */
+	if (rc == CO_OK && unlinkat(dirfd(d), OWNER_MARKER, 0) != 0 && errno != ENOENT)
+		rc = co_err(ctx, CO_EIO, "%s/%s: %s", shown, OWNER_MARKER, strerror(errno));
 	closedir(d);
 	if (rc == CO_OK && unlinkat(events_fd, hidden, AT_REMOVEDIR) != 0)
 		rc = co_err(ctx, CO_EIO, "%s: %s", shown, strerror(errno));
@@ -494,7 +564,19 @@ CO_API int co_eventlog_remove(struct co_ctx *ctx, int dirfd, const struct co_eve
 		rc = co_err(ctx, errno == EACCES || errno == EPERM ? CO_ENOPERM : CO_EIO,
 			    "%s: %s", log->name, strerror(errno));
 	} else {
-		rc = remove_hidden_dir(ctx, dirfd, hidden, log->name);
+		int fd = openat(dirfd, hidden, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int err = fd < 0 ? errno : mark_ours(fd);
+
+		if (err) {
+			/* not provably ours later: put it back rather than leave it hidden */
+			if (fd >= 0)
+				close(fd);
+			renameat(dirfd, hidden, dirfd, log->name);
+			rc = co_err(ctx, err == EACCES || err == EPERM ? CO_ENOPERM : CO_EIO,
+				    "%s: %s", log->name, strerror(err));
+		} else {
+			rc = remove_hidden_dir(ctx, dirfd, fd, hidden, log->name);
+		}
 	}
 	free(hidden);
 	return rc;
@@ -515,11 +597,20 @@ CO_API int co_eventlog_remove_leftovers(struct co_ctx *ctx, int dirfd)
 	/* Keep going past one that fails; report the last failure. */
 	while ((e = readdir(d))) {
 		struct stat sb;
+		int sub;
 
 		if (strncmp(e->d_name, HIDDEN_PREFIX, strlen(HIDDEN_PREFIX)) != 0)
 			continue;
-		if (fstatat(dirfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISDIR(sb.st_mode) && remove_hidden_dir(ctx, dirfd, e->d_name, e->d_name))
+		if (fstatat(dirfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(sb.st_mode))
+			continue;
+		sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0)
+			continue;
+		if (!marked_ours(sub)) {
+			close(sub);	/* not a leftover of ours: never touched */
+			continue;
+		}
+		if (remove_hidden_dir(ctx, dirfd, sub, e->d_name, e->d_name))
 			rc = CO_EIO;
 	}
 	closedir(d);

@@ -21,9 +21,15 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef SYS_openat2
+#include <linux/openat2.h>
+#endif
 
 #include "internal.h"
 
@@ -47,6 +53,14 @@ struct xfer {
 	struct co_fetch_item *item;
 	CURL *easy;
 	char *part;		/* DIR/.NAME.part */
+	char *reldir;		/* DIR below opt->beneath ("" for itself), or NULL */
+	const char *base;	/* NAME, relative to dirfd */
+	const char *part_base;	/* .NAME.part, relative to dirfd */
+	int dirfd;		/* the target's directory, or AT_FDCWD */
+	int rootfd;		/* opt->beneath, opened */
+	uint64_t limit;		/* most bytes accepted */
+	bool limit_is_size;	/* the limit is the item's expected size */
+	bool too_big;
 	int fd;
 	struct co_sha256 *hash;	/* of the bytes in the .part file */
 	bool is_file;		/* a file:// source: never resumed */
@@ -113,7 +127,81 @@ static void drop_part(struct xfer *x)
 		close(x->fd);
 		x->fd = -1;
 	}
-	unlink(x->part);
+	unlinkat(x->dirfd, x->part_base, 0);
+}
+
+/* One directory below fd, created when missing, never through a link. */
+static int open_component(int fd, const char *name)
+{
+	int sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (sub < 0 && errno == ENOENT) {
+		if (mkdirat(fd, name, 0777) != 0 && errno != EEXIST)
+			return -1;
+		sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	return sub;
+}
+
+/*
+ * The directory rel beneath rootfd, following no symbolic link and never
+ * leaving rootfd: openat2() says so to the kernel in one call; without it
+ * (or when it finds a directory missing) the path is walked a component at
+ * a time from rootfd with O_NOFOLLOW, creating what is missing. -1 and
+ * errno on failure (ELOOP: a symbolic link on the way).
+ */
+static int open_dir_beneath(int rootfd, const char *rel)
+{
+	char *copy, *save = NULL;
+	int fd;
+
+#ifdef SYS_openat2
+	struct open_how how = {
+		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+	};
+
+	fd = (int)syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how, sizeof(how));
+	if (fd >= 0 || (errno != ENOENT && errno != ENOSYS && errno != EPERM))
+		return fd;
+#endif
+	copy = strdup(rel);
+	if (!copy)
+		return -1;
+	fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+	for (char *c = strtok_r(copy, "/", &save); c && fd >= 0; c = strtok_r(NULL, "/", &save)) {
+		int sub;
+
+		if (strcmp(c, ".") == 0 || strcmp(c, "..") == 0) {
+			close(fd);
+			fd = -1;
+			errno = EXDEV;
+			break;
+		}
+		sub = open_component(fd, c);
+		close(fd);
+		fd = sub;
+	}
+	free(copy);
+	return fd;
+}
+
+/* The target's directory, for the .part file and the rename. */
+static bool open_target_dir(struct xfer *x, int rootfd, const char *root)
+{
+	if (!x->reldir)
+		return true;
+	x->dirfd = open_dir_beneath(rootfd, x->reldir);
+	if (x->dirfd >= 0)
+		return true;
+	x->dirfd = AT_FDCWD;
+	if (errno == ELOOP || errno == EXDEV)
+		item_fail(x, CO_ECANTCREAT, "%s/%s: a symbolic link on the way: not followed, "
+			  "nothing is written outside %s", root, x->reldir, root);
+	else
+		item_fail(x, errno_status(errno, CO_ECANTCREAT), "%s/%s: %s", root, x->reldir,
+			  strerror(errno));
+	return false;
 }
 
 /* Empty the .part file and the digest: the next byte is the file's first. */
@@ -229,6 +317,10 @@ static bool begin_body(struct xfer *x)
 	}
 	curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
 	x->item->total = len >= 0 ? x->item->bytes + (uint64_t)len : 0;
+	if (len >= 0 && x->item->total > x->limit) {
+		x->too_big = true;	/* announced too big: not a byte of it */
+		return false;
+	}
 	remember_version(x);
 	return true;
 }
@@ -243,6 +335,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 		return 0;
 	if (x->discard)
 		return n;
+	if (n > x->limit - x->item->bytes) {
+		x->too_big = true;	/* stop now, before the disk fills */
+		return 0;
+	}
 	for (size_t done = 0; done < n; ) {
 		ssize_t w = write(x->fd, data + done, n - done);
 
@@ -272,12 +368,29 @@ static bool open_part(struct co_ctx *ctx, struct xfer *x, bool restart)
 {
 	struct co_fetch_item *it = x->item;
 
-	x->fd = open(x->part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	struct stat st;
+
+	/* Never through a link someone planted, nor into a FIFO or device. */
+	x->fd = openat(x->dirfd, x->part_base,
+		       O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+	if (x->fd < 0 && errno == ELOOP) {
+		item_fail(x, CO_ECANTCREAT, "%s: is a symbolic link: refusing to write "
+			  "through it (remove it)", x->part);
+		return false;
+	}
 	if (x->fd < 0) {
 		item_fail(x, errno_status(errno, CO_ECANTCREAT), "%s: %s", x->part,
 			  strerror(errno));
 		return false;
 	}
+	if (fstat(x->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(x->fd);
+		x->fd = -1;
+		item_fail(x, CO_ECANTCREAT, "%s: not a regular file: refusing to write to it "
+			  "(remove it)", x->part);
+		return false;
+	}
+	fcntl(x->fd, F_SETFL, fcntl(x->fd, F_GETFL) & ~O_NONBLOCK);
 	/* Two runs writing one file would interleave their bytes. */
 	if (flock(x->fd, LOCK_EX | LOCK_NB) != 0) {
 		close(x->fd);
@@ -299,6 +412,11 @@ static bool open_part(struct co_ctx *ctx, struct xfer *x, bool restart)
 		return false;
 	}
 	x->written_back = it->bytes;
+	if (it->bytes > x->limit && !restart_part(x)) {	/* cannot be this file */
+		item_fail(x, errno_status(x->write_errno, CO_EIO), "%s: %s", x->part,
+			  strerror(x->write_errno));
+		return false;
+	}
 	return true;
 }
 
@@ -308,6 +426,8 @@ static bool start_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x,
 	struct co_fetch_item *it = x->item;
 	char range[32];
 
+	if (x->fd < 0 && x->dirfd == AT_FDCWD && !open_target_dir(x, x->rootfd, opt->beneath))
+		return false;
 	if (x->fd < 0 && !open_part(ctx, x, opt->restart))
 		return false;
 	x->easy = co_curl_easy(ctx);
@@ -379,9 +499,26 @@ static bool start_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x,
 static void complete(struct co_ctx *ctx, struct xfer *x)
 {
 	struct co_fetch_item *it = x->item;
+	struct stat mine, named;
 	char *dir, *slash;
 	int dfd;
 
+	if (it->size_known && it->bytes != it->size) {
+		drop_part(x);
+		item_fail(x, CO_EFAIL, "%s: %llu bytes, expected %llu", it->url,
+			  (unsigned long long)it->bytes, (unsigned long long)it->size);
+		return;
+	}
+	/* The name must still be the file written: never rename a link in. */
+	if (fstat(x->fd, &mine) != 0 ||
+	    fstatat(x->dirfd, x->part_base, &named, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    mine.st_dev != named.st_dev || mine.st_ino != named.st_ino) {
+		close(x->fd);
+		x->fd = -1;
+		item_fail(x, CO_ECANTCREAT, "%s: replaced while being written: not used",
+			  x->part);
+		return;
+	}
 	if (co_sha256_final(ctx, x->hash, it->sha256_got) != CO_OK) {
 		drop_part(x);
 		item_fail(x, CO_ESOFTWARE, "%s: %s", it->path, co_ctx_error(ctx));
@@ -403,7 +540,7 @@ static void complete(struct co_ctx *ctx, struct xfer *x)
 		return;
 	}
 	x->fd = -1;
-	if (rename(x->part, it->path) != 0) {
+	if (renameat(x->dirfd, x->part_base, x->dirfd, x->base) != 0) {
 		int err = errno;
 
 		drop_part(x);
@@ -411,8 +548,10 @@ static void complete(struct co_ctx *ctx, struct xfer *x)
 			  strerror(err));
 		return;
 	}
-	dir = strdup(it->path);
-	if (dir) {
+	if (x->dirfd != AT_FDCWD) {
+		fsync(x->dirfd);	/* the rename itself; best effort */
+		dir = NULL;
+	} else if ((dir = strdup(it->path))) {
 		slash = strrchr(dir, '/');
 		if (slash)
 			slash[slash == dir] = '\0';
@@ -517,6 +656,16 @@ static void finish_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x, CUR
 	curl_slist_free_all(x->headers);
 	x->headers = NULL;
 
+	if (cc == CURLE_WRITE_ERROR && x->too_big) {
+		drop_part(x);
+		if (x->limit_is_size)
+			item_fail(x, CO_EFAIL, "%s: more than the expected %llu bytes", it->url,
+				  (unsigned long long)x->limit);
+		else
+			item_fail(x, CO_EFAIL, "%s: larger than the limit of %llu bytes "
+				  "(fetch_max_size)", it->url, (unsigned long long)x->limit);
+		return;
+	}
 	if (cc == CURLE_WRITE_ERROR && x->write_errno) {
 		int err = x->write_errno;
 
@@ -585,11 +734,43 @@ CO_API char *co_fetch_part_path(const char *path)
 	return part;
 }
 
-static int setup(struct co_ctx *ctx, struct xfer *x, struct co_fetch_item *it)
+/* Where the target lies below opt->beneath: x->reldir, x->base, x->part_base. */
+static int place(struct co_ctx *ctx, struct xfer *x, const char *beneath)
+{
+	const char *path = x->item->path, *rel, *slash;
+	size_t bl = beneath ? strlen(beneath) : 0;
+
+	while (bl > 1 && beneath[bl - 1] == '/')
+		bl--;
+	slash = strrchr(x->part, '/');
+	x->part_base = slash ? slash + 1 : x->part;
+	slash = strrchr(path, '/');
+	x->base = slash ? slash + 1 : path;
+	if (!beneath)
+		return CO_OK;
+	if (strncmp(path, beneath, bl) != 0 || path[bl] != '/' || !*x->base)
+		return co_err(ctx, CO_ESOFTWARE, "%s: not beneath %s", path, beneath);
+	for (rel = path + bl; *rel == '/'; rel++)
+		;
+	x->reldir = strndup(rel, (size_t)(x->base - rel));
+	if (!x->reldir)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	return CO_OK;
+}
+
+static int setup(struct co_ctx *ctx, struct xfer *x, struct co_fetch_item *it,
+		 const struct co_fetch_options *opt)
 {
 	memset(x, 0, sizeof(*x));
 	x->item = it;
 	x->fd = -1;
+	x->dirfd = AT_FDCWD;
+	x->limit = it->size_known ? it->size : UINT64_MAX;
+	x->limit_is_size = it->size_known;
+	if (opt->max_bytes && opt->max_bytes < x->limit) {
+		x->limit = opt->max_bytes;
+		x->limit_is_size = false;
+	}
 	x->state = X_WAITING;
 	x->is_file = strncasecmp(it->url, "file:", 5) == 0;
 	it->status = CO_OK;
@@ -603,7 +784,7 @@ static int setup(struct co_ctx *ctx, struct xfer *x, struct co_fetch_item *it)
 	x->part = co_fetch_part_path(it->path);
 	if (!x->hash || !x->part)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
-	return CO_OK;
+	return place(ctx, x, opt->beneath);
 }
 
 /* A slot is free and an attempt is due: start it now, not after a poll. */
@@ -627,6 +808,7 @@ CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t 
 	CURLM *multi = co_curl_multi(ctx);
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	unsigned parallel = opt->parallel ? opt->parallel : 1;
+	int rootfd = -1;
 	double next_progress = 0;
 	size_t left = n;
 	int rc = CO_OK;
@@ -635,8 +817,17 @@ CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t 
 		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
 		goto out;
 	}
+	if (opt->beneath) {
+		rootfd = open(opt->beneath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0) {
+			rc = co_err(ctx, errno_status(errno, CO_ECANTCREAT), "%s: %s",
+				    opt->beneath, strerror(errno));
+			goto out;
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
-		rc = setup(ctx, &xs[i], &items[i]);
+		rc = setup(ctx, &xs[i], &items[i], opt);
+		xs[i].rootfd = rootfd;
 		if (rc)
 			goto out;
 	}
@@ -705,10 +896,15 @@ out:
 		curl_slist_free_all(xs[i].headers);
 		if (xs[i].fd >= 0)
 			close(xs[i].fd);
+		if (xs[i].reldir && xs[i].dirfd >= 0)
+			close(xs[i].dirfd);
 		co_sha256_free(xs[i].hash);
 		free(xs[i].part);
+		free(xs[i].reldir);
 	}
 	free(xs);
+	if (rootfd >= 0)
+		close(rootfd);
 	if (multi)
 		curl_multi_cleanup(multi);
 	return rc;

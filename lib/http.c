@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "internal.h"
@@ -84,6 +85,102 @@ static int read_token(struct co_ctx *ctx, char **out)
 	return *out ? CO_OK : co_err(ctx, CO_ESOFTWARE, "out of memory");
 }
 
+/*
+ * An origin: scheme, host and port, the unit a token is sent to. Addresses
+ * of workers come from the master's JSON, which any host that registers a
+ * worker writes: they get no token unless their origin is configured.
+ */
+struct origin {
+	char *scheme, *host, *port;
+};
+
+static void origin_clear(struct origin *o)
+{
+	curl_free(o->scheme);
+	curl_free(o->host);
+	curl_free(o->port);
+	memset(o, 0, sizeof(*o));
+}
+
+/* 0 when url parses into an origin (scheme, host, port with its default). */
+static int origin_of(const char *url, struct origin *o)
+{
+	CURLU *u = curl_url();
+	int rc = -1;
+
+	memset(o, 0, sizeof(*o));
+	if (!u)
+		return -1;
+	if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &o->scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &o->host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &o->port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+		rc = 0;
+	curl_url_cleanup(u);
+	if (rc)
+		origin_clear(o);
+	return rc;
+}
+
+static bool same_origin(const struct origin *a, const char *url)
+{
+	struct origin b;
+	bool same;
+
+	if (!url || origin_of(url, &b) != 0)
+		return false;
+	same = strcasecmp(a->scheme, b.scheme) == 0 && strcasecmp(a->host, b.host) == 0 &&
+	       strcmp(a->port, b.port) == 0;
+	origin_clear(&b);
+	return same;
+}
+
+/* Only http and https, whatever libcurl could speak: named before any connection. */
+static int check_scheme(struct co_ctx *ctx, const char *url)
+{
+	size_t len = strcspn(url, ":");
+
+	if (url[len] == ':' && ((len == 4 && strncasecmp(url, "http", 4) == 0) ||
+				(len == 5 && strncasecmp(url, "https", 5) == 0)))
+		return CO_OK;
+	return co_err(ctx, CO_EPROTOCOL, "%s: refused: only http and https URLs are used", url);
+}
+
+/*
+ * Whether url's origin is one the token may go to: that of the master UI,
+ * the REST server or the history server as configured, or one listed in
+ * token_origins (SC_TOKEN_ORIGINS; separated by commas or blanks).
+ */
+static bool token_allowed(const struct co_ctx *ctx, const char *url)
+{
+	static const enum co_key configured[] = {
+		CO_KEY_MASTER_UI, CO_KEY_REST_URL, CO_KEY_HISTORY_URL
+	};
+	const char *extra = co_config_get(ctx, CO_KEY_TOKEN_ORIGINS);
+	struct origin o;
+	bool ok = false;
+
+	if (origin_of(url, &o) != 0)
+		return false;
+	for (size_t i = 0; !ok && i < sizeof(configured) / sizeof(configured[0]); i++)
+		ok = same_origin(&o, co_config_get(ctx, configured[i]));
+	while (!ok && extra && *extra) {
+		size_t len;
+		char *one;
+
+		extra += strspn(extra, ", \t");
+		len = strcspn(extra, ", \t");
+		if (!len)
+			break;
+		one = strndup(extra, len);
+		ok = one && same_origin(&o, one);
+		free(one);
+		extra += len;
+	}
+	origin_clear(&o);
+	return ok;
+}
+
 static long timeout_ms(const struct co_ctx *ctx)
 {
 	double t = strtod(co_config_get(ctx, CO_KEY_TIMEOUT), NULL);
@@ -145,6 +242,14 @@ static void setup_easy(CURL *curl, const char *url, long ms, char *errbuf, struc
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "clusterops/" PACKAGE_VERSION);
 	curl_easy_setopt(curl, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+	/* http and https only, for the request and any redirect */
+#if LIBCURL_VERSION_NUM >= 0x075500	/* 7.85.0 */
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
 	/*
 	 * No Accept-Encoding: the cluster is near, and gzip would cost its
 	 * daemons more CPU than it saves on the wire (logs come in megabytes).
@@ -177,11 +282,14 @@ static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
 	int rc = CO_OK;
 	long ms = timeout_ms(ctx);
 
+	*retryable = false;
+	if ((rc = check_scheme(ctx, req->url)))
+		return rc;
 	if (!co_ctx_curl(ctx))
 		return co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
 	curl_easy_reset(ctx->curl);
 	setup_easy(ctx->curl, req->url, ms, errbuf, &sink);
-	if (token) {
+	if (token && token_allowed(ctx, req->url)) {
 		if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
 			rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
 			goto out;
@@ -292,7 +400,7 @@ struct transfer {
 struct co_http_multi {
 	struct co_ctx *ctx;
 	CURLM *multi;
-	struct curl_slist *headers;	/* the bearer token, if any */
+	struct curl_slist *headers;	/* the bearer token, if any, for its origins */
 	int max_parallel, running;
 	struct transfer *queue, *queue_tail;
 	struct transfer *active;	/* started, not yet taken back */
@@ -361,15 +469,20 @@ CO_API void co_http_multi_free(struct co_http_multi *m)
 
 CO_API int co_http_multi_get(struct co_http_multi *m, const char *url, void *tag)
 {
-	struct transfer *t = calloc(1, sizeof(*t));
+	struct transfer *t;
+	int rc = check_scheme(m->ctx, url);
 
+	if (rc)
+		return rc;
+	t = calloc(1, sizeof(*t));
 	if (!t || !(t->url = strdup(url)) || !(t->curl = co_curl_easy(m->ctx))) {
 		transfer_free(t);
 		return co_err(m->ctx, CO_ESOFTWARE, "out of memory");
 	}
 	t->tag = tag;
 	setup_easy(t->curl, t->url, timeout_ms(m->ctx), t->errbuf, &t->sink);
-	curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, m->headers);
+	if (token_allowed(m->ctx, url))
+		curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, m->headers);
 	curl_easy_setopt(t->curl, CURLOPT_PRIVATE, (char *)t);
 	if (m->queue_tail)
 		m->queue_tail->next = t;

@@ -256,51 +256,7 @@ CO_API int co_kafka_format_write(const struct co_kafka_format *f,
 	return ferror(out) ? CO_EIO : CO_OK;
 }
 
-/* ---- UTF-8 and base64 --------------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at s, or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t len;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4, cp = c & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
-CO_API bool co_utf8_valid(const void *data, size_t len)
-{
-	const unsigned char *s = data;
-
-	for (size_t i = 0; i < len;) {
-		size_t n = utf8_seq(s + i, len - i);
-
-		if (!n)
-			return false;
-		i += n;
-	}
-	return true;
-}
+/* ---- base64 (UTF-8 is lib/utf8.c's) ------------------------------- */
 
 static const char b64chars[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -380,7 +336,7 @@ static void write_json_string(const void *data, size_t len, FILE *out)
 				esc = hex;
 			}
 		}
-		n = esc ? 0 : utf8_seq(s + i, len - i);
+		n = esc ? 0 : co_utf8_sequence(s + i, len - i);
 		if (esc || !n) {
 			fwrite(s + run, 1, i - run, out);
 			fputs(esc ? esc : "\xef\xbf\xbd", out);
@@ -478,8 +434,11 @@ static int json_bytes(struct co_ctx *ctx, json_t *v, json_t *b64, const char *wh
 		out->owned = malloc(n / 4 * 3 + 4);
 		if (!out->owned)
 			return co_err(ctx, CO_ESOFTWARE, "out of memory");
-		if (base64_decode(s, n, out->owned, &out->len))
+		if (base64_decode(s, n, out->owned, &out->len)) {
+			free(out->owned);
+			out->owned = NULL;
 			return co_err(ctx, CO_EDATA, "%s: invalid base64", what);
+		}
 		out->data = (const char *)out->owned;
 		return CO_OK;
 	}

@@ -240,9 +240,26 @@ check_compose() {
 	done <<<"$refs"
 }
 
-# docker-compose 1.29 (Debian 12's) validates against an older schema than
-# Docker Compose v2 and podman-compose: check the file with it when it is
-# there (it needs no engine for `config`).
+# Docker Compose v2 (the plugin, or the binary scripts/install-deps builds
+# into the cache) and docker-compose 1.29 (Debian 12's, an older schema)
+# both read the file with `config`, which needs no engine: check it with
+# each one that is there.
+check_compose_v2() {
+	local cache=${SC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/clusterops} out
+	local -a cmd
+	if docker compose version >/dev/null 2>&1; then
+		cmd=(docker compose)
+	else
+		cmd=("$(compgen -G "$cache/docker-compose-v2.*/docker-compose" | sort -V | tail -n 1)")
+		[[ -x ${cmd[0]} ]] || {
+			echo "docker-check: Docker Compose v2 not found: the file is not checked against its schema" >&2
+			return 0
+		}
+	fi
+	out=$(cd -- "$docker_dir" && "${cmd[@]}" -f "$compose" -p check config -q 2>&1) ||
+		fail "Docker Compose v2 (${cmd[*]}) rejects $compose: $out"
+}
+
 check_compose_v1() {
 	command -v docker-compose >/dev/null 2>&1 || {
 		echo "docker-check: docker-compose not found: the file is not checked against its schema" >&2
@@ -397,6 +414,7 @@ check_build_order() {
 
 check_shell
 check_compose
+check_compose_v2
 check_compose_v1
 check_dockerfiles
 check_build_order

@@ -314,3 +314,20 @@ def test_kill_not_confirmed_is_1(stub):
     out = json.loads(proc.stdout)
     assert out["outcome"] == "failed" and out["state"] == "RUNNING"
     assert "still RUNNING" in proc.stderr
+
+
+@pytest.mark.parametrize("master", ["spark://", "spark://:7077"])
+@pytest.mark.parametrize("argv", [
+    ["sc-status"], ["sc-kill", "app-20240101000000-0000"],
+    ["sc-logs", "app-20240101000000-0000"], ["sc-submit", "--dry-run", "job.py"],
+    ["kcat-lite", "-L"],
+])
+def test_master_without_host_is_usage_error(argv, master):
+    """A master URL with no host is refused before any tool uses it (no crash)."""
+    for env, extra in (({"SC_MASTER": master}, []), ({}, ["--master", master])):
+        if extra and argv[0] == "kcat-lite":
+            continue    # kcat-lite has no --master flag; SC_MASTER still reaches it
+        proc = run(argv[0], *extra, *argv[1:], env={**env, "SC_TIMEOUT": "2"}, timeout=30)
+        assert proc.returncode == 64, proc.stderr
+        assert "no host" in proc.stderr and master in proc.stderr
+        assert proc.stdout == ""

@@ -290,6 +290,14 @@ static void test_malicious(void)
 		{ "hl", 'h', "../secret" }, { NULL, 0, NULL } };
 	const struct member hard_abs[] = {
 		{ "hl", 'h', "/etc/passwd" }, { NULL, 0, NULL } };
+	/* The link stays inside at its depth; a copy of it at the top would not. */
+	const struct member hard_to_symlink[] = {
+		{ "a", 'd', NULL }, { "a/b", 'd', NULL }, { "a/b/s", 'l', "../.." },
+		{ "h", 'h', "a/b/s" }, { NULL, 0, NULL } };
+	const struct member hard_to_dir[] = {
+		{ "a", 'd', NULL }, { "h", 'h', "a" }, { NULL, 0, NULL } };
+	const struct member hard_to_later[] = {
+		{ "h", 'h', "f" }, { "f", 'f', "data\n" }, { NULL, 0, NULL } };
 
 	check_refused(TAR, slip, "'..' in path");
 	check_refused(ZIP, slip, "'..' in path");
@@ -301,6 +309,57 @@ static void test_malicious(void)
 	check_refused(TAR, link_climb, "leaves the archive");
 	check_refused(TAR, hard_out, "hard link");
 	check_refused(TAR, hard_abs, "hard link");
+	check_refused(TAR, hard_to_symlink, "not a regular file");
+	check_refused(TAR, hard_to_dir, "not a regular file");
+	check_refused(TAR, hard_to_later, "not a regular file");
+}
+
+/* Bounded: members and unpacked bytes, from the configuration. */
+static void test_limits(void)
+{
+	const struct member three[] = {
+		{ "a", 'f', "0123456789" }, { "b", 'f', "0123456789" }, { "c", 'f', "0123456789" },
+		{ NULL, 0, NULL } };
+	struct co_ctx *ctx = co_ctx_new();
+	struct stat st;
+
+	fresh();
+	build(at("three.tar"), TAR, three);
+	CHECK_INT(co_config_set(ctx, CO_KEY_EXTRACT_MAX_MEMBERS, "2"), CO_OK);
+	CHECK_INT(co_archive_extract(ctx, at("three.tar"), at("out"), 0), CO_EDATA);
+	CHECK(strstr(co_ctx_error(ctx), "more than 2 members") != NULL);
+	CHECK(lstat(at("out"), &st) != 0);
+	CHECK_INT(co_config_set(ctx, CO_KEY_EXTRACT_MAX_MEMBERS, "3"), CO_OK);
+	CHECK_INT(co_config_set(ctx, CO_KEY_EXTRACT_MAX_SIZE, "29"), CO_OK);
+	CHECK_INT(co_archive_extract(ctx, at("three.tar"), at("out"), 0), CO_EDATA);
+	CHECK(strstr(co_ctx_error(ctx), "limit of 29 bytes") != NULL);
+	CHECK(lstat(at("out"), &st) != 0);
+	CHECK_INT(entries_besides("three.tar", NULL), 0);
+	CHECK_INT(co_config_set(ctx, CO_KEY_EXTRACT_MAX_SIZE, "30"), CO_OK);
+	CHECK_INT(co_archive_extract(ctx, at("three.tar"), at("out"), 0), CO_OK);
+	CHECK_INT(co_config_set(ctx, CO_KEY_EXTRACT_MAX_SIZE, "lots"), CO_EUSAGE);
+	CHECK_INT(co_config_set(ctx, CO_KEY_EXTRACT_MAX_MEMBERS, "0"), CO_EUSAGE);
+	co_ctx_free(ctx);
+}
+
+/* The new tree's top is as readable as the umask allows, not mkdtemp's 0700. */
+static void test_root_mode(void)
+{
+	struct co_ctx *ctx = co_ctx_new();
+	mode_t old = umask(022);
+	struct stat st;
+
+	fresh();
+	build(at("good.tar"), TAR, good);
+	CHECK_INT(co_archive_extract(ctx, at("good.tar"), at("out"), 0), CO_OK);
+	CHECK(stat(at("out"), &st) == 0);
+	CHECK_INT(st.st_mode & 07777, 0755);
+	umask(027);
+	CHECK_INT(co_archive_extract(ctx, at("good.tar"), at("out"), CO_ARCHIVE_REPLACE), CO_OK);
+	CHECK(stat(at("out"), &st) == 0);
+	CHECK_INT(st.st_mode & 07777, 0750);
+	umask(old);
+	co_ctx_free(ctx);
 }
 
 static void test_corrupt(void)
@@ -334,6 +393,8 @@ int main(void)
 	test_good(TAR_ZST, "good.tar.zst");
 	test_good(ZIP, "good.zip");
 	test_malicious();
+	test_limits();
+	test_root_mode();
 	test_corrupt();
 	nftw(workdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(workdir);

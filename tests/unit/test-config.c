@@ -166,6 +166,45 @@ static void test_flag_validation(void)
 	co_ctx_free(ctx);
 }
 
+/* A master URL without a host is refused wherever it comes from. */
+static void test_master_without_host(void)
+{
+	static const char *const bad[] = { "spark://", "spark://:7077", "spark://,h:7077",
+					   "spark:///x", "spark://[]:7077", NULL };
+	struct co_ctx *ctx;
+
+	for (const char *const *b = bad; *b; b++) {
+		clear_env();
+		ctx = load(CO_OK);
+		CHECK_INT(co_config_set(ctx, CO_KEY_MASTER, *b), CO_EUSAGE);
+		CHECK(strstr(co_ctx_error(ctx), "no host") != NULL);
+		CHECK_STR(co_config_get(ctx, CO_KEY_MASTER), "spark://spark-master:7077");
+		co_ctx_free(ctx);
+
+		setenv("SC_MASTER", *b, 1);
+		ctx = load(CO_EUSAGE);
+		CHECK(strstr(co_ctx_error(ctx), "SC_MASTER") != NULL);
+		co_ctx_free(ctx);
+
+		clear_env();
+		{
+			char line[128];
+
+			snprintf(line, sizeof(line), "master = %s\n", *b);
+			setenv("SC_CONFIG", write_file("nohost.conf", line), 1);
+		}
+		ctx = load(CO_EDATA);
+		CHECK(strstr(co_ctx_error(ctx), "no host") != NULL);
+		co_ctx_free(ctx);
+	}
+	clear_env();
+	ctx = load(CO_OK);
+	CHECK_INT(co_config_set(ctx, CO_KEY_MASTER, "spark://[::1]:7077"), CO_OK);
+	CHECK_STR(co_config_get(ctx, CO_KEY_MASTER_UI), "http://[::1]:8080");
+	co_ctx_free(ctx);
+	clear_env();
+}
+
 static void test_master_host(void)
 {
 	struct co_ctx *ctx = co_ctx_new();
@@ -198,9 +237,10 @@ int main(void)
 	test_user_file();
 	test_bad_files();
 	test_flag_validation();
+	test_master_without_host();
 	test_master_host();
 	for (const char *const *f = (const char *const[]){ "explicit.conf", "bad1.conf",
-			"bad2.conf", "bad3.conf", NULL }; *f; f++) {
+			"bad2.conf", "bad3.conf", "nohost.conf", NULL }; *f; f++) {
 		char p[600];
 
 		snprintf(p, sizeof(p), "%s/%s", dir, *f);

@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <stdbool.h>
+
 #include "check.h"
 #include "internal.h"
 
@@ -88,6 +90,9 @@ struct run {
 	char url[128];
 };
 
+/* Set: the scripted server is the configured master UI (a token's origin). */
+static bool server_is_master_ui;
+
 static void run_script(const struct script *sc, unsigned flags, enum co_http_method m,
 		       struct run *r)
 {
@@ -108,6 +113,12 @@ static void run_script(const struct script *sc, unsigned flags, enum co_http_met
 	pid = serve(sc, &port, pfd[1]);
 	close(pfd[1]);
 	snprintf(r->url, sizeof(r->url), "http://127.0.0.1:%d/json/", port);
+	if (server_is_master_ui) {
+		char ui[64];
+
+		snprintf(ui, sizeof(ui), "http://127.0.0.1:%d", port);
+		co_config_set(ctx, CO_KEY_MASTER_UI, ui);
+	}
 	req.url = r->url;
 	r->rc = co_http_request(ctx, &req, &resp);
 	r->status = resp.status;
@@ -236,15 +247,52 @@ static void test_token(void)
 		exit(99);
 	close(fd);
 	setenv("SC_TOKEN_FILE", path, 1);
+	server_is_master_ui = true;
 	run_script(&sc, 0, CO_HTTP_GET, &r);
 	CHECK(strstr(r.requests, "Authorization: Bearer s3cret\r\n") != NULL);
 	/* the environment's token wins over the file's */
 	setenv("SC_TOKEN", "fromenv", 1);
 	run_script(&sc, 0, CO_HTTP_GET, &r);
 	CHECK(strstr(r.requests, "Authorization: Bearer fromenv\r\n") != NULL);
+	/* an origin that is not configured (a worker's, say) gets no token... */
+	server_is_master_ui = false;
+	run_script(&sc, 0, CO_HTTP_GET, &r);
+	CHECK(r.rc == CO_OK);
+	CHECK(strstr(r.requests, "Authorization") == NULL);
+	/* ...unless token_origins names it (any port of 127.0.0.1 is not one) */
+	setenv("SC_TOKEN_ORIGINS", "http://localhost:1, http://127.0.0.1", 1);
+	run_script(&sc, 0, CO_HTTP_GET, &r);
+	CHECK(strstr(r.requests, "Authorization") == NULL);
+	unsetenv("SC_TOKEN_ORIGINS");
 	unsetenv("SC_TOKEN");
 	unsetenv("SC_TOKEN_FILE");
 	unlink(path);
+}
+
+/* Only http and https: any other scheme is refused before a connection. */
+static void test_schemes(void)
+{
+	static const char *const refused[] = {
+		"gopher://127.0.0.1:1/_x", "file:///etc/passwd", "dict://127.0.0.1:1/",
+		"ftp://127.0.0.1:1/", "ldap://127.0.0.1:1/",
+	};
+	struct co_ctx *ctx = co_ctx_new();
+	struct co_http_response resp;
+	struct co_http_multi *m;
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		CHECK_INT(co_http_get(ctx, refused[i], &resp), CO_EPROTOCOL);
+		CHECK(strstr(co_ctx_error(ctx), refused[i]) == co_ctx_error(ctx));
+		CHECK(strstr(co_ctx_error(ctx), "only http and https") != NULL);
+	}
+	m = co_http_multi_new(ctx, 2);
+	CHECK(m != NULL);
+	if (m) {
+		CHECK_INT(co_http_multi_get(m, "gopher://127.0.0.1:1/", NULL), CO_EPROTOCOL);
+		CHECK(strstr(co_ctx_error(ctx), "only http and https") != NULL);
+	}
+	co_http_multi_free(m);
+	co_ctx_free(ctx);
 }
 
 static void test_url_join(void)
@@ -276,6 +324,7 @@ int main(void)
 	test_timeout();
 	test_refused();
 	test_token();
+	test_schemes();
 	test_url_join();
 	return CHECK_DONE();
 }

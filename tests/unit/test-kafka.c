@@ -191,6 +191,28 @@ static void test_props(void)
 	co_ctx_free(ctx);
 }
 
+/* Invalid base64 in any field is bad data, and frees what it decoded so far. */
+static void test_json_read_bad_base64(void)
+{
+	static const char *const bad[] = {
+		"{\"key_b64\":\"!!!!\",\"payload\":\"x\"}",
+		"{\"key_b64\":\"QUJD*\"}",
+		"{\"key\":\"k\",\"payload_b64\":\"@@\"}",
+		"{\"headers\":[\"a\",{\"b64\":\"#\"}]}",
+		"{\"key_b64\":\"QUJD\",\"payload_b64\":\"Q$\"}",
+	};
+	struct co_ctx *ctx = co_ctx_new();
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct co_kafka_msg *m = NULL;
+
+		CHECK_INT(co_kafka_json_read(ctx, bad[i], strlen(bad[i]), &m), CO_EDATA);
+		CHECK(strstr(co_ctx_error(ctx), "invalid base64") != NULL);
+		CHECK(m == NULL);
+	}
+	co_ctx_free(ctx);
+}
+
 int main(void)
 {
 	unsetenv("SC_CONFIG");
@@ -198,6 +220,7 @@ int main(void)
 	test_format();
 	test_json_write();
 	test_json_read();
+	test_json_read_bad_base64();
 	test_props();
 	return CHECK_DONE();
 }

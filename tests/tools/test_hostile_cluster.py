@@ -1,0 +1,527 @@
+"""A hostile cluster: a master, workers and an events dir that lie or are planted.
+
+No Spark runs here: stub HTTP servers play the master and the workers, and
+the events dir is a temporary one with event-log files in it.
+"""
+import http.server
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import SANITIZER_MARKERS, StubHandler, free_port, run, tool
+
+APP = "app-20260101000000-0001"
+
+
+# ---- helpers ------------------------------------------------------------
+
+
+class RecordingHandler(StubHandler):
+    """The conftest stub, also keeping each request's headers."""
+
+    def do_GET(self):
+        self.server.headers.append((self.path, dict(self.headers)))
+        super().do_GET()
+
+    def do_POST(self):
+        self.server.headers.append((self.path, dict(self.headers)))
+        super().do_POST()
+
+
+@pytest.fixture
+def servers():
+    """Start stub servers on demand; each records requests and headers."""
+    started = []
+
+    def start(behaviour):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RecordingHandler)
+        server.daemon_threads = True
+        server.requests = []
+        server.headers = []
+        server.behaviour = behaviour
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.server_address[1]
+        server.url = f"http://127.0.0.1:{port}"
+        server.env = {"SC_MASTER": f"spark://127.0.0.1:{port}", "SC_MASTER_UI": server.url,
+                      "SC_REST_URL": server.url, "SC_HISTORY_URL": server.url,
+                      "SC_TIMEOUT": "2"}
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No user configuration, no token from the environment."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    for var in ("SC_CONFIG", "SC_TOKEN", "SC_TOKEN_FILE", "SC_TOKEN_ORIGINS"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+def master_doc(status="ALIVE", workers=(), active=(), completed=()):
+    return {"url": "spark://127.0.0.1:7077", "status": status, "workers": list(workers),
+            "aliveworkers": len(workers), "cores": 4, "coresused": 0, "memory": 4096,
+            "memoryused": 0, "activeapps": list(active), "completedapps": list(completed),
+            "activedrivers": [], "completeddrivers": []}
+
+
+def app(app_id=APP, name="job", user="someone", state="FINISHED", start_ms=None):
+    return {"id": app_id, "name": name, "user": user, "state": state,
+            "starttime": start_ms if start_ms is not None else int(time.time() * 1000) - 3600e3,
+            "duration": 1000, "cores": 1, "memoryperexecutor": 512}
+
+
+def worker(webui, worker_id="worker-1"):
+    return {"id": worker_id, "host": "127.0.0.1", "port": 1, "webuiaddress": webui,
+            "cores": 2, "coresused": 0, "memory": 1024, "memoryused": 0, "state": "ALIVE",
+            "lastheartbeat": int(time.time() * 1000)}
+
+
+def worker_json(app_id=APP, executors=(0,)):
+    return {"id": "worker-1", "masterurl": "spark://127.0.0.1:7077", "cores": 2,
+            "coresused": 0, "memory": 1024, "memoryused": 0, "executors": [],
+            "finishedexecutors": [{"id": e, "appid": app_id, "appdesc": {"name": "job"}}
+                                  for e in executors],
+            "drivers": [], "finisheddrivers": []}
+
+
+def event_log(path, app_id=APP, age_days=30, complete=False):
+    """A real (small) Spark event log, as a driver writes it."""
+    lines = [{"Event": "SparkListenerLogStart", "Spark Version": "3.5.1"},
+             {"Event": "SparkListenerApplicationStart", "App Name": "job", "App ID": app_id,
+              "Timestamp": 1767225600000, "User": "someone"}]
+    if complete:
+        lines.append({"Event": "SparkListenerApplicationEnd", "Timestamp": 1767225660000})
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    t = time.time() - age_days * 86400
+    os.utime(path, (t, t))
+    return path
+
+
+@pytest.fixture
+def events(tmp_path):
+    d = tmp_path / "events"
+    d.mkdir()
+    return d
+
+
+def removed(proc):
+    return [line.split("\t")[1] for line in proc.stdout.splitlines()]
+
+
+def no_sanitizer_report(stderr):
+    for marker in SANITIZER_MARKERS:
+        assert marker not in stderr, stderr
+
+
+# ---- sc-events-prune: in-progress logs need an ALIVE master's word ----
+
+
+def test_prune_unreachable_master_keeps_in_progress_even_when_included(events, dead_master,
+                                                                        isolated):
+    event_log(events / f"{APP}.inprogress")
+    event_log(events / "app-20260101000000-0002", "app-20260101000000-0002", complete=True)
+    proc = run("sc-events-prune", "-d", events, "--all", "--include-inprogress",
+               env=dead_master)
+    assert proc.returncode == 75, proc.stderr
+    assert removed(proc) == ["app-20260101000000-0002"]
+    assert (events / f"{APP}.inprogress").exists()
+    assert f"kept {APP}.inprogress: in progress, and the master could not be asked" \
+        in proc.stderr
+    assert "could not vouch" in proc.stderr
+
+
+@pytest.mark.parametrize("include", [False, True])
+def test_prune_standby_master_vouches_for_nothing(events, servers, isolated, include):
+    # a STANDBY master that even lists the application as ended
+    doc = master_doc("STANDBY", completed=[app(APP, state="FINISHED")])
+    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    event_log(events / f"{APP}.inprogress")
+    args = ["--include-inprogress"] if include else []
+    proc = run("sc-events-prune", "-d", events, "--all", *args, env=master.env)
+    assert proc.returncode == 75, proc.stderr
+    assert removed(proc) == []
+    assert (events / f"{APP}.inprogress").exists()
+    assert "STANDBY, not ALIVE" in proc.stderr
+    assert f"kept {APP}.inprogress" in proc.stderr
+
+
+def test_prune_garbage_from_the_master_keeps_in_progress(events, servers, isolated):
+    master = servers(lambda h: h.send(200, b'{"status": "ALIVE", "url": [1, 2'))
+    event_log(events / f"{APP}.inprogress")
+    proc = run("sc-events-prune", "-d", events, "--all", "--include-inprogress",
+               env=master.env)
+    assert proc.returncode == 75, proc.stderr
+    assert removed(proc) == []
+    assert (events / f"{APP}.inprogress").exists()
+    assert "in-progress logs are kept" in proc.stderr
+
+
+def test_prune_alive_master_that_lists_it_ended_lets_it_go(events, servers, isolated):
+    doc = master_doc("ALIVE", completed=[app(APP, state="FAILED")])
+    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    event_log(events / f"{APP}.inprogress")
+    proc = run("sc-events-prune", "-d", events, "--all", env=master.env)
+    assert proc.returncode == 0, proc.stderr
+    assert removed(proc) == [f"{APP}.inprogress"]
+
+
+def test_prune_nothing_held_back_is_exit_0(events, dead_master, isolated):
+    event_log(events / f"{APP}.inprogress")
+    event_log(events / "app-20260101000000-0002", "app-20260101000000-0002", complete=True)
+    # the in-progress log is not selected: nothing was held back
+    proc = run("sc-events-prune", "-d", events, "--app", "app-20260101000000-0002",
+               env=dead_master)
+    assert proc.returncode == 0, proc.stderr
+    assert removed(proc) == ["app-20260101000000-0002"]
+
+
+# ---- sc-events-prune: only its own hidden dirs are emptied ------------
+
+
+def test_prune_never_empties_a_planted_sc_prune_dir(events, isolated):
+    planted = events / ".sc-prune.eventlog_v2_app-20260101000000-0009"
+    planted.mkdir()
+    (planted / "precious").write_text("not an event log")
+    (planted / "events_1_app-20260101000000-0009").write_text("looks like one")
+    forged = events / ".sc-prune.forged"
+    forged.mkdir()
+    (forged / "data").write_text("keep")
+    # a marker that names another dir
+    (forged / ".sc-prune-owner").write_text(f"sc-events-prune 1:2:{os.geteuid()}\n")
+    linked = events / ".sc-prune.linked"
+    linked.mkdir()
+    (linked / "data").write_text("keep")
+    os.symlink("/etc/hostname", linked / ".sc-prune-owner")
+    event_log(events / "app-20260101000000-0002", "app-20260101000000-0002", complete=True)
+    proc = run("sc-events-prune", "--no-master", "-d", events, "--all")
+    assert proc.returncode == 0, proc.stderr
+    assert removed(proc) == ["app-20260101000000-0002"]
+    assert (planted / "precious").read_text() == "not an event log"
+    assert (planted / "events_1_app-20260101000000-0009").exists()
+    assert (forged / "data").exists() and (linked / "data").exists()
+
+
+def test_prune_finishes_its_own_marked_leftover(events, isolated):
+    hidden = events / ".sc-prune.eventlog_v2_app-20260101000000-0001"
+    hidden.mkdir()
+    (hidden / "events_1_app-20260101000000-0001").write_bytes(b"e")
+    st = os.stat(hidden)
+    (hidden / ".sc-prune-owner").write_text(
+        f"sc-events-prune {st.st_dev}:{st.st_ino}:{os.geteuid()}\n")
+    proc = run("sc-events-prune", "--no-master", "-d", events, "--all")
+    assert proc.returncode == 0, proc.stderr
+    assert not hidden.exists()
+
+
+# ---- HTTP: http and https only; the token only to configured origins --
+
+
+class Listener:
+    """A raw TCP listener that counts connections (a gopher "worker")."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("scheme", ["gopher", "file", "dict"])
+def test_logs_refuse_a_worker_address_that_is_not_http(servers, isolated, scheme):
+    listener = Listener()
+    try:
+        webui = (f"file:///etc/passwd?" if scheme == "file"
+                 else f"{scheme}://127.0.0.1:{listener.port}/_GET%20x")
+        doc = master_doc(workers=[worker(webui)], completed=[app()])
+        master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+        proc = run("sc-logs", APP, env={**master.env, "SC_TOKEN": "s3cret"})
+        time.sleep(0.3)
+        assert listener.connections == 0
+    finally:
+        listener.close()
+    assert proc.returncode == 1, proc.stderr
+    assert "only http and https" in proc.stderr
+    assert webui.split("?")[0] in proc.stderr
+    assert "root:" not in proc.stdout
+
+
+def test_token_goes_to_the_master_and_not_to_a_worker(servers, isolated):
+    def worker_behaviour(h):
+        if h.path.startswith("/json"):
+            h.send(200, json.dumps(worker_json()).encode())
+        else:
+            h.send(200, b"==== Bytes 0-6 of 6 of /x/stderr ====\nhello\n", "text/plain")
+
+    wk = servers(worker_behaviour)
+    doc = master_doc(workers=[worker(wk.url)], completed=[app()])
+    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    proc = run("sc-logs", APP, env={**master.env, "SC_TOKEN": "s3cret"})
+    assert proc.returncode == 0, proc.stderr
+    assert "hello" in proc.stdout
+    assert master.headers and all(h.get("Authorization") == "Bearer s3cret"
+                                  for _, h in master.headers)
+    assert wk.headers
+    assert all("Authorization" not in h for _, h in wk.headers), wk.headers
+    # a configured extra origin gets it
+    wk.headers.clear()
+    proc = run("sc-logs", APP, env={**master.env, "SC_TOKEN": "s3cret",
+                                    "SC_TOKEN_ORIGINS": f"http://example.invalid,{wk.url}"})
+    assert proc.returncode == 0, proc.stderr
+    assert wk.headers and all(h.get("Authorization") == "Bearer s3cret"
+                              for _, h in wk.headers)
+
+
+# ---- sc-logs: a worker's log replies are not trusted -------------------
+
+
+def logs_cluster(servers, log_reply):
+    """A master with one worker whose /log/ answers log_reply(handler, query)."""
+    def worker_behaviour(h):
+        if h.path.startswith("/json"):
+            h.send(200, json.dumps(worker_json()).encode())
+        else:
+            log_reply(h)
+
+    wk = servers(worker_behaviour)
+    doc = master_doc(workers=[worker(wk.url)], completed=[app()])
+    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    return master, wk
+
+
+def claims_more_than_it_sends(h):
+    h.send(200, b"==== Bytes 0-0 of 5000000000 of /x/stderr ====\n", "text/plain")
+
+
+def never_advances(h):
+    h.send(200, b"==== Bytes 0-10 of 100 of /x/stderr ====\n0123456789", "text/plain")
+
+
+@pytest.mark.parametrize("reply", [claims_more_than_it_sends, never_advances])
+def test_logs_stream_ends_a_log_that_does_not_advance(servers, isolated, reply):
+    master, wk = logs_cluster(servers, reply)
+    proc = run("sc-logs", APP, env=master.env, timeout=20)
+    assert proc.returncode == 1, proc.stderr
+    assert "does not advance" in proc.stderr
+    assert len(proc.stdout) < 200
+    assert sum(1 for r in wk.requests if r[1].startswith("/log")) < 10
+
+
+@pytest.mark.parametrize("reply", [claims_more_than_it_sends, never_advances])
+def test_logs_bundle_bounded_and_no_temporary_file_left(servers, isolated, tmp_path, reply):
+    master, wk = logs_cluster(servers, reply)
+    out = tmp_path / "out" / "bundle.tar"
+    out.parent.mkdir()
+    proc = run("sc-logs", APP, "-o", out, env=master.env, timeout=20)
+    assert proc.returncode != 0 or "does not advance" in proc.stderr, proc.stderr
+    assert "does not advance" in proc.stderr
+    assert sum(1 for r in wk.requests if r[1].startswith("/log")) < 10
+    leftovers = [p.name for p in out.parent.iterdir() if ".tmp." in p.name]
+    assert leftovers == []
+    if out.exists():
+        assert out.stat().st_size < 1 << 20
+
+
+def test_logs_bundle_removes_its_temporary_file_when_killed(servers, isolated, tmp_path):
+    def hang(h):
+        time.sleep(30)
+
+    master, wk = logs_cluster(servers, hang)
+    out = tmp_path / "out" / "bundle.tar"
+    out.parent.mkdir()
+    proc = subprocess.Popen([tool("sc-logs"), APP, "-o", str(out)],
+                            env={**os.environ, **master.env, "SC_TIMEOUT": "20"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while not any(".tmp." in p.name for p in out.parent.iterdir()):
+        assert time.monotonic() < deadline, "no temporary file appeared"
+        time.sleep(0.1)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=10)
+    assert list(out.parent.iterdir()) == []
+
+
+# ---- sc-logs -J: invalid UTF-8 is replaced, never "out of memory" -------
+
+
+@pytest.mark.parametrize("raw", [
+    b"surrogate \xed\xa0\x80 here",
+    b"overlong \xc0\xaf and \xe0\x80\xaf and \xf0\x80\x80\xaf",
+    b"beyond \xf4\x90\x80\x80",
+    b"cesu \xed\xa0\xbd\xed\xb8\x80",
+])
+def test_logs_json_replaces_invalid_utf8(servers, isolated, raw):
+    body = raw + b"\nok \xc3\xa9\n"
+
+    def reply(h):
+        h.send(200, b"==== Bytes 0-%d of %d of /x/stderr ====\n" % (len(body), len(body))
+               + body, "text/plain")
+
+    master, wk = logs_cluster(servers, reply)
+    proc = subprocess.run([tool("sc-logs"), "-J", APP], capture_output=True,
+                          env={**os.environ, **master.env}, timeout=20)
+    stderr = proc.stderr.decode("utf-8", "replace")
+    no_sanitizer_report(stderr)
+    assert proc.returncode == 0, stderr
+    assert "out of memory" not in stderr
+    lines = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
+    assert len(lines) == 2
+    assert "\ufffd" in lines[0]["line"]
+    assert lines[0]["line"].encode("utf-8")  # valid: no lone surrogate survives
+    assert lines[1]["line"] == "ok \u00e9"
+
+
+# ---- sc-submit: never adopts another's application; SIG_IGN is kept ---
+
+
+def fake_spark_submit(tmp_path, script):
+    bindir = tmp_path / "spark" / "bin"
+    bindir.mkdir(parents=True)
+    path = bindir / "spark-submit"
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    events = tmp_path / "events"
+    events.mkdir()
+    return {"SPARK_HOME": str(tmp_path / "spark"), "SC_EVENTS_DIR": str(events),
+            "SPARK_USER": "me"}
+
+
+def kills(server):
+    return [r for r in server.requests if r[0] == "POST" and "kill" in r[1]]
+
+
+def test_submit_does_not_adopt_another_name_or_user(servers, isolated, tmp_path):
+    now = int(time.time() * 1000)
+    calls = []
+
+    def master_behaviour(h):
+        if h.path.startswith("/json"):
+            calls.append(1)
+            apps = [] if len(calls) == 1 else [
+                app("app-other-name", name="not-mine", user="me", state="RUNNING",
+                    start_ms=now + 500),
+                app("app-other-user", name="job", user="someone", state="RUNNING",
+                    start_ms=now + 500),
+                app("app-too-old", name="job", user="me", state="RUNNING",
+                    start_ms=now - 3600e3),
+            ]
+            h.send(200, json.dumps(master_doc(active=[{**a, "state": "RUNNING"}
+                                                      for a in apps])).encode())
+        else:
+            h.send(302, b"", headers=[("Location", "/")])
+
+    master = servers(master_behaviour)
+    env = fake_spark_submit(tmp_path, "echo 'WARN quiet logging' >&2\nexec sleep 20\n")
+    proc = subprocess.Popen([tool("sc-submit"), "job.py"],
+                            env={**os.environ, **master.env, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while len(calls) < 3:
+            assert time.monotonic() < deadline, "the master was not asked"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    no_sanitizer_report(stderr)
+    assert kills(master) == [], stderr
+    assert "app-other" not in stderr and "app-too-old" not in stderr
+    assert "nothing is killed on the cluster" in stderr
+
+
+def test_submit_adopts_only_its_own_named_application(servers, isolated, tmp_path):
+    now = int(time.time() * 1000)
+    calls = []
+
+    def master_behaviour(h):
+        if h.path.startswith("/json"):
+            calls.append(1)
+            apps = [] if len(calls) == 1 else [
+                app("app-other-name", name="not-mine", user="me", state="RUNNING",
+                    start_ms=now + 500),
+                app("app-mine", name="job", user="me", state="RUNNING", start_ms=now + 500),
+            ]
+            h.send(200, json.dumps(master_doc(active=apps)).encode())
+        else:
+            h.send(302, b"", headers=[("Location", "/")])
+
+    master = servers(master_behaviour)
+    env = fake_spark_submit(tmp_path, "echo 'WARN quiet logging' >&2\nexec sleep 20\n")
+    proc = subprocess.Popen([tool("sc-submit"), "job.py"],
+                            env={**os.environ, **master.env, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while len(calls) < 2:
+            assert time.monotonic() < deadline, "the master was not asked"
+            time.sleep(0.1)
+        time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    no_sanitizer_report(stderr)
+    assert "application app-mine" in stderr
+    killed = kills(master)
+    assert killed and all(b"app-other" not in body for _, _, body in killed)
+    assert any(b"app-mine" in body for _, _, body in killed)
+
+
+def test_submit_keeps_an_ignored_sighup_ignored(servers, isolated, tmp_path):
+    doc = master_doc(active=[app(APP, name="job", user="me", state="RUNNING")])
+    master = servers(lambda h: h.send(200, json.dumps(doc).encode()) if h.path.startswith(
+        "/json") else h.send(302, b"", headers=[("Location", "/")]))
+    env = fake_spark_submit(
+        tmp_path,
+        f"echo '26/01/01 00:00:00 INFO StandaloneSchedulerBackend: Connected to Spark "
+        f"cluster with app ID {APP}' >&2\nsleep 3\necho done\n")
+
+    def ignore_hup():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    proc = subprocess.Popen([tool("sc-submit"), "job.py"],
+                            env={**os.environ, **master.env, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ignore_hup)
+    time.sleep(1.2)
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert proc.poll() is None, "sc-submit stopped on an ignored SIGHUP"
+    out, stderr = proc.communicate(timeout=20)
+    no_sanitizer_report(stderr)
+    assert proc.returncode == 0, stderr
+    assert "done" in out
+    assert kills(master) == []
+    assert "stopping" not in stderr

@@ -1,0 +1,257 @@
+"""sc-fetch against a hostile neighbour and hostile sources; no cluster needed.
+
+datain is filled from the internet and may be shared: another user can
+plant symbolic links in it, and a source can send more than it should. These
+tests plant the links themselves and serve sources from file:// URLs or the
+stub HTTP server, and check that nothing outside datain is ever written.
+"""
+import hashlib
+import io
+import os
+import stat
+import tarfile
+
+import pytest
+
+from conftest import run
+
+WRONG = "0" * 64
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def fetch(*args, **kw):
+    kw.setdefault("timeout", 60)
+    return run("sc-fetch", *args, **kw)
+
+
+@pytest.fixture
+def out(no_user_config, tmp_path):
+    d = tmp_path / "datain"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def victim(tmp_path):
+    """A file outside datain that nothing may touch."""
+    v = tmp_path / "victim"
+    v.write_text("precious\n")
+    return v
+
+
+def source(tmp_path, name, data):
+    src = tmp_path / "src" / name
+    src.parent.mkdir(exist_ok=True)
+    src.write_bytes(data)
+    return f"file://{src}"
+
+
+def manifest(tmp_path, *lines):
+    m = tmp_path / "manifest"
+    m.write_text("".join(line + "\n" for line in lines))
+    return m
+
+
+# ---- item: a planted .NAME.part symlink
+
+
+@pytest.mark.parametrize("digest", [True, False])
+def test_planted_part_symlink_is_not_written_through(tmp_path, out, victim, digest):
+    data = b"attacker-controlled bytes\n" * 100
+    url = source(tmp_path, "data.csv", data)
+    os.symlink(victim, out / ".data.csv.part")
+    args = [f"{url} sha256={sha(data)}"] if digest else [url]
+    proc = fetch("-d", out, "-m", manifest(tmp_path, *args))
+    assert proc.returncode == 73, proc.stderr
+    assert ".data.csv.part" in proc.stderr and "symbolic link" in proc.stderr
+    assert victim.read_text() == "precious\n"
+    assert not (out / "data.csv").is_symlink()
+    assert not (out / "data.csv").exists()
+
+
+def test_part_file_that_is_a_fifo_is_refused(tmp_path, out):
+    url = source(tmp_path, "data.csv", b"x\n")
+    os.mkfifo(out / ".data.csv.part")
+    proc = fetch("-d", out, url, timeout=20)
+    assert proc.returncode == 73, proc.stderr
+    assert "not a regular file" in proc.stderr
+
+
+# ---- item: links that leave datain
+
+
+def test_target_below_a_symlink_is_refused(tmp_path, out, victim):
+    """datain/X/h -> outside (as a hard link to an in-tree symlink left it)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (out / "X").mkdir()
+    os.symlink(outside, out / "X" / "h")
+    url = source(tmp_path, "file", b"written outside\n")
+    proc = fetch("-d", out, "-m", manifest(tmp_path, f"{url} name=X/h/file"))
+    assert proc.returncode == 73, proc.stderr
+    assert "X/h" in proc.stderr and "symbolic link" in proc.stderr
+    assert list(outside.iterdir()) == []
+
+
+def test_target_below_a_symlink_to_a_missing_dir_creates_nothing(tmp_path, out):
+    gone = tmp_path / "gone"
+    os.symlink(gone, out / "d")
+    url = source(tmp_path, "file", b"x\n")
+    proc = fetch("-d", out, "-m", manifest(tmp_path, f"{url} name=d/sub/file"))
+    assert proc.returncode == 73, proc.stderr
+    assert not gone.exists()
+
+
+def test_target_symlink_is_replaced_not_followed(tmp_path, out, victim):
+    os.symlink(victim, out / "data.csv")
+    data = b"new data\n"
+    proc = fetch("-d", out, "--force", source(tmp_path, "data.csv", data))
+    assert proc.returncode == 0, proc.stderr
+    assert victim.read_text() == "precious\n"
+    assert not (out / "data.csv").is_symlink()
+    assert (out / "data.csv").read_bytes() == data
+
+
+def test_subdirectories_are_still_created(tmp_path, out):
+    data = b"deep\n"
+    proc = fetch("-d", out, "-m", manifest(tmp_path, f"{source(tmp_path, 'f', data)} name=a/b/c/f"))
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "a" / "b" / "c" / "f").read_bytes() == data
+
+
+def hardlink_to_symlink_tar():
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name in ("a", "a/b"):
+            d = tarfile.TarInfo(name)
+            d.type = tarfile.DIRTYPE
+            d.mode = 0o755
+            t.addfile(d)
+        s = tarfile.TarInfo("a/b/s")
+        s.type = tarfile.SYMTYPE
+        s.linkname = "../.."
+        t.addfile(s)
+        h = tarfile.TarInfo("h")
+        h.type = tarfile.LNKTYPE
+        h.linkname = "a/b/s"
+        t.addfile(h)
+    return buf.getvalue()
+
+
+def test_hardlink_to_a_symlink_is_refused(tmp_path, out):
+    url = source(tmp_path, "X.tar", hardlink_to_symlink_tar())
+    proc = fetch("-x", "-d", out, url)
+    assert proc.returncode == 1, proc.stderr
+    assert "hard link" in proc.stderr
+    assert not (out / "X").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["X.tar"]
+
+
+# ---- item: bounded sizes
+
+
+def test_size_field_accepts_the_exact_size(tmp_path, out):
+    data = b"0123456789" * 10
+    url = source(tmp_path, "exact.bin", data)
+    proc = fetch("-d", out, "-m", manifest(tmp_path, f"{url} size=100"))
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "exact.bin").read_bytes() == data
+
+
+@pytest.mark.parametrize("size,why", [("99", "more than the expected 99 bytes"),
+                                      ("101", "100 bytes, expected 101")])
+def test_size_field_refuses_another_size(tmp_path, out, size, why):
+    url = source(tmp_path, "sized.bin", b"0123456789" * 10)
+    proc = fetch("-d", out, "-m", manifest(tmp_path, f"{url} size={size}"))
+    assert proc.returncode == 1, proc.stderr
+    assert why in proc.stderr
+    assert list(out.iterdir()) == []
+
+
+def test_size_field_stops_an_endless_source(tmp_path, out):
+    proc = fetch("-d", out, "-m", manifest(tmp_path, f"file:///dev/zero size=4096 name=z"),
+                 timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    assert "more than the expected 4096 bytes" in proc.stderr
+    assert list(out.iterdir()) == []
+
+
+def test_dev_zero_with_a_wrong_digest_stops_at_the_cap(tmp_path, out):
+    proc = fetch("-d", out, "--max-size", "2M", "-m",
+                 manifest(tmp_path, f"file:///dev/zero sha256={WRONG} name=zero"), timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    assert "larger than the limit of 2097152 bytes" in proc.stderr
+    assert list(out.iterdir()) == []
+
+
+def test_cap_from_the_environment_and_the_config_file(tmp_path, out):
+    url = source(tmp_path, "big.bin", b"x" * 5000)
+    proc = fetch("-d", out, url, env={"SC_FETCH_MAX_SIZE": "4K"})
+    assert proc.returncode == 1, proc.stderr
+    assert "larger than the limit of 4096 bytes" in proc.stderr
+    conf = tmp_path / "conf"
+    conf.write_text("fetch_max_size = 1K\n")
+    proc = fetch("-d", out, url, env={"SC_CONFIG": str(conf)})
+    assert proc.returncode == 1 and "limit of 1024 bytes" in proc.stderr
+    proc = fetch("-d", out, "--max-size", "1M", url, env={"SC_CONFIG": str(conf)})
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_content_length_over_the_cap_fails_at_once(stub, out):
+    body = b"y" * 100_000
+    stub.behaviour = lambda h: h.send(200, body, "application/octet-stream")
+    url = f"http://127.0.0.1:{stub.server_address[1]}/big.bin"
+    proc = fetch("-d", out, "--max-size", "10K", url)
+    assert proc.returncode == 1, proc.stderr
+    assert "larger than the limit of 10240 bytes" in proc.stderr
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", ["0", "ten", "5Q", "-1"])
+def test_bad_cap_is_a_usage_error(out, value):
+    proc = fetch("-d", out, "--max-size", value, "file:///dev/null/x")
+    assert proc.returncode == 64
+    assert "max-size" in proc.stderr or "fetch_max_size" in proc.stderr
+
+
+def bomb(members, size):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for i in range(members):
+            info = tarfile.TarInfo(f"m{i}")
+            info.size = size
+            t.addfile(info, io.BytesIO(bytes(size)))
+    return buf.getvalue()
+
+
+def test_archive_bomb_stops_at_the_extraction_limit(tmp_path, out):
+    url = source(tmp_path, "bomb.tar.gz", bomb(1, 20 << 20))
+    proc = fetch("-x", "-d", out, url, env={"SC_EXTRACT_MAX_SIZE": "1M"})
+    assert proc.returncode == 1, proc.stderr
+    assert "more than the limit of 1048576 bytes" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["bomb.tar.gz"]
+
+
+def test_archive_with_too_many_members_is_refused(tmp_path, out):
+    url = source(tmp_path, "many.tar.gz", bomb(30, 1))
+    proc = fetch("-x", "-d", out, url, env={"SC_EXTRACT_MAX_MEMBERS": "10"})
+    assert proc.returncode == 1, proc.stderr
+    assert "more than 10 members" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["many.tar.gz"]
+
+
+# ---- item: the extracted tree is readable by others
+
+
+def test_extracted_root_follows_the_umask(tmp_path, out):
+    url = source(tmp_path, "pub.tar.gz", bomb(2, 10))
+    old = os.umask(0o022)
+    try:
+        proc = fetch("-x", "-d", out, url)
+    finally:
+        os.umask(old)
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_IMODE((out / "pub").stat().st_mode) == 0o755
