@@ -889,6 +889,48 @@ static void bundle_log(struct co_ctx *ctx, struct bundle *b, const struct contro
 	free(first_url);
 }
 
+/*
+ * An event-log file of the events dir, or -1. The scan saw a regular file,
+ * but it may have been swapped since: O_NONBLOCK so a FIFO put in its place
+ * cannot hang the bundle, O_NOFOLLOW so a link is not followed; anything
+ * but a regular file is refused.
+ */
+static int open_event_log_file(int dirfd, const char *name)
+{
+	struct stat sb;
+	int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * A member name from the history server's zip goes into the bundle under
+ * eventlog/: only relative names of plain components (no "..", ".", empty
+ * component or leading "/") so that unpacking the bundle stays in its dir.
+ */
+static bool safe_member_name(const char *name)
+{
+	const char *p = name;
+
+	if (!name || !*name || *name == '/')
+		return false;
+	for (;;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		if (p[n] == '\0')
+			return true;
+		p += n + 1;
+	}
+}
+
 /* A whole file, open as fd, into the archive as name. */
 static void bundle_fd(struct bundle *b, int fd, const char *name, const char *from)
 {
@@ -942,7 +984,7 @@ static bool bundle_event_log_from_dir(struct co_ctx *ctx, struct bundle *b)
 				if (e->d_name[0] == '.')
 					continue;
 				snprintf(name, sizeof(name), "eventlog/%s/%s", log->name, e->d_name);
-				fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+				fd = open_event_log_file(dirfd(d), e->d_name);
 				if (fd >= 0) {
 					bundle_fd(b, fd, name, dir);
 					close(fd);
@@ -952,7 +994,7 @@ static bool bundle_event_log_from_dir(struct co_ctx *ctx, struct bundle *b)
 			found = true;
 			continue;
 		}
-		fd = openat(events_fd, log->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		fd = open_event_log_file(events_fd, log->name);
 		if (fd >= 0) {
 			snprintf(name, sizeof(name), "eventlog/%s", log->name);
 			bundle_fd(b, fd, name, dir);
@@ -973,6 +1015,7 @@ static bool bundle_event_log_from_history(struct co_ctx *ctx, struct bundle *b, 
 	struct archive *zip;
 	char *url, path[600];
 	bool found = false;
+	size_t unsafe = 0;
 
 	if (asprintf(&url, "%s/api/v1/applications/%s/logs",
 		     co_config_get(ctx, CO_KEY_HISTORY_URL), b->app_id) < 0)
@@ -992,6 +1035,10 @@ static bool bundle_event_log_from_history(struct co_ctx *ctx, struct bundle *b, 
 
 			if (archive_entry_filetype(e) != AE_IFREG || !archive_entry_size_is_set(e))
 				continue;
+			if (!safe_member_name(n) || strlen(n) >= sizeof(path) - 10) {
+				unsafe++;
+				continue;
+			}
 			snprintf(path, sizeof(path), "eventlog/%s", n);
 			bundle_header(b, path, archive_entry_size(e));
 			while ((got = archive_read_data(zip, buf, sizeof(buf))) > 0)
@@ -1001,7 +1048,8 @@ static bool bundle_event_log_from_history(struct co_ctx *ctx, struct bundle *b, 
 		}
 	}
 	if (!found)
-		*why = xstrdup("the history server's archive holds no event log");
+		*why = xstrdup(unsafe ? "the history server's archive holds only unsafe member names"
+			       : "the history server's archive holds no event log");
 	archive_read_free(zip);
 	co_http_response_clear(&resp);
 	free(url);

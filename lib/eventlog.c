@@ -539,6 +539,46 @@ static int remove_hidden_dir(struct co_ctx *ctx, int events_fd, int fd, const ch
 	return rc;
 }
 
+/*
+ * The scan saw only the log's own files, but that was before the rename:
+ * look again at what the renamed dir, open as fd, holds now. Only regular
+ * files named as members of the rolling log, of the dir's owner, besides
+ * our marker; anything else (a link, a dir, a FIFO, a stranger's file) and
+ * the dir is not emptied. Returns 0 or an errno value.
+ */
+static int still_only_members(int fd, const char *log_name)
+{
+	const char *suffix = log_name + strlen(ROLLING_PREFIX);
+	struct stat dir_sb, sb;
+	struct dirent *e;
+	int err = 0, dup_fd;
+	DIR *d;
+
+	if (fstat(fd, &dir_sb) != 0)
+		return errno;
+	dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dup_fd < 0 || !(d = fdopendir(dup_fd))) {
+		err = errno;
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return err;
+	}
+	while (!err && (e = readdir(d))) {
+		bool status, progress;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		    strcmp(e->d_name, OWNER_MARKER) == 0)
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+			err = errno == ENOENT ? 0 : errno;
+		else if (!S_ISREG(sb.st_mode) || sb.st_uid != dir_sb.st_uid ||
+			 !rolling_member(e->d_name, suffix, &status, &progress))
+			err = EEXIST;
+	}
+	closedir(d);
+	return err;
+}
+
 CO_API int co_eventlog_remove(struct co_ctx *ctx, int dirfd, const struct co_eventlog *log)
 {
 	char *hidden;
@@ -566,14 +606,23 @@ CO_API int co_eventlog_remove(struct co_ctx *ctx, int dirfd, const struct co_eve
 	} else {
 		int fd = openat(dirfd, hidden, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		int err = fd < 0 ? errno : mark_ours(fd);
+		bool marked = fd >= 0 && !err;
 
+		if (!err)
+			err = still_only_members(fd, log->name);
 		if (err) {
 			/* not provably ours later: put it back rather than leave it hidden */
+			if (marked)
+				unlinkat(fd, OWNER_MARKER, 0);
 			if (fd >= 0)
 				close(fd);
 			renameat(dirfd, hidden, dirfd, log->name);
-			rc = co_err(ctx, err == EACCES || err == EPERM ? CO_ENOPERM : CO_EIO,
-				    "%s: %s", log->name, strerror(err));
+			if (err == EEXIST)
+				rc = co_err(ctx, CO_EFAIL, "%s: holds something that is not its own "
+					    "since it was scanned: not removed", log->name);
+			else
+				rc = co_err(ctx, err == EACCES || err == EPERM ? CO_ENOPERM
+					    : CO_EIO, "%s: %s", log->name, strerror(err));
 		} else {
 			rc = remove_hidden_dir(ctx, dirfd, fd, hidden, log->name);
 		}

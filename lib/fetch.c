@@ -281,6 +281,17 @@ static void remember_version(struct xfer *x)
 		fremovexattr(x->fd, VALIDATOR_XATTR);
 }
 
+/*
+ * Whether the .part may be continued: resuming splices the bytes it holds
+ * onto what the server sends now, which is safe only when If-Range makes
+ * a changed file come whole (a validator is known), or when the digest
+ * the file must have will catch a splice.
+ */
+static bool may_resume(const struct xfer *x)
+{
+	return x->item->sha256 || fgetxattr(x->fd, VALIDATOR_XATTR, NULL, 0) > 0;
+}
+
 /* "If-Range: <validator>" for resuming the .part, or NULL when unknown. */
 static struct curl_slist *if_range(const struct xfer *x)
 {
@@ -430,6 +441,11 @@ static bool start_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x,
 		return false;
 	if (x->fd < 0 && !open_part(ctx, x, opt->restart))
 		return false;
+	if (!x->is_file && it->bytes > 0 && !may_resume(x) && !restart_part(x)) {
+		item_fail(x, errno_status(x->write_errno, CO_EIO), "%s: %s", x->part,
+			  strerror(x->write_errno));
+		return false;
+	}
 	x->easy = co_curl_easy(ctx);
 	if (!x->easy) {
 		item_fail(x, CO_ESOFTWARE, "%s: cannot start a transfer", it->url);

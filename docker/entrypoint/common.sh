@@ -113,8 +113,10 @@ ep_become_user() {
 		useradd -o -u "$uid" -g "$gid" -m -s /bin/bash "$user" || ep_die "cannot create user $user"
 	fi
 	home=$(getent passwd "$user" | cut -d: -f6)
+	# chown -h: the workspace belongs to the user, who could have put a
+	# symbolic link where a directory was; root must not follow it.
 	for dir in "$home" "$@"; do
-		if ! mkdir -p -- "$dir" || ! chown "$uid:$gid" -- "$dir"; then
+		if ! mkdir -p -- "$dir" || ! chown -h "$uid:$gid" -- "$dir"; then
 			ep_die "cannot give $user $dir"
 		fi
 	done

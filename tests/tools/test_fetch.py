@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import urllib.request
 import pty
 import shutil
 import socket
@@ -275,12 +276,18 @@ def test_resume_from_a_part_file_with_a_range_request(nginx, area, out):
     data = os.urandom(300_000)
     url = nginx.publish(f"{area}/big.bin", data)
     out.mkdir()
-    (out / ".big.bin.part").write_bytes(data[:120_000])
+    part = out / ".big.bin.part"
+    part.write_bytes(data[:120_000])
+    # As an earlier run leaves it: with the version it holds, for If-Range.
+    with urllib.request.urlopen(urllib.request.Request(url, method="HEAD")) as r:
+        os.setxattr(part, "user.clusterops.validator", r.headers["ETag"].encode())
     proc = fetch("-d", out, url)
     assert proc.returncode == 0, proc.stderr
     assert (out / "big.bin").read_bytes() == data
     assert rows(proc)[0][2] == sha(data)
-    assert nginx.requests(area) == [(f"/{area}/big.bin", 206, "bytes=120000-")]
+    # The test's own HEAD, then the one ranged request of sc-fetch.
+    assert nginx.requests(area) == [(f"/{area}/big.bin", 200, "-"),
+                                    (f"/{area}/big.bin", 206, "bytes=120000-")]
     assert leftovers(out) == []
 
 
@@ -337,7 +344,10 @@ def test_server_ignoring_range_restarts_cleanly(nginx, area, out):
     data = os.urandom(200_000)
     url = nginx.publish(f"norange/{area}/f.bin", data)
     out.mkdir()
-    (out / ".f.bin.part").write_bytes(b"stale bytes from another version" * 100)
+    part = out / ".f.bin.part"
+    part.write_bytes(b"stale bytes from another version" * 100)
+    # A version is known (else no Range is asked for at all).
+    os.setxattr(part, "user.clusterops.validator", b'"another-version"')
     proc = fetch("-d", out, url, "--retries", "0")
     assert proc.returncode == 0, proc.stderr
     assert (out / "f.bin").read_bytes() == data
@@ -354,14 +364,17 @@ def test_resume_after_the_connection_drops_mid_body(stub, out):
         if rng is None:
             h.send_response(200)
             h.send_header("Content-Length", str(len(data)))
+            h.send_header("ETag", '"v1"')
             h.end_headers()
             h.wfile.write(data[:150_000])
             h.wfile.flush()
             h.close_connection = True
             h.connection.shutdown(socket.SHUT_RDWR)
             return
+        assert h.headers.get("If-Range") == '"v1"'
         start = int(rng.split("=")[1].rstrip("-"))
         h.send_response(206)
+        h.send_header("ETag", '"v1"')
         h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         h.send_header("Content-Length", str(len(data) - start))
         h.end_headers()

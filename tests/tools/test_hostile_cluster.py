@@ -525,3 +525,61 @@ def test_submit_keeps_an_ignored_sighup_ignored(servers, isolated, tmp_path):
     assert "done" in out
     assert kills(master) == []
     assert "stopping" not in stderr
+
+
+# ---- sc-logs -o: the event log's sources are not trusted ----------------
+
+
+def history_cluster(servers, zip_bytes):
+    """One stub as master (the application ended, no workers) and history server."""
+    doc = master_doc(completed=[app()])
+
+    def behaviour(h):
+        if h.path == f"/api/v1/applications/{APP}/logs":
+            h.send(200, zip_bytes, "application/zip")
+        elif h.path.startswith("/api/v1/applications/"):
+            h.send(200, json.dumps({"id": APP, "name": "job"}).encode())
+        else:
+            h.send(200, json.dumps(doc).encode())
+
+    return servers(behaviour)
+
+
+@pytest.mark.parametrize("bad", ["../../x", "/etc/x", "a//b", "a/./b", "a/../../x"])
+def test_logs_bundle_refuses_unsafe_member_names_from_history(servers, isolated, tmp_path, bad):
+    import io
+    import tarfile
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(bad, b"planted\n")
+        z.writestr(f"eventlog_v2_{APP}/events_1_{APP}", b"{}\n")
+    master = history_cluster(servers, buf.getvalue())
+    events = tmp_path / "events"
+    events.mkdir()
+    out = tmp_path / "bundle.tar"
+    proc = run("sc-logs", APP, "-o", out, timeout=30,
+               env={**master.env, "SC_EVENTS_DIR": str(events)})
+    assert out.exists(), proc.stderr
+    with tarfile.open(out) as t:
+        names = t.getnames()
+    assert f"{APP}/eventlog/eventlog_v2_{APP}/events_1_{APP}" in names, names
+    for n in names:
+        parts = n.split("/")
+        assert not n.startswith("/") and ".." not in parts and "" not in parts \
+            and "." not in parts, names
+
+
+def test_logs_bundle_does_not_hang_on_a_fifo_in_the_events_dir(servers, isolated, tmp_path):
+    master = history_cluster(servers, b"not a zip")
+    events = tmp_path / "events"
+    events.mkdir()
+    os.mkfifo(events / APP)
+    rolling = events / f"eventlog_v2_{APP}"
+    rolling.mkdir()
+    os.mkfifo(rolling / f"events_1_{APP}")
+    out = tmp_path / "bundle.tar"
+    proc = run("sc-logs", APP, "-o", out, timeout=30,
+               env={**master.env, "SC_EVENTS_DIR": str(events)})
+    assert out.exists(), proc.stderr

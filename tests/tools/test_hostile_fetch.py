@@ -8,6 +8,7 @@ stub HTTP server, and check that nothing outside datain is ever written.
 import hashlib
 import io
 import os
+import socket
 import stat
 import tarfile
 
@@ -255,3 +256,40 @@ def test_extracted_root_follows_the_umask(tmp_path, out):
         os.umask(old)
     assert proc.returncode == 0, proc.stderr
     assert stat.S_IMODE((out / "pub").stat().st_mode) == 0o755
+
+
+def test_no_resume_without_a_validator_or_a_digest(stub, tmp_path):
+    """A .part whose version is unknown is not continued: the file may have
+    changed, and its old head would be spliced onto the new tail."""
+    old, new = os.urandom(300_000), os.urandom(300_000)
+    ranges = []
+
+    def drop_then_change(h):
+        rng = h.headers.get("Range")
+        ranges.append(rng)
+        body = old if len(ranges) == 1 else new
+        if rng is not None:
+            start = int(rng.split("=")[1].rstrip("-"))
+            h.send_response(206)
+            h.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            h.send_header("Content-Length", str(len(body) - start))
+            h.end_headers()
+            h.wfile.write(body[start:])
+            return
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        if len(ranges) == 1:
+            h.wfile.write(body[:100_000])
+            h.wfile.flush()
+            h.close_connection = True
+            h.connection.shutdown(socket.SHUT_RDWR)
+            return
+        h.wfile.write(body)
+    stub.behaviour = drop_then_change
+    out = tmp_path / "out"
+    url = f"http://127.0.0.1:{stub.server_address[1]}/changing.bin"
+    proc = run("sc-fetch", "-q", "-d", out, url)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "changing.bin").read_bytes() == new
+    assert ranges == [None, None]

@@ -2,6 +2,11 @@
 /* Spark's event-log names, as the events dir holds them. */
 #include "config.h"
 
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "check.h"
 #include "clusterops.h"
 
@@ -36,8 +41,60 @@ static const struct name_case cases[] = {
 	{ "application_17_", CO_EDATA, NULL, NULL, NULL, false, false },
 };
 
+#define ROLLING "eventlog_v2_app-20260101000000-0001"
+#define MEMBER "events_1_app-20260101000000-0001"
+
+static void put_file(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		CHECK(write(fd, "{}\n", 3) == 3);
+		close(fd);
+	}
+}
+
+/*
+ * What a rolling dir holds is checked again after it is renamed out of
+ * sight: something put in it after the scan is not removed with it.
+ */
+static void check_remove_rechecks_after_rename(const char *planted, bool symlink)
+{
+	char tmpl[] = "/tmp/test-eventlog.XXXXXX", path[300];
+	struct co_eventlog_dir *logs = NULL;
+	struct co_ctx *ctx = co_ctx_new();
+	struct stat sb;
+	int events, sub;
+
+	CHECK(ctx && mkdtemp(tmpl));
+	events = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(events >= 0 && mkdirat(events, ROLLING, 0755) == 0);
+	sub = openat(events, ROLLING, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	put_file(sub, MEMBER);
+	put_file(sub, "appstatus_app-20260101000000-0001");
+	CHECK_INT(co_eventlog_dir_scan(ctx, events, &logs), CO_OK);
+	CHECK_INT(logs->n_logs, 1);
+	/* after the scan, before the removal */
+	if (symlink)
+		CHECK(symlinkat("/etc/passwd", sub, planted) == 0);
+	else
+		put_file(sub, planted);
+	CHECK(co_eventlog_remove(ctx, events, &logs->logs[0]) != CO_OK);
+	CHECK(fstatat(sub, planted, &sb, AT_SYMLINK_NOFOLLOW) == 0);
+	CHECK(fstatat(events, ROLLING "/" MEMBER, &sb, AT_SYMLINK_NOFOLLOW) == 0);
+	co_eventlog_dir_free(logs);
+	close(sub);
+	close(events);
+	snprintf(path, sizeof(path), "rm -rf '%s'", tmpl);
+	CHECK(system(path) == 0);
+	co_ctx_free(ctx);
+}
+
 int main(void)
 {
+	check_remove_rechecks_after_rename("precious.txt", false);
+	check_remove_rechecks_after_rename("events_2_app-20260101000000-0001", true);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct name_case *c = &cases[i];
 		struct co_eventlog_name n;
