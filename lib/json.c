@@ -47,8 +47,14 @@ int64_t co_json_int(const json_t *obj, const char *key, int64_t dflt)
 
 	if (json_is_integer(v))
 		return json_integer_value(v);
-	if (json_is_real(v))
-		return (int64_t)json_real_value(v);
+	if (json_is_real(v)) {
+		double d = json_real_value(v);
+
+		/* Outside int64_t's range the conversion is undefined: 1e300. */
+		if (d >= -9223372036854775808.0 && d < 9223372036854775808.0)
+			return (int64_t)d;
+		return dflt;
+	}
 	if (json_is_string(v)) {
 		char *end;
 		long long n = strtoll(json_string_value(v), &end, 10);

@@ -242,6 +242,24 @@ static void test_malformed(struct co_ctx *ctx)
 	co_worker_state_free(NULL);
 }
 
+/* Numbers too large for the fields are read as absent, not converted. */
+static void test_huge_numbers(struct co_ctx *ctx)
+{
+	const char *json = "{\"url\": \"spark://x:7077\", \"status\": \"ALIVE\", "
+		"\"memory\": 1e300, \"cores\": -1e19, \"activeapps\": [{\"id\": \"app-1\", "
+		"\"duration\": 2.5, \"starttime\": 9.3e18}]}";
+	struct co_master_state *st;
+
+	CHECK_INT(co_master_state_parse(ctx, json, strlen(json), "m", &st), CO_OK);
+	if (!st)
+		return;
+	CHECK_INT(st->memory_mb, 0);
+	CHECK_INT(st->cores, 0);
+	CHECK_INT(st->apps[0].duration_ms, 2);
+	CHECK_INT(st->apps[0].start_ms, 0);
+	co_master_state_free(st);
+}
+
 static void test_final_states(void)
 {
 	CHECK(co_spark_state_is_final("FINISHED"));
@@ -265,6 +283,7 @@ int main(void)
 	}
 	test_csrf();
 	test_malformed(ctx);
+	test_huge_numbers(ctx);
 	test_final_states();
 	co_ctx_free(ctx);
 	return CHECK_DONE();
