@@ -120,17 +120,33 @@ bad:
 }
 
 /*
+ * Length of the host at the start of s: a name or an IPv4 address, or an
+ * IPv6 literal with its brackets ("[::1]"). 0 when there is none, or when
+ * it holds what would change the meaning of http://HOST:PORT.
+ */
+static size_t host_length(const char *s)
+{
+	static const char name_chars[] = "abcdefghijklmnopqrstuvwxyz"
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._";
+	size_t n;
+
+	if (*s != '[')
+		n = strspn(s, name_chars);
+	else if ((n = strspn(s + 1, "0123456789abcdefABCDEF:.")) == 0 || s[n + 1] != ']')
+		return 0;
+	else
+		n += 2;
+	return s[n] == '\0' || strchr(":,/", s[n]) ? n : 0;
+}
+
+/*
  * Every master in "HOST:PORT,HOST:PORT" names a host: the URLs derived
  * from it, and every tool, need one. "[::1]:7077" is a host; "[]" is not.
  */
 static bool master_hosts_present(const char *list)
 {
 	for (const char *s = list; ; ) {
-		size_t n = strcspn(s, ":,/");
-
-		if (*s == '[')
-			n = s[1] == ']' ? 0 : strcspn(s, "]");
-		if (n == 0)
+		if (host_length(s) == 0)
 			return false;
 		s = strchr(s, ',');
 		if (!s)
@@ -349,12 +365,7 @@ CO_API char *co_spark_master_host(struct co_ctx *ctx, const char *url)
 		return NULL;
 	}
 	host = url + 8;
-	if (*host == '[') {	/* IPv6 literal: keep the brackets for URLs */
-		end = strchr(host, ']');
-		end = end ? end + 1 : host + strlen(host);
-	} else {
-		end = host + strcspn(host, ":,/");
-	}
+	end = host + host_length(host);	/* an IPv6 literal keeps its brackets */
 	if (end == host) {
 		co_err(ctx, CO_EDATA, "invalid master URL '%s': no host", url);
 		return NULL;

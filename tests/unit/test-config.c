@@ -170,7 +170,9 @@ static void test_flag_validation(void)
 static void test_master_without_host(void)
 {
 	static const char *const bad[] = { "spark://", "spark://:7077", "spark://,h:7077",
-					   "spark:///x", "spark://[]:7077", NULL };
+					   "spark:///x", "spark://[]:7077", "spark://[::1:7077",
+					   "spark://h1:7077,[::1", "spark://user@h:7077",
+					   "spark://h?x:7077", NULL };
 	struct co_ctx *ctx;
 
 	for (const char *const *b = bad; *b; b++) {
@@ -222,7 +224,13 @@ static void test_master_host(void)
 	h = co_spark_master_host(ctx, "spark://solo");
 	CHECK_STR(h, "solo");
 	free(h);
+	h = co_spark_master_host(ctx, "spark://spark_master-1.example:7077/");
+	CHECK_STR(h, "spark_master-1.example");
+	free(h);
 	CHECK(co_spark_master_host(ctx, "spark://:7077") == NULL);
+	CHECK(co_spark_master_host(ctx, "spark://[::1") == NULL);
+	CHECK(co_spark_master_host(ctx, "spark://a b:7077") == NULL);
+	CHECK(co_spark_master_host(ctx, "spark://evil#@h:7077") == NULL);
 	CHECK(co_spark_master_host(ctx, "mesos://h:5050") == NULL);
 	CHECK(strstr(co_ctx_error(ctx), "mesos://h:5050") != NULL);
 	co_ctx_free(ctx);
