@@ -292,7 +292,15 @@ static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root
 	}
 	archive_read_support_format_tar(in);
 	archive_read_support_format_zip(in);
-	archive_read_support_filter_all(in);
+	/*
+	 * Only the compressions of the supported suffixes: "all" would also
+	 * hand some (lrzip, lzop, grzip) to whatever program of that name is
+	 * on PATH, run on the archive's bytes.
+	 */
+	archive_read_support_filter_gzip(in);
+	archive_read_support_filter_bzip2(in);
+	archive_read_support_filter_xz(in);
+	archive_read_support_filter_zstd(in);
 	/*
 	 * Our checks above come first; these are libarchive's own, kept as a
 	 * second line: no ".." and no writing through a symbolic link.

@@ -384,6 +384,36 @@ static void test_corrupt(void)
 	co_ctx_free(ctx);
 }
 
+/* A compression libarchive would hand to a program on PATH is refused, not run. */
+static void test_no_programs(void)
+{
+	static const char lrzip_head[] = "LRZI\0\6\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0xxxxxxxx";
+	struct co_ctx *ctx = co_ctx_new();
+	char *path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	char script[600];
+	struct stat st;
+	FILE *fp;
+
+	fresh();
+	CHECK(mkdir(at("bin"), 0755) == 0);
+	snprintf(script, sizeof(script), "#!/bin/sh\n: > '%s'\ncat >/dev/null\n", at("ran"));
+	fp = fopen(at("bin/lrzip"), "w");
+	fputs(script, fp);
+	fclose(fp);
+	CHECK(chmod(at("bin/lrzip"), 0755) == 0);
+	fp = fopen(at("books.tar.gz"), "w");
+	fwrite(lrzip_head, 1, sizeof(lrzip_head) - 1, fp);
+	fclose(fp);
+	setenv("PATH", at("bin"), 1);
+	CHECK_INT(co_archive_extract(ctx, at("books.tar.gz"), at("out"), 0), CO_EDATA);
+	if (path)
+		setenv("PATH", path, 1);
+	CHECK(lstat(at("ran"), &st) != 0);
+	CHECK(lstat(at("out"), &st) != 0);
+	free(path);
+	co_ctx_free(ctx);
+}
+
 int main(void)
 {
 	test_sha256();
@@ -396,6 +426,7 @@ int main(void)
 	test_limits();
 	test_root_mode();
 	test_corrupt();
+	test_no_programs();
 	nftw(workdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(workdir);
 	return CHECK_DONE();
