@@ -4,7 +4,7 @@
  * in a directory of its own beside a file it must not touch. After each
  * run: nothing new outside the box, the file beside it unchanged, and in
  * the unpacked tree only files, directories and links that stay inside
- * it, without set-id bits or extra hard links. A failed run leaves
+ * it, without set-id bits or extra hard links, and no program run. A failed run leaves
  * nothing; with CO_ARCHIVE_REPLACE (inputs of odd length) the old tree
  * stays as it was.
  */
@@ -24,7 +24,12 @@
 /* Each name a little longer than the one it is made from. */
 static char root[PATH_MAX - 128], box[PATH_MAX - 96], victim[PATH_MAX - 96];
 static char archive_path[PATH_MAX - 64], dest[PATH_MAX - 64];
+static char bin[PATH_MAX - 96];
 static int archive_fd = -1;
+static const char *const programs[] = {
+	"lrzip", "lzop", "grzip", "lz4", "lzip", "lzma", "xz", "zstd", "bzip2", "gzip",
+	"compress", "uncompress", "sh", NULL
+};
 
 static void write_file(const char *path, const char *text)
 {
@@ -81,6 +86,23 @@ static void setup(void)
 	if (mkdir(box, 0755) != 0)
 		abort();
 	write_file(victim, VICTIM);
+	/*
+	 * Decompressors that libarchive runs as programs when it has no
+	 * library for them: the only ones on PATH, and each leaves a mark.
+	 */
+	snprintf(bin, sizeof(bin), "%s/bin", root);
+	if (mkdir(bin, 0755) != 0)
+		abort();
+	for (const char *const *p = programs; *p; p++) {
+		char path[PATH_MAX], script[PATH_MAX + 64];
+
+		snprintf(path, sizeof(path), "%s/%s", bin, *p);
+		snprintf(script, sizeof(script), "#!/bin/sh\n: > '%s/executed'\n", root);
+		write_file(path, script);
+		if (chmod(path, 0755) != 0)
+			abort();
+	}
+	setenv("PATH", bin, 1);
 	archive_fd = open(archive_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (archive_fd < 0)
 		abort();
@@ -153,7 +175,7 @@ static void check_outside(bool dest_expected)
 	int fd;
 
 	listing(root, names, sizeof(names));
-	FUZZ_ASSERT(strcmp(names, "box,victim,") == 0);
+	FUZZ_ASSERT(strcmp(names, "bin,box,victim,") == 0);
 	listing(box, names, sizeof(names));
 	FUZZ_ASSERT(strcmp(names, dest_expected ? "in,out," : "in,") == 0);
 	FUZZ_ASSERT(lstat(victim, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_nlink == 1);
