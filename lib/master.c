@@ -304,7 +304,7 @@ static int ui_kill(struct co_ctx *ctx, const char *path, const char *id)
 	};
 	struct co_http_response resp;
 	const char *token;
-	char *url = NULL, *eid = NULL, *form = NULL;
+	char *url = NULL, *eid = NULL, *etoken = NULL, *form = NULL;
 	int rc;
 
 	rc = csrf_token(ctx, &token);
@@ -315,9 +315,12 @@ static int ui_kill(struct co_ctx *ctx, const char *path, const char *id)
 		rc = co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
 		goto out;
 	}
+	/* Both come from outside: neither may add fields to the form. */
 	eid = curl_easy_escape(ctx->curl, id, 0);
-	if (!url || !eid || asprintf(&form, "id=%s&terminate=true%s%s", eid,
-				     token ? "&csrfToken=" : "", token ? token : "") < 0) {
+	etoken = curl_easy_escape(ctx->curl, token ? token : "", 0);
+	if (!url || !eid || !etoken ||
+	    asprintf(&form, "id=%s&terminate=true%s%s", eid,
+		     token ? "&csrfToken=" : "", token ? etoken : "") < 0) {
 		form = NULL;
 		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
 		goto out;
@@ -337,6 +340,7 @@ static int ui_kill(struct co_ctx *ctx, const char *path, const char *id)
 	co_http_response_clear(&resp);
 out:
 	curl_free(eid);
+	curl_free(etoken);
 	free(form);
 	free(url);
 	return rc;

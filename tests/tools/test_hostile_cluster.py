@@ -11,6 +11,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 
 import pytest
 
@@ -583,3 +584,33 @@ def test_logs_bundle_does_not_hang_on_a_fifo_in_the_events_dir(servers, isolated
     proc = run("sc-logs", APP, "-o", out, timeout=30,
                env={**master.env, "SC_EVENTS_DIR": str(events)})
     assert out.exists(), proc.stderr
+
+
+# ---- sc-kill: the master page's CSRF token cannot add form fields -------
+
+
+def test_kill_sends_a_hostile_csrf_token_as_one_field(servers, isolated):
+    token = "t0k&id=app-other&terminate=false+x%41"
+    killed = []
+
+    def master_behaviour(h):
+        if h.path.startswith("/json"):
+            state = "KILLED" if killed else "RUNNING"
+            h.send(200, json.dumps(master_doc(active=[] if killed else [
+                app(APP, state=state)], completed=[app(APP, state=state)] if killed
+                else [])).encode())
+        elif h.command == "POST":
+            killed.append(1)
+            h.send(302, b"", headers=[("Location", "/")])
+        else:
+            page = (f'<form action="app/kill/" method="POST"><input type="hidden" '
+                    f'name="csrfToken" value="{token}"/></form>').encode()
+            h.send(200, page, ctype="text/html")
+
+    master = servers(master_behaviour)
+    r = run("sc-kill", APP, env=master.env)
+    assert r.returncode == 0, r.stderr
+    posts = kills(master)
+    assert len(posts) == 1, posts
+    form = urllib.parse.parse_qs(posts[0][2].decode(), strict_parsing=True)
+    assert form == {"id": [APP], "terminate": ["true"], "csrfToken": [token]}
