@@ -168,12 +168,24 @@ CO_API int co_worker_log_parse(struct co_ctx *ctx, const char *body, size_t len,
 {
 	static const char head[] = "==== Bytes ";
 	const char *nl = memchr(body, '\n', len);
+	char line[160];
 	long long a, b, n;
 	int used = 0;
 
 	memset(out, 0, sizeof(*out));
+	/*
+	 * sscanf reads a copy of the header line's start, where the numbers are:
+	 * the body need not end in a NUL.
+	 */
+	if (nl) {
+		size_t n_line = (size_t)(nl - body) < sizeof(line) - 1 ?
+				(size_t)(nl - body) : sizeof(line) - 1;
+
+		memcpy(line, body, n_line);
+		line[n_line] = '\0';
+	}
 	if (!nl || len < sizeof(head) - 1 || memcmp(body, head, sizeof(head) - 1) != 0 ||
-	    sscanf(body, "==== Bytes %lld-%lld of %lld of %n", &a, &b, &n, &used) != 3 ||
+	    sscanf(line, "==== Bytes %lld-%lld of %lld of %n", &a, &b, &n, &used) != 3 ||
 	    used == 0 || a < 0 || b < a || n < b || nl - body < 5 ||
 	    memcmp(nl - 5, " ====", 5) != 0)
 		return co_err(ctx, CO_EPROTOCOL, "%s: not a worker log reply", origin);

@@ -272,6 +272,34 @@ static void test_final_states(void)
 	CHECK(!co_spark_state_is_final(NULL));
 }
 
+/*
+ * The worker's /log/ reply header: parsed within the reply's length (the
+ * buffer need not end in a NUL), whatever the length of the file's path.
+ */
+static void test_worker_log_header(struct co_ctx *ctx)
+{
+	struct co_log_chunk c;
+	char reply[600], *exact;
+	int n;
+
+	n = snprintf(reply, sizeof(reply), "==== Bytes 10-20 of 30 of /%0300d/stderr ====\nabc", 0);
+	CHECK_INT(co_worker_log_parse(ctx, reply, (size_t)n, "w", &c), CO_OK);
+	CHECK_INT(c.start, 10);
+	CHECK_INT(c.end, 20);
+	CHECK_INT(c.total, 30);
+	CHECK_INT(c.len, 3);
+	/* Blanks and digits up to the buffer's end, no NUL after them. */
+	static const char tricky[] = "==== Bytes \n 12";
+	exact = malloc(sizeof(tricky) - 1);
+	CHECK(exact != NULL);
+	if (exact) {
+		memcpy(exact, tricky, sizeof(tricky) - 1);
+		CHECK_INT(co_worker_log_parse(ctx, exact, sizeof(tricky) - 1, "w", &c),
+			  CO_EPROTOCOL);
+		free(exact);
+	}
+}
+
 int main(void)
 {
 	struct co_ctx *ctx = co_ctx_new();
@@ -285,6 +313,7 @@ int main(void)
 	test_malformed(ctx);
 	test_huge_numbers(ctx);
 	test_final_states();
+	test_worker_log_header(ctx);
 	co_ctx_free(ctx);
 	return CHECK_DONE();
 }
