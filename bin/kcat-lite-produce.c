@@ -303,7 +303,8 @@ static void report(struct producer *pr, bool interrupted)
 	if (pr->first_error[0])
 		fprintf(stderr, "; first failure: %s", pr->first_error);
 	if (txn_failed)
-		fprintf(stderr, "; transaction aborted: %s", pr->txn_error);
+		fprintf(stderr, "; transaction aborted (%s): no message of it is committed",
+			pr->txn_error);
 	else if (pr->txn)
 		fprintf(stderr, "; transaction committed");
 	fputc('\n', stderr);
