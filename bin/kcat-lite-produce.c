@@ -369,7 +369,8 @@ int kc_produce(struct kc_opts *o)
 	char errstr[256];
 	bool interrupted;
 
-	if (!co_kafka_props_get(o->props, "enable.idempotence") &&
+	/* --no-idempotence leaves librdkafka's (and so kcat's) settings. */
+	if (!co_kafka_props_get(o->props, "enable.idempotence") && !o->no_idempotence &&
 	    rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr)))
 		die(CO_ESOFTWARE, "enable.idempotence: %s", errstr);
 	if (!co_kafka_props_get(o->props, "queue.buffering.max.kbytes") &&
@@ -379,7 +380,7 @@ int kc_produce(struct kc_opts *o)
 	/* The idempotent producer of librdkafka keeps one request in flight per
 	 * partition: what queues while it is out is the next batch already, and
 	 * a linger only adds to each round trip. */
-	if (!co_kafka_props_get(o->props, "linger.ms") &&
+	if (!co_kafka_props_get(o->props, "linger.ms") && !o->no_idempotence &&
 	    !co_kafka_props_get(o->props, "queue.buffering.max.ms") &&
 	    rd_kafka_conf_set(conf, "linger.ms", "0", errstr, sizeof(errstr)))
 		die(CO_ESOFTWARE, "linger.ms: %s", errstr);

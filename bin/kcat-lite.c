@@ -19,7 +19,7 @@
 
 #define DEFAULT_METADATA_TIMEOUT_S 5
 
-enum { OPT_SEND_EMPTY = OPT_TOOL_FIRST };
+enum { OPT_SEND_EMPTY = OPT_TOOL_FIRST, OPT_NO_IDEMPOTENCE };
 
 volatile sig_atomic_t kc_stop;
 volatile sig_atomic_t kc_brokers_down;
@@ -54,6 +54,8 @@ static noreturn void usage(void)
 	       "                     without =VALUE its value is NULL\n"
 	       "  -Z                 empty key or value is NULL (a tombstone)\n"
 	       "      --send-empty   produce empty records too (kcat skips them)\n"
+	       "      --no-idempotence  kcat's producer settings: no idempotence, linger.ms=5;\n"
+	       "                     faster, but a retry may write a message twice\n"
 	       "  -l                 a FILE holds delimited messages, not one message\n"
 	       "  -T                 with -P, echo each record read to standard output\n"
 	       "  -f FORMAT          output format: %%t %%p %%o %%T %%k %%K %%s %%S %%R %%h %%%%\n"
@@ -195,6 +197,7 @@ static void parse_options(int argc, char **argv, struct kc_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "send-empty", no_argument, NULL, OPT_SEND_EMPTY },
+		{ "no-idempotence", no_argument, NULL, OPT_NO_IDEMPOTENCE },
 		{ "show-config", no_argument, NULL, OPT_SHOW_CONFIG },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -250,6 +253,7 @@ static void parse_options(int argc, char **argv, struct kc_opts *o)
 		case 'H': add_header(o, optarg); break;
 		case 'Z': o->null_empty = true; break;
 		case OPT_SEND_EMPTY: o->send_empty = true; break;
+		case OPT_NO_IDEMPOTENCE: o->no_idempotence = true; break;
 		case 'f': o->format = optarg; break;
 		case 'J': o->json = true; break;
 		case 's': option_s(o, optarg); break;

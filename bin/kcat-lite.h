@@ -35,6 +35,7 @@ struct kc_opts {
 	const char *key_delim_arg;
 	bool null_empty;		/* -Z */
 	bool send_empty;		/* --send-empty: empty records are produced */
+	bool no_idempotence;		/* --no-idempotence: kcat's producer settings */
 	bool exit_on_error;		/* not -E: all brokers down ends the run */
 	const char *pack[2];		/* -s key=, -s value=: pack-str deserializers */
 	const char *brokers_arg;	/* -b, which wins over a property file */

@@ -215,6 +215,16 @@ def test_dump_has_global_and_topic_config(kcat):
     assert set(names(theirs)) <= set(names(out))
 
 
+def test_producer_settings_by_default_and_as_kcat_has_them(brokers):
+    d = dump("-b", brokers, "-P", "-t", "x")
+    assert d["enable.idempotence"] == "true" and d["queue.buffering.max.ms"] == "0"
+    d = dump("-b", brokers, "-P", "-t", "x", "--no-idempotence")
+    assert d["enable.idempotence"] == "false" and d["queue.buffering.max.ms"] == "5"
+    t = topic_name()
+    kc("-b", brokers, "-P", "-t", t, "--no-idempotence", input=b"a\nb\n", check=0)
+    assert [m["payload"] for m in consume_json(brokers, t)] == ["a", "b"]
+
+
 CONFLUENT_CLOUD = """\
 # Required connection configs for Kafka producer, consumer, and admin
 bootstrap.servers={brokers}
