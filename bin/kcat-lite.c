@@ -13,6 +13,7 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "kcat-lite.h"
@@ -26,6 +27,8 @@ volatile sig_atomic_t kc_brokers_down;
 bool kc_connected;
 /* For librdkafka's log and error callbacks, whatever a mode's opaque is. */
 static const struct kc_opts *cb_opts;
+/* The last authentication failure librdkafka reported, for kc_metadata. */
+static char auth_error[512];
 
 static noreturn void usage(void)
 {
@@ -81,8 +84,8 @@ static noreturn void usage(void)
 	       "\n"
 	       "Exit status: 0 success; 1 some message not delivered, a transaction\n"
 	       "not committed, or an unknown topic; 64 usage; 65 malformed input; 69\n"
-	       "brokers unreachable, or all of them lost; 74 I/O error; see\n"
-	       "clusterops(7).\n",
+	       "brokers unreachable, or all of them lost; 74 I/O error; 77\n"
+	       "authentication refused; see clusterops(7).\n",
 	       program_name, DEFAULT_METADATA_TIMEOUT_S);
 	exit(CO_OK);
 }
@@ -410,6 +413,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		kc_stop = 1;
 		return;
 	}
+	if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION)
+		snprintf(auth_error, sizeof(auth_error), "%s", reason);
 	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && o->quiet)
 		return;
 	if (o->verbose >= 1 || rd_kafka_fatal_error(rk, NULL, 0))
@@ -509,6 +514,21 @@ const struct rd_kafka_metadata *kc_metadata(struct kc_opts *o, rd_kafka_t *rk,
 	}
 	if (rkt)
 		rd_kafka_topic_destroy(rkt);
+	if (err)
+		rd_kafka_poll(rk, 0);	/* the error callbacks: was it authentication? */
+	if (err && auth_error[0]) {
+		const char *mech = co_kafka_props_get(o->props, "sasl.mechanisms");
+
+		if (!mech)
+			mech = co_kafka_props_get(o->props, "sasl.mechanism");
+		warnmsg("brokers %s: %s", kc_brokers(o), auth_error);
+		/* librdkafka#4895: Kafka 4 checks the SCRAM nonce strictly. */
+		if (mech && strncasecmp(mech, "SCRAM", 5) == 0 && rd_kafka_version() < 0x020601ff)
+			warnmsg("librdkafka %s cannot authenticate with SCRAM to Kafka 4 brokers "
+				"(2.6.1 or later can)", rd_kafka_version_str());
+		kc_client_destroy(rk);
+		exit(CO_ENOPERM);
+	}
 	if (err) {
 		warnmsg("brokers %s: not reachable within %g s (%s); check -b or SC_BROKERS",
 			kc_brokers(o), o->metadata_timeout_ms / 1000.0, rd_kafka_err2str(err));
