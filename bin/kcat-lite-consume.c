@@ -218,9 +218,17 @@ static void write_msg(struct consumer *c, const rd_kafka_message_t *rm)
 	if (c->o->json) {
 		co_kafka_json_write(&m, stdout);
 		fwrite(c->o->delim, 1, c->o->delim_len, stdout);
-	} else {
-		co_kafka_format_write(c->fmt, &m, stdout);
+	} else if (co_kafka_format_write(c->fmt, &m, stdout) == CO_EDATA) {
+		/* A -s pack-str that does not fit: kcat's message and rule. */
+		warnmsg("Failed to format message in %s [%" PRId32 "] at offset %" PRId64 ": %s%s",
+			m.topic, m.partition, m.offset, co_kafka_format_error(c->fmt),
+			c->o->exit_on_error ? ": terminating" : "");
+		if (c->o->exit_on_error) {
+			c->status = CO_EDATA;
+			kc_stop = 1;
+		}
 	}
+	kc_message_written(c->o);
 	if (hs != hbuf)
 		free(hs);
 }
@@ -441,6 +449,9 @@ int kc_consume(struct kc_opts *o)
 			usage_error("-f: %s", co_ctx_error(o->ctx));
 		if (rc)
 			die_ctx(o->ctx, rc);
+		for (int i = 0; i < 2; i++)
+			if (o->pack[i] && (rc = co_kafka_format_set_pack(o->ctx, c.fmt, i, o->pack[i])))
+				die_ctx(o->ctx, rc);
 	}
 	c.want_headers = o->json || co_kafka_format_uses(c.fmt, 'h');
 	c.want_ts = o->json || co_kafka_format_uses(c.fmt, 'T');

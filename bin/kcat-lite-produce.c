@@ -30,6 +30,10 @@ struct producer {
 	uint64_t delivered;
 	uint64_t failed;	/* not delivered (including never queued) */
 	uint64_t uncertain;	/* failed, but the broker may have written them */
+	bool limit_reached;	/* -c COUNT records produced */
+	bool whole;		/* reading a file as one message: no -T */
+	bool txn;		/* transactional.id: one transaction for the run */
+	char txn_error[512];	/* why the transaction was not committed */
 	char first_error[512];
 	int status;		/* beyond delivery: 65 malformed input, 74 I/O */
 };
@@ -90,7 +94,8 @@ static void produce_one(struct producer *pr, const struct co_kafka_msg *m)
 			rd_kafka_header_add(hdrs, m->headers[i].name, -1, m->headers[i].value,
 					    (ssize_t)m->headers[i].len);
 		for (size_t i = 0; i < o->n_headers; i++)
-			rd_kafka_header_add(hdrs, o->headers[i].name, -1, o->headers[i].value, -1);
+			rd_kafka_header_add(hdrs, o->headers[i].name, -1, o->headers[i].value,
+					    o->headers[i].value ? -1 : 0);
 	}
 	for (;;) {
 		err = rd_kafka_producev(pr->rk, RD_KAFKA_V_RKT(pr->rkt),
@@ -118,10 +123,8 @@ static void produce_one(struct producer *pr, const struct co_kafka_msg *m)
 	}
 	if ((pr->records & 1023) == 0)
 		rd_kafka_poll(pr->rk, 0);
-	if (o->tee) {
-		fwrite(m->payload ? m->payload : "", 1, m->len, stdout);
-		fwrite(o->delim, 1, o->delim_len, stdout);
-	}
+	if (o->count && pr->records >= (uint64_t)o->count)
+		pr->limit_reached = true;
 }
 
 /* One delimited record from the input: key and value split as -K/-k/-Z say. */
@@ -130,6 +133,14 @@ static void produce_record(struct producer *pr, const char *rec, size_t len)
 	struct kc_opts *o = pr->o;
 	struct co_kafka_msg m = { .partition = -1 };
 
+	/* kcat skips empty records; --send-empty produces them. */
+	if (!len && !o->send_empty)
+		return;
+	/* kcat's -T: the record as read, without its delimiter. */
+	if (o->tee && !pr->whole) {
+		fwrite(rec, 1, len, stdout);
+		kc_message_written(o);
+	}
 	if (o->json) {
 		struct co_kafka_msg *jm;
 
@@ -177,7 +188,8 @@ static int read_fd(struct producer *pr, int fd, const char *name, bool whole)
 
 	if (!buf)
 		die(CO_ESOFTWARE, "out of memory");
-	while (!kc_stop) {
+	pr->whole = whole;
+	while (!kc_stop && !pr->limit_reached) {
 		char *d = whole ? NULL : memmem(buf + scan, end - scan, o->delim, o->delim_len);
 		ssize_t n;
 
@@ -233,7 +245,7 @@ static void read_input(struct producer *pr)
 		read_fd(pr, STDIN_FILENO, "standard input", false);
 		return;
 	}
-	for (size_t i = 0; i < o->n_files && !kc_stop && !pr->status; i++) {
+	for (size_t i = 0; i < o->n_files && !kc_stop && !pr->status && !pr->limit_reached; i++) {
 		int fd = strcmp(o->files[i], "-") ? open(o->files[i], O_RDONLY | O_CLOEXEC)
 						  : STDIN_FILENO;
 
@@ -274,9 +286,11 @@ static void drain(struct producer *pr)
 
 static void report(struct producer *pr, bool interrupted)
 {
-	if (!pr->failed && !interrupted && !pr->status && pr->o->verbose < 1)
+	bool txn_failed = pr->txn && pr->txn_error[0];
+
+	if (!pr->failed && !interrupted && !pr->status && !txn_failed && pr->o->verbose < 1)
 		return;
-	if (pr->o->quiet && !pr->failed && !interrupted)
+	if (pr->o->quiet && !pr->failed && !interrupted && !txn_failed)
 		return;
 	fprintf(stderr, "%s: %" PRIu64 " of %" PRIu64 " messages delivered, %" PRIu64
 		" not delivered", program_name, pr->delivered, pr->records, pr->failed);
@@ -288,7 +302,63 @@ static void report(struct producer *pr, bool interrupted)
 			interrupted ? "interrupted" : "stopped at the error above");
 	if (pr->first_error[0])
 		fprintf(stderr, "; first failure: %s", pr->first_error);
+	if (txn_failed)
+		fprintf(stderr, "; transaction aborted (%s): no message of it is committed",
+			pr->txn_error);
+	else if (pr->txn)
+		fprintf(stderr, "; transaction committed");
 	fputc('\n', stderr);
+}
+
+/* rd_kafka_error_t to pr->txn_error; true when there was one. */
+static bool txn_failed(struct producer *pr, const char *what, rd_kafka_error_t *error)
+{
+	if (!error)
+		return false;
+	if (!pr->txn_error[0])
+		snprintf(pr->txn_error, sizeof(pr->txn_error), "%s: %s", what,
+			 rd_kafka_error_string(error));
+	rd_kafka_error_destroy(error);
+	return true;
+}
+
+/* -X transactional.id: every message of the run in one transaction. */
+static void txn_begin(struct producer *pr)
+{
+	int ms = pr->o->metadata_timeout_ms;
+
+	if (txn_failed(pr, "init_transactions", rd_kafka_init_transactions(pr->rk, ms)) ||
+	    txn_failed(pr, "begin_transaction", rd_kafka_begin_transaction(pr->rk))) {
+		warnmsg("brokers %s: %s", kc_brokers(pr->o), pr->txn_error);
+		rd_kafka_topic_destroy(pr->rkt);
+		kc_client_destroy(pr->rk);
+		exit(CO_EFAIL);
+	}
+}
+
+/* Commit when every message was delivered and the input read to its end;
+ * else, or when the commit fails, abort. */
+static void txn_end(struct producer *pr, bool interrupted)
+{
+	int ms = pr->o->metadata_timeout_ms;
+	rd_kafka_error_t *error;
+
+	if (pr->failed || pr->status || interrupted) {
+		if (!pr->txn_error[0])
+			snprintf(pr->txn_error, sizeof(pr->txn_error), "%s",
+				 interrupted ? "interrupted" : pr->failed ? "a message was not delivered"
+				 : "the input was not read to its end");
+	} else {
+		error = rd_kafka_commit_transaction(pr->rk, ms);
+		if (!txn_failed(pr, "commit_transaction", error))
+			return;
+	}
+	error = rd_kafka_abort_transaction(pr->rk, ms);
+	if (error) {
+		if (!pr->o->quiet)
+			warnmsg("abort_transaction: %s", rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+	}
 }
 
 int kc_produce(struct kc_opts *o)
@@ -299,7 +369,8 @@ int kc_produce(struct kc_opts *o)
 	char errstr[256];
 	bool interrupted;
 
-	if (!co_kafka_props_get(o->props, "enable.idempotence") &&
+	/* --no-idempotence leaves librdkafka's (and so kcat's) settings. */
+	if (!co_kafka_props_get(o->props, "enable.idempotence") && !o->no_idempotence &&
 	    rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr)))
 		die(CO_ESOFTWARE, "enable.idempotence: %s", errstr);
 	if (!co_kafka_props_get(o->props, "queue.buffering.max.kbytes") &&
@@ -309,7 +380,7 @@ int kc_produce(struct kc_opts *o)
 	/* The idempotent producer of librdkafka keeps one request in flight per
 	 * partition: what queues while it is out is the next batch already, and
 	 * a linger only adds to each round trip. */
-	if (!co_kafka_props_get(o->props, "linger.ms") &&
+	if (!co_kafka_props_get(o->props, "linger.ms") && !o->no_idempotence &&
 	    !co_kafka_props_get(o->props, "queue.buffering.max.ms") &&
 	    rd_kafka_conf_set(conf, "linger.ms", "0", errstr, sizeof(errstr)))
 		die(CO_ESOFTWARE, "linger.ms: %s", errstr);
@@ -319,16 +390,22 @@ int kc_produce(struct kc_opts *o)
 	md = kc_metadata(o, pr.rk, o->topics[0], false);
 	rd_kafka_metadata_destroy(md);
 	pr.rkt = rd_kafka_topic_new(pr.rk, o->topics[0], NULL);
+	pr.txn = co_kafka_props_get(o->props, "transactional.id") &&
+		 *co_kafka_props_get(o->props, "transactional.id");
+	if (pr.txn)
+		txn_begin(&pr);
 	read_input(&pr);
 	interrupted = kc_stop && !pr.status;
 	drain(&pr);
 	/* Anything still unaccounted for was never acknowledged. */
 	if (pr.delivered + pr.failed < pr.records)
 		pr.failed = pr.records - pr.delivered;
+	if (pr.txn)
+		txn_end(&pr, interrupted);
 	report(&pr, interrupted);
 	rd_kafka_topic_destroy(pr.rkt);
 	kc_client_destroy(pr.rk);
 	if (pr.status)
 		return pr.status;
-	return pr.failed ? CO_EFAIL : CO_OK;
+	return pr.failed || pr.txn_error[0] ? CO_EFAIL : CO_OK;
 }

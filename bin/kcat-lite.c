@@ -10,24 +10,32 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "kcat-lite.h"
 
 #define DEFAULT_METADATA_TIMEOUT_S 5
 
+enum { OPT_SEND_EMPTY = OPT_TOOL_FIRST, OPT_NO_IDEMPOTENCE };
+
 volatile sig_atomic_t kc_stop;
+volatile sig_atomic_t kc_brokers_down;
+bool kc_connected;
 /* For librdkafka's log and error callbacks, whatever a mode's opaque is. */
 static const struct kc_opts *cb_opts;
+/* The last authentication failure librdkafka reported, for kc_metadata. */
+static char auth_error[512];
 
 static noreturn void usage(void)
 {
-	printf("Usage: %s -P|-C|-G GROUP|-L|-Q [OPTION]... [FILE|TOPIC]...\n"
+	printf("Usage: %s [-P|-C|-G GROUP|-L|-Q] [OPTION]... [FILE|TOPIC]...\n"
 	       "Produce to and consume from Kafka topics, kcat-compatible.\n"
 	       "\n"
-	       "Modes:\n"
+	       "Modes (without one: -C when standard input is a terminal, else -P):\n"
 	       "  -P                 produce messages read from standard input or FILEs\n"
 	       "  -C                 consume one topic (all partitions, or -p)\n"
 	       "  -G GROUP           consume the TOPICs given as arguments in a group\n"
@@ -37,35 +45,47 @@ static noreturn void usage(void)
 	       "Options:\n"
 	       "  -b BROKERS         bootstrap brokers (SC_BROKERS; default kafka:9092)\n"
 	       "  -t TOPIC           topic\n"
-	       "  -p PARTITION       partition (default: all, or the partitioner)\n"
+	       "  -p PARTITION       partition (default, or -1: all, or the partitioner)\n"
 	       "  -o OFFSET          where to start: beginning, end, stored, N, -N (N before\n"
 	       "                     the end), s@MS (a timestamp); e@MS stops at a timestamp\n"
 	       "  -e                 exit at the end of the partitions (any consumer mode)\n"
-	       "  -c COUNT           stop after COUNT messages\n"
+	       "  -c COUNT           stop after COUNT messages, consumed or produced\n"
 	       "  -D DELIM           message delimiter (default \\n; escapes \\n \\r \\t \\xHH)\n"
 	       "  -K DELIM           key delimiter\n"
 	       "  -k KEY             the key of every produced message\n"
-	       "  -H NAME=VALUE      a header on every produced message (repeatable)\n"
+	       "  -H NAME[=VALUE]    a header on every produced message (repeatable);\n"
+	       "                     without =VALUE its value is NULL\n"
 	       "  -Z                 empty key or value is NULL (a tombstone)\n"
+	       "      --send-empty   produce empty records too (kcat skips them)\n"
+	       "      --no-idempotence  kcat's producer settings: no idempotence, linger.ms=5;\n"
+	       "                     faster, but a retry may write a message twice\n"
 	       "  -l                 a FILE holds delimited messages, not one message\n"
-	       "  -T                 with -P, echo produced messages to standard output\n"
+	       "  -T                 with -P, echo each record read to standard output\n"
 	       "  -f FORMAT          output format: %%t %%p %%o %%T %%k %%K %%s %%S %%R %%h %%%%\n"
+	       "  -s [key=|value=]PACK  deserialize keys and/or values with a pack-str:\n"
+	       "                     < > b B h H i I q Q c s $ and spaces\n"
+	       "  -O                 accepted for kcat's sake; no effect\n"
 	       "  -J                 JSON envelopes, in -C/-G output and -P input\n"
 	       "  -X PROP=VALUE      librdkafka property; -X list, -X dump\n"
-	       "  -F FILE            librdkafka properties from FILE (kcat's format)\n"
+	       "  -F FILE            librdkafka properties from FILE (kcat's or Java's\n"
+	       "                     format; none: no file); default $KCAT_CONFIG,\n"
+	       "                     else ~/.config/kcat.conf when it exists\n"
 	       "  -z CODEC           compression: none, gzip, snappy, lz4, zstd\n"
 	       "  -d CONTEXTS        librdkafka debug contexts\n"
 	       "  -m SECONDS         time allowed to reach the brokers (default %d)\n"
 	       "  -q                 quiet: no informational messages\n"
 	       "  -v                 verbose (repeat for librdkafka's log)\n"
-	       "  -u                 line-buffered output even when not a terminal\n"
+	       "  -E                 a consumer keeps retrying when all brokers are down\n"
+	       "                     (default: exit 69)\n"
+	       "  -u                 write each message out at once\n"
 	       "      --show-config  print the resolved configuration and exit\n"
 	       "  -h, --help         display this help and exit\n"
 	       "  -V, --version      output version information and exit\n"
 	       "\n"
-	       "Exit status: 0 success; 1 some message not delivered, or an unknown\n"
-	       "topic; 64 usage; 65 malformed input; 69 brokers unreachable; 74 I/O\n"
-	       "error; see clusterops(7).\n",
+	       "Exit status: 0 success; 1 some message not delivered, a transaction\n"
+	       "not committed, or an unknown topic; 64 usage; 65 malformed input; 69\n"
+	       "brokers unreachable, or all of them lost; 74 I/O error; 77\n"
+	       "authentication refused; see clusterops(7).\n",
 	       program_name, DEFAULT_METADATA_TIMEOUT_S);
 	exit(CO_OK);
 }
@@ -114,6 +134,58 @@ static char *unescape_dup(const char *arg, size_t *len)
 	return s;
 }
 
+static void add_header(struct kc_opts *o, char *arg)
+{
+	struct kc_header *h;
+	char *eq = strchr(arg, '=');
+
+	if (eq == arg || !*arg)
+		usage_error("-H '%s': expected NAME=VALUE or NAME", arg);
+	if (eq)
+		*eq = '\0';
+	h = realloc(o->headers, (o->n_headers + 1) * sizeof(*h));
+	if (!h)
+		die(CO_ESOFTWARE, "out of memory");
+	o->headers = h;
+	h[o->n_headers].name = arg;
+	h[o->n_headers++].value = eq ? eq + 1 : NULL;
+}
+
+/* -s: key=PACK, value=PACK, or PACK for both. */
+static void option_s(struct kc_opts *o, const char *arg)
+{
+	const char *pack = arg;
+	int rc;
+	bool key = true, value = true;
+
+	if (strncmp(arg, "key=", 4) == 0) {
+		pack = arg + 4;
+		value = false;
+	} else if (strncmp(arg, "value=", 6) == 0) {
+		pack = arg + 6;
+		key = false;
+	}
+	if (strcmp(pack, "avro") == 0)
+		usage_error("-s avro: Avro and the schema registry are not supported");
+	rc = co_kafka_pack_check(o->ctx, pack);
+	if (rc == CO_EUSAGE)
+		usage_error("-s %s: %s", arg, co_ctx_error(o->ctx));
+	if (key)
+		o->pack[CO_KAFKA_FIELD_KEY] = pack;
+	if (value)
+		o->pack[CO_KAFKA_FIELD_VALUE] = pack;
+}
+
+static void read_props_file(struct kc_opts *o, struct co_kafka_props *props, const char *path)
+{
+	int rc = co_kafka_props_read_file(o->ctx, props, path);
+
+	if (rc == CO_EUSAGE)
+		usage_error("%s", co_ctx_error(o->ctx));
+	if (rc)
+		die_ctx(o->ctx, rc);
+}
+
 static void add_topic(struct kc_opts *o, const char *topic)
 {
 	const char **t = realloc(o->topics, (o->n_topics + 1) * sizeof(*t));
@@ -127,16 +199,16 @@ static void add_topic(struct kc_opts *o, const char *topic)
 static void parse_options(int argc, char **argv, struct kc_opts *o)
 {
 	static const struct option longopts[] = {
+		{ "send-empty", no_argument, NULL, OPT_SEND_EMPTY },
+		{ "no-idempotence", no_argument, NULL, OPT_NO_IDEMPOTENCE },
 		{ "show-config", no_argument, NULL, OPT_SHOW_CONFIG },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct kc_header *h;
-	char *eq;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, ":PCG:LQb:t:p:o:ec:k:K:D:H:Zf:JX:F:qvuz:d:m:TlhV",
+	while ((c = getopt_long(argc, argv, ":PCG:LQb:t:p:o:eEc:k:K:D:H:Zf:Js:r:OX:F:qvuz:d:m:TlhV",
 				longopts, NULL)) != -1) {
 		switch (c) {
 		case 'P': set_mode(o, MODE_PRODUCE); break;
@@ -148,10 +220,13 @@ static void parse_options(int argc, char **argv, struct kc_opts *o)
 			rc = co_config_set(o->ctx, CO_KEY_BROKERS, optarg);
 			if (rc)
 				usage_error("-b: %s", co_ctx_error(o->ctx));
+			o->brokers_arg = optarg;
 			break;
 		case 't': add_topic(o, optarg); break;
 		case 'p':
-			o->partition = (int32_t)parse_long_or_die(optarg, "-p", 0, INT32_MAX);
+			o->partition = (int32_t)parse_long_or_die(optarg, "-p", -1, INT32_MAX);
+			if (o->partition == -1)
+				o->partition = RD_KAFKA_PARTITION_UA;
 			break;
 		case 'o':
 			if (strncmp(optarg, "e@", 2) == 0)
@@ -160,6 +235,8 @@ static void parse_options(int argc, char **argv, struct kc_opts *o)
 				o->offset = optarg;
 			break;
 		case 'e': o->exit_eof = true; break;
+		case 'E': o->exit_on_error = false; break;
+		case 'O': break;	/* kcat 1.7 accepts it and ignores it */
 		case 'c': o->count = parse_long_or_die(optarg, "-c", 1, LONG_MAX); break;
 		case 'k': o->key = optarg; break;
 		case 'K':
@@ -176,26 +253,19 @@ static void parse_options(int argc, char **argv, struct kc_opts *o)
 			if (!o->delim_len)
 				usage_error("-D: the delimiter is empty");
 			break;
-		case 'H':
-			eq = strchr(optarg, '=');
-			if (!eq || eq == optarg)
-				usage_error("-H '%s': expected NAME=VALUE", optarg);
-			*eq = '\0';
-			h = realloc(o->headers, (o->n_headers + 1) * sizeof(*h));
-			if (!h)
-				die(CO_ESOFTWARE, "out of memory");
-			o->headers = h;
-			h[o->n_headers].name = optarg;
-			h[o->n_headers++].value = eq + 1;
-			break;
+		case 'H': add_header(o, optarg); break;
 		case 'Z': o->null_empty = true; break;
+		case OPT_SEND_EMPTY: o->send_empty = true; break;
+		case OPT_NO_IDEMPOTENCE: o->no_idempotence = true; break;
 		case 'f': o->format = optarg; break;
 		case 'J': o->json = true; break;
+		case 's': option_s(o, optarg); break;
+		case 'r': usage_error("-r: Avro and the schema registry are not supported");
 		case 'X': option_X(o, optarg); break;
 		case 'F':
-			rc = co_kafka_props_read_file(o->ctx, o->props, optarg);
-			if (rc)
-				die_ctx(o->ctx, rc);
+			o->conf_search = false;
+			if (strcmp(optarg, "none") && strcmp(optarg, "-"))
+				read_props_file(o, o->props, optarg);
 			break;
 		case 'q': o->quiet = true; break;
 		case 'v': o->verbose++; break;
@@ -221,14 +291,76 @@ static void parse_options(int argc, char **argv, struct kc_opts *o)
 	else if (o->mode == MODE_PRODUCE) {
 		o->files = argv + optind;
 		o->n_files = (size_t)(argc - optind);
+	} else if (o->mode == MODE_NONE) {
+		o->args = argv + optind;		/* files, if it turns out -P */
+		o->n_args = (size_t)(argc - optind);
 	} else if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
 }
 
+/*
+ * Without -F: $KCAT_CONFIG, else ~/.config/kcat.conf (or the older
+ * kafkacat.conf) when it exists, as kcat reads them. Their properties
+ * give way to -X and -F, and their brokers to -b.
+ */
+static void read_default_conf(struct kc_opts *o)
+{
+	struct co_kafka_props *file = co_kafka_props_new();
+	const char *path = getenv("KCAT_CONFIG"), *home = getenv("HOME");
+	char buf[PATH_MAX];
+
+	if (!file)
+		die(CO_ESOFTWARE, "out of memory");
+	if (!path || !*path)
+		path = getenv("KAFKACAT_CONFIG");
+	if (path && *path) {
+		read_props_file(o, file, path);
+	} else {
+		if (!home || !*home) {
+			struct passwd *pw = getpwuid(getuid());
+
+			home = pw ? pw->pw_dir : NULL;
+		}
+		for (int i = 0; home && i < 2; i++) {
+			snprintf(buf, sizeof(buf), "%s/.config/%s", home,
+				 i ? "kafkacat.conf" : "kcat.conf");
+			if (access(buf, F_OK) == 0) {
+				read_props_file(o, file, buf);
+				path = buf;
+				break;
+			}
+		}
+	}
+	if (path && o->verbose >= 1)
+		warnmsg("properties read from %s", path);
+	for (size_t i = 0; i < co_kafka_props_count(file); i++) {
+		const char *name = co_kafka_props_name(file, i);
+
+		if (!co_kafka_props_get(o->props, name))
+			add_prop(o, name, co_kafka_props_value(file, i));
+	}
+	co_kafka_props_free(file);
+}
+
 static void validate(struct kc_opts *o)
 {
-	if (o->mode == MODE_NONE && !o->dump_conf)
-		usage_error("give a mode: -P, -C, -G, -L or -Q");
+	if (o->conf_search)
+		read_default_conf(o);
+	/* -b wins over the brokers of a property file, as in kcat. */
+	if (o->brokers_arg)
+		add_prop(o, "bootstrap.servers", o->brokers_arg);
+	if (o->mode == MODE_NONE && !o->dump_conf) {
+		o->mode = isatty(STDIN_FILENO) ? MODE_CONSUME : MODE_PRODUCE;
+		if (!o->quiet)
+			fprintf(stderr, "%s: Auto-selecting %s mode (use -P or -C to override)\n",
+				program_name, o->mode == MODE_CONSUME ? "Consumer" : "Producer");
+		if (o->mode == MODE_PRODUCE) {
+			o->files = o->args;
+			o->n_files = o->n_args;
+		} else if (o->n_args) {
+			usage_error("unexpected argument '%s'", o->args[0]);
+		}
+	}
 	if ((o->mode == MODE_PRODUCE || o->mode == MODE_CONSUME) && o->n_topics != 1)
 		usage_error("%s needs exactly one topic (-t)", o->mode == MODE_PRODUCE ? "-P" : "-C");
 	if (o->mode == MODE_GROUP && o->n_topics == 0)
@@ -239,6 +371,8 @@ static void validate(struct kc_opts *o)
 		usage_error("-f and -J cannot be combined");
 	if (o->file_lines && o->n_files != 1)
 		usage_error("-l needs exactly one file");
+	if ((o->pack[0] || o->pack[1]) && o->mode != MODE_CONSUME && o->mode != MODE_GROUP)
+		usage_error("-s deserializes consumed messages: give it with -C or -G");
 	if (!o->delim) {
 		o->delim = unescape_dup("\\n", &o->delim_len);
 		o->delim_arg = "\\n";
@@ -268,6 +402,19 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	const struct kc_opts *o = cb_opts;
 
 	(void)opaque;
+	/* A consumer would retry for ever: kcat 1.7 exits here, and -E keeps
+	 * going, as in kcat. A producer's wait is bounded by message.timeout.ms
+	 * and accounted for message by message. */
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && kc_connected && o->exit_on_error &&
+	    rd_kafka_type(rk) == RD_KAFKA_CONSUMER && !kc_brokers_down) {
+		warnmsg("brokers %s: all connections are down (%s); stopping (-E keeps going)",
+			kc_brokers(o), reason);
+		kc_brokers_down = 1;
+		kc_stop = 1;
+		return;
+	}
+	if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION)
+		snprintf(auth_error, sizeof(auth_error), "%s", reason);
 	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && o->quiet)
 		return;
 	if (o->verbose >= 1 || rd_kafka_fatal_error(rk, NULL, 0))
@@ -289,14 +436,34 @@ rd_kafka_conf_t *kc_conf_new(struct kc_opts *o)
 	return conf;
 }
 
+static void dump_pairs(const char *title, const char **arr, size_t n)
+{
+	printf("# %s\n", title);
+	for (size_t i = 0; i + 1 < n; i += 2)
+		printf("%s = %s\n", arr[i], arr[i + 1]);
+	putchar('\n');
+	rd_kafka_conf_dump_free(arr, n);
+}
+
+/* -X dump: the global and the topic configuration, as kcat prints them. */
 static void dump_conf(rd_kafka_conf_t *conf)
 {
+	const rd_kafka_topic_conf_t *tc = rd_kafka_conf_get_default_topic_conf(conf);
+	rd_kafka_topic_conf_t *dflt = tc ? NULL : rd_kafka_topic_conf_new();
 	size_t n;
 	const char **arr = rd_kafka_conf_dump(conf, &n);
 
-	for (size_t i = 0; i + 1 < n; i += 2)
-		printf("%s = %s\n", arr[i], arr[i + 1]);
-	rd_kafka_conf_dump_free(arr, n);
+	dump_pairs("Global config", arr, n);
+	arr = rd_kafka_topic_conf_dump(tc ? (rd_kafka_topic_conf_t *)tc : dflt, &n);
+	dump_pairs("Topic config", arr, n);
+	if (dflt)
+		rd_kafka_topic_conf_destroy(dflt);
+}
+
+void kc_message_written(const struct kc_opts *o)
+{
+	if (o->unbuffered)
+		fflush(stdout);
 }
 
 rd_kafka_t *kc_client_new(struct kc_opts *o, rd_kafka_type_t type, rd_kafka_conf_t *conf)
@@ -347,6 +514,21 @@ const struct rd_kafka_metadata *kc_metadata(struct kc_opts *o, rd_kafka_t *rk,
 	}
 	if (rkt)
 		rd_kafka_topic_destroy(rkt);
+	if (err)
+		rd_kafka_poll(rk, 0);	/* the error callbacks: was it authentication? */
+	if (err && auth_error[0]) {
+		const char *mech = co_kafka_props_get(o->props, "sasl.mechanisms");
+
+		if (!mech)
+			mech = co_kafka_props_get(o->props, "sasl.mechanism");
+		warnmsg("brokers %s: %s", kc_brokers(o), auth_error);
+		/* librdkafka#4895: Kafka 4 checks the SCRAM nonce strictly. */
+		if (mech && strncasecmp(mech, "SCRAM", 5) == 0 && rd_kafka_version() < 0x020601ff)
+			warnmsg("librdkafka %s cannot authenticate with SCRAM to Kafka 4 brokers "
+				"(2.6.1 or later can)", rd_kafka_version_str());
+		kc_client_destroy(rk);
+		exit(CO_ENOPERM);
+	}
 	if (err) {
 		warnmsg("brokers %s: not reachable within %g s (%s); check -b or SC_BROKERS",
 			kc_brokers(o), o->metadata_timeout_ms / 1000.0, rd_kafka_err2str(err));
@@ -362,6 +544,7 @@ const struct rd_kafka_metadata *kc_metadata(struct kc_opts *o, rd_kafka_t *rk,
 		kc_client_destroy(rk);
 		exit(CO_EFAIL);
 	}
+	kc_connected = true;
 	return md;
 }
 
@@ -504,6 +687,8 @@ int kc_query(struct kc_opts *o)
 	}
 	rk = kc_client_new(o, RD_KAFKA_CONSUMER, kc_conf_new(o));
 	err = rd_kafka_offsets_for_times(rk, parts, o->metadata_timeout_ms);
+	/* kcat's order: by topic, then partition, one JSON key per topic. */
+	rd_kafka_topic_partition_list_sort(parts, NULL, NULL);
 	if (err) {
 		warnmsg("brokers %s: offsets for times: %s", kc_brokers(o), rd_kafka_err2str(err));
 		status = err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT
@@ -575,6 +760,8 @@ int main(int argc, char **argv)
 {
 	struct kc_opts o = {
 		.partition = RD_KAFKA_PARTITION_UA,
+		.exit_on_error = true,
+		.conf_search = true,
 		.metadata_timeout_ms = DEFAULT_METADATA_TIMEOUT_S * 1000,
 	};
 	int status = CO_OK;
@@ -586,8 +773,9 @@ int main(int argc, char **argv)
 	parse_options(argc, argv, &o);
 	validate(&o);
 	setup_signals();
-	/* glibc ignores the size unless it is given the buffer too. */
-	if (isatty(STDOUT_FILENO) || o.unbuffered)
+	/* glibc ignores the size unless it is given the buffer too; -u
+	 * flushes after each message, whatever its delimiter. */
+	if (isatty(STDOUT_FILENO) && !o.unbuffered)
 		setvbuf(stdout, NULL, _IOLBF, 0);
 	else
 		setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));
@@ -608,5 +796,7 @@ int main(int argc, char **argv)
 	free(o.delim);
 	free(o.key_delim);
 	co_ctx_free(o.ctx);
+	if (kc_brokers_down && (status == CO_OK || status == CO_EFAIL))
+		status = CO_EUNAVAILABLE;
 	return status;
 }

@@ -12,7 +12,7 @@ enum kc_mode { MODE_NONE, MODE_PRODUCE, MODE_CONSUME, MODE_GROUP, MODE_LIST, MOD
 
 struct kc_header {
 	const char *name;
-	const char *value;
+	const char *value;		/* NULL: -H NAME, a header without a value */
 };
 
 struct kc_opts {
@@ -21,7 +21,7 @@ struct kc_opts {
 	const char *group;
 	const char **topics;		/* -t, or the arguments of -G */
 	size_t n_topics;
-	int32_t partition;		/* -p, RD_KAFKA_PARTITION_UA when absent */
+	int32_t partition;		/* -p, RD_KAFKA_PARTITION_UA when absent or -1 */
 	const char *offset;		/* -o: where to start */
 	const char *offset_end;		/* -o e@MS: where to stop */
 	bool exit_eof;			/* -e */
@@ -34,6 +34,12 @@ struct kc_opts {
 	const char *delim_arg;		/* -D as given, for formats */
 	const char *key_delim_arg;
 	bool null_empty;		/* -Z */
+	bool send_empty;		/* --send-empty: empty records are produced */
+	bool no_idempotence;		/* --no-idempotence: kcat's producer settings */
+	bool exit_on_error;		/* not -E: all brokers down ends the run */
+	const char *pack[2];		/* -s key=, -s value=: pack-str deserializers */
+	const char *brokers_arg;	/* -b, which wins over a property file */
+	bool conf_search;		/* no -F: KCAT_CONFIG or ~/.config/kcat.conf */
 	const char *format;		/* -f */
 	bool json;			/* -J */
 	struct kc_header *headers;	/* -H */
@@ -48,10 +54,19 @@ struct kc_opts {
 	bool dump_conf;			/* -X dump */
 	char **files;
 	size_t n_files;
+	char **args;			/* without a mode: files, if it turns out -P */
+	size_t n_args;
 };
 
 extern volatile sig_atomic_t kc_stop;	/* SIGINT or SIGTERM seen */
+/* A consumer lost all brokers after it had reached them, and -E was not
+ * given: it stops as for a signal, and exits 69. */
+extern volatile sig_atomic_t kc_brokers_down;
+/* Set once the brokers have answered, so that only a loss mid-run counts. */
+extern bool kc_connected;
 
+/* Flush standard output after a message when -u asks for it. */
+void kc_message_written(const struct kc_opts *o);
 /* Create the client; dies with a message on failure. */
 rd_kafka_t *kc_client_new(struct kc_opts *o, rd_kafka_type_t type, rd_kafka_conf_t *conf);
 /* The configuration every mode starts from: toolkit + -X/-F, callbacks. */

@@ -419,7 +419,14 @@ int co_kafka_props_add_arg(struct co_ctx *ctx, struct co_kafka_props *props,
 /*
  * kcat's property file format: one name=value a line, white space around
  * both trimmed, blank lines and lines starting with '#' ignored. A line
- * without '=' is CO_EDATA naming origin and line.
+ * without '=' is CO_EDATA naming origin and line. Java client files are
+ * read as kcat reads them, and a little further, so that a Confluent Cloud
+ * client file works unchanged: "\:" and "\=" are unescaped; sasl.jaas.config
+ * with the PLAIN or SCRAM login module becomes sasl.username and
+ * sasl.password (CO_EDATA for another module); an empty
+ * ssl.endpoint.identification.algorithm is "none"; the Java-only
+ * properties that librdkafka lacks (client.dns.lookup, schema.registry.*,
+ * basic.auth.*, the (de)serializer classes) are left out.
  */
 int co_kafka_props_parse(struct co_ctx *ctx, struct co_kafka_props *props,
 			 const char *text, size_t len, const char *origin);
@@ -524,6 +531,29 @@ int co_kafka_json_write(const struct co_kafka_msg *msg, FILE *out);
 int co_kafka_json_read(struct co_ctx *ctx, const char *text, size_t len,
 		       struct co_kafka_msg **out);
 void co_kafka_msg_free(struct co_kafka_msg *msg);
+
+/* ---- Kafka: kcat's deserializers ---- */
+
+enum co_kafka_field { CO_KAFKA_FIELD_KEY, CO_KAFKA_FIELD_VALUE };
+/*
+ * kcat's pack-str (-s), after Python's struct.unpack(): '>' big-endian
+ * (the default) and '<' little-endian for what follows; b B h H i I q Q
+ * signed and unsigned integers of 8, 16, 32 and 64 bits, written in
+ * decimal; c one byte; s the rest as it is; '$' the end of the data (else
+ * an error); ' ' a space. Bytes left over are ignored. An empty pack-str
+ * or another token is CO_EUSAGE.
+ */
+int co_kafka_pack_check(struct co_ctx *ctx, const char *pack);
+/*
+ * Write the key (%k) or the payload (%s) through pack from now on; NULL
+ * and empty ones are written as before. pack is copied. A message whose
+ * field does not match makes co_kafka_format_write() return CO_EDATA after
+ * writing what it had, with the reason in co_kafka_format_error().
+ */
+int co_kafka_format_set_pack(struct co_ctx *ctx, struct co_kafka_format *fmt,
+			     enum co_kafka_field field, const char *pack);
+/* Why the last co_kafka_format_write() returned CO_EDATA; owned by fmt. */
+const char *co_kafka_format_error(const struct co_kafka_format *fmt);
 /* ---- digests and archives ---- */
 
 /*

@@ -87,6 +87,8 @@ struct co_kafka_format {
 	size_t n;
 	struct fmt_item *items;
 	char *null_str;		/* written for empty keys and payloads, or NULL */
+	char *pack[2];		/* -s: pack-str of the key and of the payload */
+	char error[256];	/* why a field did not unpack */
 };
 
 CO_API void co_kafka_format_free(struct co_kafka_format *f)
@@ -97,6 +99,8 @@ CO_API void co_kafka_format_free(struct co_kafka_format *f)
 		free(f->items[i].str);
 	free(f->items);
 	free(f->null_str);
+	free(f->pack[0]);
+	free(f->pack[1]);
 	free(f);
 }
 
@@ -198,6 +202,121 @@ static void write_headers(const struct co_kafka_msg *m, FILE *out)
 	}
 }
 
+/* ---- -s pack-str deserializers ------------------------------------ */
+
+static const char pack_tokens[] = " <>bBhHiIqQcs$";
+
+CO_API int co_kafka_pack_check(struct co_ctx *ctx, const char *pack)
+{
+	if (!*pack)
+		return co_err(ctx, CO_EUSAGE, "the pack-format is empty");
+	for (const char *p = pack; *p; p++)
+		if (!strchr(pack_tokens, *p))
+			return co_err(ctx, CO_EUSAGE, "invalid token '%c' in the pack-format",
+				      *p);
+	return CO_OK;
+}
+
+CO_API int co_kafka_format_set_pack(struct co_ctx *ctx, struct co_kafka_format *f,
+				    enum co_kafka_field field, const char *pack)
+{
+	char *copy;
+	int rc = co_kafka_pack_check(ctx, pack);
+
+	if (rc)
+		return rc;
+	copy = strdup(pack);
+	if (!copy)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	free(f->pack[field]);
+	f->pack[field] = copy;
+	return CO_OK;
+}
+
+CO_API const char *co_kafka_format_error(const struct co_kafka_format *f)
+{
+	return f->error;
+}
+
+/* An integer of size bytes at b, in the byte order asked for. */
+static uint64_t unpack_uint(const unsigned char *b, size_t size, bool little)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < size; i++)
+		v |= (uint64_t)b[little ? i : size - 1 - i] << (8 * i);
+	return v;
+}
+
+/* Write data through pack; -1 with f->error set when it does not match. */
+static int unpack(struct co_kafka_format *f, const char *what, const char *pack,
+		  const unsigned char *b, size_t len, FILE *out)
+{
+	const unsigned char *end = b + len;
+	bool little = false;
+
+	for (const char *p = pack; *p; p++) {
+		size_t remaining = (size_t)(end - b), size = 0;
+		uint64_t v;
+
+		switch (*p) {
+		case ' ': fputc(' ', out); continue;
+		case '<': little = true; continue;
+		case '>': little = false; continue;
+		case 'b': case 'B': case 'c': size = 1; break;
+		case 'h': case 'H': size = 2; break;
+		case 'i': case 'I': size = 4; break;
+		case 'q': case 'Q': size = 8; break;
+		case 's':
+			fwrite(b, 1, remaining, out);
+			b = end;
+			continue;
+		case '$':
+			if (remaining) {
+				snprintf(f->error, sizeof(f->error),
+					 "expected %s end-of-input, but %zu bytes remaining",
+					 what, remaining);
+				return -1;
+			}
+			continue;
+		}
+		if (size > remaining) {
+			snprintf(f->error, sizeof(f->error),
+				 "%s truncated, expected %zu bytes to unpack %c but only %zu "
+				 "bytes remaining", what, size, *p, remaining);
+			return -1;
+		}
+		v = unpack_uint(b, size, little);
+		b += size;
+		switch (*p) {
+		case 'c': fputc((int)v, out); break;
+		case 'b': fprintf(out, "%d", (int)(int8_t)v); break;
+		case 'h': fprintf(out, "%d", (int)(int16_t)v); break;
+		case 'i': fprintf(out, "%" PRId32, (int32_t)v); break;
+		case 'q': fprintf(out, "%" PRId64, (int64_t)v); break;
+		default: fprintf(out, "%" PRIu64, v); break;
+		}
+	}
+	return 0;
+}
+
+/* A key or payload: through its pack-str when it has one and is not empty. */
+static int write_field(const struct co_kafka_format *f, enum co_kafka_field field,
+		       const void *data, size_t len, FILE *out)
+{
+	if (!len) {
+		if (f->null_str)
+			fputs(f->null_str, out);
+		return 0;
+	}
+	if (f->pack[field])
+		return unpack((struct co_kafka_format *)f,
+			      field == CO_KAFKA_FIELD_KEY ? "key" : "value", f->pack[field],
+			      data, len, out);
+	fwrite(data, 1, len, out);
+	return 0;
+}
+
 CO_API int co_kafka_format_write(const struct co_kafka_format *f,
 				 const struct co_kafka_msg *m, FILE *out)
 {
@@ -214,19 +333,15 @@ CO_API int co_kafka_format_write(const struct co_kafka_format *f,
 			fprintf(out, "%" PRId64, m->offset);
 			break;
 		case FMT_KEY:
-			if (m->key_len)
-				fwrite(m->key, 1, m->key_len, out);
-			else if (f->null_str)
-				fputs(f->null_str, out);
+			if (write_field(f, CO_KAFKA_FIELD_KEY, m->key, m->key_len, out))
+				return CO_EDATA;
 			break;
 		case FMT_KEY_LEN:
 			fprintf(out, "%zd", m->key ? (ssize_t)m->key_len : (ssize_t)-1);
 			break;
 		case FMT_PAYLOAD:
-			if (m->len)
-				fwrite(m->payload, 1, m->len, out);
-			else if (f->null_str)
-				fputs(f->null_str, out);
+			if (write_field(f, CO_KAFKA_FIELD_VALUE, m->payload, m->len, out))
+				return CO_EDATA;
 			break;
 		case FMT_PAYLOAD_LEN:
 			fprintf(out, "%zd", m->payload ? (ssize_t)m->len : (ssize_t)-1);

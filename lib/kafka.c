@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,124 @@ static char *trim(char *s)
 	return s;
 }
 
+/* Java client properties that librdkafka has no use for. */
+static bool java_only(const char *name)
+{
+	static const char *const names[] = {
+		"client.dns.lookup", "key.serializer", "value.serializer",
+		"key.deserializer", "value.deserializer",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return strncmp(name, "schema.registry.", 16) == 0 ||
+	       strncmp(name, "basic.auth.", 11) == 0;
+}
+
+/* Remove the backslash of "\:" and "\=", as Java property files have them. */
+static void java_unescape(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++) {
+		if (*s == '\\' && (s[1] == ':' || s[1] == '='))
+			s++;
+		*d++ = *s;
+	}
+	*d = '\0';
+}
+
+/*
+ * One option of a JAAS line: NAME=VALUE with the value quoted ("" or '')
+ * or bare, up to white space or ';'. Returns the position after it, or
+ * NULL at the end of the line.
+ */
+static const char *jaas_option(const char *s, char *name, size_t nsize, char *value,
+			       size_t vsize)
+{
+	size_t n = 0;
+	char quote = 0;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	if (!*s || *s == ';')
+		return NULL;
+	while (*s && *s != '=' && !isspace((unsigned char)*s) && *s != ';')
+		if (n + 1 < nsize)
+			name[n++] = *s++;
+		else
+			s++;
+	name[n] = '\0';
+	n = 0;
+	if (*s == '=') {
+		s++;
+		if (*s == '"' || *s == '\'')
+			quote = *s++;
+		while (*s && (quote ? *s != quote : !isspace((unsigned char)*s) && *s != ';'))
+			if (n + 1 < vsize)
+				value[n++] = *s++;
+			else
+				s++;
+		if (quote && *s == quote)
+			s++;
+	}
+	value[n] = '\0';
+	return s;
+}
+
+/* sasl.jaas.config "org...PlainLoginModule required username=... password=...;" */
+static int jaas_convert(struct co_ctx *ctx, struct co_kafka_props *props, const char *v,
+			const char *origin, int lineno)
+{
+	char module[256], flag[64], name[64], value[1024];
+	char user[1024] = "", pass[1024] = "";
+	const char *s = v;
+	bool have_user = false, have_pass = false;
+	int rc;
+
+	if (sscanf(s, "%255s %63s", module, flag) != 2 ||
+	    (!strstr(module, ".plain.PlainLoginModule") &&
+	     !strstr(module, ".scram.ScramLoginModule")))
+		return co_err(ctx, CO_EDATA,
+			      "%s:%d: sasl.jaas.config: only the PLAIN and SCRAM login modules "
+			      "convert to librdkafka's sasl.username and sasl.password", origin,
+			      lineno);
+	s = strstr(s, flag) + strlen(flag);
+	while ((s = jaas_option(s, name, sizeof(name), value, sizeof(value)))) {
+		if (strcmp(name, "username") == 0) {
+			memcpy(user, value, sizeof(user));
+			have_user = true;
+		} else if (strcmp(name, "password") == 0) {
+			memcpy(pass, value, sizeof(pass));
+			have_pass = true;
+		}
+	}
+	explicit_bzero(value, sizeof(value));
+	if (!have_user || !have_pass)
+		rc = co_err(ctx, CO_EDATA, "%s:%d: sasl.jaas.config: no username or password",
+			    origin, lineno);
+	else if (!(rc = co_kafka_props_set(ctx, props, "sasl.username", user)))
+		rc = co_kafka_props_set(ctx, props, "sasl.password", pass);
+	explicit_bzero(pass, sizeof(pass));
+	return rc;
+}
+
+/* One name=value from a file, as a Java client file means it. */
+static int props_set_from_file(struct co_ctx *ctx, struct co_kafka_props *props, char *name,
+			       char *value, const char *origin, int lineno)
+{
+	java_unescape(name);
+	java_unescape(value);
+	if (java_only(name))
+		return CO_OK;
+	if (strcmp(name, "sasl.jaas.config") == 0)
+		return jaas_convert(ctx, props, value, origin, lineno);
+	if (strcmp(name, "ssl.endpoint.identification.algorithm") == 0 && !*value)
+		return co_kafka_props_set(ctx, props, name, "none");
+	return co_kafka_props_set(ctx, props, name, value);
+}
+
 CO_API int co_kafka_props_parse(struct co_ctx *ctx, struct co_kafka_props *props,
 				const char *text, size_t len, const char *origin)
 {
@@ -136,7 +255,8 @@ CO_API int co_kafka_props_parse(struct co_ctx *ctx, struct co_kafka_props *props
 					    origin, lineno);
 			} else {
 				*eq = '\0';
-				rc = co_kafka_props_set(ctx, props, trim(s), trim(eq + 1));
+				rc = props_set_from_file(ctx, props, trim(s), trim(eq + 1), origin,
+							 lineno);
 			}
 		}
 		free(line);
