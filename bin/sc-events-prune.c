@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sc-events-prune: delete Spark event logs from the shared events dir by
- * age, count, total size or id; never a running application's log, never
- * anything but event logs, never anything outside the dir.
+ * sc-events-prune: delete Spark event logs from the shared events dir, and
+ * driver logs from the driver-log dir, by age, count, total size or id;
+ * never a running application's log, never anything but those logs, never
+ * anything outside the two dirs.
  */
 #include "config.h"
 
@@ -14,7 +15,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +25,7 @@
 
 struct control {
 	const char *dir;
+	const char *driver_dir;	/* NULL: none */
 	bool dry_run;
 	bool json;
 	bool quiet;
@@ -38,11 +42,30 @@ struct control {
 
 enum verdict { KEEP, REMOVE, PROTECTED };
 
+/* A log of either kind, as the rules see it. */
+struct item {
+	const char *name;
+	const char *app_id;
+	int64_t bytes;
+	int64_t mtime_ms;
+	size_t dir_order;
+	const char *protected_why;	/* NULL: the rules decide */
+	bool held_back;		/* protected only because no master could vouch */
+	const struct co_eventlog *eventlog;	/* or */
+	const struct co_driver_log *driver_log;
+};
+
 struct plan {
 	enum verdict *verdict;
-	const char **why;	/* for PROTECTED */
 	bool *wanted;		/* PROTECTED, but a rule would have taken it */
-	size_t held_back;	/* in-progress logs wanted, kept as no master vouched */
+	size_t held_back;	/* logs wanted, kept as no master vouched */
+};
+
+/* What one kind's pass did, for its summary line. */
+struct tally {
+	size_t removed, failed, protected, kept, skipped;
+	int64_t freed;
+	size_t held_back;
 };
 
 /*
@@ -60,9 +83,11 @@ struct vouch {
 static noreturn void usage(void)
 {
 	printf("Usage: %s [OPTION]... RULE...\n"
-	       "Delete Spark event logs from the events dir, safely.\n"
+	       "Delete Spark event logs from the events dir, and driver logs from the\n"
+	       "driver-log dir, safely.\n"
 	       "\n"
-	       "Rules (a log is deleted when any rule selects it):\n"
+	       "Rules (a log is deleted when any rule selects it; they apply to the event\n"
+	       "logs and to the driver logs each on their own):\n"
 	       "  -o, --older-than=AGE   logs last written more than AGE ago (90s, 30m, 12h, 7d)\n"
 	       "  -k, --keep=N           all but the N newest logs\n"
 	       "  -s, --max-total=SIZE   the oldest logs, until the rest fit in SIZE (500M, 2G)\n"
@@ -70,7 +95,9 @@ static noreturn void usage(void)
 	       "      --all              every log\n"
 	       "\n"
 	       "Safety:\n"
-	       "  Logs of applications the master reports as running are never deleted.\n"
+	       "  Logs of applications the master reports as running are never deleted, nor\n"
+	       "  a driver log that sc-submit is writing or whose event log is kept as in\n"
+	       "  progress.\n"
 	       "  In-progress logs go only when an ALIVE master lists their application as\n"
 	       "  ended; when the master cannot vouch (down, STANDBY, garbage) they are kept\n"
 	       "  and the exit status is 75.\n"
@@ -80,6 +107,8 @@ static noreturn void usage(void)
 	       "                         that none of them is running\n"
 	       "\n"
 	       "  -d, --dir=DIR          the events dir (SC_EVENTS_DIR; default from the configuration)\n"
+	       "      --driver-log-dir=DIR  the driver-log dir (SC_DRIVER_LOG_DIR; default: the\n"
+	       "                         events dir's parent + /driver-logs)\n"
 	       "  -n, --dry-run          show what would be deleted, delete nothing\n"
 	       "  -w, --lock-wait=SECONDS  wait this long for another run to finish (default 0)\n"
 	       "  -J, --json             one JSON object per deleted log\n"
@@ -87,9 +116,9 @@ static noreturn void usage(void)
 	       program_name);
 	tool_common_usage(stdout);
 	printf("\nExit status: 0 ok; 1 some log could not be deleted; 64 usage; 74 the events\n"
-	       "dir cannot be read; 75 another run holds the lock, or in-progress logs were\n"
-	       "kept because the master could not vouch for them; 77 permission denied;\n"
-	       "see clusterops(7).\n");
+	       "dir or the driver-log dir cannot be read, or the lock file is unusable;\n"
+	       "75 another run holds the lock, or in-progress logs were kept because the\n"
+	       "master could not vouch for them; 77 permission denied; see clusterops(7).\n");
 	exit(CO_OK);
 }
 
@@ -129,7 +158,8 @@ static int64_t parse_size_or_die(const char *arg)
 
 static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct control *ctl)
 {
-	enum { OPT_ALL = OPT_TOOL_FIRST, OPT_NO_MASTER, OPT_INCLUDE_INPROGRESS };
+	enum { OPT_ALL = OPT_TOOL_FIRST, OPT_NO_MASTER, OPT_INCLUDE_INPROGRESS,
+	       OPT_DRIVER_LOG_DIR };
 	static const struct option longopts[] = {
 		{ "older-than", required_argument, NULL, 'o' },
 		{ "keep", required_argument, NULL, 'k' },
@@ -139,6 +169,7 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 		{ "no-master", no_argument, NULL, OPT_NO_MASTER },
 		{ "include-inprogress", no_argument, NULL, OPT_INCLUDE_INPROGRESS },
 		{ "dir", required_argument, NULL, 'd' },
+		{ "driver-log-dir", required_argument, NULL, OPT_DRIVER_LOG_DIR },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "lock-wait", required_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, 'J' },
@@ -181,6 +212,10 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 			if (co_config_set(ctx, CO_KEY_EVENTS_DIR, optarg))
 				usage_error("%s", co_ctx_error(ctx));
 			break;
+		case OPT_DRIVER_LOG_DIR:
+			if (co_config_set(ctx, CO_KEY_DRIVER_LOG_DIR, optarg))
+				usage_error("%s", co_ctx_error(ctx));
+			break;
 		case 'n':
 			ctl->dry_run = true;
 			break;
@@ -205,20 +240,166 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 	if (ctl->older_than < 0 && ctl->keep < 0 && ctl->max_total < 0 && !ctl->n_apps && !ctl->all)
 		usage_error("no rule given: use --older-than, --keep, --max-total, --app or --all");
 	ctl->dir = co_config_get(ctx, CO_KEY_EVENTS_DIR);
+	if (co_driver_log_dir(ctx, &ctl->driver_dir) != CO_OK)
+		usage_error("%s", co_ctx_error(ctx));
+}
+
+/* ---- the lock: one run at a time on an events dir ------------------------ */
+
+/*
+ * A lock file in the events dir, locked with an OFD lock (fcntl), which
+ * NFS carries as a POSIX lock: flock(2) on the directory itself may fail
+ * there. The holder of the exclusive lock removes the file when it is done;
+ * a run that was waiting for the lock then finds the name gone, or on
+ * another file, and starts over, so two runs never hold locks on different
+ * files at once.
+ */
+#define LOCK_NAME ".sc-prune.lock"
+
+struct prune_lock {
+	int fd;			/* -1: none taken */
+	bool exclusive;
+};
+
+static volatile sig_atomic_t lock_wait_over;
+
+static void on_lock_alarm(int sig)
+{
+	(void)sig;
+	lock_wait_over = 1;
+}
+
+/* F_OFD_SETLKW for up to wait seconds; -1 with EAGAIN when it did not come. */
+static int wait_for_lock(int fd, struct flock *fl, double wait)
+{
+	struct sigaction sa = { .sa_handler = on_lock_alarm }, old;
+	struct itimerval t = { 0 }, off = { 0 };
+	int rc, err;
+
+	if (fcntl(fd, F_OFD_SETLK, fl) == 0)
+		return 0;
+	if (errno != EAGAIN && errno != EACCES)
+		return -1;
+	if (wait <= 0) {
+		errno = EAGAIN;
+		return -1;
+	}
+	sigemptyset(&sa.sa_mask);	/* no SA_RESTART: the alarm ends the wait */
+	sigaction(SIGALRM, &sa, &old);
+	t.it_value.tv_sec = (time_t)wait;
+	t.it_value.tv_usec = (suseconds_t)((wait - (double)(time_t)wait) * 1e6);
+	if (t.it_value.tv_sec == 0 && t.it_value.tv_usec == 0)
+		t.it_value.tv_usec = 1;
+	lock_wait_over = 0;
+	setitimer(ITIMER_REAL, &t, NULL);
+	do
+		rc = fcntl(fd, F_OFD_SETLKW, fl);
+	while (rc != 0 && errno == EINTR && !lock_wait_over);
+	err = errno;
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGALRM, &old, NULL);
+	errno = rc != 0 && err == EINTR ? EAGAIN : err;
+	return rc;
+}
+
+/* Still the file named LOCK_NAME? A holder that finished may have removed it. */
+static bool lock_file_current(int dirfd, int fd)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && fstatat(dirfd, LOCK_NAME, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/*
+ * The lock file cannot be opened for writing. A dry run, or a run in a
+ * directory it cannot write (and so cannot delete from), goes on with a
+ * shared lock on an existing file it can read, else with none, and says so.
+ */
+static int open_lock_readonly(int dirfd, const struct control *ctl, int open_errno)
+{
+	int fd = openat(dirfd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+			O_NOCTTY);
+
+	if (fd < 0 && errno == ENOENT) {
+		if (!ctl->quiet)
+			warnmsg("%s: %s; %s goes on without the lock", ctl->dir,
+				strerror(open_errno), ctl->dry_run ? "the dry run"
+				: "nothing can be deleted here, and the run");
+		return -1;
+	}
+	if (fd < 0)
+		die(errno == EACCES ? CO_ENOPERM : CO_EIO, "%s/%s: %s", ctl->dir, LOCK_NAME,
+		    strerror(errno));
+	if (!ctl->dry_run)
+		die(CO_ENOPERM, "%s/%s: %s (a lock file this user cannot write)", ctl->dir,
+		    LOCK_NAME, strerror(open_errno));
+	if (!ctl->quiet)
+		warnmsg("%s/%s: %s; the dry run takes a shared lock", ctl->dir, LOCK_NAME,
+			strerror(open_errno));
+	return fd;
+}
+
+static int open_lock_file(int dirfd, const struct control *ctl, bool *exclusive)
+{
+	struct stat sb;
+	int fd;
+
+	/* O_NONBLOCK: a FIFO planted under the name must not hang the open */
+	fd = openat(dirfd, LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+		    O_NOCTTY, 0666);
+	*exclusive = fd >= 0;
+	if (fd < 0 && errno == ELOOP)
+		die(CO_EIO, "%s/%s: a symbolic link; not used as the lock file", ctl->dir,
+		    LOCK_NAME);
+	if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS))
+		fd = open_lock_readonly(dirfd, ctl, errno);
+	else if (fd < 0)
+		die(CO_EIO, "%s/%s: %s", ctl->dir, LOCK_NAME, strerror(errno));
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+		die(CO_EIO, "%s/%s: not a regular file; not used as the lock file", ctl->dir,
+		    LOCK_NAME);
+	/* Every user who prunes this dir must be able to lock it, as with the dir before. */
+	if (*exclusive && sb.st_uid == geteuid() && (sb.st_mode & 07777) != 0666)
+		(void)fchmod(fd, 0666);
+	return fd;
 }
 
 /* Two cron jobs at once: the second waits up to --lock-wait, then gives up. */
-static void lock_or_die(int dirfd, const struct control *ctl)
+static void lock_or_die(int dirfd, const struct control *ctl, struct prune_lock *lk)
 {
 	double deadline = monotonic_now() + ctl->lock_wait;
 
-	while (flock(dirfd, LOCK_EX | LOCK_NB) != 0) {
-		if (errno != EWOULDBLOCK)
-			die(CO_EIO, "%s: cannot lock: %s", ctl->dir, strerror(errno));
-		if (monotonic_now() >= deadline)
+	for (;;) {
+		struct flock fl = { .l_whence = SEEK_SET };
+
+		lk->fd = open_lock_file(dirfd, ctl, &lk->exclusive);
+		if (lk->fd < 0)
+			return;
+		fl.l_type = lk->exclusive ? F_WRLCK : F_RDLCK;
+		if (wait_for_lock(lk->fd, &fl, deadline - monotonic_now()) != 0) {
+			if (errno != EAGAIN)
+				die(CO_EIO, "%s: cannot lock %s: %s", ctl->dir, LOCK_NAME,
+				    strerror(errno));
 			die(CO_ETEMPFAIL, "%s: another sc-events-prune is running", ctl->dir);
-		sleep_seconds(0.2);
+		}
+		if (lock_file_current(dirfd, lk->fd))
+			return;
+		close(lk->fd);	/* its holder removed it: start over on the new one */
 	}
+}
+
+/* The exclusive holder removes the file, while it still holds the lock. */
+static void unlock(int dirfd, struct prune_lock *lk)
+{
+	if (lk->fd < 0)
+		return;
+	if (lk->exclusive && lock_file_current(dirfd, lk->fd))
+		unlinkat(dirfd, LOCK_NAME, 0);	/* another's file in a sticky dir stays */
+	close(lk->fd);
+	lk->fd = -1;
 }
 
 static bool app_running(const struct co_master_state *st, const char *app_id)
@@ -257,40 +438,26 @@ static bool app_selected(const struct control *ctl, const char *app_id)
 /*
  * Decide each log's fate. Protection comes first and wins over every rule;
  * then the rules select (a union); --max-total takes the oldest of what
- * remains until the rest fits. Logs are newest first.
+ * remains until the rest fits. Items are newest first.
  */
-static void make_plan(const struct control *ctl, const struct co_eventlog_dir *dir,
-		      const struct vouch *v, struct plan *plan)
+static void make_plan(const struct control *ctl, const struct item *items, size_t n,
+		      struct plan *plan)
 {
 	double now_ms = (double)time(NULL) * 1000;
 	int64_t kept_bytes = 0;
 	long unprotected = 0;
 
-	for (size_t i = 0; i < dir->n_logs; i++) {
-		const struct co_eventlog *log = &dir->logs[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct item *it = &items[i];
 		bool old = ctl->older_than >= 0 &&
-			   now_ms - (double)log->mtime_ms > ctl->older_than * 1000;
-		bool select = ctl->all || old || app_selected(ctl, log->id.app_id);
+			   now_ms - (double)it->mtime_ms > ctl->older_than * 1000;
+		bool select = ctl->all || old || app_selected(ctl, it->app_id);
 
 		plan->wanted[i] = select;
 		plan->verdict[i] = KEEP;
-		if (v->st && app_running(v->st, log->id.app_id)) {
+		if (it->protected_why) {
 			plan->verdict[i] = PROTECTED;
-			plan->why[i] = "application running";
-			continue;
-		}
-		/*
-		 * An in-progress log may go only when an ALIVE master lists its
-		 * application as ended (a driver that died before closing its
-		 * log), or, with --no-master, when the user says so. An
-		 * application the master does not know may be another cluster's,
-		 * local mode's, or one that registered after we asked.
-		 */
-		if (log->id.in_progress && !(ctl->no_master && ctl->include_inprogress) &&
-		    !app_ended(v, log->id.app_id)) {
-			plan->verdict[i] = PROTECTED;
-			plan->why[i] = inprogress_kept_why(v);
-			if (select && v->asked && !v->alive)
+			if (select && it->held_back)
 				plan->held_back++;
 			continue;
 		}
@@ -302,106 +469,281 @@ static void make_plan(const struct control *ctl, const struct co_eventlog_dir *d
 	}
 	if (ctl->max_total < 0)
 		return;
-	for (size_t i = 0; i < dir->n_logs; i++)
+	for (size_t i = 0; i < n; i++)
 		if (plan->verdict[i] != REMOVE)
-			kept_bytes += dir->logs[i].bytes;
-	for (size_t i = dir->n_logs; i-- > 0 && kept_bytes > ctl->max_total;) {
+			kept_bytes += items[i].bytes;
+	for (size_t i = n; i-- > 0 && kept_bytes > ctl->max_total;) {
 		if (plan->verdict[i] == KEEP) {
 			plan->verdict[i] = REMOVE;
-			kept_bytes -= dir->logs[i].bytes;
+			kept_bytes -= items[i].bytes;
 		}
 	}
 }
 
-static void report_removed(const struct control *ctl, const struct co_eventlog *log)
+/*
+ * An event log's protection: its application runs; or it is in progress
+ * and no ALIVE master lists its application as ended (a driver that died
+ * before closing its log), unless the user vouches with --no-master
+ * --include-inprogress. An application the master does not know may be
+ * another cluster's, local mode's, or one that registered after we asked.
+ */
+static void protect_eventlog(const struct control *ctl, const struct vouch *v,
+			     struct item *it)
 {
+	const struct co_eventlog *log = it->eventlog;
+
+	if (v->st && app_running(v->st, log->id.app_id)) {
+		it->protected_why = "application running";
+		return;
+	}
+	if (log->id.in_progress && !(ctl->no_master && ctl->include_inprogress) &&
+	    !app_ended(v, log->id.app_id)) {
+		it->protected_why = inprogress_kept_why(v);
+		it->held_back = v->asked && !v->alive;
+	}
+}
+
+static int cmp_item_app(const void *a, const void *b)
+{
+	return strcmp(((const struct item *)a)->app_id, ((const struct item *)b)->app_id);
+}
+
+/*
+ * A driver log's protection: its application runs; sc-submit still writes
+ * it (it holds the file's lock); or the application's event log is kept as
+ * in progress (the same verdict, for the same reason). protected_events
+ * holds those event logs, sorted by application id.
+ */
+static void protect_driver_log(const struct vouch *v, const struct item *protected_events,
+			       size_t n_protected, struct item *it)
+{
+	const struct item *ev;
+
+	if (v->st && app_running(v->st, it->app_id)) {
+		it->protected_why = "application running";
+		return;
+	}
+	if (it->driver_log->writing) {
+		it->protected_why = "being written (sc-submit runs)";
+		return;
+	}
+	ev = n_protected ? bsearch(it, protected_events, n_protected, sizeof(*it), cmp_item_app)
+			 : NULL;
+	if (ev) {
+		it->protected_why = "its event log is kept as in progress";
+		it->held_back = ev->held_back;
+	}
+}
+
+static void report_removed(const struct control *ctl, const struct item *it)
+{
+	const struct co_eventlog *log = it->eventlog;
+	const char *action = ctl->dry_run ? "would-remove" : "removed";
 	char when[32];
 
-	format_time_ms(log->mtime_ms, when);
-	if (ctl->json)
-		json_line(json_pack("{s:s, s:s, s:s, s:s?, s:I, s:s, s:b, s:b}", "action",
-				    ctl->dry_run ? "would-remove" : "removed", "name", log->name,
-				    "app_id", log->id.app_id,
+	format_time_ms(it->mtime_ms, when);
+	if (ctl->json && log)
+		json_line(json_pack("{s:s, s:s, s:s, s:s, s:s?, s:I, s:s, s:b, s:b}", "action",
+				    action, "kind", "event-log", "name", it->name,
+				    "app_id", it->app_id,
 				    "attempt", log->id.attempt[0] ? log->id.attempt : NULL,
-				    "bytes", (json_int_t)log->bytes, "mtime", when,
+				    "bytes", (json_int_t)it->bytes, "mtime", when,
 				    "rolling", log->id.rolling, "inprogress", log->id.in_progress));
+	else if (ctl->json)
+		json_line(json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "action", action,
+				    "kind", "driver-log", "name", it->name, "app_id", it->app_id,
+				    "bytes", (json_int_t)it->bytes, "mtime", when));
 	else
-		printf("%s\t%s\t%s\t%" PRId64 "\t%s\n", ctl->dry_run ? "would-remove" : "removed",
-		       log->name, log->id.app_id, log->bytes, when);
+		printf("%s\t%s\t%s\t%" PRId64 "\t%s\n", action, it->name, it->app_id, it->bytes,
+		       when);
+}
+
+static int remove_item(struct co_ctx *ctx, int dirfd, const struct item *it)
+{
+	return it->eventlog ? co_eventlog_remove(ctx, dirfd, it->eventlog)
+			    : co_driver_log_remove(ctx, dirfd, it->driver_log);
+}
+
+/*
+ * Plan, then remove in the directory's own order, which is the order its
+ * file system finds and drops entries fastest in.
+ */
+static void prune_items(struct co_ctx *ctx, const struct control *ctl, int dirfd,
+			const char *dirname, const struct item *items, size_t n,
+			struct tally *t)
+{
+	struct plan plan = { 0 };
+	size_t *order = calloc(n + 1, sizeof(*order));
+
+	plan.verdict = calloc(n + 1, sizeof(*plan.verdict));
+	plan.wanted = calloc(n + 1, sizeof(*plan.wanted));
+	if (!order || !plan.verdict || !plan.wanted)
+		die(CO_ESOFTWARE, "out of memory");
+	make_plan(ctl, items, n, &plan);
+	for (size_t i = 0; i < n; i++)
+		order[items[i].dir_order] = i;
+	for (size_t k = 0; k < n; k++) {
+		size_t i = order[k];
+		const struct item *it = &items[i];
+
+		if (plan.verdict[i] == PROTECTED) {
+			t->protected++;
+			if (!ctl->quiet && plan.wanted[i])
+				warnmsg("kept %s: %s", it->name, it->protected_why);
+			continue;
+		}
+		if (plan.verdict[i] != REMOVE)
+			continue;
+		if (!ctl->dry_run && remove_item(ctx, dirfd, it) != CO_OK) {
+			warnmsg("%s/%s", dirname, co_ctx_error(ctx));
+			t->failed++;
+			continue;
+		}
+		report_removed(ctl, it);
+		t->removed++;
+		t->freed += it->bytes;
+	}
+	t->kept = n - t->removed;
+	t->held_back = plan.held_back;
+	free(order);
+	free(plan.verdict);
+	free(plan.wanted);
+}
+
+static void report_skipped(const struct control *ctl, const struct co_eventlog_skip *skipped,
+			   size_t n)
+{
+	if (ctl->quiet)
+		return;
+	for (size_t i = 0; i < n; i++)
+		warnmsg("skipped %s: %s", skipped[i].name, skipped[i].reason);
+}
+
+static void summary(const struct control *ctl, const char *what, const struct tally *t)
+{
+	if (ctl->quiet)
+		return;
+	warnmsg("%s %zu %s%s, %.1f MiB; kept %zu (%zu protected); %zu skipped%s",
+		ctl->dry_run ? "would remove" : "removed", t->removed, what,
+		t->removed == 1 ? "" : "s", t->freed / 1048576.0, t->kept, t->protected,
+		t->skipped, t->failed ? "; some could not be removed" : "");
+}
+
+static void prune_eventlogs(struct co_ctx *ctx, const struct control *ctl, int dirfd,
+			    const struct vouch *v, struct item **protected_events,
+			    size_t *n_protected, struct tally *t)
+{
+	struct co_eventlog_dir *dir;
+	struct item *items;
+	int rc = co_eventlog_dir_scan(ctx, dirfd, &dir);
+
+	if (rc)
+		die(rc, "%s: %s", ctl->dir, co_ctx_error(ctx));
+	items = calloc(dir->n_logs + 1, sizeof(*items));
+	*protected_events = calloc(dir->n_logs + 1, sizeof(**protected_events));
+	if (!items || !*protected_events)
+		die(CO_ESOFTWARE, "out of memory");
+	*n_protected = 0;
+	for (size_t i = 0; i < dir->n_logs; i++) {
+		const struct co_eventlog *log = &dir->logs[i];
+		struct item *it = &items[i];
+
+		*it = (struct item){ .name = log->name, .app_id = log->id.app_id,
+				     .bytes = log->bytes, .mtime_ms = log->mtime_ms,
+				     .dir_order = log->dir_order, .eventlog = log };
+		protect_eventlog(ctl, v, it);
+		if (it->protected_why && log->id.in_progress) {
+			/* the driver log's verdict follows; the strings outlive dir */
+			struct item *p = &(*protected_events)[(*n_protected)++];
+
+			*p = *it;
+			p->app_id = xstrdup(it->app_id);
+			p->name = NULL;
+			p->eventlog = NULL;
+		}
+	}
+	if (*n_protected)
+		qsort(*protected_events, *n_protected, sizeof(**protected_events), cmp_item_app);
+	t->skipped = dir->n_skipped;
+	prune_items(ctx, ctl, dirfd, ctl->dir, items, dir->n_logs, t);
+	report_skipped(ctl, dir->skipped, dir->n_skipped);
+	summary(ctl, "log", t);
+	free(items);
+	co_eventlog_dir_free(dir);
+}
+
+/*
+ * The driver logs, by the same rules. A missing driver-log dir has none;
+ * one that cannot be read is reported, and its status returned, after the
+ * event logs were done.
+ */
+static int prune_driver_logs(struct co_ctx *ctx, const struct control *ctl,
+			     const struct vouch *v, const struct item *protected_events,
+			     size_t n_protected, struct tally *t)
+{
+	struct co_driver_log_dir *dir;
+	struct item *items;
+	int dirfd, rc;
+
+	if (!ctl->driver_dir)
+		return CO_OK;
+	rc = co_driver_log_dir_open(ctx, &dirfd);
+	if (rc == CO_OK && dirfd >= 0) {
+		rc = co_driver_log_dir_scan(ctx, dirfd, &dir);
+		if (rc)
+			close(dirfd);
+	}
+	if (rc) {
+		warnmsg("%s: %s", ctl->driver_dir, co_ctx_error(ctx));
+		return rc;
+	}
+	if (dirfd < 0)
+		return CO_OK;
+	items = calloc(dir->n_logs + 1, sizeof(*items));
+	if (!items)
+		die(CO_ESOFTWARE, "out of memory");
+	for (size_t i = 0; i < dir->n_logs; i++) {
+		const struct co_driver_log *log = &dir->logs[i];
+
+		items[i] = (struct item){ .name = log->name, .app_id = log->app_id,
+					  .bytes = log->bytes, .mtime_ms = log->mtime_ms,
+					  .dir_order = log->dir_order, .driver_log = log };
+		protect_driver_log(v, protected_events, n_protected, &items[i]);
+	}
+	t->skipped = dir->n_skipped;
+	prune_items(ctx, ctl, dirfd, ctl->driver_dir, items, dir->n_logs, t);
+	report_skipped(ctl, dir->skipped, dir->n_skipped);
+	summary(ctl, "driver log", t);
+	free(items);
+	co_driver_log_dir_free(dir);
+	close(dirfd);
+	return CO_OK;
 }
 
 static int prune(struct co_ctx *ctx, const struct control *ctl, int dirfd,
 		 const struct vouch *v)
 {
-	struct co_eventlog_dir *dir;
-	struct plan plan;
-	size_t removed = 0, failed = 0, protected = 0;
-	int64_t freed = 0;
-	int rc;
+	struct tally events = { 0 }, drivers = { 0 };
+	struct item *protected_events;
+	size_t n_protected, held_back;
+	int driver_rc;
 
-	rc = co_eventlog_dir_scan(ctx, dirfd, &dir);
-	if (rc)
-		die(rc, "%s: %s", ctl->dir, co_ctx_error(ctx));
-	plan.held_back = 0;
-	plan.verdict = calloc(dir->n_logs + 1, sizeof(*plan.verdict));
-	plan.why = calloc(dir->n_logs + 1, sizeof(*plan.why));
-	plan.wanted = calloc(dir->n_logs + 1, sizeof(*plan.wanted));
-	if (!plan.verdict || !plan.why || !plan.wanted)
-		die(CO_ESOFTWARE, "out of memory");
-	make_plan(ctl, dir, v, &plan);
-
-	/*
-	 * The plan is made; now remove in the directory's own order, which is
-	 * the order its file system finds and drops entries fastest in.
-	 */
-	size_t *order = calloc(dir->n_logs + 1, sizeof(*order));
-
-	if (!order)
-		die(CO_ESOFTWARE, "out of memory");
-	for (size_t i = 0; i < dir->n_logs; i++)
-		order[dir->logs[i].dir_order] = i;
-	for (size_t k = 0; k < dir->n_logs; k++) {
-		size_t i = order[k];
-		const struct co_eventlog *log = &dir->logs[i];
-
-		if (plan.verdict[i] == PROTECTED) {
-			protected++;
-			if (!ctl->quiet && plan.wanted[i])
-				warnmsg("kept %s: %s", log->name, plan.why[i]);
-			continue;
-		}
-		if (plan.verdict[i] != REMOVE)
-			continue;
-		if (!ctl->dry_run && co_eventlog_remove(ctx, dirfd, log) != CO_OK) {
-			warnmsg("%s/%s", ctl->dir, co_ctx_error(ctx));
-			failed++;
-			continue;
-		}
-		report_removed(ctl, log);
-		removed++;
-		freed += log->bytes;
-	}
-	if (!ctl->quiet) {
-		for (size_t i = 0; i < dir->n_skipped; i++)
-			warnmsg("skipped %s: %s", dir->skipped[i].name, dir->skipped[i].reason);
-		warnmsg("%s %zu log%s, %.1f MiB; kept %zu (%zu protected); %zu skipped%s",
-			ctl->dry_run ? "would remove" : "removed", removed, removed == 1 ? "" : "s",
-			freed / 1048576.0, dir->n_logs - removed, protected, dir->n_skipped,
-			failed ? "; some could not be removed" : "");
-	}
-	if (plan.held_back)
+	prune_eventlogs(ctx, ctl, dirfd, v, &protected_events, &n_protected, &events);
+	driver_rc = prune_driver_logs(ctx, ctl, v, protected_events, n_protected, &drivers);
+	for (size_t i = 0; i < n_protected; i++)
+		free((char *)protected_events[i].app_id);
+	free(protected_events);
+	held_back = events.held_back + drivers.held_back;
+	if (held_back)
 		warnmsg("kept %zu in-progress log%s that the rules select: the master could not "
-			"vouch that %s ended; run again when it is ALIVE", plan.held_back,
-			plan.held_back == 1 ? "" : "s", plan.held_back == 1 ? "its application"
+			"vouch that %s ended; run again when it is ALIVE", held_back,
+			held_back == 1 ? "" : "s", held_back == 1 ? "its application"
 			: "their applications");
-	free(order);
-	free(plan.verdict);
-	free(plan.why);
-	free(plan.wanted);
-	co_eventlog_dir_free(dir);
-	if (failed)
+	if (events.failed || drivers.failed)
 		return CO_EFAIL;
-	return plan.held_back ? CO_ETEMPFAIL : CO_OK;
+	if (driver_rc)
+		return driver_rc;
+	return held_back ? CO_ETEMPFAIL : CO_OK;
 }
 
 static void ask_master(struct co_ctx *ctx, const struct control *ctl,
@@ -425,6 +767,7 @@ int main(int argc, char **argv)
 {
 	struct control ctl = { 0 };
 	struct co_master_state *st = NULL;
+	struct prune_lock lock;
 	struct vouch v = { 0 };
 	struct co_ctx *ctx = tool_init("sc-events-prune");
 	int dirfd, rc;
@@ -438,12 +781,13 @@ int main(int argc, char **argv)
 	dirfd = open(ctl.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		die(errno == EACCES ? CO_ENOPERM : CO_EIO, "%s: %s", ctl.dir, strerror(errno));
-	lock_or_die(dirfd, &ctl);
+	lock_or_die(dirfd, &ctl, &lock);
 	if (!ctl.no_master)
 		ask_master(ctx, &ctl, &st, &v);
 	if (!ctl.dry_run && co_eventlog_remove_leftovers(ctx, dirfd) != CO_OK)
 		warnmsg("%s", co_ctx_error(ctx));
 	rc = prune(ctx, &ctl, dirfd, &v);
+	unlock(dirfd, &lock);
 	close(dirfd);
 	co_master_state_free(st);
 	free(ctl.apps);

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -38,6 +39,7 @@ struct control {
 	const char *lock;	/* the lock file */
 	const char *lock_wait_arg;
 	double lock_wait;
+	bool no_driver_log;
 	char **spark_args;	/* everything after our own options */
 	int n_spark_args;
 };
@@ -53,6 +55,8 @@ struct user_settings {
 	bool event_log_enabled;
 	bool event_log_dir;
 	bool cluster_mode;	/* --deploy-mode cluster */
+	bool persist_driver_log;	/* spark.driver.log.persistToDfs.enabled given */
+	bool persist_driver_log_on;	/* ... as true */
 };
 
 /* Command-line argument growing list. */
@@ -72,6 +76,8 @@ enum {
 	OPT_EXECUTOR_TIMEOUT,
 	OPT_LOCK,
 	OPT_LOCK_WAIT,
+	OPT_DRIVER_LOG_DIR,
+	OPT_NO_DRIVER_LOG,
 };
 
 static const struct option longopts[] = {
@@ -85,6 +91,8 @@ static const struct option longopts[] = {
 	{ "executor-timeout", required_argument, NULL, OPT_EXECUTOR_TIMEOUT },
 	{ "lock", required_argument, NULL, OPT_LOCK },
 	{ "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },
+	{ "driver-log-dir", required_argument, NULL, OPT_DRIVER_LOG_DIR },
+	{ "no-driver-log", no_argument, NULL, OPT_NO_DRIVER_LOG },
 	CO_COMMON_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -110,6 +118,10 @@ static noreturn void usage(void)
 	       "  -w, --wait             with --rest: follow the driver to its end\n"
 	       "  -J, --json             with --rest: print the submission as a JSON line\n"
 	       "  -q, --quiet            do not report the application id on stderr\n"
+	       "      --driver-log-dir=DIR  keep the driver's output (client deploy mode) in\n"
+	       "                         DIR/APP-ID_driver.log (SC_DRIVER_LOG_DIR; default: the\n"
+	       "                         events dir's parent + /driver-logs)\n"
+	       "      --no-driver-log    do not keep the driver's output in a file\n"
 	       "\n"
 	       "For cron jobs (DURATION: 90s, 30m, 2h, 1d; a bare number is seconds):\n"
 	       "      --deadline=DURATION\n"
@@ -256,6 +268,13 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 			ctl->lock_wait = parse_duration_or_die(optarg, "--lock-wait");
 			ctl->lock_wait_arg = optarg;
 			break;
+		case OPT_DRIVER_LOG_DIR:
+			if (co_config_set(ctx, CO_KEY_DRIVER_LOG_DIR, optarg))
+				usage_error("%s", co_ctx_error(ctx));
+			break;
+		case OPT_NO_DRIVER_LOG:
+			ctl->no_driver_log = true;
+			break;
 		case 'h':
 			usage();
 		default:
@@ -299,6 +318,8 @@ static const char *option_value(char **args, int n, int *i, const char *opt)
 	return args[++*i];
 }
 
+#define PERSIST_DRIVER_LOG "spark.driver.log.persistToDfs.enabled"
+
 static void note_conf(struct user_settings *u, const char *kv)
 {
 	if (strncmp(kv, "spark.master=", 13) == 0)
@@ -313,6 +334,11 @@ static void note_conf(struct user_settings *u, const char *kv)
 		u->name = kv + 15;
 	else if (strncmp(kv, "spark.submit.deployMode=", 24) == 0)
 		u->cluster_mode = strcmp(kv + 24, "cluster") == 0;
+	else if (strncmp(kv, PERSIST_DRIVER_LOG "=", strlen(PERSIST_DRIVER_LOG) + 1) == 0) {
+		u->persist_driver_log = true;
+		u->persist_driver_log_on = strcasecmp(kv + strlen(PERSIST_DRIVER_LOG) + 1,
+						      "true") == 0;
+	}
 }
 
 /* Read the spark-submit options up to the application file, without changing them. */
@@ -444,6 +470,16 @@ static char *find_spark_submit(void)
 	die(CO_EUNAVAILABLE, "spark-submit not found: set SPARK_HOME or add it to PATH");
 }
 
+/*
+ * sc-submit keeps a client-mode driver's output itself, unless told not to
+ * or the user asked for Spark's own copy of the driver's log under that
+ * name. A cluster-mode driver's output is on its worker.
+ */
+static bool driver_log_wanted(const struct control *ctl, const struct user_settings *u)
+{
+	return !ctl->no_driver_log && !u->cluster_mode && !u->persist_driver_log_on;
+}
+
 static void build_command(struct co_ctx *ctx, const struct control *ctl,
 			  const struct user_settings *u, struct argv_list *cmd)
 {
@@ -476,6 +512,9 @@ static void build_command(struct co_ctx *ctx, const struct control *ctl,
 		push_conf(cmd, "spark.eventLog.dir", url);
 		free(url);
 	}
+	/* sc-submit keeps the whole output under the name Spark's own copy would take */
+	if (driver_log_wanted(ctl, u) && !u->persist_driver_log)
+		push_conf(cmd, PERSIST_DRIVER_LOG, "false");
 	for (int i = 0; i < ctl->n_spark_args; i++)
 		push(cmd, ctl->spark_args[i]);
 }
@@ -581,11 +620,26 @@ struct app_watch {
 	int64_t since_ms;	/* wall clock at the submission */
 };
 
+/*
+ * The driver's output kept in the driver-log dir: written to a hidden
+ * temporary file from the start, which takes the application's name
+ * (<app-id>_driver.log) once the id is known.
+ */
+struct driver_log {
+	int dirfd;		/* -1: no driver log */
+	int fd;
+	const char *dir;
+	char tmpname[64];
+	bool published;
+	bool failed;		/* a write failed: no more is written */
+};
+
 /* Ids that spark-submit prints once it has them. */
 struct seen_ids {
 	char app_id[128];
 	char driver_id[128];
 	struct app_watch watch;
+	struct driver_log *log;
 };
 
 static void app_watch_start(const struct user_settings *u, struct app_watch *w)
@@ -629,6 +683,21 @@ static bool take_id(const char *line, const char *marker, const char *prefix,
 	return true;
 }
 
+/* The driver log takes the application's name; the output goes on into it. */
+static void driver_log_publish(struct co_ctx *ctx, const struct control *ctl,
+			       struct driver_log *dl, const char *id)
+{
+	if (dl->dirfd < 0 || dl->published)
+		return;
+	dl->published = true;	/* tried once: a refusal keeps the temporary name */
+	if (co_driver_log_publish(ctx, dl->dirfd, dl->tmpname, id) != CO_OK)
+		warnmsg("driver log: %s/%s; the output is kept in %s/%s", dl->dir,
+			co_ctx_error(ctx), dl->dir, dl->tmpname);
+	else if (!ctl->quiet)
+		fprintf(stderr, "%s: driver log: %s/%s%s\n", program_name, dl->dir, id,
+			CO_DRIVER_LOG_SUFFIX);
+}
+
 static void found_app(struct co_ctx *ctx, const struct control *ctl, struct seen_ids *ids)
 {
 	if (!ctl->quiet)
@@ -636,6 +705,8 @@ static void found_app(struct co_ctx *ctx, const struct control *ctl, struct seen
 			ids->app_id, co_config_get(ctx, CO_KEY_MASTER_UI), ids->app_id);
 	write_id_file(ctl->app_id_file, ids->app_id);
 	app_watch_stop(&ids->watch);
+	if (ids->log)
+		driver_log_publish(ctx, ctl, ids->log, ids->app_id);
 }
 
 /* At most once a second, while the id is not known: has the master got it? */
@@ -922,50 +993,191 @@ static void watch_job(struct co_ctx *ctx, const struct control *ctl, struct job 
 		begin_stop(ctx, job, why);
 }
 
-/*
- * Relay spark-submit's stderr line by line (so its logs still reach the
- * user) while watching for the ids, until it closes.
- */
-static void relay_stderr(struct co_ctx *ctx, const struct control *ctl, int fd, struct job *job)
+/* ---- the driver's output: to the terminal as it comes, and into the driver log ---- */
+
+/* SIGPIPE's disposition at the start: ignored, it stays so in spark-submit. */
+static bool sigpipe_was_ignored;
+
+static void driver_log_open(struct co_ctx *ctx, const struct control *ctl,
+			    const struct user_settings *u, struct driver_log *dl)
 {
-	char buf[65536];
-	size_t used = 0;
+	memset(dl, 0, sizeof(*dl));
+	dl->dirfd = dl->fd = -1;
+	if (!driver_log_wanted(ctl, u))
+		return;
+	if (co_driver_log_dir(ctx, &dl->dir) != CO_OK) {
+		warnmsg("driver log not kept: %s", co_ctx_error(ctx));
+		return;
+	}
+	if (!dl->dir)
+		return;		/* an events dir that is a URL, and no driver-log dir set */
+	if (co_driver_log_dir_open(ctx, &dl->dirfd) != CO_OK) {
+		warnmsg("driver log not kept: %s", co_ctx_error(ctx));
+		return;
+	}
+	if (dl->dirfd < 0) {
+		warnmsg("driver log not kept: %s: %s (set SC_DRIVER_LOG_DIR or driver_log_dir, "
+			"or --no-driver-log)", dl->dir, strerror(ENOENT));
+		return;
+	}
+	if (co_driver_log_create(ctx, dl->dirfd, &dl->fd, dl->tmpname, sizeof(dl->tmpname))) {
+		warnmsg("driver log not kept: %s/%s", dl->dir, co_ctx_error(ctx));
+		close(dl->dirfd);
+		dl->dirfd = -1;
+		return;
+	}
+	/* Python buffers a pipe's output: print()s would reach the terminal late,
+	 * and a killed driver's last ones never; the user's own setting wins. */
+	setenv("PYTHONUNBUFFERED", "1", 0);
+}
 
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-		char *nl;
+/*
+ * A run that ended without an application id (spark-submit failed before
+ * the driver registered, or the id was never learnt) keeps its output
+ * under sc-submit-<UTC time>-<pid>_driver.log; an empty one is removed.
+ */
+static void driver_log_close(struct co_ctx *ctx, const struct control *ctl,
+			     struct driver_log *dl)
+{
+	struct stat sb;
 
-		watch_job(ctx, ctl, job);
-		if (poll(&pfd, 1, 500) <= 0)
-			continue;
-		n = read(fd, buf + used, sizeof(buf) - 1 - used);
+	if (dl->dirfd < 0)
+		return;
+	if (!dl->published) {
+		char id[64];
+		time_t now = time(NULL);
+
+		strftime(id, sizeof(id), "sc-submit-%Y%m%dT%H%M%SZ", gmtime(&now));
+		snprintf(id + strlen(id), sizeof(id) - strlen(id), "-%ld", (long)getpid());
+		if (fstat(dl->fd, &sb) == 0 && sb.st_size == 0)
+			unlinkat(dl->dirfd, dl->tmpname, 0);
+		else
+			driver_log_publish(ctx, ctl, dl, id);
+	}
+	close(dl->fd);
+	close(dl->dirfd);
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			break;
-		used += (size_t)n;
-		buf[used] = '\0';
-		while ((nl = memchr(buf, '\n', used))) {
-			size_t len = (size_t)(nl - buf) + 1;
+		if (n < 0 && errno == EAGAIN) {	/* an inherited non-blocking fd */
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 
-			*nl = '\0';
-			scan_line(ctx, ctl, buf, &job->ids);
-			*nl = '\n';
-			fwrite(buf, 1, len, stderr);
-			memmove(buf, buf + len, used - len);
-			used -= len;
+			poll(&pfd, 1, 1000);
+			continue;
 		}
-		if (used == sizeof(buf) - 1) {	/* an endless line: pass it on */
-			fwrite(buf, 1, used, stderr);
-			used = 0;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void driver_log_write(struct driver_log *dl, const char *buf, size_t len)
+{
+	if (dl->fd < 0 || dl->failed)
+		return;
+	if (write_all(dl->fd, buf, len) != 0) {
+		dl->failed = true;
+		warnmsg("driver log %s/%s: %s; no more of the output is kept in it", dl->dir,
+			dl->tmpname, strerror(errno));
+	}
+}
+
+/* One of spark-submit's two streams, relayed. */
+struct relay {
+	int in;			/* the pipe from spark-submit; -1 once closed */
+	int out;		/* STDOUT_FILENO or STDERR_FILENO */
+	bool scan;		/* stderr: watched for the ids, line by line */
+	char line[8192];	/* the line being scanned */
+	size_t used;
+};
+
+static void scan_bytes(struct co_ctx *ctx, const struct control *ctl, struct relay *r,
+		       const char *buf, size_t len, struct seen_ids *ids)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] != '\n') {
+			if (r->used < sizeof(r->line) - 1)	/* an endless line: its head */
+				r->line[r->used++] = buf[i];
+			continue;
+		}
+		r->line[r->used] = '\0';
+		scan_line(ctx, ctl, r->line, ids);
+		r->used = 0;
+	}
+}
+
+/*
+ * Pass what came to our own stream at once, unchanged, then to the driver
+ * log. When our stdout or stderr is closed (a pipe into head(1)), that
+ * stream from spark-submit is closed too, so the driver meets the broken
+ * pipe it would have met without sc-submit.
+ */
+static void relay_read(struct co_ctx *ctx, const struct control *ctl, struct relay *r,
+		       struct job *job, struct driver_log *dl)
+{
+	char buf[65536];
+	ssize_t n = read(r->in, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0 || write_all(r->out, buf, (size_t)n) != 0) {
+		if (n > 0)
+			driver_log_write(dl, buf, (size_t)n);
+		if (r->scan && r->used) {
+			r->line[r->used] = '\0';
+			scan_line(ctx, ctl, r->line, &job->ids);
+		}
+		close(r->in);
+		r->in = -1;
+		return;
+	}
+	driver_log_write(dl, buf, (size_t)n);
+	if (r->scan)
+		scan_bytes(ctx, ctl, r, buf, (size_t)n, &job->ids);
+}
+
+/*
+ * Relay spark-submit's stdout and stderr, each in its own order, while
+ * watching stderr for the ids, until both close.
+ */
+static void relay_output(struct co_ctx *ctx, const struct control *ctl, int out_fd,
+			 int err_fd, struct job *job, struct driver_log *dl)
+{
+	struct relay *r = calloc(2, sizeof(*r));
+
+	if (!r)
+		die(CO_ESOFTWARE, "out of memory");
+	r[0].in = out_fd;
+	r[0].out = STDOUT_FILENO;
+	r[1].in = err_fd;
+	r[1].out = STDERR_FILENO;
+	r[1].scan = true;
+	while (r[0].in >= 0 || r[1].in >= 0) {
+		struct pollfd pfd[2];
+		nfds_t n = 0;
+
+		watch_job(ctx, ctl, job);
+		for (int i = 0; i < 2; i++)
+			if (r[i].in >= 0)
+				pfd[n++] = (struct pollfd){ .fd = r[i].in, .events = POLLIN };
+		if (poll(pfd, n, 500) <= 0)
+			continue;
+		for (nfds_t k = 0; k < n; k++) {
+			struct relay *x = pfd[k].fd == r[0].in ? &r[0] : &r[1];
+
+			if (pfd[k].revents)
+				relay_read(ctx, ctl, x, job, dl);
 		}
 	}
-	if (used) {
-		buf[used] = '\0';
-		scan_line(ctx, ctl, buf, &job->ids);
-		fwrite(buf, 1, used, stderr);
-	}
+	free(r);
 	/* A terminal's Ctrl-C can close spark-submit before the loop saw it. */
 	if (got_signal && !job->stop)
 		begin_stop(ctx, job, STOP_SIGNAL);
@@ -975,33 +1187,42 @@ static int run_spark_submit(struct co_ctx *ctx, const struct control *ctl,
 			    const struct user_settings *u, const struct argv_list *cmd)
 {
 	struct job job = { 0 };
-	int pipefd[2], status, rc;
+	struct driver_log dl;
+	int outpipe[2], errpipe[2], status, rc;
 
 	app_watch_start(u, &job.ids.watch);
-	if (pipe2(pipefd, O_CLOEXEC) != 0)
+	driver_log_open(ctx, ctl, u, &dl);
+	job.ids.log = &dl;
+	if (pipe2(outpipe, O_CLOEXEC) != 0 || pipe2(errpipe, O_CLOEXEC) != 0)
 		die(CO_ESOFTWARE, "pipe: %s", strerror(errno));
 	fflush(stdout);
 	install_signal_handlers();
+	/* a closed stdout is met by the driver, not by sc-submit (see relay_read) */
+	sigpipe_was_ignored = signal(SIGPIPE, SIG_IGN) == SIG_IGN;
 	job.child = fork();
 	if (job.child < 0)
 		die(CO_ESOFTWARE, "fork: %s", strerror(errno));
 	if (job.child == 0) {
 		restore_child_signals();
-		dup2(pipefd[1], STDERR_FILENO);
+		if (!sigpipe_was_ignored)
+			signal(SIGPIPE, SIG_DFL);
+		dup2(outpipe[1], STDOUT_FILENO);
+		dup2(errpipe[1], STDERR_FILENO);
 		execv(cmd->v[0], cmd->v);
 		fprintf(stderr, "%s: %s: %s\n", program_name, cmd->v[0], strerror(errno));
 		_exit(CO_EUNAVAILABLE);
 	}
-	close(pipefd[1]);
-	relay_stderr(ctx, ctl, pipefd[0], &job);
+	close(outpipe[1]);
+	close(errpipe[1]);
+	relay_output(ctx, ctl, outpipe[0], errpipe[0], &job, &dl);
 	app_watch_stop(&job.ids.watch);
-	close(pipefd[0]);
 	while (waitpid(job.child, &status, 0) < 0) {
 		if (errno != EINTR)
 			die(CO_ESOFTWARE, "waitpid: %s", strerror(errno));
 		if (got_signal)
 			kill(job.child, SIGTERM);
 	}
+	driver_log_close(ctx, ctl, &dl);
 	if (job.stop || got_signal)
 		rc = stopped_status(ctl, &job);
 	else if (WIFSIGNALED(status))

@@ -20,16 +20,19 @@ COPY docker/build/with-build-ca /usr/local/sbin/with-build-ca
 # The user every Spark daemon, executor, driver and notebook runs as; the
 # entrypoints give it NB_UID and NB_GID from the environment at start (as
 # Jupyter's docker-stacks do), so files in the workspace and in bind mounts
-# belong to the host user who set them.
+# belong to the host user who set them. driver-logs/ holds what drivers
+# print (it may hold secrets a job prints): that user's and its group's
+# only, and its files keep the group.
 ENV NB_USER=jovyan \
     NB_UID=1000 \
     NB_GID=100
 RUN useradd -m -s /bin/bash -u "$NB_UID" -g "$NB_GID" "$NB_USER" \
  && python3 -m venv /opt/venv \
- && mkdir -p /opt/workspace/events /opt/workspace/datain /opt/workspace/dataout \
-      /opt/workspace/notebooks \
- && chown "$NB_UID:$NB_GID" /opt/workspace /opt/workspace/events \
-      /opt/workspace/datain /opt/workspace/dataout /opt/workspace/notebooks
+ && mkdir -p /opt/workspace/events /opt/workspace/driver-logs /opt/workspace/datain \
+      /opt/workspace/dataout /opt/workspace/notebooks \
+ && chown "$NB_UID:$NB_GID" /opt/workspace /opt/workspace/events /opt/workspace/driver-logs \
+      /opt/workspace/datain /opt/workspace/dataout /opt/workspace/notebooks \
+ && chmod 2770 /opt/workspace/driver-logs
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYSPARK_PYTHON=/opt/venv/bin/python \

@@ -4,6 +4,7 @@ ARG SPARK_BASE=clusterops/spark-base:4.3.0
 FROM ${SPARK_BASE}
 
 ENV SPARK_HISTORY_LOG_DIR=file:/opt/workspace/events \
+    SPARK_HISTORY_DRIVER_LOG_DIR=file:/opt/workspace/driver-logs \
     SPARK_HISTORY_UI_PORT=18080
 EXPOSE 18080
 ENTRYPOINT ["/opt/clusterops/entrypoint/spark-history"]

@@ -75,6 +75,7 @@ enum co_key {
 	CO_KEY_FETCH_MAX_SIZE,	/* largest file a download may bring: 10G */
 	CO_KEY_EXTRACT_MAX_SIZE,	/* total unpacked from one archive: 10G */
 	CO_KEY_EXTRACT_MAX_MEMBERS,	/* members in one archive: 100000 */
+	CO_KEY_DRIVER_LOG_DIR,	/* the events dir's parent + /driver-logs */
 	CO_KEY_COUNT
 };
 
@@ -401,6 +402,109 @@ int co_eventlog_remove(struct co_ctx *ctx, int dirfd, const struct co_eventlog *
  * entry is left alone.
  */
 int co_eventlog_remove_leftovers(struct co_ctx *ctx, int dirfd);
+
+/* ---- driver logs -------------------------------------------------------- */
+
+/*
+ * A client-mode driver's output, one file per application in the
+ * driver-log dir, named "<app-id>_driver.log": the name Spark's own
+ * driver-log persistence (spark.driver.log.persistToDfs.enabled,
+ * spark.driver.log.dfsDir) gives the driver JVM's log, and the one
+ * sc-submit gives the whole output (stdout and stderr) of the drivers it
+ * runs. Spark's persistence leaves Hadoop's ".<name>.crc" beside it.
+ */
+#define CO_DRIVER_LOG_SUFFIX "_driver.log"
+#define CO_DRIVER_LOG_ID_MAX 128	/* an id is shorter than this */
+
+/*
+ * The driver-log dir: the driver_log_dir setting, else the events dir's
+ * parent + "/driver-logs" when the events dir is local. *dir (owned by
+ * ctx) is NULL when there is none (an events dir that is a URL and no
+ * setting). A file:// URL is taken as its path; another URL is CO_EUSAGE.
+ */
+int co_driver_log_dir(struct co_ctx *ctx, const char **dir);
+
+/*
+ * Open the driver-log dir (O_DIRECTORY, read-only, close-on-exec) into
+ * *dirfd, which the caller closes. *dirfd is -1, with CO_OK, when there is
+ * no driver-log dir or it does not exist; CO_ENOPERM or CO_EIO when it
+ * cannot be opened.
+ */
+int co_driver_log_dir_open(struct co_ctx *ctx, int *dirfd);
+
+/*
+ * True when app_id may be part of a driver log's name: 1 to
+ * CO_DRIVER_LOG_ID_MAX - 1 characters of [A-Za-z0-9._-], not starting
+ * with '.'. It becomes a path component, so nothing else is accepted.
+ */
+bool co_driver_log_id_valid(const char *app_id);
+
+/* "<app_id>_driver.log" into buf (len bytes); CO_EDATA for an invalid id. */
+int co_driver_log_name(struct co_ctx *ctx, const char *app_id, char *buf, size_t len);
+
+/*
+ * The application id of a driver log's name into app_id (at least
+ * CO_DRIVER_LOG_ID_MAX bytes): CO_OK, or CO_EDATA when name is not a
+ * driver log's. Does not touch a context.
+ */
+int co_driver_log_parse_name(const char *name, char *app_id);
+
+/*
+ * Open an application's driver log for reading, relative to dirfd (from
+ * co_driver_log_dir_open()), without following a symbolic link, and
+ * non-blocking (a FIFO under the name blocks nothing): *fd, which the
+ * caller closes, or -1 with CO_OK when the application has none. A link or
+ * anything but a regular file is CO_EDATA; an invalid id is CO_EDATA.
+ * While sc-submit writes the file it holds an OFD write lock on it (see
+ * co_driver_log_create()): a reader that follows the log may test it with
+ * F_OFD_GETLK to know whether more is coming.
+ */
+int co_driver_log_open(struct co_ctx *ctx, int dirfd, const char *app_id, int *fd);
+
+/*
+ * For a writer that learns the application id only after the driver
+ * started: create a new hidden file ".sc-submit.<pid>.<random>" in dirfd
+ * (exclusively, mode 0640 less the umask, never through a link) into *fd,
+ * open for writing, with a whole-file OFD write lock held until the fd is
+ * closed; its name into tmpname (len >= 64 bytes).
+ */
+int co_driver_log_create(struct co_ctx *ctx, int dirfd, int *fd, char *tmpname, size_t len);
+
+/*
+ * Give the file made by co_driver_log_create() its name for app_id. An
+ * existing file of that name is never replaced: CO_ECANTCREAT, and the
+ * file keeps its temporary name. The fd stays valid for writing.
+ */
+int co_driver_log_publish(struct co_ctx *ctx, int dirfd, const char *tmpname,
+			  const char *app_id);
+
+struct co_driver_log {
+	char *name;		/* the entry in the driver-log dir */
+	char app_id[CO_DRIVER_LOG_ID_MAX];
+	int64_t bytes;		/* with its checksum file */
+	int64_t mtime_ms;
+	char *crc_name;		/* a ".<name>.crc" beside it, or NULL */
+	size_t dir_order;	/* its place in the directory's own order */
+	bool writing;		/* a writer holds its lock: sc-submit runs */
+};
+
+struct co_driver_log_dir {
+	size_t n_logs;
+	struct co_driver_log *logs;	/* newest first */
+	size_t n_skipped;		/* entries that are not driver logs */
+	struct co_eventlog_skip *skipped;
+};
+
+/*
+ * List the driver logs of the directory open as dirfd. Nothing is
+ * followed: a symbolic link is skipped, not read. Hidden entries
+ * (checksums, sc-submit's files that have no id yet) are not listed.
+ */
+int co_driver_log_dir_scan(struct co_ctx *ctx, int dirfd, struct co_driver_log_dir **out);
+void co_driver_log_dir_free(struct co_driver_log_dir *dir);
+
+/* Unlink a driver log, then its checksum file, relative to dirfd. */
+int co_driver_log_remove(struct co_ctx *ctx, int dirfd, const struct co_driver_log *log);
 
 /* ---- Kafka ---- */
 

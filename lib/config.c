@@ -39,6 +39,7 @@ static const struct key_info keys[CO_KEY_COUNT] = {
 	[CO_KEY_EXTRACT_MAX_SIZE] = { "extract_max_size", "SC_EXTRACT_MAX_SIZE", "10G", 0 },
 	[CO_KEY_EXTRACT_MAX_MEMBERS] = { "extract_max_members", "SC_EXTRACT_MAX_MEMBERS",
 					 "100000", 0 },
+	[CO_KEY_DRIVER_LOG_DIR] = { "driver_log_dir", "SC_DRIVER_LOG_DIR", NULL, 0 },
 };
 
 static const char *const source_names[] = {
@@ -83,6 +84,10 @@ static int set_layer(struct co_ctx *ctx, enum co_key key, enum co_source src,
 			free(ctx->layer[k][CO_SRC_DERIVED]);
 			ctx->layer[k][CO_SRC_DERIVED] = NULL;
 		}
+	}
+	if (key == CO_KEY_EVENTS_DIR) {	/* so does the driver-log dir the events dir */
+		free(ctx->layer[CO_KEY_DRIVER_LOG_DIR][CO_SRC_DERIVED]);
+		ctx->layer[CO_KEY_DRIVER_LOG_DIR][CO_SRC_DERIVED] = NULL;
 	}
 	return CO_OK;
 }
@@ -397,6 +402,35 @@ static void derive(struct co_ctx *ctx, enum co_key key)
 	ctx->layer[key][CO_SRC_DERIVED] = strdup(url);
 }
 
+/*
+ * The driver-log dir beside a local events dir: "/x/events/" ->
+ * "/x/driver-logs", "events" -> "driver-logs", "file:///x/events" ->
+ * "/x/driver-logs". None for an events dir on another file system (hdfs://).
+ */
+static void derive_driver_log_dir(struct co_ctx *ctx)
+{
+	const char *events = co_config_get(ctx, CO_KEY_EVENTS_DIR);
+	size_t len;
+	char *out;
+
+	if (ctx->layer[CO_KEY_DRIVER_LOG_DIR][CO_SRC_DERIVED])
+		return;
+	if (strncmp(events, "file://", 7) == 0)
+		events += 7;
+	if (strstr(events, "://"))
+		return;
+	len = strlen(events);
+	while (len > 1 && events[len - 1] == '/')
+		len--;
+	while (len > 0 && events[len - 1] != '/')
+		len--;			/* the parent, with its slash */
+	while (len > 1 && events[len - 1] == '/' && events[len - 2] == '/')
+		len--;
+	if (asprintf(&out, "%.*s%s", (int)len, events, "driver-logs") < 0)
+		return;
+	ctx->layer[CO_KEY_DRIVER_LOG_DIR][CO_SRC_DERIVED] = out;
+}
+
 CO_API const char *co_config_get(const struct co_ctx *ctx, enum co_key key)
 {
 	int top;
@@ -411,6 +445,10 @@ CO_API const char *co_config_get(const struct co_ctx *ctx, enum co_key key)
 		derive((struct co_ctx *)ctx, key);
 		return ctx->layer[key][CO_SRC_DERIVED];
 	}
+	if (key == CO_KEY_DRIVER_LOG_DIR) {
+		derive_driver_log_dir((struct co_ctx *)ctx);
+		return ctx->layer[key][CO_SRC_DERIVED];
+	}
 	return keys[key].dflt;
 }
 
@@ -420,5 +458,6 @@ CO_API enum co_source co_config_source(const struct co_ctx *ctx, enum co_key key
 
 	if (top >= 0)
 		return top;
-	return keys[key].derived_port > 0 ? CO_SRC_DERIVED : CO_SRC_DEFAULT;
+	return keys[key].derived_port > 0 || key == CO_KEY_DRIVER_LOG_DIR ? CO_SRC_DERIVED
+									 : CO_SRC_DEFAULT;
 }

@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Driver logs: a client-mode driver's output, one file per application in
+ * the driver-log dir, named "<app-id>_driver.log" as Spark's own driver-log
+ * persistence (spark.driver.log.dfsDir) names it, so that Spark, the history
+ * server's driver-log cleaner and the tools see one file per application.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define SUFFIX CO_DRIVER_LOG_SUFFIX
+#define TEMP_PREFIX ".sc-submit."
+
+CO_API int co_driver_log_dir(struct co_ctx *ctx, const char **dir)
+{
+	const char *d = co_config_get(ctx, CO_KEY_DRIVER_LOG_DIR);
+
+	*dir = NULL;
+	if (!d)
+		return CO_OK;	/* derived from an events dir that is a URL: none */
+	if (strncmp(d, "file://", 7) == 0)
+		d += 7;
+	if (strstr(d, "://"))
+		return co_err(ctx, CO_EUSAGE, "driver-log dir %s: a URL; driver logs need a local "
+			      "(or mounted) directory", d);
+	if (*d == '\0')
+		return co_err(ctx, CO_EUSAGE, "driver-log dir: empty path");
+	*dir = d;
+	return CO_OK;
+}
+
+CO_API bool co_driver_log_id_valid(const char *app_id)
+{
+	size_t len = strlen(app_id);
+
+	return len > 0 && len < CO_DRIVER_LOG_ID_MAX && app_id[0] != '.' &&
+	       strspn(app_id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		      "0123456789._-") == len;
+}
+
+CO_API int co_driver_log_name(struct co_ctx *ctx, const char *app_id, char *buf, size_t len)
+{
+	if (!co_driver_log_id_valid(app_id))
+		return co_err(ctx, CO_EDATA, "invalid application id '%s' for a driver log name",
+			      app_id);
+	if ((size_t)snprintf(buf, len, "%s%s", app_id, SUFFIX) >= len)
+		return co_err(ctx, CO_ESOFTWARE, "driver log name too long");
+	return CO_OK;
+}
+
+CO_API int co_driver_log_parse_name(const char *name, char *app_id)
+{
+	size_t len = strlen(name), slen = strlen(SUFFIX);
+
+	if (len <= slen || len - slen >= CO_DRIVER_LOG_ID_MAX ||
+	    strcmp(name + len - slen, SUFFIX) != 0)
+		return CO_EDATA;
+	memcpy(app_id, name, len - slen);
+	app_id[len - slen] = '\0';
+	return co_driver_log_id_valid(app_id) ? CO_OK : CO_EDATA;
+}
+
+CO_API int co_driver_log_dir_open(struct co_ctx *ctx, int *dirfd)
+{
+	const char *dir;
+	int rc = co_driver_log_dir(ctx, &dir);
+
+	*dirfd = -1;
+	if (rc || !dir)
+		return rc;
+	*dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*dirfd >= 0)
+		return CO_OK;
+	if (errno == ENOENT)
+		return CO_OK;
+	return co_err(ctx, errno == EACCES ? CO_ENOPERM : CO_EIO, "driver-log dir %s: %s", dir,
+		      strerror(errno));
+}
+
+/* O_NONBLOCK: a FIFO planted under a log's name neither blocks the open nor a read. */
+static int open_regular(struct co_ctx *ctx, int dirfd, const char *name, int *fd)
+{
+	struct stat sb;
+
+	*fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (*fd < 0) {
+		if (errno == ENOENT)
+			return CO_OK;
+		if (errno == ELOOP)
+			return co_err(ctx, CO_EDATA, "%s: a symbolic link, not followed", name);
+		return co_err(ctx, errno == EACCES ? CO_ENOPERM : CO_EIO, "%s: %s", name,
+			      strerror(errno));
+	}
+	if (fstat(*fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		int rc = co_err(ctx, CO_EDATA, "%s: not a regular file", name);
+
+		close(*fd);
+		*fd = -1;
+		return rc;
+	}
+	return CO_OK;
+}
+
+CO_API int co_driver_log_open(struct co_ctx *ctx, int dirfd, const char *app_id, int *fd)
+{
+	char name[CO_DRIVER_LOG_ID_MAX + sizeof(SUFFIX)];
+	int rc;
+
+	*fd = -1;
+	rc = co_driver_log_name(ctx, app_id, name, sizeof(name));
+	if (rc)
+		return rc;
+	return open_regular(ctx, dirfd, name, fd);
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+/* The writer's lock: a whole-file OFD write lock, held while the fd is open. */
+static int lock_writer(int fd)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	return fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+CO_API int co_driver_log_create(struct co_ctx *ctx, int dirfd, int *fd, char *tmpname,
+				size_t len)
+{
+	for (int attempt = 0; attempt < 100; attempt++) {
+		unsigned char rnd[6];
+		size_t n;
+
+		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+			return co_err(ctx, CO_ESOFTWARE, "getrandom: %s", strerror(errno));
+		n = (size_t)snprintf(tmpname, len, "%s%ld.%02x%02x%02x%02x%02x%02x", TEMP_PREFIX,
+				     (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+				     rnd[5]);
+		if (n >= len)
+			return co_err(ctx, CO_ESOFTWARE, "driver log temporary name too long");
+		*fd = openat(dirfd, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+			     O_CLOEXEC | O_NOCTTY, 0640);
+		if (*fd >= 0)
+			break;
+		if (errno != EEXIST)
+			return co_err(ctx, errno == EACCES || errno == EPERM ? CO_ENOPERM
+				      : CO_ECANTCREAT, "%s: %s", tmpname, strerror(errno));
+	}
+	if (*fd < 0)
+		return co_err(ctx, CO_ECANTCREAT, "%s: %s", tmpname, strerror(EEXIST));
+	/* Without the lock (a file system that has none) the log still works;
+	 * sc-events-prune then relies on the master alone to know it is live. */
+	(void)lock_writer(*fd);
+	return CO_OK;
+}
+
+/* rename without replacing: renameat2 where the file system has it, else link + unlink. */
+static int rename_noreplace(int dirfd, const char *from, const char *to)
+{
+	if (renameat2(dirfd, from, dirfd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+		return -1;
+	if (linkat(dirfd, from, dirfd, to, 0) != 0)
+		return -1;
+	unlinkat(dirfd, from, 0);
+	return 0;
+}
+
+CO_API int co_driver_log_publish(struct co_ctx *ctx, int dirfd, const char *tmpname,
+				 const char *app_id)
+{
+	char name[CO_DRIVER_LOG_ID_MAX + sizeof(SUFFIX)];
+	int rc = co_driver_log_name(ctx, app_id, name, sizeof(name));
+
+	if (rc)
+		return rc;
+	if (rename_noreplace(dirfd, tmpname, name) != 0)
+		return co_err(ctx, errno == EEXIST ? CO_ECANTCREAT : errno == EACCES ||
+			      errno == EPERM ? CO_ENOPERM : CO_EIO, "%s: %s", name,
+			      errno == EEXIST ? "exists already, not replaced" : strerror(errno));
+	return CO_OK;
+}
+
+/* ---- scanning and removing -------------------------------------------- */
+
+/* Room for element n: 16 at first, doubled each time a power of two fills. */
+static void *grow(void *array, size_t n, size_t size)
+{
+	if (n == 0)
+		return realloc(array, 16 * size);
+	if (n < 16 || (n & (n - 1)) != 0)
+		return array;
+	return realloc(array, 2 * n * size);
+}
+
+static int64_t mtime_ms(const struct stat *sb)
+{
+	return (int64_t)sb->st_mtim.tv_sec * 1000 + sb->st_mtim.tv_nsec / 1000000;
+}
+
+/* Someone holds the writer's lock: sc-submit is still writing it. */
+static bool being_written(int dirfd, const char *name)
+{
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	bool busy = false;
+
+	if (fd < 0)
+		return false;
+	if (fcntl(fd, F_OFD_GETLK, &fl) == 0)
+		busy = fl.l_type != F_UNLCK;
+	close(fd);
+	return busy;
+}
+
+static int add_skip(struct co_ctx *ctx, struct co_driver_log_dir *dir, const char *name,
+		    const char *reason)
+{
+	struct co_eventlog_skip *p = grow(dir->skipped, dir->n_skipped, sizeof(*p));
+
+	if (!p)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	dir->skipped = p;
+	p[dir->n_skipped].name = strdup(name);
+	p[dir->n_skipped].reason = strdup(reason);
+	if (!p[dir->n_skipped].name || !p[dir->n_skipped].reason) {
+		free(p[dir->n_skipped].name);
+		free(p[dir->n_skipped].reason);
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	}
+	dir->n_skipped++;
+	return CO_OK;
+}
+
+static int scan_entry(struct co_ctx *ctx, int dirfd, const char *name,
+		      struct co_driver_log_dir *dir)
+{
+	struct co_driver_log log = { 0 }, *p;
+	struct stat sb;
+
+	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		return CO_OK;	/* removed meanwhile */
+	if (S_ISLNK(sb.st_mode))
+		return add_skip(ctx, dir, name, "symbolic link, not followed");
+	if (co_driver_log_parse_name(name, log.app_id) != CO_OK)
+		return add_skip(ctx, dir, name, "not a driver log");
+	if (!S_ISREG(sb.st_mode))
+		return add_skip(ctx, dir, name, "not a file");
+	log.bytes = sb.st_size;
+	log.mtime_ms = mtime_ms(&sb);
+	log.writing = being_written(dirfd, name);
+	log.name = strdup(name);
+	p = log.name ? grow(dir->logs, dir->n_logs, sizeof(*p)) : NULL;
+	if (!p) {
+		free(log.name);
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	}
+	dir->logs = p;
+	log.dir_order = dir->n_logs;
+	p[dir->n_logs++] = log;
+	return CO_OK;
+}
+
+/* Hadoop's ".<name>.crc", which Spark's persistence writes beside the log, goes with it. */
+static int attach_checksum(struct co_ctx *ctx, int dirfd, struct co_driver_log *log)
+{
+	struct stat sb;
+	char *crc;
+
+	if (asprintf(&crc, ".%s.crc", log->name) < 0)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	if (fstatat(dirfd, crc, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode)) {
+		log->crc_name = crc;
+		log->bytes += sb.st_size;
+	} else {
+		free(crc);
+	}
+	return CO_OK;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+	const struct co_driver_log *x = a, *y = b;
+
+	if (x->mtime_ms != y->mtime_ms)
+		return x->mtime_ms > y->mtime_ms ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+CO_API int co_driver_log_dir_scan(struct co_ctx *ctx, int dirfd, struct co_driver_log_dir **out)
+{
+	struct co_driver_log_dir *dir = calloc(1, sizeof(*dir));
+	struct dirent *e;
+	DIR *d = NULL;
+	int fd, rc = CO_OK;
+
+	*out = NULL;
+	if (!dir)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	/* A DIR stream owns its fd: give it a duplicate so dirfd stays ours. */
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		rc = co_err(ctx, errno == EACCES ? CO_ENOPERM : CO_EIO, "driver-log dir: %s",
+			    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	errno = 0;
+	while (rc == CO_OK && (e = readdir(d))) {
+		/* hidden: checksums, and sc-submit's logs that have no id yet */
+		if (e->d_name[0] != '.')
+			rc = scan_entry(ctx, dirfd, e->d_name, dir);
+		errno = 0;
+	}
+	if (rc == CO_OK && errno)
+		rc = co_err(ctx, CO_EIO, "driver-log dir: %s", strerror(errno));
+	for (size_t i = 0; rc == CO_OK && i < dir->n_logs; i++)
+		rc = attach_checksum(ctx, dirfd, &dir->logs[i]);
+	if (rc == CO_OK) {
+		if (dir->n_logs)
+			qsort(dir->logs, dir->n_logs, sizeof(*dir->logs), newest_first);
+		*out = dir;
+		dir = NULL;
+	}
+out:
+	if (d)
+		closedir(d);
+	co_driver_log_dir_free(dir);
+	return rc;
+}
+
+CO_API void co_driver_log_dir_free(struct co_driver_log_dir *dir)
+{
+	if (!dir)
+		return;
+	for (size_t i = 0; i < dir->n_logs; i++) {
+		free(dir->logs[i].name);
+		free(dir->logs[i].crc_name);
+	}
+	for (size_t i = 0; i < dir->n_skipped; i++) {
+		free(dir->skipped[i].name);
+		free(dir->skipped[i].reason);
+	}
+	free(dir->logs);
+	free(dir->skipped);
+	free(dir);
+}
+
+CO_API int co_driver_log_remove(struct co_ctx *ctx, int dirfd, const struct co_driver_log *log)
+{
+	if (unlinkat(dirfd, log->name, 0) != 0 && errno != ENOENT)
+		return co_err(ctx, errno == EACCES || errno == EPERM ? CO_ENOPERM : CO_EIO,
+			      "%s: %s", log->name, strerror(errno));
+	if (log->crc_name && unlinkat(dirfd, log->crc_name, 0) != 0 && errno != ENOENT)
+		return co_err(ctx, errno == EACCES || errno == EPERM ? CO_ENOPERM : CO_EIO,
+			      "%s: %s", log->crc_name, strerror(errno));
+	return CO_OK;
+}
