@@ -212,6 +212,18 @@ def test_first_steps_notebook(cluster):
     app = history_app(cluster, m.group(1))
     assert app["name"] == "first-steps"
     ok(cluster.sh(f"ls /opt/workspace/events | grep -F {m.group(1)}"), "its event log")
+    # A session sc-submit did not start: Spark's own driver-log persistence.
+    log = f"/opt/workspace/driver-logs/{m.group(1)}_driver.log"
+    wait_for(lambda: cluster.sh(f"test -s {log}").returncode == 0, 60, log)
+
+
+def test_driver_log_dir_belongs_to_the_cluster_user(cluster):
+    out = ok(cluster.sh("stat -c '%u:%g %a' /opt/workspace/driver-logs"), "stat")
+    assert out.split() == [f"{NB_UID}:{NB_GID}", "2770"], out
+    props = cluster.sh("cat /tmp/clusterops-conf/spark-history.properties",
+                       container="spark-history", user=None)
+    assert "spark.driver.log.dfsDir=file:/opt/workspace/driver-logs" in \
+        ok(props, "the history server's properties").splitlines()
 
 
 def test_data_notebook(cluster):
@@ -259,6 +271,12 @@ def test_crontab_runs_for_the_notebook_user(cluster):
         app_id = ok(cluster.sh(f"cat {out_dir}/app.id"), "app.id").strip()
         done_apps = {a["id"]: a for a in cluster.master_json()["completedapps"]}
         assert done_apps.get(app_id, {}).get("state") == "FINISHED", app_id
+        # The driver's output, kept by sc-submit, and Spark's own copy off.
+        log = f"/opt/workspace/driver-logs/{app_id}_driver.log"
+        ok(cluster.sh(f"grep -F 'Pi is roughly 3.1' {log}"), "the driver log")
+        assert ok(cluster.sh(f"stat -c '%u %a' {log}"), "stat").split() == [str(NB_UID), "640"]
+        assert cluster.sh(f"test -e /opt/workspace/driver-logs/.{app_id}_driver.log.crc"
+                          ).returncode != 0, "Spark persisted a driver log sc-submit keeps"
     finally:
         cluster.sh("crontab -r")
 
@@ -299,7 +317,8 @@ def test_restart_keeps_the_workspace_and_executor_logs(cluster):
     the event logs, datain, dataout, and each executor's logs, which the
     worker still serves."""
     app_id = ok(cluster.sh("cat ~/project/app.id"), "app.id from the Makefile test").strip()
-    listing = "ls -R /opt/workspace/events /opt/workspace/datain /opt/workspace/dataout"
+    listing = ("ls -R /opt/workspace/events /opt/workspace/datain /opt/workspace/dataout "
+               "/opt/workspace/driver-logs")
     before = ok(cluster.sh(listing), "workspace before")
     executors = executor_logs(cluster, app_id)
     assert executors, f"no executor work dir of {app_id} on either worker"
