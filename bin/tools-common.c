@@ -471,7 +471,7 @@ static int create_beside(int dirfd, const char *name, char *tmp, size_t size)
 	return -1;
 }
 
-struct atomic_file *atomic_file_open(const char *path)
+static struct atomic_file *open_beside(const char *path, bool guard)
 {
 	const char *slash = strrchr(path, '/');
 	char *dir = slash ? xasprintf("%.*s", (int)(slash - path), path) : xstrdup(".");
@@ -491,7 +491,8 @@ struct atomic_file *atomic_file_open(const char *path)
 	} else if (af->slot < 0) {
 		err = EMFILE;
 	} else {
-		guard_pending();
+		if (guard)
+			guard_pending();
 		af->fd = create_beside(af->dirfd, af->name, pending[af->slot].name,
 				       sizeof(pending[af->slot].name));
 		err = errno;
@@ -504,6 +505,11 @@ struct atomic_file *atomic_file_open(const char *path)
 	pending[af->slot].dirfd = af->dirfd;
 	pending[af->slot].used = 1;
 	return af;
+}
+
+struct atomic_file *atomic_file_open(const char *path)
+{
+	return open_beside(path, true);
 }
 
 int atomic_file_fd(const struct atomic_file *af)
@@ -548,7 +554,8 @@ int atomic_file_commit(struct atomic_file *af)
 
 int atomic_write(const char *path, const void *data, size_t len)
 {
-	struct atomic_file *af = atomic_file_open(path);
+	/* written in a moment: the caller's signal handling is left alone */
+	struct atomic_file *af = open_beside(path, false);
 	const char *p = data;
 
 	if (!af)

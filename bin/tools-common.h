@@ -99,8 +99,9 @@ void hold_lock_or_die(const char *path, double wait_seconds);
  * mode 0666 less the umask), which is then flushed to disk, renamed over
  * NAME (a symbolic link there is replaced, never followed) and the
  * directory flushed too. Until it is committed or aborted, the temporary
- * file is removed when the process exits, and when SIGINT, SIGTERM,
- * SIGHUP or SIGPIPE ends it.
+ * file is removed when the process exits; one from atomic_file_open() also
+ * when SIGINT, SIGTERM, SIGHUP or SIGPIPE ends the process (it catches
+ * those it finds not ignored, with catch_signals()).
  */
 struct atomic_file;
 
@@ -113,7 +114,8 @@ int atomic_file_fd(const struct atomic_file *af);
 int atomic_file_commit(struct atomic_file *af);
 /* Remove the temporary file and free af; accepts NULL. */
 void atomic_file_abort(struct atomic_file *af);
-/* A small file written whole, as above: 0 or an errno value. */
+/* A small file written whole, as above, in a moment: no signal is caught.
+ * 0 or an errno value. */
 int atomic_write(const char *path, const void *data, size_t len);
 /* The same, dying naming path: 77 permission denied, 74 a write or flush
  * that failed, 73 otherwise. */

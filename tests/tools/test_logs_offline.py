@@ -191,3 +191,19 @@ def test_bundle_in_every_format_the_extractor_reads(servers, isolated, tmp_path,
     with tarfile.open(out) as t:
         log = t.extractfile(f"{APP}/executors/worker-0/0/stderr").read()
     assert log == b"a line\n"
+
+
+def test_bundle_replaces_a_link_at_its_name_and_never_follows_it(servers, isolated, tmp_path):
+    master, _ = one_worker(servers, b"a line\n")
+    victim = tmp_path / "victim"
+    victim.write_text("keep me\n")
+    out = tmp_path / "out" / "bundle.tar"
+    out.parent.mkdir()
+    out.symlink_to(victim)
+    proc = run("sc-logs", "-o", out, APP, env={**master.env,
+                                              "SC_EVENTS_DIR": str(tmp_path / "none")},
+               timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert victim.read_text() == "keep me\n"
+    assert not out.is_symlink() and tarfile.is_tarfile(out)
+    assert [p.name for p in out.parent.iterdir()] == ["bundle.tar"]
