@@ -201,9 +201,10 @@ static void free_files(struct co_eventlog *log)
 }
 
 /*
- * Size, age and progress of a rolling dir, and its files. Its age is that of the newest of
- * the dir itself (a file made or renamed in it) and its files (appended to),
- * so a dir that is still empty is as old as its making, not as the epoch.
+ * Size, age and progress of a rolling dir, and its files. Its age is that
+ * of the newest of the dir itself (a file made or renamed in it) and its
+ * files (appended to), so a dir that is still empty is as old as its
+ * making, not as the epoch.
  * *why is set (and CO_OK returned) when the dir holds something that is not
  * its own, so it must be skipped.
  */
