@@ -58,13 +58,40 @@ static void put_file(int dirfd, const char *name)
 	}
 }
 
+/* A rolling log in events, with an events file and its appstatus: its dir, open. */
+static int rolling_dir(int events)
+{
+	int sub;
+
+	CHECK(mkdirat(events, ROLLING, 0755) == 0);
+	sub = openat(events, ROLLING, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(sub >= 0);
+	put_file(sub, MEMBER);
+	put_file(sub, "appstatus_app-20260101000000-0001");
+	return sub;
+}
+
+/* Everything a test made: the scan, the descriptors, the temporary dir, the context. */
+static void clean_up(struct co_eventlog_dir *logs, int sub, int events, const char *dir,
+		     struct co_ctx *ctx)
+{
+	char cmd[300];
+
+	co_eventlog_dir_free(logs);
+	close(sub);
+	close(events);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+	co_ctx_free(ctx);
+}
+
 /*
  * What a rolling dir holds is checked again after it is renamed out of
  * sight: something put in it after the scan is not removed with it.
  */
 static void check_remove_rechecks_after_rename(const char *planted, bool symlink)
 {
-	char tmpl[] = "/tmp/test-eventlog.XXXXXX", path[300];
+	char tmpl[] = "/tmp/test-eventlog.XXXXXX";
 	struct co_eventlog_dir *logs = NULL;
 	struct co_ctx *ctx = co_ctx_new();
 	struct stat sb;
@@ -72,10 +99,8 @@ static void check_remove_rechecks_after_rename(const char *planted, bool symlink
 
 	CHECK(ctx && mkdtemp(tmpl));
 	events = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	CHECK(events >= 0 && mkdirat(events, ROLLING, 0755) == 0);
-	sub = openat(events, ROLLING, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	put_file(sub, MEMBER);
-	put_file(sub, "appstatus_app-20260101000000-0001");
+	CHECK(events >= 0);
+	sub = rolling_dir(events);
 	CHECK_INT(co_eventlog_dir_scan(ctx, events, &logs), CO_OK);
 	CHECK_INT(logs->n_logs, 1);
 	/* after the scan, before the removal */
@@ -86,12 +111,7 @@ static void check_remove_rechecks_after_rename(const char *planted, bool symlink
 	CHECK(co_eventlog_remove(ctx, events, &logs->logs[0]) != CO_OK);
 	CHECK(fstatat(sub, planted, &sb, AT_SYMLINK_NOFOLLOW) == 0);
 	CHECK(fstatat(events, ROLLING "/" MEMBER, &sb, AT_SYMLINK_NOFOLLOW) == 0);
-	co_eventlog_dir_free(logs);
-	close(sub);
-	close(events);
-	snprintf(path, sizeof(path), "rm -rf '%s'", tmpl);
-	CHECK(system(path) == 0);
-	co_ctx_free(ctx);
+	clean_up(logs, sub, events, tmpl, ctx);
 }
 
 static const struct co_eventlog *find_log(const struct co_eventlog_dir *logs, const char *name)
@@ -118,14 +138,6 @@ static int temp_events(char *tmpl)
 	fd = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	CHECK(fd >= 0);
 	return fd;
-}
-
-static void remove_temp(const char *dir)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	CHECK(system(cmd) == 0);
 }
 
 /*
@@ -180,11 +192,7 @@ static void check_scan_and_remove(void)
 	/* removing what is already gone is not an error */
 	CHECK_INT(co_eventlog_remove(ctx, events, single), CO_OK);
 out:
-	co_eventlog_dir_free(logs);
-	close(sub);
-	close(events);
-	remove_temp(tmpl);
-	co_ctx_free(ctx);
+	clean_up(logs, sub, events, tmpl, ctx);
 }
 
 /*
@@ -200,10 +208,7 @@ static void check_open_file(void)
 	int events = temp_events(tmpl), sub, fd = -1;
 
 	put_file(events, "app-20260101000000-0002");
-	CHECK(mkdirat(events, ROLLING, 0755) == 0);
-	sub = openat(events, ROLLING, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	put_file(sub, MEMBER);
-	put_file(sub, "appstatus_app-20260101000000-0001");
+	sub = rolling_dir(events);
 	CHECK_INT(co_eventlog_dir_scan(ctx, events, &logs), CO_OK);
 	single = find_log(logs, "app-20260101000000-0002");
 	rolling = find_log(logs, ROLLING);
@@ -229,11 +234,7 @@ static void check_open_file(void)
 	CHECK_INT(co_eventlog_open_file(ctx, events, rolling, MEMBER, &fd), CO_EDATA);
 	CHECK(strstr(co_ctx_error(ctx), "not followed") != NULL);
 out:
-	co_eventlog_dir_free(logs);
-	close(sub);
-	close(events);
-	remove_temp(tmpl);
-	co_ctx_free(ctx);
+	clean_up(logs, sub, events, tmpl, ctx);
 }
 
 /* An event log copied into an archive: each of its files under the prefix. */
@@ -248,10 +249,7 @@ static void check_archive(void)
 	size_t copied = 0, seen = 0;
 	int events = temp_events(tmpl), sub, out;
 
-	CHECK(mkdirat(events, ROLLING, 0755) == 0);
-	sub = openat(events, ROLLING, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	put_file(sub, MEMBER);
-	put_file(sub, "appstatus_app-20260101000000-0001");
+	sub = rolling_dir(events);
 	CHECK_INT(co_eventlog_dir_scan(ctx, events, &logs), CO_OK);
 	snprintf(path, sizeof(path), "%s/out.tar", tmpl);
 	out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -275,11 +273,7 @@ static void check_archive(void)
 	}
 	CHECK_INT(seen, 2);
 	archive_read_free(a);
-	co_eventlog_dir_free(logs);
-	close(sub);
-	close(events);
-	remove_temp(tmpl);
-	co_ctx_free(ctx);
+	clean_up(logs, sub, events, tmpl, ctx);
 }
 
 static void check_events_dir_path(void)
