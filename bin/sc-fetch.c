@@ -95,13 +95,9 @@ static noreturn void usage(void)
 
 static struct entry *entries_add(struct entries *es)
 {
-	struct entry *v = realloc(es->v, (es->n + 1) * sizeof(*v));
-
-	if (!v)
-		die(CO_ESOFTWARE, "out of memory");
-	es->v = v;
-	memset(&v[es->n], 0, sizeof(v[0]));
-	return &v[es->n++];
+	es->v = xreallocarray(es->v, es->n + 1, sizeof(*es->v));
+	memset(&es->v[es->n], 0, sizeof(es->v[0]));
+	return &es->v[es->n++];
 }
 
 static void entries_free(struct entries *es)
@@ -343,8 +339,7 @@ static void resolve_targets(struct control *ctl)
 	for (size_t i = 0; i < ctl->todo.n; i++) {
 		struct entry *e = &ctl->todo.v[i];
 
-		if (asprintf(&e->path, "%s/%s", ctl->dir, e->name) < 0)
-			die(CO_ESOFTWARE, "out of memory");
+		e->path = xasprintf("%s/%s", ctl->dir, e->name);
 		if (ctl->extract && co_archive_supported(e->name))
 			e->extract = true;
 		for (size_t j = 0; j < i; j++)
@@ -524,7 +519,7 @@ static void draw_progress(void *arg, const struct co_fetch_item *items, size_t n
 
 static void fetch_missing(struct co_ctx *ctx, struct control *ctl)
 {
-	struct co_fetch_item *items = calloc(ctl->todo.n + 1, sizeof(*items));
+	struct co_fetch_item *items = xcalloc(ctl->todo.n + 1, sizeof(*items));
 	struct progress pg = { 0 };
 	double timeout = strtod(co_config_get(ctx, CO_KEY_TIMEOUT), NULL);
 	uint64_t max_bytes;
@@ -541,8 +536,6 @@ static void fetch_missing(struct co_ctx *ctx, struct control *ctl)
 	size_t n = 0;
 	int rc;
 
-	if (!items)
-		die(CO_ESOFTWARE, "out of memory");
 	/* Checked when set: a value from any layer parses. */
 	if (co_parse_size(ctx, "fetch_max_size", co_config_get(ctx, CO_KEY_FETCH_MAX_SIZE),
 			  &max_bytes))
@@ -622,13 +615,15 @@ static void write_entry(FILE *fp, const struct entry *e)
 		e->extract ? " extract" : "");
 }
 
-/* Record every digest known now; written whole and renamed into place. */
+/* Record every digest known now; written whole and replaced atomically. */
 static void write_lock(struct control *ctl)
 {
-	char *tmp;
-	FILE *fp;
-	int fd;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&text, &len);
 
+	if (!fp)
+		die(CO_ESOFTWARE, "out of memory");
 	for (size_t i = 0; i < ctl->todo.n; i++) {
 		struct entry *e = &ctl->todo.v[i];
 		struct entry *l;
@@ -646,32 +641,14 @@ static void write_lock(struct control *ctl)
 		l->sha256 = xstrdup(e->got);
 		l->extract = e->extract;
 	}
-	if (asprintf(&tmp, "%s.XXXXXX", ctl->lock) < 0)
-		die(CO_ESOFTWARE, "out of memory");
-	fd = mkstemp(tmp);
-	if (fd < 0)
-		die(errno == EACCES ? CO_ENOPERM : CO_ECANTCREAT, "%s: %s", tmp, strerror(errno));
-	fp = fdopen(fd, "w");
-	if (!fp)
-		die(CO_ESOFTWARE, "out of memory");
-	fchmod(fd, 0644);	/* mkstemp's 0600 is for secrets; this is not one */
 	fprintf(fp, "# sc-fetch lock file: the sha256 of each file as first fetched.\n"
 		"# Delete a line to accept a changed file.\n");
 	for (size_t i = 0; i < ctl->locked.n; i++)
 		write_entry(fp, &ctl->locked.v[i]);
-	if (fflush(fp) != 0 || fsync(fd) != 0 || fclose(fp) != 0) {
-		int err = errno;
-
-		unlink(tmp);
-		die(CO_EIO, "%s: %s", ctl->lock, strerror(err));
-	}
-	if (rename(tmp, ctl->lock) != 0) {
-		int err = errno;
-
-		unlink(tmp);
-		die(err == EACCES ? CO_ENOPERM : CO_ECANTCREAT, "%s: %s", ctl->lock, strerror(err));
-	}
-	free(tmp);
+	if (fclose(fp) != 0)
+		die(CO_ESOFTWARE, "out of memory");
+	atomic_write_or_die(ctl->lock, text, len);
+	free(text);
 }
 
 static const char *outcome_name(enum outcome o)

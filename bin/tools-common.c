@@ -4,11 +4,15 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +21,8 @@
 
 const char *program_name = PACKAGE_NAME;
 static bool show_config;
+
+static noreturn void out_of_memory(void);
 
 /* Written data can still fail at close (ENOSPC on a full disk): report it. */
 static void close_stdout(void)
@@ -45,7 +51,7 @@ struct co_ctx *tool_init(const char *name)
 	atexit(close_stdout);
 	ctx = co_ctx_new();
 	if (!ctx)
-		die(CO_ESOFTWARE, "out of memory");
+		out_of_memory();
 	rc = co_config_load(ctx);
 	if (rc)
 		die_ctx(ctx, rc);
@@ -123,6 +129,67 @@ void tool_common_usage(FILE *out)
 	      "      --show-config      print the resolved configuration and exit\n"
 	      "  -h, --help             display this help and exit\n"
 	      "  -V, --version          output version information and exit\n", out);
+}
+
+static noreturn void out_of_memory(void)
+{
+	die(CO_ESOFTWARE, "out of memory");
+}
+
+void *xmalloc(size_t size)
+{
+	void *p = malloc(size ? size : 1);
+
+	if (!p)
+		out_of_memory();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		out_of_memory();
+	return p;
+}
+
+void *xreallocarray(void *p, size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size)
+		out_of_memory();
+	return xrealloc(p, n * size);
+}
+
+void *xrealloc(void *p, size_t size)
+{
+	p = realloc(p, size ? size : 1);
+	if (!p)
+		out_of_memory();
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s ? s : "");
+
+	if (!p)
+		out_of_memory();
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		out_of_memory();
+	return s;
 }
 
 static void vmsg(const char *fmt, va_list ap)
@@ -317,6 +384,278 @@ void hold_lock_or_die(const char *path, double wait_seconds)
 	/* fd stays open, and the lock held, until the process exits */
 }
 
+void catch_signals(const int *sigs, size_t n, void (*handler)(int))
+{
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < n; i++)
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			sigaction(sigs[i], &sa, NULL);
+}
+
+/* ---- files replaced atomically ----------------------------------------- */
+
+struct atomic_file {
+	int dirfd;
+	int fd;
+	char *name;		/* the final name, inside dirfd */
+	int slot;		/* in pending[] */
+};
+
+/*
+ * The temporary files not yet renamed, removed at exit or by a signal
+ * handler: fixed storage, so that the handler touches no heap and calls
+ * only unlinkat().
+ */
+#define ATOMIC_PENDING 4
+static struct {
+	volatile sig_atomic_t used;
+	int dirfd;
+	char name[NAME_MAX + 1];
+} pending[ATOMIC_PENDING];
+
+static void remove_pending(void)
+{
+	for (int i = 0; i < ATOMIC_PENDING; i++)
+		if (pending[i].used)
+			unlinkat(pending[i].dirfd, pending[i].name, 0);
+}
+
+static void remove_pending_on_signal(int sig)
+{
+	remove_pending();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void guard_pending(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+	static bool guarded;
+
+	if (guarded)
+		return;
+	guarded = true;
+	atexit(remove_pending);
+	catch_signals(sigs, sizeof(sigs) / sizeof(sigs[0]), remove_pending_on_signal);
+}
+
+/* ".NAME.tmp.XXXXXX" created in dirfd with O_EXCL, as mkstemp(3) would. */
+static int create_beside(int dirfd, const char *name, char *tmp, size_t size)
+{
+	static const char chars[] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+	for (int attempt = 0; attempt < 100; attempt++) {
+		unsigned char rnd[6];
+		char suffix[7];
+		int fd;
+
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return -1;
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			suffix[i] = chars[rnd[i] % (sizeof(chars) - 1)];
+		suffix[6] = '\0';
+		if ((size_t)snprintf(tmp, size, ".%s.tmp.%s", name, suffix) >= size) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		if (fd >= 0 || errno != EEXIST)
+			return fd;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+static struct atomic_file *open_beside(const char *path, bool guard)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? xasprintf("%.*s", (int)(slash - path), path) : xstrdup(".");
+	struct atomic_file *af = xcalloc(1, sizeof(*af));
+	int err = 0;
+
+	af->name = xstrdup(slash ? slash + 1 : path);
+	af->fd = -1;
+	af->slot = -1;
+	af->dirfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	for (int i = 0; af->dirfd >= 0 && i < ATOMIC_PENDING && af->slot < 0; i++)
+		if (!pending[i].used)
+			af->slot = i;
+	if (af->dirfd < 0 || !*af->name) {
+		err = af->dirfd < 0 ? errno : EISDIR;
+	} else if (af->slot < 0) {
+		err = EMFILE;
+	} else {
+		if (guard)
+			guard_pending();
+		af->fd = create_beside(af->dirfd, af->name, pending[af->slot].name,
+				       sizeof(pending[af->slot].name));
+		err = errno;
+	}
+	if (af->fd < 0) {
+		atomic_file_abort(af);
+		errno = err;
+		return NULL;
+	}
+	pending[af->slot].dirfd = af->dirfd;
+	pending[af->slot].used = 1;
+	return af;
+}
+
+struct atomic_file *atomic_file_open(const char *path)
+{
+	return open_beside(path, true);
+}
+
+int atomic_file_fd(const struct atomic_file *af)
+{
+	return af->fd;
+}
+
+void atomic_file_abort(struct atomic_file *af)
+{
+	if (!af)
+		return;
+	if (af->slot >= 0 && pending[af->slot].used) {
+		unlinkat(af->dirfd, pending[af->slot].name, 0);
+		pending[af->slot].used = 0;
+	}
+	if (af->fd >= 0)
+		close(af->fd);
+	if (af->dirfd >= 0)
+		close(af->dirfd);
+	free(af->name);
+	free(af);
+}
+
+int atomic_file_commit(struct atomic_file *af)
+{
+	int err = 0;
+
+	if (fsync(af->fd) != 0 || close(af->fd) != 0)
+		err = errno;
+	af->fd = -1;
+	if (!err && renameat(af->dirfd, pending[af->slot].name, af->dirfd, af->name) != 0)
+		err = errno;
+	if (!err) {
+		pending[af->slot].used = 0;
+		/* the rename itself is on disk only once the directory is */
+		if (fsync(af->dirfd) != 0 && errno != EINVAL)
+			err = errno;
+	}
+	atomic_file_abort(af);
+	return err;
+}
+
+int atomic_write(const char *path, const void *data, size_t len)
+{
+	/* written in a moment: the caller's signal handling is left alone */
+	struct atomic_file *af = open_beside(path, false);
+	const char *p = data;
+
+	if (!af)
+		return errno;
+	while (len > 0) {
+		ssize_t n = write(af->fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int err = n < 0 ? errno : EIO;
+
+			atomic_file_abort(af);
+			return err;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return atomic_file_commit(af);
+}
+
+static int atomic_status(int err, bool writing)
+{
+	if (err == EACCES || err == EPERM)
+		return CO_ENOPERM;
+	return writing || err == EIO || err == ENOSPC || err == EDQUOT ? CO_EIO : CO_ECANTCREAT;
+}
+
+struct atomic_file *atomic_file_open_or_die(const char *path)
+{
+	struct atomic_file *af = atomic_file_open(path);
+
+	if (!af)
+		die(atomic_status(errno, false), "%s: %s", path, strerror(errno));
+	return af;
+}
+
+void atomic_file_commit_or_die(struct atomic_file *af, const char *path)
+{
+	int err = atomic_file_commit(af);
+
+	if (err)
+		die(atomic_status(err, false), "%s: %s", path, strerror(err));
+}
+
+void atomic_write_or_die(const char *path, const void *data, size_t len)
+{
+	int err = atomic_write(path, data, len);
+
+	if (err)
+		die(atomic_status(err, false), "%s: %s", path, strerror(err));
+}
+
+/* ---- lines ------------------------------------------------------------ */
+
+static void partial_add(struct line_buffer *lb, const char *data, size_t n)
+{
+	lb->partial = xrealloc(lb->partial, lb->len + n + 1);
+	memcpy(lb->partial + lb->len, data, n);
+	lb->len += n;
+}
+
+void line_buffer_feed(struct line_buffer *lb, const char *data, size_t len, line_fn *fn,
+		      void *arg)
+{
+	while (len > 0) {
+		const char *nl = memchr(data, '\n', len);
+		size_t n = nl ? (size_t)(nl - data) : len;
+
+		if (!nl) {	/* keep it, up to max */
+			partial_add(lb, data, n);
+			if (lb->max && lb->len > lb->max)
+				line_buffer_flush(lb, fn, arg);
+			return;
+		}
+		if (lb->len) {
+			partial_add(lb, data, n);
+			line_buffer_flush(lb, fn, arg);
+		} else {
+			fn(arg, data, n);
+		}
+		data += n + 1;
+		len -= n + 1;
+	}
+}
+
+void line_buffer_flush(struct line_buffer *lb, line_fn *fn, void *arg)
+{
+	if (lb->len)
+		fn(arg, lb->partial, lb->len);
+	lb->len = 0;
+}
+
+void line_buffer_clear(struct line_buffer *lb)
+{
+	free(lb->partial);
+	lb->partial = NULL;
+	lb->len = 0;
+}
+
 double monotonic_now(void)
 {
 	struct timespec ts;
@@ -348,21 +687,10 @@ struct table {
 	char **cells;		/* row-major, header row first */
 };
 
-char *xstrdup(const char *s)
-{
-	char *p = strdup(s ? s : "");
-
-	if (!p)
-		die(CO_ESOFTWARE, "out of memory");
-	return p;
-}
-
 struct table *table_new(size_t ncols, const char *const *headers)
 {
-	struct table *t = calloc(1, sizeof(*t));
+	struct table *t = xcalloc(1, sizeof(*t));
 
-	if (!t)
-		die(CO_ESOFTWARE, "out of memory");
 	t->ncols = ncols;
 	table_add(t, headers);
 	return t;
@@ -372,11 +700,8 @@ void table_add(struct table *t, const char *const *cells)
 {
 	if (t->nrows == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 8;
-		char **p = realloc(t->cells, cap * t->ncols * sizeof(*p));
 
-		if (!p)
-			die(CO_ESOFTWARE, "out of memory");
-		t->cells = p;
+		t->cells = xreallocarray(t->cells, cap * t->ncols, sizeof(*t->cells));
 		t->cap = cap;
 	}
 	for (size_t c = 0; c < t->ncols; c++) {
@@ -431,10 +756,22 @@ void table_free(struct table *t)
 	free(t);
 }
 
+json_t *json_string_lossy(const char *text, size_t len)
+{
+	size_t n;
+	char *clean = co_utf8_replace_invalid(text, len, &n);
+	json_t *j = clean ? json_stringn(clean, n) : NULL;
+
+	if (!j)
+		out_of_memory();
+	free(clean);
+	return j;
+}
+
 void json_line(json_t *obj)
 {
 	if (!obj)
-		die(CO_ESOFTWARE, "out of memory");
+		out_of_memory();
 	if (json_dumpf(obj, stdout, JSON_COMPACT) == 0)
 		putchar('\n');
 	json_decref(obj);

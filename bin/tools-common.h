@@ -61,8 +61,18 @@ void warnmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 noreturn void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 noreturn void print_version(void);
 
-/* strdup that dies when memory runs out; NULL copies as "". */
+/*
+ * Allocation that cannot fail: when memory runs out these die with
+ * "out of memory" and status 70, so callers have no such branch.
+ */
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+/* realloc() for an array of n elements of size bytes (overflow checked). */
+void *xreallocarray(void *p, size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+/* strdup that accepts NULL and copies it as "". */
 char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Number parsers that die with a usage error naming the option. */
 double parse_seconds_or_die(const char *arg, const char *option);
@@ -82,6 +92,60 @@ long parse_long_or_die(const char *arg, const char *option, long min, long max);
  */
 void hold_lock_or_die(const char *path, double wait_seconds);
 
+/*
+ * A file replaced atomically, never seen half written: its bytes go to a
+ * temporary file created beside it (".NAME.tmp.XXXXXX" in its directory,
+ * opened relative to that directory with O_CREAT | O_EXCL | O_NOFOLLOW and
+ * mode 0666 less the umask), which is then flushed to disk, renamed over
+ * NAME (a symbolic link there is replaced, never followed) and the
+ * directory flushed too. Until it is committed or aborted, the temporary
+ * file is removed when the process exits; one from atomic_file_open() also
+ * when SIGINT, SIGTERM, SIGHUP or SIGPIPE ends the process (it catches
+ * those it finds not ignored, with catch_signals()).
+ */
+struct atomic_file;
+
+/* NULL with errno set when the temporary file cannot be created. */
+struct atomic_file *atomic_file_open(const char *path);
+/* The temporary file's descriptor, open for writing; owned by af. */
+int atomic_file_fd(const struct atomic_file *af);
+/* Flush, rename into place, flush the directory; 0 or an errno value.
+ * af is freed either way (the temporary file removed on failure). */
+int atomic_file_commit(struct atomic_file *af);
+/* Remove the temporary file and free af; accepts NULL. */
+void atomic_file_abort(struct atomic_file *af);
+/* A small file written whole, as above, in a moment: no signal is caught.
+ * 0 or an errno value. */
+int atomic_write(const char *path, const void *data, size_t len);
+/* The same, dying naming path: 77 permission denied, 74 a write or flush
+ * that failed, 73 otherwise. */
+struct atomic_file *atomic_file_open_or_die(const char *path);
+void atomic_file_commit_or_die(struct atomic_file *af, const char *path);
+void atomic_write_or_die(const char *path, const void *data, size_t len);
+
+/*
+ * Lines out of pieces of text: each complete line is handed to fn without
+ * its newline; an unfinished last line is kept for the next piece (up to
+ * max bytes, past which it is handed on as it is).
+ */
+struct line_buffer {
+	char *partial;
+	size_t len, max;
+};
+typedef void line_fn(void *arg, const char *line, size_t len);
+void line_buffer_feed(struct line_buffer *lb, const char *data, size_t len, line_fn *fn,
+		      void *arg);
+/* Hand on the unfinished last line, if any. */
+void line_buffer_flush(struct line_buffer *lb, line_fn *fn, void *arg);
+void line_buffer_clear(struct line_buffer *lb);
+
+/*
+ * Catch these signals with handler, except those ignored when the program
+ * started: under nohup (SIGHUP) or a background job without job control
+ * (SIGINT) the user asked for the run to outlive the terminal.
+ */
+void catch_signals(const int *sigs, size_t n, void (*handler)(int));
+
 /* Clock and sleep for polling loops. */
 double monotonic_now(void);
 void sleep_seconds(double s);
@@ -99,6 +163,12 @@ void table_add(struct table *t, const char *const *cells);
 /* TEXT: a header and aligned columns; TSV: rows only, tab-separated. */
 void table_print(const struct table *t, FILE *out, enum out_mode mode);
 void table_free(struct table *t);
+
+/*
+ * A JSON string of text that may not be UTF-8: each byte that does not
+ * start a valid sequence (lib/utf8.c's strict check) becomes U+FFFD.
+ */
+json_t *json_string_lossy(const char *text, size_t len);
 
 /* Print a JSON object as one compact line on stdout; takes the reference. */
 void json_line(json_t *obj);

@@ -23,26 +23,36 @@
 
 #include "internal.h"
 
-static const char *const suffixes[] = {
-	".tar.gz", ".tgz", ".tar.zst", ".tar.bz2", ".tar.xz", ".tar", ".zip",
+static const struct co_archive_suffix suffixes[] = {
+	{ ".tar.gz", false, CO_ARCHIVE_FILTER_GZIP },
+	{ ".tgz", false, CO_ARCHIVE_FILTER_GZIP },
+	{ ".tar.zst", false, CO_ARCHIVE_FILTER_ZSTD },
+	{ ".tar.bz2", false, CO_ARCHIVE_FILTER_BZIP2 },
+	{ ".tar.xz", false, CO_ARCHIVE_FILTER_XZ },
+	{ ".tar", false, CO_ARCHIVE_FILTER_NONE },
+	{ ".zip", true, CO_ARCHIVE_FILTER_NONE },
 };
 
-/*
- * Length of name's archive suffix, 0 when it has none. The file name must
- * have something before the suffix: "dir/.tar" has no stem to unpack into.
- */
-static size_t suffix_len(const char *name)
+const struct co_archive_suffix *co_archive_suffix_of(const char *name)
 {
 	const char *base = strrchr(name, '/');
 	size_t len = strlen(base ? base + 1 : name);
 
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		size_t sl = strlen(suffixes[i]);
+		size_t sl = strlen(suffixes[i].suffix);
 
-		if (len > sl && strcasecmp(name + strlen(name) - sl, suffixes[i]) == 0)
-			return sl;
+		if (len > sl && strcasecmp(name + strlen(name) - sl, suffixes[i].suffix) == 0)
+			return &suffixes[i];
 	}
-	return 0;
+	return NULL;
+}
+
+/* Length of name's archive suffix, 0 when it has none. */
+static size_t suffix_len(const char *name)
+{
+	const struct co_archive_suffix *s = co_archive_suffix_of(name);
+
+	return s ? strlen(s->suffix) : 0;
 }
 
 CO_API bool co_archive_supported(const char *name)

@@ -365,6 +365,8 @@ struct co_eventlog {
 	int64_t mtime_ms;	/* its newest file */
 	char *crc_name;		/* a ".<name>.crc" companion beside it, or NULL */
 	size_t dir_order;	/* its place in the directory's own order */
+	size_t n_files;		/* a rolling log's own files, named inside its dir */
+	char **files;		/* (Spark's, not the hidden checksums); none for a file */
 };
 
 struct co_eventlog_skip {
@@ -784,6 +786,260 @@ int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t n,
 		 const struct co_fetch_options *opt);
 /* "dir/name" -> "dir/.name.part". Caller frees; NULL when out of memory. */
 char *co_fetch_part_path(const char *path);
+
+/* ---- writing archives --------------------------------------------------- */
+
+/*
+ * An archive written as a stream into a descriptor, its format from the
+ * name's suffix as co_archive_supported() knows them: a .zip, else a pax
+ * tar compressed as the suffix says. Members are regular files, mode 0644,
+ * each announced with its size before its bytes.
+ */
+struct co_archive_writer;
+
+/*
+ * A writer into fd, which stays the caller's (it is not closed); name
+ * gives the format and names the archive in messages. CO_EUSAGE when the
+ * name has no archive suffix. Free with co_archive_writer_free().
+ */
+int co_archive_writer_new(struct co_ctx *ctx, const char *name, int fd,
+			  struct co_archive_writer **out);
+/* Start a member of exactly size bytes; mtime in seconds since the epoch. */
+int co_archive_writer_begin(struct co_ctx *ctx, struct co_archive_writer *w,
+			    const char *path, int64_t size, int64_t mtime);
+/* Bytes of the member begun; more than it announced is CO_ESOFTWARE. */
+int co_archive_writer_write(struct co_ctx *ctx, struct co_archive_writer *w,
+			    const void *data, size_t len);
+/* A whole member from memory, dated now. */
+int co_archive_writer_add(struct co_ctx *ctx, struct co_archive_writer *w,
+			  const char *path, const void *data, size_t len);
+/*
+ * A whole regular file open as fd, from its current position, at the size
+ * it has now (in *size, which may be NULL). CO_EDATA when fd is not a
+ * regular file; CO_EIO when it cannot be read or shrinks meanwhile.
+ */
+int co_archive_writer_add_fd(struct co_ctx *ctx, struct co_archive_writer *w,
+			     const char *path, int fd, int64_t *size);
+/*
+ * Copy the regular files of an archive held in memory (zip or tar) as
+ * members named prefix + their name. A name that is absolute or has an
+ * empty, "." or ".." component is left out and counted in *unsafe; added,
+ * when not NULL, is called for each member copied, with its size. Each
+ * member's data passes through an unlinked temporary file first, so that
+ * the size written is what it holds, not what its header claims; more than
+ * the extract_max_size setting, or an archive that cannot be read, is
+ * CO_EDATA, and leaves the writer between two members.
+ */
+typedef void co_archive_member_fn(void *arg, const char *path, int64_t size);
+int co_archive_writer_add_members(struct co_ctx *ctx, struct co_archive_writer *w,
+				  const char *prefix, const void *data, size_t len,
+				  co_archive_member_fn *added, void *arg, size_t *unsafe);
+/* Finish the archive (compression trailer, central directory). */
+int co_archive_writer_close(struct co_ctx *ctx, struct co_archive_writer *w);
+void co_archive_writer_free(struct co_archive_writer *w);
+
+/* ---- Spark history server ------------------------------------------------ */
+
+struct co_history_attempt {
+	char *attempt_id;	/* NULL for an application run once */
+	int64_t start_ms, end_ms, last_updated_ms, duration_ms;
+	char *spark_user;
+	char *spark_version;
+	bool completed;
+};
+
+/* The history server's document on one application. */
+struct co_history_app {
+	char *id;
+	char *name;
+	size_t n_attempts;
+	struct co_history_attempt *attempts;
+	char *json;		/* the document as received, NUL-terminated */
+	size_t json_len;
+	char *origin;		/* where it came from: the URL, or parse()'s origin */
+};
+
+/*
+ * Parse a /api/v1/applications/<id> document: bytes in, struct out, no
+ * I/O (origin names it in messages). CO_EPROTOCOL when it is not an
+ * application's document: not a JSON object, no string "id", or an
+ * "attempts" member that is not an array of objects.
+ */
+int co_history_app_parse(struct co_ctx *ctx, const char *json, size_t len,
+			 const char *origin, struct co_history_app **out);
+void co_history_app_free(struct co_history_app *app);
+
+/*
+ * "<history_url>/api/v1/applications/<app_id><tail>". Caller frees; NULL
+ * when out of memory.
+ */
+char *co_history_url(const struct co_ctx *ctx, const char *app_id, const char *tail);
+
+/*
+ * Seconds to keep asking a history server that answers 404: it reads the
+ * events dir every 10 s by default (spark.history.fs.update.interval), so
+ * it may not know yet an application that runs, or ended in the last
+ * minute (30 s for those, and for one the master does not list: app NULL;
+ * 0 otherwise).
+ */
+double co_history_patience(const struct co_spark_app *app);
+
+/*
+ * GET the application's document, asking again once a second for up to
+ * wait_seconds while the answer is 404. A final 404 is CO_EFAIL; a
+ * document about another application is CO_EPROTOCOL.
+ */
+int co_history_app_fetch(struct co_ctx *ctx, const char *app_id, double wait_seconds,
+			 struct co_history_app **out);
+/*
+ * GET <history_url>/api/v1/applications/<app_id>/logs: the event log as
+ * the history server zips it, whole in resp (bounded as any reply).
+ */
+int co_history_eventlog_zip(struct co_ctx *ctx, const char *app_id,
+			    struct co_http_response *resp);
+
+/* ---- event-log files, the events dir's path, worker logs read in pieces ---- */
+
+/*
+ * The events_dir setting as a local path: a path as it is, a file:// URL
+ * (file:///dir, file:/dir, file://localhost/dir) as its path. Points into
+ * setting. NULL, with CO_EUSAGE on ctx, for any other URL (hdfs://, s3a://):
+ * the tools read the events dir only where this machine sees it.
+ */
+const char *co_events_dir_path(struct co_ctx *ctx, const char *setting);
+
+/*
+ * Open one file of a log that co_eventlog_dir_scan() listed, relative to
+ * the events dir open as dirfd: the single file itself (file NULL), or one
+ * of a rolling log's files (file one of log->files). Neither a link nor
+ * anything but a regular file is opened (and a FIFO is never waited on):
+ * CO_EDATA then; CO_EIO when it cannot be opened. The caller closes *fd.
+ */
+int co_eventlog_open_file(struct co_ctx *ctx, int dirfd, const struct co_eventlog *log,
+			  const char *file, int *fd);
+
+/*
+ * Where an application's executors run or ran: each worker of st that may
+ * have run app_id is asked for its /json/, and found() is called for each
+ * of the application's executors it lists (running or finished). A worker
+ * that was dead a full minute before the application started is not asked;
+ * one that cannot be asked, or whose address now answers for another
+ * worker (unless it is DEAD), is passed to missing(), which may be NULL,
+ * with the reason.
+ */
+typedef void co_executor_fn(void *arg, const struct co_spark_worker *w, int executor_id);
+typedef void co_missing_fn(void *arg, const char *what, const char *why);
+void co_app_executors_find(struct co_ctx *ctx, const struct co_master_state *st,
+			   const char *app_id, co_executor_fn *found,
+			   co_missing_fn *missing, void *arg);
+
+/* Which log of which worker: an executor's, or with executor -1 a driver's. */
+struct co_worker_log_id {
+	const char *webui;	/* the worker's web UI */
+	const char *app_id;	/* for an executor's log */
+	int executor;
+	const char *driver_id;	/* for a driver's log */
+	const char *stream;	/* "stdout" or "stderr" */
+};
+
+/*
+ * Many worker logs read at once, each piece by piece through its own
+ * co_log_cursor (so with tail >= 0, each from its last lines first), at most
+ * max_parallel transfers over all of them. NULL when out of memory.
+ */
+struct co_log_reader;
+struct co_log_reader *co_log_reader_new(struct co_ctx *ctx, int max_parallel, long tail);
+void co_log_reader_free(struct co_log_reader *r);
+/* Add a log (its strings are copied); tag is the caller's, handed back. */
+int co_log_reader_add(struct co_log_reader *r, const struct co_worker_log_id *id,
+		      void *tag);
+/*
+ * Read every log up to its end as of now, each from where it stopped:
+ * data() gets each piece's new bytes, in order for each log (a piece may
+ * bring none); failed() gets, once, a log that cannot be read and why, and
+ * that log is not read again. Call again to read what the logs have grown
+ * by. CO_OK, or the transfer engine's own failure.
+ */
+typedef void co_log_data_fn(void *arg, void *tag, const char *data, size_t len);
+typedef void co_log_fail_fn(void *arg, void *tag, const char *why);
+int co_log_reader_run(struct co_log_reader *r, co_log_data_fn *data, co_log_fail_fn *failed,
+		      void *arg);
+
+/*
+ * Copy one worker log whole into w as the member path, piece by piece: the
+ * member's size is the log's size at the first piece (what the log grows by
+ * later is left out), and re-encoded text that comes back a little short is
+ * filled up with newlines (co_log_cursor_finish()); its size in *size.
+ * *first_url is the first piece's URL (caller frees) once the member has
+ * begun: a failure while it is still NULL (the log cannot be read) leaves
+ * w as it was; a failure after it leaves an archive that cannot be
+ * completed.
+ */
+int co_worker_log_archive(struct co_ctx *ctx, const struct co_worker_log_id *id,
+			  struct co_archive_writer *w, const char *path,
+			  char **first_url, int64_t *size);
+
+/*
+ * Copy every file of an event log that co_eventlog_dir_scan() listed into
+ * w, relative to the events dir open as dirfd: a single file as prefix +
+ * its name, a rolling log's files as prefix + dir + "/" + file. A file
+ * that is no longer a regular file (a link, a FIFO put in its place) or
+ * cannot be opened is left out; added() is called for each one copied,
+ * and their count is in *copied. The status is the writer's: CO_OK, or why
+ * the archive could not be written.
+ */
+int co_eventlog_archive(struct co_ctx *ctx, int dirfd, const struct co_eventlog *log,
+			struct co_archive_writer *w, const char *prefix,
+			co_archive_member_fn *added, void *arg, size_t *copied);
+
+/* Bytes asked for per piece of a worker's log; with its header it fits a 1 MiB reply. */
+#define CO_LOG_PIECE ((1 << 20) - 4096)
+/* A --tail looks back this far at most, from a first window of 64 KiB. */
+#define CO_LOG_TAIL_MAX (16 << 20)
+#define CO_LOG_TAIL_WINDOW (64 << 10)
+
+/*
+ * Where to read a worker's log next, and whether a piece is believable.
+ * A piece that is not the end of the file must move forward and carry
+ * about the bytes its header claims (a few bytes off where the worker's
+ * text decoder cut a character); otherwise the log ends with an error,
+ * rather than a loop that never ends or filler the worker asked for.
+ * With tail >= 0 the end of the file is read first, in doubling windows up
+ * to CO_LOG_TAIL_MAX, until it holds that many lines. With fixed, the log
+ * is read up to the size it had at its first piece and no further (an
+ * archive member's announced size).
+ */
+struct co_log_cursor {
+	int64_t offset;		/* the next byte to ask for */
+	int64_t window;		/* while tailing: bytes asked for from the end */
+	long tail;		/* lines wanted from the end; < 0: from the start */
+	bool tailing;
+	bool fixed;
+	int64_t limit;		/* with fixed: the size at the first piece, else -1 */
+	int64_t delivered;	/* bytes handed out */
+	int64_t pieces;
+};
+
+void co_log_cursor_init(struct co_log_cursor *c, long tail, bool fixed);
+/* The next piece to ask for, as co_worker_log_url() takes it. */
+void co_log_cursor_next(const struct co_log_cursor *c, int64_t *offset, int64_t *length);
+/*
+ * Take a parsed piece in. CO_OK with the bytes that are new in *data and
+ * *len (possibly none, pointing into piece), and *more when the next piece
+ * is to be asked for now: the file goes on, or the tail window grew.
+ * CO_EFAIL when the worker no longer has the log; CO_EPROTOCOL when the
+ * piece does not advance or lacks its bytes. Messages start with origin.
+ */
+int co_log_cursor_take(struct co_ctx *ctx, struct co_log_cursor *c,
+		       const struct co_log_chunk *piece, const char *origin,
+		       const char **data, size_t *len, bool *more);
+/*
+ * With fixed, once the log is read: the bytes to add to reach the size of
+ * the first piece (re-encoded text comes back a little short), in *pad;
+ * CO_EPROTOCOL when more are missing than the decoder can explain.
+ */
+int co_log_cursor_finish(struct co_ctx *ctx, const struct co_log_cursor *c,
+			 const char *origin, int64_t *pad);
 
 #ifdef __cplusplus
 }

@@ -175,10 +175,36 @@ static bool rolling_member(const char *name, const char *suffix, bool *appstatus
 	return len == slen && memcmp(name, suffix, slen) == 0;
 }
 
+static void *grow(void *array, size_t n, size_t size);
+
+/* Remember one of a rolling log's files; -1 when out of memory. */
+static int add_file(struct co_eventlog *log, const char *name)
+{
+	char **p = grow(log->files, log->n_files, sizeof(*p));
+
+	if (!p)
+		return -1;
+	log->files = p;
+	if (!(p[log->n_files] = strdup(name)))
+		return -1;
+	log->n_files++;
+	return 0;
+}
+
+static void free_files(struct co_eventlog *log)
+{
+	for (size_t i = 0; i < log->n_files; i++)
+		free(log->files[i]);
+	free(log->files);
+	log->files = NULL;
+	log->n_files = 0;
+}
+
 /*
- * Size, age and progress of a rolling dir. Its age is that of the newest of
- * the dir itself (a file made or renamed in it) and its files (appended to),
- * so a dir that is still empty is as old as its making, not as the epoch.
+ * Size, age and progress of a rolling dir, and its files. Its age is that
+ * of the newest of the dir itself (a file made or renamed in it) and its
+ * files (appended to), so a dir that is still empty is as old as its
+ * making, not as the epoch.
  * *why is set (and CO_OK returned) when the dir holds something that is not
  * its own, so it must be skipped.
  */
@@ -218,6 +244,10 @@ static int scan_rolling(int events_fd, const struct stat *dir_sb, struct co_even
 		if (status) {
 			appstatus = true;
 			log->id.in_progress = progress;
+		}
+		if (e->d_name[0] != '.' && add_file(log, e->d_name) != 0) {
+			closedir(d);
+			return CO_ESOFTWARE;
 		}
 		log->bytes += sb.st_size;
 		if (mtime_ms(&sb) > log->mtime_ms)
@@ -299,15 +329,18 @@ static int scan_entry(struct co_ctx *ctx, int dirfd, const char *name,
 		rc = scan_rolling(dirfd, &sb, &log, &why);
 		if (rc || why) {
 			free(log.name);
-			return rc ? rc : add_skip(ctx, dir, name, why);
+			free_files(&log);
+			return rc ? co_err(ctx, rc, "out of memory") : add_skip(ctx, dir, name, why);
 		}
 	} else {
 		log.bytes = sb.st_size;
 		log.mtime_ms = mtime_ms(&sb);
 	}
 	rc = add_log(ctx, dir, &log);
-	if (rc)
+	if (rc) {
 		free(log.name);
+		free_files(&log);
+	}
 	return rc;
 }
 
@@ -430,6 +463,7 @@ CO_API void co_eventlog_dir_free(struct co_eventlog_dir *dir)
 	for (size_t i = 0; i < dir->n_logs; i++) {
 		free(dir->logs[i].name);
 		free(dir->logs[i].crc_name);
+		free_files(&dir->logs[i]);
 	}
 	for (size_t i = 0; i < dir->n_skipped; i++) {
 		free(dir->skipped[i].name);
@@ -663,5 +697,105 @@ CO_API int co_eventlog_remove_leftovers(struct co_ctx *ctx, int dirfd)
 			rc = CO_EIO;
 	}
 	closedir(d);
+	return rc;
+}
+
+CO_API const char *co_events_dir_path(struct co_ctx *ctx, const char *setting)
+{
+	if (strncmp(setting, "file:///", 8) == 0)
+		return setting + 7;
+	if (strncmp(setting, "file://localhost/", 17) == 0)
+		return setting + 16;
+	if (strncmp(setting, "file:/", 6) == 0 && setting[6] != '/')
+		return setting + 5;
+	if (strstr(setting, "://") || strncmp(setting, "file:", 5) == 0) {
+		co_err(ctx, CO_EUSAGE, "%s: not a local directory (a path or a file:// URL)",
+		       setting);
+		return NULL;
+	}
+	return setting;
+}
+
+static bool is_file_of(const struct co_eventlog *log, const char *file)
+{
+	for (size_t i = 0; i < log->n_files; i++)
+		if (strcmp(log->files[i], file) == 0)
+			return true;
+	return false;
+}
+
+CO_API int co_eventlog_open_file(struct co_ctx *ctx, int dirfd, const struct co_eventlog *log,
+				 const char *file, int *fd)
+{
+	int sub = dirfd, err;
+	struct stat sb;
+
+	*fd = -1;
+	if (log->id.rolling != (file != NULL) || (file && !is_file_of(log, file)))
+		return co_err(ctx, CO_ESOFTWARE, "%s%s%s: not a file of this log", log->name,
+			      file ? "/" : "", file ? file : "");
+	if (file)
+		sub = openat(dirfd, log->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/*
+	 * The scan saw a regular file, but it may have been swapped since:
+	 * O_NONBLOCK so that a FIFO in its place cannot hang, O_NOFOLLOW so
+	 * that a link is not followed, and anything but a regular file refused.
+	 */
+	if (sub >= 0)
+		*fd = openat(sub, file ? file : log->name,
+			     O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	err = errno;
+	if (file && sub >= 0)
+		close(sub);
+	if (*fd < 0)
+		return co_err(ctx, err == ELOOP ? CO_EDATA : CO_EIO, "%s%s%s: %s", log->name,
+			      file ? "/" : "", file ? file : "",
+			      err == ELOOP ? "a symbolic link, not followed" : strerror(err));
+	if (fstat(*fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(*fd);
+		*fd = -1;
+		return co_err(ctx, CO_EDATA, "%s%s%s: not a regular file", log->name,
+			      file ? "/" : "", file ? file : "");
+	}
+	return CO_OK;
+}
+
+static int archive_file(struct co_ctx *ctx, int dirfd, const struct co_eventlog *log,
+			const char *file, struct co_archive_writer *w, const char *prefix,
+			co_archive_member_fn *added, void *arg, size_t *copied)
+{
+	char *path;
+	int64_t size;
+	int fd, rc;
+
+	if (co_eventlog_open_file(ctx, dirfd, log, file, &fd) != CO_OK)
+		return CO_OK;	/* gone or swapped since the scan: left out */
+	if (asprintf(&path, "%s%s%s%s", prefix, log->name, file ? "/" : "",
+		     file ? file : "") < 0) {
+		close(fd);
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	}
+	rc = co_archive_writer_add_fd(ctx, w, path, fd, &size);
+	close(fd);
+	if (rc == CO_OK) {
+		(*copied)++;
+		if (added)
+			added(arg, path, size);
+	}
+	free(path);
+	return rc;
+}
+
+CO_API int co_eventlog_archive(struct co_ctx *ctx, int dirfd, const struct co_eventlog *log,
+			       struct co_archive_writer *w, const char *prefix,
+			       co_archive_member_fn *added, void *arg, size_t *copied)
+{
+	int rc = CO_OK;
+
+	*copied = 0;
+	if (!log->id.rolling)
+		return archive_file(ctx, dirfd, log, NULL, w, prefix, added, arg, copied);
+	for (size_t i = 0; rc == CO_OK && i < log->n_files; i++)
+		rc = archive_file(ctx, dirfd, log, log->files[i], w, prefix, added, arg, copied);
 	return rc;
 }

@@ -66,4 +66,28 @@ void co_rest_reply_clear(struct co_rest_reply *r);
 /* The master UI's CSRF token from its main page, or NULL when it has none. */
 char *co_master_parse_csrf(const char *html);
 
+/* ---- archives, event logs and logs (archive.c, archive-write.c, worker.c) ---- */
+
+/* What an archive suffix says: the format, and the compression of a tar. */
+enum co_archive_filter {
+	CO_ARCHIVE_FILTER_NONE,
+	CO_ARCHIVE_FILTER_GZIP,
+	CO_ARCHIVE_FILTER_ZSTD,
+	CO_ARCHIVE_FILTER_BZIP2,
+	CO_ARCHIVE_FILTER_XZ,
+};
+
+struct co_archive_suffix {
+	const char *suffix;		/* ".tar.gz" */
+	bool zip;
+	enum co_archive_filter filter;
+};
+
+/*
+ * The suffix table's entry for name (any case), NULL when it has none. The
+ * file name must have something before the suffix: "dir/.tar" has no stem.
+ * One table for the extractor and the writer.
+ */
+const struct co_archive_suffix *co_archive_suffix_of(const char *name);
+
 #endif

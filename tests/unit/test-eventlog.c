@@ -7,6 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+
 #include "check.h"
 #include "clusterops.h"
 
@@ -55,13 +58,40 @@ static void put_file(int dirfd, const char *name)
 	}
 }
 
+/* A rolling log in events, with an events file and its appstatus: its dir, open. */
+static int rolling_dir(int events)
+{
+	int sub;
+
+	CHECK(mkdirat(events, ROLLING, 0755) == 0);
+	sub = openat(events, ROLLING, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(sub >= 0);
+	put_file(sub, MEMBER);
+	put_file(sub, "appstatus_app-20260101000000-0001");
+	return sub;
+}
+
+/* Everything a test made: the scan, the descriptors, the temporary dir, the context. */
+static void clean_up(struct co_eventlog_dir *logs, int sub, int events, const char *dir,
+		     struct co_ctx *ctx)
+{
+	char cmd[300];
+
+	co_eventlog_dir_free(logs);
+	close(sub);
+	close(events);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+	co_ctx_free(ctx);
+}
+
 /*
  * What a rolling dir holds is checked again after it is renamed out of
  * sight: something put in it after the scan is not removed with it.
  */
 static void check_remove_rechecks_after_rename(const char *planted, bool symlink)
 {
-	char tmpl[] = "/tmp/test-eventlog.XXXXXX", path[300];
+	char tmpl[] = "/tmp/test-eventlog.XXXXXX";
 	struct co_eventlog_dir *logs = NULL;
 	struct co_ctx *ctx = co_ctx_new();
 	struct stat sb;
@@ -69,10 +99,8 @@ static void check_remove_rechecks_after_rename(const char *planted, bool symlink
 
 	CHECK(ctx && mkdtemp(tmpl));
 	events = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	CHECK(events >= 0 && mkdirat(events, ROLLING, 0755) == 0);
-	sub = openat(events, ROLLING, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	put_file(sub, MEMBER);
-	put_file(sub, "appstatus_app-20260101000000-0001");
+	CHECK(events >= 0);
+	sub = rolling_dir(events);
 	CHECK_INT(co_eventlog_dir_scan(ctx, events, &logs), CO_OK);
 	CHECK_INT(logs->n_logs, 1);
 	/* after the scan, before the removal */
@@ -83,16 +111,194 @@ static void check_remove_rechecks_after_rename(const char *planted, bool symlink
 	CHECK(co_eventlog_remove(ctx, events, &logs->logs[0]) != CO_OK);
 	CHECK(fstatat(sub, planted, &sb, AT_SYMLINK_NOFOLLOW) == 0);
 	CHECK(fstatat(events, ROLLING "/" MEMBER, &sb, AT_SYMLINK_NOFOLLOW) == 0);
-	co_eventlog_dir_free(logs);
-	close(sub);
-	close(events);
-	snprintf(path, sizeof(path), "rm -rf '%s'", tmpl);
-	CHECK(system(path) == 0);
+	clean_up(logs, sub, events, tmpl, ctx);
+}
+
+static const struct co_eventlog *find_log(const struct co_eventlog_dir *logs, const char *name)
+{
+	for (size_t i = 0; i < logs->n_logs; i++)
+		if (strcmp(logs->logs[i].name, name) == 0)
+			return &logs->logs[i];
+	return NULL;
+}
+
+static bool has_file(const struct co_eventlog *log, const char *name)
+{
+	for (size_t i = 0; i < log->n_files; i++)
+		if (strcmp(log->files[i], name) == 0)
+			return true;
+	return false;
+}
+
+static int temp_events(char *tmpl)
+{
+	int fd;
+
+	CHECK(mkdtemp(tmpl) != NULL);
+	fd = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	return fd;
+}
+
+/*
+ * A scan lists single files and rolling dirs with the rolling logs' own
+ * files (not the hidden checksums); what is not an event log, or a rolling
+ * dir holding a stranger, is skipped; removal takes each kind whole.
+ */
+static void check_scan_and_remove(void)
+{
+	char tmpl[] = "/tmp/test-eventlog.XXXXXX";
+	struct co_eventlog_dir *logs = NULL;
+	struct co_ctx *ctx = co_ctx_new();
+	const struct co_eventlog *single, *rolling;
+	struct stat sb;
+	int events = temp_events(tmpl), sub;
+
+	put_file(events, "app-20260101000000-0002");
+	put_file(events, ".app-20260101000000-0002.crc");
+	put_file(events, "README");
+	CHECK(mkdirat(events, ROLLING, 0755) == 0);
+	sub = openat(events, ROLLING, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	put_file(sub, MEMBER);
+	put_file(sub, "events_2_app-20260101000000-0001.zstd");
+	put_file(sub, "." MEMBER ".crc");
+	put_file(sub, "appstatus_app-20260101000000-0001.inprogress");
+	CHECK(mkdirat(events, "eventlog_v2_app-20260101000000-0003", 0755) == 0);
+	CHECK(symlinkat("/etc/passwd", events, "eventlog_v2_app-20260101000000-0003/"
+			"events_1_app-20260101000000-0003") == 0);
+	CHECK_INT(co_eventlog_dir_scan(ctx, events, &logs), CO_OK);
+	CHECK_INT(logs->n_logs, 2);
+	CHECK_INT(logs->n_skipped, 2);
+	single = find_log(logs, "app-20260101000000-0002");
+	rolling = find_log(logs, ROLLING);
+	CHECK(single && rolling);
+	if (!single || !rolling)
+		goto out;
+	CHECK_INT(single->n_files, 0);
+	CHECK_STR(single->crc_name, ".app-20260101000000-0002.crc");
+	CHECK_INT(rolling->n_files, 3);
+	CHECK(has_file(rolling, MEMBER));
+	CHECK(has_file(rolling, "events_2_app-20260101000000-0001.zstd"));
+	CHECK(has_file(rolling, "appstatus_app-20260101000000-0001.inprogress"));
+	CHECK(!has_file(rolling, "." MEMBER ".crc"));
+	CHECK(rolling->id.in_progress);
+	CHECK_INT(rolling->bytes, 4 * 3);
+	CHECK_INT(co_eventlog_remove(ctx, events, single), CO_OK);
+	CHECK(fstatat(events, "app-20260101000000-0002", &sb, AT_SYMLINK_NOFOLLOW) != 0);
+	CHECK(fstatat(events, ".app-20260101000000-0002.crc", &sb, AT_SYMLINK_NOFOLLOW) != 0);
+	CHECK_INT(co_eventlog_remove(ctx, events, rolling), CO_OK);
+	CHECK(fstatat(events, ROLLING, &sb, AT_SYMLINK_NOFOLLOW) != 0);
+	CHECK(fstatat(events, "README", &sb, AT_SYMLINK_NOFOLLOW) == 0);
+	/* removing what is already gone is not an error */
+	CHECK_INT(co_eventlog_remove(ctx, events, single), CO_OK);
+out:
+	clean_up(logs, sub, events, tmpl, ctx);
+}
+
+/*
+ * A file of a listed log is opened only while it is still a regular file:
+ * a FIFO or a link swapped in after the scan is refused, and never waited on.
+ */
+static void check_open_file(void)
+{
+	char tmpl[] = "/tmp/test-eventlog.XXXXXX";
+	struct co_eventlog_dir *logs = NULL;
+	struct co_ctx *ctx = co_ctx_new();
+	const struct co_eventlog *single, *rolling;
+	int events = temp_events(tmpl), sub, fd = -1;
+
+	put_file(events, "app-20260101000000-0002");
+	sub = rolling_dir(events);
+	CHECK_INT(co_eventlog_dir_scan(ctx, events, &logs), CO_OK);
+	single = find_log(logs, "app-20260101000000-0002");
+	rolling = find_log(logs, ROLLING);
+	CHECK(single && rolling);
+	if (!single || !rolling)
+		goto out;
+	CHECK_INT(co_eventlog_open_file(ctx, events, single, NULL, &fd), CO_OK);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_INT(co_eventlog_open_file(ctx, events, rolling, MEMBER, &fd), CO_OK);
+	close(fd);
+	/* only the log's own files */
+	CHECK_INT(co_eventlog_open_file(ctx, events, rolling, "../app-20260101000000-0002", &fd),
+		  CO_ESOFTWARE);
+	CHECK_INT(co_eventlog_open_file(ctx, events, rolling, NULL, &fd), CO_ESOFTWARE);
+	/* swapped since the scan */
+	CHECK(unlinkat(events, "app-20260101000000-0002", 0) == 0);
+	CHECK(mkfifoat(events, "app-20260101000000-0002", 0644) == 0);
+	CHECK_INT(co_eventlog_open_file(ctx, events, single, NULL, &fd), CO_EDATA);
+	CHECK_INT(fd, -1);
+	CHECK(unlinkat(sub, MEMBER, 0) == 0);
+	CHECK(symlinkat("/etc/passwd", sub, MEMBER) == 0);
+	CHECK_INT(co_eventlog_open_file(ctx, events, rolling, MEMBER, &fd), CO_EDATA);
+	CHECK(strstr(co_ctx_error(ctx), "not followed") != NULL);
+out:
+	clean_up(logs, sub, events, tmpl, ctx);
+}
+
+/* An event log copied into an archive: each of its files under the prefix. */
+static void check_archive(void)
+{
+	char tmpl[] = "/tmp/test-eventlog.XXXXXX", path[300];
+	struct co_eventlog_dir *logs = NULL;
+	struct co_archive_writer *w = NULL;
+	struct co_ctx *ctx = co_ctx_new();
+	struct archive_entry *e;
+	struct archive *a;
+	size_t copied = 0, seen = 0;
+	int events = temp_events(tmpl), sub, out;
+
+	sub = rolling_dir(events);
+	CHECK_INT(co_eventlog_dir_scan(ctx, events, &logs), CO_OK);
+	snprintf(path, sizeof(path), "%s/out.tar", tmpl);
+	out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	CHECK_INT(co_archive_writer_new(ctx, path, out, &w), CO_OK);
+	CHECK_INT(co_eventlog_archive(ctx, events, &logs->logs[0], w, "app/eventlog/", NULL, NULL,
+				      &copied), CO_OK);
+	CHECK_INT(copied, 2);
+	CHECK_INT(co_archive_writer_close(ctx, w), CO_OK);
+	co_archive_writer_free(w);
+	close(out);
+	a = archive_read_new();
+	archive_read_support_format_tar(a);
+	CHECK(archive_read_open_filename(a, path, 10240) == ARCHIVE_OK);
+	while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+		const char *n = archive_entry_pathname(e);
+
+		CHECK(strcmp(n, "app/eventlog/" ROLLING "/" MEMBER) == 0 ||
+		      strcmp(n, "app/eventlog/" ROLLING "/appstatus_app-20260101000000-0001") == 0);
+		CHECK_INT(archive_entry_size(e), 3);
+		seen++;
+	}
+	CHECK_INT(seen, 2);
+	archive_read_free(a);
+	clean_up(logs, sub, events, tmpl, ctx);
+}
+
+static void check_events_dir_path(void)
+{
+	struct co_ctx *ctx = co_ctx_new();
+
+	CHECK_STR(co_events_dir_path(ctx, "/opt/workspace/events"), "/opt/workspace/events");
+	CHECK_STR(co_events_dir_path(ctx, "events"), "events");
+	CHECK_STR(co_events_dir_path(ctx, "file:///opt/events"), "/opt/events");
+	CHECK_STR(co_events_dir_path(ctx, "file:/opt/events"), "/opt/events");
+	CHECK_STR(co_events_dir_path(ctx, "file://localhost/opt/events"), "/opt/events");
+	CHECK(co_events_dir_path(ctx, "file://otherhost/opt/events") == NULL);
+	CHECK(co_events_dir_path(ctx, "hdfs://namenode:8020/events") == NULL);
+	CHECK(co_events_dir_path(ctx, "s3a://bucket/events") == NULL);
+	CHECK(co_events_dir_path(ctx, "file:events") == NULL);
+	CHECK(strstr(co_ctx_error(ctx), "not a local directory") != NULL);
 	co_ctx_free(ctx);
 }
 
 int main(void)
 {
+	check_scan_and_remove();
+	check_open_file();
+	check_archive();
+	check_events_dir_path();
 	check_remove_rechecks_after_rename("precious.txt", false);
 	check_remove_rechecks_after_rename("events_2_app-20260101000000-0001", true);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An application's logs on the workers: which workers ran its executors,
+ * and reading their logs through the /log/ endpoint in bounded pieces:
+ * where to read next and whether a piece is believable (the cursor), many
+ * logs at once (the reader), or one whole log into an archive.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+/*
+ * The worker's text decoder may change a cut character by a few bytes: a
+ * piece may carry that many fewer bytes than its header's range.
+ */
+#define PIECE_SLOP 8
+
+CO_API void co_log_cursor_init(struct co_log_cursor *c, long tail, bool fixed)
+{
+	memset(c, 0, sizeof(*c));
+	c->tail = tail;
+	c->tailing = tail >= 0;
+	c->window = CO_LOG_TAIL_WINDOW;
+	c->fixed = fixed;
+	c->limit = -1;
+}
+
+CO_API void co_log_cursor_next(const struct co_log_cursor *c, int64_t *offset, int64_t *length)
+{
+	*offset = c->tailing ? -1 : c->offset;
+	*length = c->tailing ? c->window : CO_LOG_PIECE;
+}
+
+static bool piece_advances(int64_t offset, const struct co_log_chunk *p)
+{
+	if (p->end < offset)
+		return false;
+	if (p->end == offset)
+		return p->end == p->total;	/* nothing new: only at the end */
+	if (p->len == 0 && p->end < p->total)
+		return false;	/* a range without bytes, short of the end */
+	return (int64_t)p->len + PIECE_SLOP >= p->end - p->start;
+}
+
+static size_t count_lines(const char *data, size_t len)
+{
+	size_t lines = 0;
+
+	for (const char *p = data; (p = memchr(p, '\n', len - (size_t)(p - data))); p++)
+		lines++;
+	return lines;
+}
+
+/* Where the last n lines of a piece that ends at the file's end start. */
+static const char *last_lines(const char *data, size_t len, long n)
+{
+	const char *p = data + len;
+	long lines = 0;
+
+	if (n == 0)
+		return p;
+	if (p > data && p[-1] == '\n')
+		p--;
+	while (p > data) {
+		if (p[-1] == '\n' && ++lines == n)
+			break;
+		p--;
+	}
+	return p;
+}
+
+/* The tail's window: enough lines, the start of the file, or as far back as it looks. */
+static void take_tail(struct co_log_cursor *c, const struct co_log_chunk *p,
+		      const char **data, size_t *len, bool *more)
+{
+	if (p->start > 0 && p->end - p->start < CO_LOG_TAIL_MAX &&
+	    count_lines(p->data, p->len) <= (size_t)c->tail) {
+		c->window *= 2;
+		*more = true;
+		return;
+	}
+	*data = last_lines(p->data, p->len, c->tail);
+	*len = (size_t)(p->data + p->len - *data);
+	c->offset = p->end;
+	c->tailing = false;
+}
+
+CO_API int co_log_cursor_take(struct co_ctx *ctx, struct co_log_cursor *c,
+			      const struct co_log_chunk *p, const char *origin,
+			      const char **data, size_t *len, bool *more)
+{
+	*data = p->data;
+	*len = 0;
+	*more = false;
+	if (p->error)
+		return co_err(ctx, CO_EFAIL, "%s: the worker no longer has this log", origin);
+	if (c->tailing) {
+		take_tail(c, p, data, len, more);
+		c->delivered += (int64_t)*len;
+		return CO_OK;
+	}
+	if (!piece_advances(c->offset, p) || (c->limit >= 0 && p->end > c->limit + PIECE_SLOP))
+		return co_err(ctx, CO_EPROTOCOL, "%s: the worker's reply does not advance or "
+			      "lacks its bytes (bytes %" PRId64 "-%" PRId64 " of %" PRId64
+			      ", %zu sent)", origin, p->start, p->end, p->total, p->len);
+	if (c->fixed && c->limit < 0)
+		c->limit = p->total;
+	*len = p->len;
+	if (c->limit >= 0 && (int64_t)*len > c->limit - c->delivered)
+		*len = (size_t)(c->limit - c->delivered);
+	c->delivered += (int64_t)*len;
+	c->pieces++;
+	c->offset = p->end;
+	*more = p->end < (c->limit >= 0 ? c->limit : p->total);
+	return CO_OK;
+}
+
+CO_API int co_log_cursor_finish(struct co_ctx *ctx, const struct co_log_cursor *c,
+				const char *origin, int64_t *pad)
+{
+	*pad = c->limit > c->delivered ? c->limit - c->delivered : 0;
+	if (*pad > c->pieces * PIECE_SLOP)
+		return co_err(ctx, CO_EPROTOCOL, "%s: the worker sent fewer bytes than it "
+			      "announced", origin);
+	return CO_OK;
+}
+
+static char *next_url(const struct co_worker_log_id *id, const struct co_log_cursor *c)
+{
+	int64_t offset, length;
+
+	co_log_cursor_next(c, &offset, &length);
+	return co_worker_log_url(id->webui, id->app_id, id->executor, id->driver_id, id->stream,
+				 offset, length);
+}
+
+/* Parse a reply and move the cursor: the new bytes in *data and *len. */
+static int take_reply(struct co_ctx *ctx, const struct co_worker_log_id *id,
+		      struct co_log_cursor *c, const struct co_http_response *resp,
+		      const char **data, size_t *len, bool *more)
+{
+	struct co_log_chunk piece;
+	int rc = co_worker_log_parse(ctx, resp->body, resp->len, id->webui, &piece);
+
+	return rc ? rc : co_log_cursor_take(ctx, c, &piece, id->webui, data, len, more);
+}
+
+/* ---- many logs at once ------------------------------------------------- */
+
+struct reader_log {
+	struct co_worker_log_id id;	/* strings owned */
+	struct co_log_cursor cursor;
+	void *tag;
+	bool failed;
+};
+
+struct co_log_reader {
+	struct co_ctx *ctx;
+	int max_parallel;
+	long tail;
+	size_t n;
+	struct reader_log **logs;
+};
+
+CO_API struct co_log_reader *co_log_reader_new(struct co_ctx *ctx, int max_parallel,
+					       long tail)
+{
+	struct co_log_reader *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->ctx = ctx;
+	r->max_parallel = max_parallel;
+	r->tail = tail;
+	return r;
+}
+
+static void reader_log_free(struct reader_log *l)
+{
+	if (!l)
+		return;
+	free((char *)l->id.webui);
+	free((char *)l->id.app_id);
+	free((char *)l->id.driver_id);
+	free((char *)l->id.stream);
+	free(l);
+}
+
+CO_API void co_log_reader_free(struct co_log_reader *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		reader_log_free(r->logs[i]);
+	free(r->logs);
+	free(r);
+}
+
+CO_API int co_log_reader_add(struct co_log_reader *r, const struct co_worker_log_id *id,
+			     void *tag)
+{
+	struct reader_log *l = calloc(1, sizeof(*l));
+	struct reader_log **v = l ? realloc(r->logs, (r->n + 1) * sizeof(*v)) : NULL;
+
+	if (v)
+		r->logs = v;
+	if (l) {
+		l->id.webui = co_strdup0(id->webui);
+		l->id.app_id = co_strdup0(id->app_id);
+		l->id.driver_id = co_strdup0(id->driver_id);
+		l->id.stream = co_strdup0(id->stream);
+		l->id.executor = id->executor;
+		l->tag = tag;
+		co_log_cursor_init(&l->cursor, r->tail, false);
+	}
+	if (!v || !l->id.webui || !l->id.stream || (id->app_id && !l->id.app_id) ||
+	    (id->driver_id && !l->id.driver_id)) {
+		reader_log_free(l);
+		return co_err(r->ctx, CO_ESOFTWARE, "out of memory");
+	}
+	r->logs[r->n++] = l;
+	return CO_OK;
+}
+
+static int request(struct co_log_reader *r, struct co_http_multi *m, struct reader_log *l)
+{
+	char *url = next_url(&l->id, &l->cursor);
+	int rc = url ? co_http_multi_get(m, url, l) : co_err(r->ctx, CO_ESOFTWARE,
+							      "out of memory");
+
+	free(url);
+	return rc;
+}
+
+CO_API int co_log_reader_run(struct co_log_reader *r, co_log_data_fn *data,
+			     co_log_fail_fn *failed, void *arg)
+{
+	struct co_http_multi *m = co_http_multi_new(r->ctx, r->max_parallel);
+	struct co_http_response resp;
+	int rc = m ? CO_OK : CO_ESOFTWARE, status, got = 0;
+	void *tag;
+
+	for (size_t i = 0; rc == CO_OK && i < r->n; i++)
+		if (!r->logs[i]->failed)
+			rc = request(r, m, r->logs[i]);
+	/* The pieces of one log are asked for one at a time, in order. */
+	while (rc == CO_OK && (got = co_http_multi_next(m, &tag, &resp, &status)) == 1) {
+		struct reader_log *l = tag;
+		const char *bytes;
+		size_t len;
+		bool more;
+
+		if (status == CO_OK)
+			status = take_reply(r->ctx, &l->id, &l->cursor, &resp, &bytes, &len, &more);
+		if (status != CO_OK) {
+			l->failed = true;
+			failed(arg, l->tag, co_ctx_error(r->ctx));
+		} else {
+			data(arg, l->tag, bytes, len);
+			if (more)
+				rc = request(r, m, l);
+		}
+		co_http_response_clear(&resp);
+	}
+	if (rc == CO_OK && got != 0)
+		rc = got;	/* the transfer engine itself failed */
+	co_http_multi_free(m);
+	return rc;
+}
+
+/* ---- one log into an archive ------------------------------------------- */
+
+CO_API int co_worker_log_archive(struct co_ctx *ctx, const struct co_worker_log_id *id,
+				 struct co_archive_writer *w, const char *path,
+				 char **first_url, int64_t *size)
+{
+	struct co_log_cursor c;
+	bool more = true;
+	int64_t pad;
+	int rc = CO_OK;
+
+	*first_url = NULL;
+	co_log_cursor_init(&c, -1, true);
+	while (rc == CO_OK && more) {
+		char *url = next_url(id, &c);
+		struct co_http_response resp = { 0 };
+		const char *data;
+		size_t len;
+
+		if (!url)
+			return co_err(ctx, CO_ESOFTWARE, "out of memory");
+		rc = co_http_get(ctx, url, &resp);
+		if (rc == CO_OK)
+			rc = take_reply(ctx, id, &c, &resp, &data, &len, &more);
+		/* The member's size is the log's at its first piece. */
+		if (rc == CO_OK && !*first_url) {
+			rc = co_archive_writer_begin(ctx, w, path, c.limit, time(NULL));
+			*first_url = url;
+			url = NULL;
+		}
+		if (rc == CO_OK)
+			rc = co_archive_writer_write(ctx, w, data, len);
+		co_http_response_clear(&resp);
+		free(url);
+	}
+	/* Re-encoded text comes back a little short: keep the header true. */
+	if (rc == CO_OK)
+		rc = co_log_cursor_finish(ctx, &c, id->webui, &pad);
+	for (; rc == CO_OK && pad > 0; pad--)
+		rc = co_archive_writer_write(ctx, w, "\n", 1);
+	*size = c.limit;
+	return rc;
+}
+
+CO_API void co_app_executors_find(struct co_ctx *ctx, const struct co_master_state *st,
+				  const char *app_id, co_executor_fn *found,
+				  co_missing_fn *missing, void *arg)
+{
+	const struct co_spark_app *app = co_master_state_app(st, app_id);
+	int64_t app_start_ms = app ? app->start_ms : 0;
+
+	for (size_t i = 0; i < st->n_workers; i++) {
+		const struct co_spark_worker *w = &st->workers[i];
+		bool dead = w->state && strcmp(w->state, "DEAD") == 0;
+		struct co_worker_state *ws;
+
+		/*
+		 * A worker that was dead when the application started never ran
+		 * it. Heartbeats come every 15 s and a worker is declared dead
+		 * after 60 s without one (Spark's defaults): only a heartbeat a
+		 * full minute before the start proves it.
+		 */
+		if (!w->webui || (dead && w->last_heartbeat_ms < app_start_ms - 60000))
+			continue;
+		if (co_worker_state_fetch(ctx, w->webui, &ws) != CO_OK) {
+			if (missing)
+				missing(arg, w->id, co_ctx_error(ctx));
+			continue;
+		}
+		/*
+		 * A worker restarted on the same port answers for the dead one's
+		 * address: its executors are its own, and its own entry adds them.
+		 */
+		if (strcmp(ws->id, w->id) != 0 && missing && !dead)
+			missing(arg, w->id, "its address now belongs to another worker");
+		for (size_t e = 0; strcmp(ws->id, w->id) == 0 && e < ws->n_executors; e++)
+			if (ws->executors[e].app_id && strcmp(ws->executors[e].app_id, app_id) == 0)
+				found(arg, w, ws->executors[e].id);
+		co_worker_state_free(ws);
+	}
+}

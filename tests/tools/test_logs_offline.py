@@ -1,0 +1,209 @@
+"""sc-logs against stub workers that serve /log/ as Spark does, to inject faults.
+
+No Spark runs here: a stub master lists stub workers, whose /log/ answers
+by offset and length from bytes the test chose (pieces cut where the test
+wants them), or stops answering in the middle of a log.
+"""
+import json
+import os
+import tarfile
+import urllib.parse
+
+import pytest
+
+from conftest import run
+from test_hostile_cluster import (APP, app, isolated, master_doc, servers,  # noqa: F401
+                                  worker, worker_json)
+
+PIECE = (1 << 20) - 4096      # what sc-logs asks for at a time (CO_LOG_PIECE)
+WINDOW = 64 << 10             # the first --tail window (CO_LOG_TAIL_WINDOW)
+
+
+def start_worker(servers, content, number=0, die_after=None):
+    """A worker's /json/ and /log/, serving content by offset and length.
+
+    With die_after=N, the (N+1)th /log/ request and every later one get the
+    connection closed without a reply, as from a worker that died. The
+    requests are kept in .log_requests.
+    """
+    worker_id = f"worker-{number}"
+    requests = []
+
+    def behaviour(h):
+        if h.path.startswith("/json"):
+            h.send(200, json.dumps(dict(worker_json(), id=worker_id)).encode())
+            return
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(h.path).query))
+        requests.append(q)
+        if die_after is not None and len(requests) > die_after:
+            h.close_connection = True
+            return
+        length = int(q["byteLength"])
+        total = len(content)
+        start = int(q["offset"]) if "offset" in q else max(0, total - length)
+        start = min(start, total)
+        end = min(total, start + length)
+        head = f"==== Bytes {start}-{end} of {total} of /work/{APP}/0/stderr ====\n"
+        h.send(200, head.encode() + content[start:end], "text/plain")
+
+    server = servers(behaviour)
+    server.log_requests = requests
+    server.number = number
+    return server
+
+
+def cluster(servers, *workers):
+    """A master listing the given worker stubs and APP, ended an hour ago."""
+    docs = [dict(worker(w.url, f"worker-{w.number}"), port=1000 + w.number) for w in workers]
+    doc = master_doc(workers=docs, completed=[app()])
+    return servers(lambda h: h.send(200, json.dumps(doc).encode()))
+
+
+def one_worker(servers, content, die_after=None):
+    wk = start_worker(servers, content, die_after=die_after)
+    return cluster(servers, wk), wk.log_requests
+
+
+def lines_of(n, width):
+    """n numbered lines of exactly width bytes, newline included."""
+    return b"".join(b"%0*d\n" % (width - 1, i) for i in range(n))
+
+
+def text(proc):
+    return [line.split("\t", 3)[3] for line in proc.stdout.splitlines()]
+
+
+def test_tail_looks_back_in_growing_windows(servers, isolated):
+    # 1000-byte lines: the last 100 are more than the first 64 KiB window holds
+    content = lines_of(3000, 1000)
+    master, requests = one_worker(servers, content)
+    proc = run("sc-logs", "--tail", "100", APP, env=master.env, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert text(proc) == content.decode().splitlines()[-100:]
+    windows = [int(q["byteLength"]) for q in requests if "offset" not in q]
+    assert windows == [WINDOW, 2 * WINDOW], requests
+
+
+def test_tail_of_a_log_shorter_than_asked(servers, isolated):
+    content = b"one\ntwo\nthree"          # and its last line is unfinished
+    master, requests = one_worker(servers, content)
+    proc = run("sc-logs", "--tail", "10", APP, env=master.env, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert text(proc) == ["one", "two", "three"]
+    assert len(requests) == 1
+
+
+def test_lines_cut_by_pieces_are_joined(servers, isolated):
+    # 37-byte lines never end where a piece does; the last line has no newline
+    content = lines_of(75000, 37) + b"the end, unfinished"
+    assert len(content) > 2 * PIECE
+    master, requests = one_worker(servers, content)
+    proc = run("sc-logs", APP, env=master.env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert text(proc) == content.decode().splitlines()
+    assert [int(q["offset"]) for q in requests] == [0, PIECE, 2 * PIECE]
+
+
+def test_json_keeps_a_character_cut_by_a_piece_and_replaces_invalid_bytes(servers, isolated):
+    # "é" (c3 a9) straddles the first piece's end; a lone \xff and a
+    # surrogate's encoding are invalid
+    head = b"x" * (PIECE - 1)
+    content = head + b"\xc3\xa9 caf\xc3\xa9\nbad \xff and \xed\xa0\x80\n"
+    master, requests = one_worker(servers, content)
+    proc = run("sc-logs", "-J", APP, env=master.env, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(requests) == 2
+    assert lines[0]["line"] == "x" * (PIECE - 1) + "\u00e9 caf\u00e9"
+    assert lines[1]["line"] == "bad \ufffd and \ufffd\ufffd\ufffd"
+    assert {o["executor"] for o in lines} == {"0"}
+    assert proc.stdout.encode().decode("utf-8")
+
+
+def test_a_worker_that_dies_mid_stream(servers, isolated):
+    content = lines_of(60000, 37)       # two pieces and more
+    good = start_worker(servers, b"steady\nstream\n", 0)
+    dying = start_worker(servers, content, 1, die_after=1)
+    master = cluster(servers, good, dying)
+    proc = run("sc-logs", APP, env=master.env, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert "not collected: executor 0 stderr on 127.0.0.1:1001: " in proc.stderr
+    got = proc.stdout.splitlines()
+    # the other worker's log whole, and the dead one's lines up to where it died
+    assert [r.split("\t")[3] for r in got if r.startswith("127.0.0.1:1000\t")] == \
+        ["steady", "stream"]
+    dead = [r.split("\t")[3] for r in got if r.startswith("127.0.0.1:1001\t")]
+    whole = content.decode().splitlines()
+    # the complete lines of the first piece, then the start of the line it cut
+    assert len(dead) == PIECE // 37 + 1
+    assert dead[:-1] == whole[:len(dead) - 1]
+    assert whole[len(dead) - 1].startswith(dead[-1]) and dead[-1] != whole[len(dead) - 1]
+    assert len(dying.log_requests) == 2
+
+
+def test_bundle_when_a_worker_dies_mid_log(servers, isolated, tmp_path):
+    content = lines_of(60000, 37)
+    master, requests = one_worker(servers, content, die_after=1)
+    out = tmp_path / "out" / "bundle.tar.gz"
+    out.parent.mkdir()
+    proc = run("sc-logs", "-o", out, APP, env={**master.env,
+                                              "SC_EVENTS_DIR": str(tmp_path / "none")},
+               timeout=60)
+    # its first piece is in the archive already: the archive cannot be finished
+    assert proc.returncode not in (0, 1), proc.stderr
+    assert list(out.parent.iterdir()) == []
+
+
+def test_bundle_when_a_worker_dies_before_a_log(servers, isolated, tmp_path):
+    master, requests = one_worker(servers, b"never served\n", die_after=0)
+    events = tmp_path / "events"
+    events.mkdir()
+    (events / APP).write_text('{"Event":"SparkListenerLogStart"}\n')
+    out = tmp_path / "bundle.tar"
+    proc = run("sc-logs", "-o", out, APP, env={**master.env, "SC_EVENTS_DIR": str(events)},
+               timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert "not collected: executor 0 stderr on 127.0.0.1:1000: " in proc.stderr
+    with tarfile.open(out) as t:
+        names = t.getnames()
+        manifest = json.load(t.extractfile(f"{APP}/MANIFEST.json"))
+    assert f"{APP}/eventlog/{APP}" in names
+    assert not any("/executors/" in n for n in names)
+    assert any(m.startswith("executor 0 stderr on 127.0.0.1:1000: ")
+               for m in manifest["missing"])
+    assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~current_umask())
+
+
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("suffix", [".tgz", ".tar.bz2", ".tar.xz"])
+def test_bundle_in_every_format_the_extractor_reads(servers, isolated, tmp_path, suffix):
+    master, _ = one_worker(servers, b"a line\n")
+    out = tmp_path / f"bundle{suffix}"
+    proc = run("sc-logs", "-o", out, APP, env={**master.env,
+                                              "SC_EVENTS_DIR": str(tmp_path / "none")},
+               timeout=60)
+    assert proc.returncode == 1, proc.stderr     # no event log, no history server
+    with tarfile.open(out) as t:
+        log = t.extractfile(f"{APP}/executors/worker-0/0/stderr").read()
+    assert log == b"a line\n"
+
+
+def test_bundle_replaces_a_link_at_its_name_and_never_follows_it(servers, isolated, tmp_path):
+    master, _ = one_worker(servers, b"a line\n")
+    victim = tmp_path / "victim"
+    victim.write_text("keep me\n")
+    out = tmp_path / "out" / "bundle.tar"
+    out.parent.mkdir()
+    out.symlink_to(victim)
+    proc = run("sc-logs", "-o", out, APP, env={**master.env,
+                                              "SC_EVENTS_DIR": str(tmp_path / "none")},
+               timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert victim.read_text() == "keep me\n"
+    assert not out.is_symlink() and tarfile.is_tarfile(out)
+    assert [p.name for p in out.parent.iterdir()] == ["bundle.tar"]
