@@ -773,11 +773,8 @@ int main(int argc, char **argv)
 	int dirfd, rc;
 
 	parse_options(argc, argv, ctx, &ctl);
-	if (strncmp(ctl.dir, "file://", 7) == 0)
-		ctl.dir += 7;
-	if (strstr(ctl.dir, "://"))
-		die(CO_EUSAGE, "%s: a URL; sc-events-prune works on a local (or mounted) directory",
-		    ctl.dir);
+	if (!(ctl.dir = co_events_dir_path(ctx, ctl.dir)))
+		die_ctx(ctx, CO_EUSAGE);
 	dirfd = open(ctl.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		die(errno == EACCES ? CO_ENOPERM : CO_EIO, "%s: %s", ctl.dir, strerror(errno));

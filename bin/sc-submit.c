@@ -550,19 +550,16 @@ static void print_command(const struct argv_list *cmd)
 /* Write FILE atomically: a temporary beside it, renamed into place. */
 static void write_id_file(const char *path, const char *id)
 {
-	char *tmp;
-	FILE *fp;
+	char *text;
+	int err;
 
 	if (!path)
 		return;
-	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
-		die(CO_ESOFTWARE, "out of memory");
-	fp = fopen(tmp, "w");
-	if (!fp || fprintf(fp, "%s\n", id) < 0 || fclose(fp) != 0 || rename(tmp, path) != 0) {
-		warnmsg("%s: %s", path, strerror(errno));
-		unlink(tmp);
-	}
-	free(tmp);
+	text = xasprintf("%s\n", id);
+	err = atomic_write(path, text, strlen(text));
+	if (err)
+		warnmsg("%s: %s", path, strerror(err));
+	free(text);
 }
 
 static void on_signal(int sig)
@@ -579,14 +576,7 @@ static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP };
  */
 static void install_signal_handlers(void)
 {
-	struct sigaction sa, old;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
-		if (sigaction(stop_signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
-			sigaction(stop_signals[i], &sa, NULL);
+	catch_signals(stop_signals, sizeof(stop_signals) / sizeof(stop_signals[0]), on_signal);
 }
 
 /* In spark-submit: the default back where a handler was installed, SIG_IGN kept. */

@@ -28,11 +28,8 @@ CO_API int co_driver_log_dir(struct co_ctx *ctx, const char **dir)
 	*dir = NULL;
 	if (!d)
 		return CO_OK;	/* derived from an events dir that is a URL: none */
-	if (strncmp(d, "file://", 7) == 0)
-		d += 7;
-	if (strstr(d, "://"))
-		return co_err(ctx, CO_EUSAGE, "driver-log dir %s: a URL; driver logs need a local "
-			      "(or mounted) directory", d);
+	if (!(d = co_events_dir_path(ctx, d)))
+		return co_err_prefix(ctx, CO_EUSAGE, "driver-log dir");
 	if (*d == '\0')
 		return co_err(ctx, CO_EUSAGE, "driver-log dir: empty path");
 	*dir = d;
