@@ -2,14 +2,13 @@
 /*
  * sc-logs: collect a Spark application's logs from every worker: each
  * executor's stdout and stderr, or a cluster-mode driver's, read through
- * the workers' /log/ endpoint in bounded pieces, all workers at once.
- * Streams them with a prefix, follows them, or bundles them with the event
- * log into one archive.
+ * the workers' /log/ endpoint in bounded pieces, all workers at once, and a
+ * client-mode driver's log from the driver-log dir. Streams them with a
+ * prefix, follows them, or bundles them with the event log into one archive.
  */
 #include "config.h"
 
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,6 +29,7 @@ struct control {
 	int *executors;		/* --executor filter */
 	size_t n_executors;
 	bool no_prefix;
+	bool no_driver_log;
 	bool json;
 	bool follow;
 	long tail;		/* < 0: everything */
@@ -50,6 +50,7 @@ struct source {
 };
 
 struct sources {
+	struct co_ctx *ctx;
 	const struct control *ctl;
 	const char *app_id;
 	struct source **v;
@@ -57,6 +58,8 @@ struct sources {
 	char **missing;		/* what could not be collected, and why */
 	size_t n_missing;
 	struct co_log_reader *reader;	/* when streaming */
+	struct co_driver_log_reader *driver_log;	/* a client-mode driver's */
+	struct source *driver;		/* how its lines are printed */
 };
 
 static noreturn void usage(void)
@@ -75,6 +78,7 @@ static noreturn void usage(void)
 	       "  -t, --tail=N           only the last N lines of each log\n"
 	       "  -f, --follow           keep printing new lines until the application ends\n"
 	       "      --no-prefix        print the lines as they are, without their origin\n"
+	       "      --no-driver-log    leave out the client-mode driver's log (sc-submit(1))\n"
 	       "  -o, --output=FILE      write one archive instead (.tar.gz, .tgz, .tar.zst,\n"
 	       "                         .tar.bz2, .tar.xz, .tar or .zip): every log, the event\n"
 	       "                         log, the application's JSON from the history server\n"
@@ -90,7 +94,7 @@ static noreturn void usage(void)
 
 static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct control *ctl)
 {
-	enum { OPT_STDOUT = OPT_TOOL_FIRST, OPT_BOTH, OPT_NO_PREFIX };
+	enum { OPT_STDOUT = OPT_TOOL_FIRST, OPT_BOTH, OPT_NO_PREFIX, OPT_NO_DRIVER_LOG };
 	static const struct option longopts[] = {
 		{ "name", required_argument, NULL, 'N' },
 		{ "driver", required_argument, NULL, 'd' },
@@ -100,6 +104,7 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 		{ "tail", required_argument, NULL, 't' },
 		{ "follow", no_argument, NULL, 'f' },
 		{ "no-prefix", no_argument, NULL, OPT_NO_PREFIX },
+		{ "no-driver-log", no_argument, NULL, OPT_NO_DRIVER_LOG },
 		{ "output", required_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'J' },
 		CO_COMMON_LONGOPTS,
@@ -136,6 +141,9 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 			break;
 		case OPT_NO_PREFIX:
 			ctl->no_prefix = true;
+			break;
+		case OPT_NO_DRIVER_LOG:
+			ctl->no_driver_log = true;
 			break;
 		case 'o':
 			ctl->output = optarg;
@@ -220,37 +228,42 @@ static void add_streams(struct sources *srcs, const struct co_spark_worker *w, i
 		add_source(srcs, w, executor, "stdout");
 }
 
-static bool name_matches(const struct control *ctl, const struct co_spark_app *a)
+/* The driver's log, kept by sc-submit or Spark, unless executors or a driver are named. */
+static void add_driver_log(struct sources *srcs)
 {
-	return a->name && fnmatch(ctl->name_glob, a->name, 0) == 0;
+	const struct control *ctl = srcs->ctl;
+	struct source *s;
+
+	if (ctl->no_driver_log || ctl->driver_id || ctl->n_executors)
+		return;
+	if (!(srcs->driver_log = co_driver_log_reader_new(srcs->ctx, srcs->app_id,
+							      ctl->output ? 0 : ctl->tail)))
+		die(CO_ESOFTWARE, "out of memory");
+	s = srcs->driver = xcalloc(1, sizeof(*s));
+	s->ctl = ctl;
+	s->id = (struct co_worker_log_id){ .app_id = srcs->app_id, .stream = "log", .executor = -1 };
+	s->label = xstrdup("driver log");
+	if (!ctl->no_prefix && ctl->mode != OUT_JSON)
+		s->prefix = xstrdup(ctl->mode == OUT_TSV ? "-\tdriver\tlog\t" : "[driver] ");
+	s->lines.max = CO_LOG_PIECE;
 }
 
 /* Which application: by id, or the one whose name matches. */
 static const char *resolve_app(const struct control *ctl, const struct co_master_state *st)
 {
-	const struct co_spark_app *found = NULL;
-	size_t matches = 0;
+	const struct co_spark_app *found;
+	size_t matches;
 
-	if (ctl->app_id) {
-		if (!co_master_state_app(st, ctl->app_id))
-			die(CO_EFAIL, "%s: the master does not know this application", ctl->app_id);
+	if (ctl->app_id && !co_master_state_app(st, ctl->app_id))
+		die(CO_EFAIL, "%s: the master does not know this application", ctl->app_id);
+	if (ctl->app_id)
 		return ctl->app_id;
-	}
-	/* Running ones first: the master lists them before completed ones. */
-	for (size_t i = 0; i < st->n_apps; i++) {
-		if (!name_matches(ctl, &st->apps[i]))
-			continue;
-		if (found && found->active && !st->apps[i].active)
-			break;
-		found = found ? found : &st->apps[i];
-		matches++;
-	}
-	if (!found)
+	if (!(found = co_master_state_app_named(st, ctl->name_glob, &matches)))
 		die(CO_EFAIL, "no application is named '%s'", ctl->name_glob);
 	if (matches > 1) {
 		warnmsg("%zu applications match '%s'; give an id:", matches, ctl->name_glob);
 		for (size_t i = 0; i < st->n_apps; i++)
-			if (name_matches(ctl, &st->apps[i]))
+			if (co_spark_app_named(&st->apps[i], ctl->name_glob))
 				fprintf(stderr, "  %s\t%s\t%s\n", st->apps[i].id, st->apps[i].name,
 					st->apps[i].state);
 		exit(CO_EFAIL);
@@ -300,7 +313,7 @@ static void print_line(void *arg, const char *line, size_t len)
 
 	if (s->ctl->mode == OUT_JSON) {
 		snprintf(exec, sizeof(exec), "%d", s->id.executor);
-		json_line(json_pack("{s:o, s:s, s:s, s:o}", "worker",
+		json_line(json_pack("{s:o, s:s, s:s, s:o}", "worker", !s->where ? json_null() :
 				    json_string_lossy(s->where, strlen(s->where)),
 				    "executor", s->id.executor >= 0 ? exec : "driver",
 				    "stream", s->id.stream, "line", json_string_lossy(line, len)));
@@ -318,53 +331,45 @@ static void print_data(void *arg, void *tag, const char *data, size_t len)
 	line_buffer_feed(&((struct source *)tag)->lines, data, len, print_line, tag);
 }
 
+static void print_driver_data(void *arg, const char *data, size_t len)
+{
+	line_buffer_feed(&((struct source *)arg)->lines, data, len, print_line, arg);
+}
+
+/* What the driver's log gained since the last read; unreadable, it is missing. */
+static void read_driver_log(struct sources *srcs)
+{
+	if (srcs->driver_log &&
+	    co_driver_log_reader_read(srcs->driver_log, print_driver_data, srcs->driver)) {
+		note_missing(srcs, "driver log", co_ctx_error(srcs->ctx));
+		co_driver_log_reader_free(srcs->driver_log);
+		srcs->driver_log = NULL;
+	}
+}
+
 static void note_failed(void *arg, void *tag, const char *why)
 {
 	note_missing(arg, ((struct source *)tag)->label, why);
-}
-
-static bool app_active(struct co_ctx *ctx, const struct sources *srcs,
-		       struct co_master_state **st)
-{
-	static double silent_since;
-	int rc;
-
-	co_master_state_free(*st);
-	*st = NULL;
-	rc = co_master_state_fetch(ctx, st);
-	if (rc != CO_OK) {
-		/* A restart of the master is survived; a master gone for good is not. */
-		if (!silent_since)
-			silent_since = monotonic_now();
-		else if (monotonic_now() - silent_since > MASTER_SILENCE_SECONDS)
-			die(rc, "%s (for %.0f s: stopped following)", co_ctx_error(ctx),
-			    MASTER_SILENCE_SECONDS);
-		return true;
-	}
-	silent_since = 0;
-	if (srcs->ctl->driver_id) {
-		const struct co_spark_driver *d = co_master_state_driver(*st, srcs->app_id);
-
-		return d && !co_spark_state_is_final(d->state);
-	}
-	const struct co_spark_app *a = co_master_state_app(*st, srcs->app_id);
-
-	return a && a->active;
 }
 
 static void stream_logs(struct co_ctx *ctx, struct co_master_state **st, struct sources *srcs)
 {
 	const struct control *ctl = srcs->ctl;
 	bool following = ctl->follow;
+	double silent_since = 0;
 	int rc;
 
 	/* Lines from a terminal user's point of view: flush each. */
 	if (ctl->follow || ctl->mode == OUT_TEXT)
 		setvbuf(stdout, NULL, _IOLBF, 0);
 	while ((rc = co_log_reader_run(srcs->reader, print_data, note_failed, srcs)) == CO_OK &&
-	       following) {
-		/* Read once more after the application ended, then stop. */
-		following = app_active(ctx, srcs, st);
+	       (read_driver_log(srcs), following)) {
+		/* Read once more after it ended; a master's restart is survived, not its end. */
+		rc = co_master_still_running(ctx, srcs->app_id, MASTER_SILENCE_SECONDS,
+					     &silent_since, st, &following);
+		if (rc)
+			die(rc, "%s (for %.0f s: stopped following)", co_ctx_error(ctx),
+			    MASTER_SILENCE_SECONDS);
 		sleep_seconds(following ? POLL_SECONDS : 0);
 		if (*st)
 			find_sources(ctx, *st, srcs, false);
@@ -373,6 +378,8 @@ static void stream_logs(struct co_ctx *ctx, struct co_master_state **st, struct 
 		die_ctx(ctx, rc);	/* the transfer engine itself failed */
 	for (size_t i = 0; i < srcs->n; i++)
 		line_buffer_flush(&srcs->v[i]->lines, print_line, srcs->v[i]);
+	if (srcs->driver)
+		line_buffer_flush(&srcs->driver->lines, print_line, srcs->driver);
 }
 
 /* ---- bundles ------------------------------------------------------------ */
@@ -436,61 +443,41 @@ static void bundle_log(struct bundle *b, struct source *s, struct sources *srcs)
 	bundle_check(b, begun ? rc : CO_OK);
 }
 
-/* The event log from the events dir, if this machine sees it. */
-static bool bundle_event_log_from_dir(struct bundle *b)
+/* The driver's log as it is now, when there is one. */
+static void bundle_driver_log(struct bundle *b, struct sources *srcs)
 {
-	const char *dir = co_events_dir_path(b->ctx, co_config_get(b->ctx, CO_KEY_EVENTS_DIR));
-	char *prefix = xasprintf("%s/eventlog/", b->app_id);
-	struct co_eventlog_dir *logs = NULL;
-	size_t copied, found = 0;
-	int rc = CO_OK, events_fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	char *path = xasprintf("%s/driver.log", b->app_id);
+	int64_t size;
+	int fd;
 
-	b->from = dir;
-	if (events_fd >= 0 && co_eventlog_dir_scan(b->ctx, events_fd, &logs) != CO_OK)
-		logs = NULL;
-	for (size_t i = 0; rc == CO_OK && i < (logs ? logs->n_logs : 0); i++) {
-		if (strcmp(logs->logs[i].id.app_id, b->app_id) != 0)
-			continue;
-		rc = co_eventlog_archive(b->ctx, events_fd, &logs->logs[i], b->w, prefix,
-					 bundle_note, b, &copied);
-		found += copied;
+	read_driver_log(srcs);	/* opens it, and reads nothing: the tail is its end */
+	if (srcs->driver_log && (fd = co_driver_log_reader_fd(srcs->driver_log)) >= 0 &&
+	    lseek(fd, 0, SEEK_SET) == 0) {
+		bundle_check(b, co_archive_writer_add_fd(b->ctx, b->w, path, fd, &size));
+		b->from = "driver-log dir";
+		bundle_note(b, path, size);
 	}
-	co_eventlog_dir_free(logs);
-	if (events_fd >= 0)
-		close(events_fd);
-	free(prefix);
-	bundle_check(b, rc);
-	return found > 0;
+	free(path);
 }
 
-/* Else the history server's zip of it, its members put in one by one. */
-static void bundle_event_log_from_history(struct bundle *b, struct sources *srcs)
+/* The event log from the events dir if this machine sees it, else the history server's. */
+static void bundle_event_log(struct bundle *b, struct sources *srcs)
 {
-	char *why = NULL;
-	char *url = co_history_url(b->ctx, b->app_id, "/logs");
-	char *prefix = xasprintf("%s/eventlog/", b->app_id);
-	size_t before = json_array_size(json_object_get(b->manifest, "files")), unsafe = 0;
-	struct co_http_response resp;
-	int rc = co_history_eventlog_zip(b->ctx, b->app_id, &resp), fatal = CO_OK;
+	char *prefix = xasprintf("%s/eventlog/", b->app_id), *why = NULL;
+	size_t copied;
 
-	b->from = url;
-	if (rc == CO_OK) {
-		rc = co_archive_writer_add_members(b->ctx, b->w, prefix, resp.body, resp.len,
-						   bundle_note, b, &unsafe);
-		fatal = rc == CO_EDATA ? CO_OK : rc;	/* else the archive being written */
+	b->from = co_config_get(b->ctx, CO_KEY_EVENTS_DIR);
+	bundle_check(b, co_eventlog_archive_app(b->ctx, b->app_id, b->w, prefix, bundle_note, b,
+						&copied));
+	if (!copied) {
+		b->from = co_config_get(b->ctx, CO_KEY_HISTORY_URL);
+		bundle_check(b, co_history_eventlog_archive(b->ctx, b->app_id, b->w, prefix,
+							    bundle_note, b, &why));
 	}
-	if (rc != CO_OK)
-		why = xstrdup(co_ctx_error(b->ctx));
-	else if (json_array_size(json_object_get(b->manifest, "files")) == before)
-		why = xstrdup(unsafe ? "the history server's archive holds only unsafe member names"
-			      : "the history server's archive holds no event log");
 	if (why)
 		note_missing(srcs, "event log", why);
-	co_http_response_clear(&resp);
-	free(prefix);
-	free(url);
 	free(why);
-	bundle_check(b, fatal);
+	free(prefix);
 }
 
 static void bundle_history_json(struct bundle *b, const struct co_master_state *st,
@@ -523,10 +510,11 @@ static void write_bundle(struct co_ctx *ctx, const struct co_master_state *st,
 		die(CO_ESOFTWARE, "out of memory");
 	for (size_t i = 0; i < srcs->n; i++)
 		bundle_log(&b, srcs->v[i], srcs);
-	if (!ctl->driver_id && !bundle_event_log_from_dir(&b))
-		bundle_event_log_from_history(&b, srcs);
-	if (!ctl->driver_id)
+	bundle_driver_log(&b, srcs);
+	if (!ctl->driver_id) {
+		bundle_event_log(&b, srcs);
 		bundle_history_json(&b, st, srcs);
+	}
 	for (size_t i = 0; i < srcs->n_missing; i++)
 		json_array_append_new(json_object_get(b.manifest, "missing"),
 				      json_string(srcs->missing[i]));
@@ -541,19 +529,25 @@ static void write_bundle(struct co_ctx *ctx, const struct co_master_state *st,
 	json_decref(b.manifest);
 }
 
+static void source_free(struct source *s)
+{
+	if (!s)
+		return;
+	free(s->worker_id);
+	free(s->webui);
+	free(s->where);
+	free(s->label);
+	free(s->prefix);
+	line_buffer_clear(&s->lines);
+	free(s);
+}
+
 static void sources_free(struct sources *srcs)
 {
-	for (size_t i = 0; i < srcs->n; i++) {
-		struct source *s = srcs->v[i];
-
-		free(s->worker_id);
-		free(s->webui);
-		free(s->where);
-		free(s->label);
-		free(s->prefix);
-		line_buffer_clear(&s->lines);
-		free(s);
-	}
+	for (size_t i = 0; i < srcs->n; i++)
+		source_free(srcs->v[i]);
+	source_free(srcs->driver);
+	co_driver_log_reader_free(srcs->driver_log);
 	for (size_t i = 0; i < srcs->n_missing; i++)
 		free(srcs->missing[i]);
 	free(srcs->v);
@@ -564,20 +558,20 @@ static void sources_free(struct sources *srcs)
 int main(int argc, char **argv)
 {
 	struct control ctl = { 0 };
-	struct sources srcs = { .ctl = &ctl };
-	struct co_master_state *st = NULL;
 	struct co_ctx *ctx = tool_init("sc-logs");
+	struct sources srcs = { .ctx = ctx, .ctl = &ctl };
+	struct co_master_state *st = NULL;
 	char *app_id;
 	int rc;
 
 	parse_options(argc, argv, ctx, &ctl);
-	rc = co_master_state_fetch(ctx, &st);
-	if (rc)
+	if ((rc = co_master_state_fetch(ctx, &st)))
 		die_ctx(ctx, rc);
 	srcs.app_id = app_id = xstrdup(ctl.driver_id ? ctl.driver_id : resolve_app(&ctl, st));
 	if (!ctl.output && !(srcs.reader = co_log_reader_new(ctx, MAX_PARALLEL, ctl.tail)))
 		die(CO_ESOFTWARE, "out of memory");
 	find_sources(ctx, st, &srcs, true);
+	add_driver_log(&srcs);
 	if (srcs.n == 0 && srcs.n_missing == 0 && !ctl.follow)
 		note_missing(&srcs, app_id,
 			     "no worker has logs of it (they may have been cleaned up)");

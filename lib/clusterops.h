@@ -242,6 +242,24 @@ void co_master_state_free(struct co_master_state *st);
 
 const struct co_spark_app *co_master_state_app(const struct co_master_state *st,
 					       const char *app_id);
+/*
+ * The application whose name matches glob (fnmatch(3)): a running one
+ * before any completed one, as the master lists them. *matches counts the
+ * candidates of that kind; more than one means the glob names no single
+ * application. NULL when none matches.
+ */
+const struct co_spark_app *co_master_state_app_named(const struct co_master_state *st,
+						     const char *glob, size_t *matches);
+bool co_spark_app_named(const struct co_spark_app *app, const char *glob);
+/*
+ * Whether the application or driver id still runs, by a fresh state from
+ * the master (replacing *st, which is NULL when the master did not answer).
+ * A master that does not answer counts as running for up to silence_s
+ * seconds in a row, so that a restart is survived: *silent_since (0 at
+ * first) keeps when its silence began. After that, the fetch's status.
+ */
+int co_master_still_running(struct co_ctx *ctx, const char *id, double silence_s,
+			    double *silent_since, struct co_master_state **st, bool *running);
 const struct co_spark_driver *
 co_master_state_driver(const struct co_master_state *st, const char *driver_id);
 
@@ -507,6 +525,24 @@ void co_driver_log_dir_free(struct co_driver_log_dir *dir);
 
 /* Unlink a driver log, then its checksum file, relative to dirfd. */
 int co_driver_log_remove(struct co_ctx *ctx, int dirfd, const struct co_driver_log *log);
+
+/*
+ * Reading one application's driver log as it grows (sc-logs): opened on
+ * the first read that finds it (sc-submit publishes it once the id is
+ * known), never through a link. tail >= 0 starts that many lines before
+ * its end. Each read hands fn what was added since the last one, up to the
+ * size the file had when the read began, so a read ends however fast the
+ * file grows.
+ */
+struct co_driver_log_reader;
+struct co_driver_log_reader *co_driver_log_reader_new(struct co_ctx *ctx, const char *app_id,
+						      long tail);
+int co_driver_log_reader_read(struct co_driver_log_reader *r,
+			      void (*fn)(void *arg, const char *data, size_t len), void *arg);
+/* The log's fd once found (for bundles), else -1; and whether a writer holds it. */
+int co_driver_log_reader_fd(const struct co_driver_log_reader *r);
+bool co_driver_log_reader_writing(const struct co_driver_log_reader *r);
+void co_driver_log_reader_free(struct co_driver_log_reader *r);
 
 /* ---- Kafka ---- */
 
@@ -897,6 +933,15 @@ int co_history_app_fetch(struct co_ctx *ctx, const char *app_id, double wait_sec
  */
 int co_history_eventlog_zip(struct co_ctx *ctx, const char *app_id,
 			    struct co_http_response *resp);
+/*
+ * The history server's zip of app_id's event log, its members copied into
+ * w one by one as prefix + name (co_archive_writer_add_members()). When
+ * nothing could be copied, *why (to free) says why, and the status is
+ * CO_OK; another status is the writer's failure.
+ */
+int co_history_eventlog_archive(struct co_ctx *ctx, const char *app_id,
+				struct co_archive_writer *w, const char *prefix,
+				co_archive_member_fn *added, void *arg, char **why);
 
 /* ---- event-log files, the events dir's path, worker logs read in pieces ---- */
 
@@ -991,6 +1036,14 @@ int co_worker_log_archive(struct co_ctx *ctx, const struct co_worker_log_id *id,
 int co_eventlog_archive(struct co_ctx *ctx, int dirfd, const struct co_eventlog *log,
 			struct co_archive_writer *w, const char *prefix,
 			co_archive_member_fn *added, void *arg, size_t *copied);
+/*
+ * Every event log of app_id in the events dir (the events_dir setting),
+ * where this machine sees it, copied into w as co_eventlog_archive() does;
+ * *copied counts the files. The status is the writer's.
+ */
+int co_eventlog_archive_app(struct co_ctx *ctx, const char *app_id,
+			    struct co_archive_writer *w, const char *prefix,
+			    co_archive_member_fn *added, void *arg, size_t *copied);
 
 /* Bytes asked for per piece of a worker's log; with its header it fits a 1 MiB reply. */
 #define CO_LOG_PIECE ((1 << 20) - 4096)

@@ -364,3 +364,115 @@ CO_API int co_driver_log_remove(struct co_ctx *ctx, int dirfd, const struct co_d
 			      "%s: %s", log->crc_name, strerror(errno));
 	return CO_OK;
 }
+
+/* ---- reading ---------------------------------------------------------- */
+
+#define READ_PIECE 65536
+
+struct co_driver_log_reader {
+	struct co_ctx *ctx;
+	char *app_id;
+	long tail;
+	int fd;
+	char *buf;
+};
+
+CO_API struct co_driver_log_reader *co_driver_log_reader_new(struct co_ctx *ctx,
+							     const char *app_id, long tail)
+{
+	struct co_driver_log_reader *r = calloc(1, sizeof(*r));
+
+	if (!r || !(r->app_id = strdup(app_id)) || !(r->buf = malloc(READ_PIECE))) {
+		co_driver_log_reader_free(r);
+		return NULL;
+	}
+	r->ctx = ctx;
+	r->tail = tail;
+	r->fd = -1;
+	return r;
+}
+
+/* Where the last n lines of the file begin: blocks read backwards from its end. */
+static off_t tail_offset(struct co_driver_log_reader *r, off_t end, long n)
+{
+	off_t pos = end;
+	long lines = 0;
+	bool last = true;	/* the file's last byte: a final newline ends, not starts, a line */
+
+	while (pos > 0) {
+		size_t len = pos < READ_PIECE ? (size_t)pos : READ_PIECE;
+		ssize_t got = pread(r->fd, r->buf, len, pos - (off_t)len);
+
+		if (got != (ssize_t)len)
+			return 0;
+		for (size_t i = len; i-- > 0;) {
+			if (r->buf[i] == '\n' && !(last && i == len - 1) && ++lines >= n)
+				return pos - (off_t)len + (off_t)i + 1;
+		}
+		last = false;
+		pos -= (off_t)len;
+	}
+	return 0;
+}
+
+CO_API int co_driver_log_reader_read(struct co_driver_log_reader *r,
+				     void (*fn)(void *arg, const char *data, size_t len), void *arg)
+{
+	struct stat sb;
+	off_t pos, end;
+	int dirfd, rc;
+
+	if (r->fd < 0) {
+		rc = co_driver_log_dir_open(r->ctx, &dirfd);
+		if (rc || dirfd < 0)
+			return rc;
+		rc = co_driver_log_open(r->ctx, dirfd, r->app_id, &r->fd);
+		close(dirfd);
+		if (rc || r->fd < 0)
+			return rc;
+		if (r->tail >= 0 && fstat(r->fd, &sb) == 0 &&
+		    lseek(r->fd, r->tail ? tail_offset(r, sb.st_size, r->tail) : sb.st_size,
+			  SEEK_SET) < 0)
+			return co_err(r->ctx, CO_EIO, "%s driver log: %s", r->app_id, strerror(errno));
+	}
+	if (fstat(r->fd, &sb) != 0 || (pos = lseek(r->fd, 0, SEEK_CUR)) < 0)
+		return co_err(r->ctx, CO_EIO, "%s driver log: %s", r->app_id, strerror(errno));
+	for (end = sb.st_size; pos < end;) {
+		size_t want = end - pos < READ_PIECE ? (size_t)(end - pos) : READ_PIECE;
+		ssize_t got = read(r->fd, r->buf, want);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return co_err(r->ctx, CO_EIO, "%s driver log: %s", r->app_id,
+				      strerror(errno));
+		if (got == 0)	/* truncated meanwhile: what is there is read */
+			break;
+		fn(arg, r->buf, (size_t)got);
+		pos += got;
+	}
+	return CO_OK;
+}
+
+CO_API int co_driver_log_reader_fd(const struct co_driver_log_reader *r)
+{
+	return r->fd;
+}
+
+CO_API bool co_driver_log_reader_writing(const struct co_driver_log_reader *r)
+{
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+
+	return r->fd >= 0 && fcntl(r->fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+}
+
+CO_API void co_driver_log_reader_free(struct co_driver_log_reader *r)
+{
+	if (!r)
+		return;
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r->app_id);
+	free(r->buf);
+	free(r);
+}

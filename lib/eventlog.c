@@ -799,3 +799,27 @@ CO_API int co_eventlog_archive(struct co_ctx *ctx, int dirfd, const struct co_ev
 		rc = archive_file(ctx, dirfd, log, log->files[i], w, prefix, added, arg, copied);
 	return rc;
 }
+
+CO_API int co_eventlog_archive_app(struct co_ctx *ctx, const char *app_id,
+				   struct co_archive_writer *w, const char *prefix,
+				   co_archive_member_fn *added, void *arg, size_t *copied)
+{
+	const char *dir = co_events_dir_path(ctx, co_config_get(ctx, CO_KEY_EVENTS_DIR));
+	struct co_eventlog_dir *logs = NULL;
+	int rc = CO_OK, fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	size_t n;
+
+	*copied = 0;
+	if (fd >= 0 && co_eventlog_dir_scan(ctx, fd, &logs) != CO_OK)
+		logs = NULL;
+	for (size_t i = 0; rc == CO_OK && logs && i < logs->n_logs; i++) {
+		if (strcmp(logs->logs[i].id.app_id, app_id) != 0)
+			continue;
+		rc = co_eventlog_archive(ctx, fd, &logs->logs[i], w, prefix, added, arg, &n);
+		*copied += n;
+	}
+	co_eventlog_dir_free(logs);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}

@@ -190,3 +190,42 @@ CO_API int co_history_eventlog_zip(struct co_ctx *ctx, const char *app_id,
 	free(url);
 	return rc;
 }
+
+struct counted {
+	co_archive_member_fn *added;
+	void *arg;
+	size_t n;
+};
+
+static void count_member(void *arg, const char *path, int64_t size)
+{
+	struct counted *c = arg;
+
+	c->n++;
+	if (c->added)
+		c->added(c->arg, path, size);
+}
+
+CO_API int co_history_eventlog_archive(struct co_ctx *ctx, const char *app_id,
+				       struct co_archive_writer *w, const char *prefix,
+				       co_archive_member_fn *added, void *arg, char **why)
+{
+	struct co_http_response resp;
+	struct counted c = { added, arg, 0 };
+	size_t unsafe = 0;
+	int rc = co_history_eventlog_zip(ctx, app_id, &resp), fatal = CO_OK;
+
+	*why = NULL;
+	if (rc == CO_OK) {
+		rc = co_archive_writer_add_members(ctx, w, prefix, resp.body, resp.len, count_member,
+						   &c, &unsafe);
+		fatal = rc == CO_EDATA ? CO_OK : rc;	/* else the archive being written */
+	}
+	if (rc != CO_OK)
+		*why = strdup(co_ctx_error(ctx));
+	else if (c.n == 0)
+		*why = strdup(unsafe ? "the history server's archive holds only unsafe member names"
+			      : "the history server's archive holds no event log");
+	co_http_response_clear(&resp);
+	return fatal;
+}

@@ -2,9 +2,11 @@
 /* The Spark master: its /json/ state and its UI's kill actions. */
 #include "config.h"
 
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -354,4 +356,53 @@ CO_API int co_master_kill_app(struct co_ctx *ctx, const char *app_id)
 CO_API int co_master_kill_driver(struct co_ctx *ctx, const char *driver_id)
 {
 	return ui_kill(ctx, "driver/kill/", driver_id);
+}
+
+CO_API bool co_spark_app_named(const struct co_spark_app *app, const char *glob)
+{
+	return app->name && fnmatch(glob, app->name, 0) == 0;
+}
+
+CO_API const struct co_spark_app *co_master_state_app_named(const struct co_master_state *st,
+							    const char *glob, size_t *matches)
+{
+	const struct co_spark_app *found = NULL;
+
+	*matches = 0;
+	for (size_t i = 0; i < st->n_apps; i++) {
+		if (!co_spark_app_named(&st->apps[i], glob))
+			continue;
+		if (found && found->active && !st->apps[i].active)
+			break;
+		found = found ? found : &st->apps[i];
+		(*matches)++;
+	}
+	return found;
+}
+
+CO_API int co_master_still_running(struct co_ctx *ctx, const char *id, double silence_s,
+				   double *silent_since, struct co_master_state **st, bool *running)
+{
+	const struct co_spark_app *a;
+	const struct co_spark_driver *d;
+	struct timespec now;
+	double t;
+	int rc;
+
+	co_master_state_free(*st);
+	*st = NULL;
+	*running = true;
+	rc = co_master_state_fetch(ctx, st);
+	if (rc != CO_OK) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		t = (double)now.tv_sec + now.tv_nsec / 1e9;
+		if (!*silent_since)
+			*silent_since = t;
+		return t - *silent_since > silence_s ? rc : CO_OK;
+	}
+	*silent_since = 0;
+	a = co_master_state_app(*st, id);
+	d = a ? NULL : co_master_state_driver(*st, id);
+	*running = a ? a->active : d && !co_spark_state_is_final(d->state);
+	return CO_OK;
 }
