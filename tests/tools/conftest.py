@@ -8,6 +8,7 @@ import http.server
 import json
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import threading
@@ -22,6 +23,12 @@ BIN = Path(os.environ.get("SC_TEST_BIN", ROOT / "bin"))
 JOBS = ROOT / "tests" / "jobs"
 NOTEBOOK_JOBS = ROOT / "notebooks" / "jobs"
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "valgrind: a tool under valgrind, from the build without sanitizers "
+        "(SC_TEST_PLAIN_BIN); first Spark line only")
 
 
 def tool(name):
@@ -39,6 +46,23 @@ def run(name, *args, env=None, timeout=120, input=None, check_sanitizers=True):
         for marker in SANITIZER_MARKERS:
             assert marker not in proc.stderr, f"{name} {args}: sanitizer report:\n{proc.stderr}"
     return proc
+
+
+def assert_usage(proc, name, why):
+    """Exit 64 for the reason expected: an unknown option also gives 64.
+
+    The one line that names the misuse must contain `why`, followed by
+    the "Try 'NAME --help'" line; nothing goes to stdout.
+    """
+    err, out = proc.stderr, proc.stdout
+    if isinstance(err, bytes):
+        err, out = err.decode(errors="replace"), out.decode(errors="replace")
+    assert proc.returncode == 64, f"{name}: exit {proc.returncode}, not 64:\n{err}"
+    lines = err.splitlines()
+    assert len(lines) >= 2 and lines[-1] == f"Try '{name} --help' for more information.", err
+    assert lines[-2].startswith(f"{name}: ") and why in lines[-2], \
+        f"{name}: expected {why!r} in the usage line:\n{err}"
+    assert out == "", out
 
 
 def master_json():
@@ -171,3 +195,102 @@ def jar(tmp_path_factory):
 
 def shell_split(line):
     return shlex.split(line)
+
+
+# ---- nginx on loopback, for sc-fetch
+
+LOG_FORMAT = "$request_uri $status [$http_range] $body_bytes_sent"
+
+
+class Nginx:
+    def __init__(self, base, url):
+        self.base = base
+        self.www = base / "www"
+        self.url = url
+        self.log = base / "access.log"
+
+    def publish(self, rel, data):
+        path = self.www / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return f"{self.url}/{rel}"
+
+    def requests(self, prefix):
+        """(uri, status, range) of every request under /prefix so far."""
+        if not self.log.exists():
+            return []
+        out = []
+        for line in self.log.read_text().splitlines():
+            uri, status, rng, _ = line.split(" ", 3)
+            if uri.startswith(f"/{prefix}/"):
+                out.append((uri, int(status), rng.strip("[]")))
+        return out
+
+
+@pytest.fixture(scope="session")
+def nginx(tmp_path_factory):
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.path.exists(binary):
+        pytest.fail("nginx is not installed: run scripts/install-deps")
+    base = tmp_path_factory.mktemp("nginx")
+    (base / "www").mkdir()
+    port = free_port()
+    user = "user root;" if os.geteuid() == 0 else ""
+    tls_port, tls_server, cert = None, "", None
+    if shutil.which("openssl"):
+        cert, key = base / "cert.pem", base / "key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+        tls_port = free_port()
+        tls_server = (f"server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {cert}; "
+                      f"ssl_certificate_key {key}; root {base}/www; }}")
+    temps = "\n".join(f"{k}_temp_path {base}/{k};"
+                      for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (base / "nginx.conf").write_text(f"""
+daemon off;
+{user}
+worker_processes 2;
+pid {base}/nginx.pid;
+error_log {base}/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+    default_type application/octet-stream;
+    log_format t '{LOG_FORMAT}';
+    access_log {base}/access.log t;
+    {temps}
+    sendfile on;
+    server {{
+        listen 127.0.0.1:{port};
+        root {base}/www;
+        location /norange/ {{ max_ranges 0; }}
+        location /slow/ {{ limit_rate 200k; }}
+        location = /moved {{ return 302 /redirected/target.txt; }}
+    }}
+    {tls_server}
+}}
+""")
+    proc = subprocess.Popen([binary, "-p", str(base), "-c", str(base / "nginx.conf"),
+                             "-e", str(base / "error.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"nginx did not start: {proc.stderr.read().decode()}"
+                            f"{(base / 'error.log').read_text() if (base / 'error.log').exists() else ''}")
+            time.sleep(0.05)
+    server = Nginx(base, f"http://127.0.0.1:{port}")
+    server.tls_url = f"https://127.0.0.1:{tls_port}" if tls_port else None
+    server.cert = cert
+    yield server
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

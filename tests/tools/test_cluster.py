@@ -60,8 +60,11 @@ def test_status_shows_both_workers(cluster):
     assert rows[0][0] == "master" and rows[0][1] == cluster["SC_MASTER"]
     assert rows[0][2] == "ALIVE"
     workers = [r for r in rows if r[0] == "worker"]
-    assert len(workers) == 2 and all(r[3] == "ALIVE" for r in workers)
-    assert {r[6] for r in workers} == {w["webuiaddress"] for w in master_json()["workers"]}
+    # a worker restarted by another test is listed DEAD for a while too
+    listed = master_json()["workers"]
+    assert {(r[1], r[3], r[6]) for r in workers} == \
+        {(w["id"], w["state"], w["webuiaddress"]) for w in listed}
+    assert sum(r[3] == "ALIVE" for r in workers) == 2
 
 
 def test_status_json_lines(cluster):
@@ -69,8 +72,10 @@ def test_status_json_lines(cluster):
     assert proc.returncode == 0, proc.stderr
     objs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert objs[0]["type"] == "master" and objs[0]["aliveworkers"] == 2
-    assert sum(o["type"] == "worker" for o in objs) == 2
-    assert all(o["state"] == "ALIVE" for o in objs if o["type"] == "worker")
+    workers = [o for o in objs if o["type"] == "worker"]
+    assert {(o["id"], o["state"]) for o in workers} == \
+        {(w["id"], w["state"]) for w in master_json()["workers"]}
+    assert sum(o["state"] == "ALIVE" for o in workers) == 2
 
 
 def test_status_text_table_on_a_terminal(cluster):
@@ -183,7 +188,9 @@ def test_sigterm_stops_the_application_on_the_cluster(cluster, tmp_path):
     assert f"stopping application {app_id}" in err
     app = wait_for(lambda: (a := find_app(app_id)) and not (a["state"] == "RUNNING") and a,
                    timeout=60, what="the application to end")
-    assert app["state"] in ("KILLED", "FINISHED")
+    # killed through the master: a SIGTERM merely passed on to spark-submit
+    # would have let the driver stop its context and end FINISHED
+    assert app["state"] == "KILLED"
 
 
 # ---- sc-kill
@@ -202,8 +209,9 @@ def test_kill_by_id_then_again(cluster, tmp_path):
         assert again.returncode == 2
         assert json.loads(again.stdout)["outcome"] == "already-ended"
         assert "already ended (KILLED)" in again.stderr
-        proc.wait(timeout=90)
-        assert proc.returncode != 0
+        _, err = proc.communicate(timeout=90)
+        # the job's own status: a Python driver whose context was killed exits 1
+        assert proc.returncode == 1, err[-3000:]
     finally:
         stop(proc)
 

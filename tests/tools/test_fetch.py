@@ -1,8 +1,8 @@
 """sc-fetch against a real nginx on loopback, and a stub where nginx cannot misbehave.
 
-nginx is started once for the session with its own configuration, pid file
-and logs in a temporary directory; its access log (with the Range header)
-shows which requests each run made. The fault-injecting stub from conftest
+nginx (the conftest's fixture) is started once for the session with its own
+configuration, pid file and logs in a temporary directory; its access log
+(with the Range header) shows which requests each run made. The fault-injecting stub from conftest
 drops connections, stalls, and answers 500, 403 or 429 on demand.
 """
 import hashlib
@@ -22,107 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, run, tool
-
-LOG_FORMAT = "$request_uri $status [$http_range] $body_bytes_sent"
+from conftest import SANITIZER_MARKERS, assert_usage, free_port, run, tool, wait_for
 
 
 def sha(data):
     return hashlib.sha256(data).hexdigest()
-
-
-class Nginx:
-    def __init__(self, base, url):
-        self.base = base
-        self.www = base / "www"
-        self.url = url
-        self.log = base / "access.log"
-
-    def publish(self, rel, data):
-        path = self.www / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        return f"{self.url}/{rel}"
-
-    def requests(self, prefix):
-        """(uri, status, range) of every request under /prefix so far."""
-        if not self.log.exists():
-            return []
-        out = []
-        for line in self.log.read_text().splitlines():
-            uri, status, rng, _ = line.split(" ", 3)
-            if uri.startswith(f"/{prefix}/"):
-                out.append((uri, int(status), rng.strip("[]")))
-        return out
-
-
-@pytest.fixture(scope="session")
-def nginx(tmp_path_factory):
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not os.path.exists(binary):
-        pytest.fail("nginx is not installed: run scripts/install-deps")
-    base = tmp_path_factory.mktemp("nginx")
-    (base / "www").mkdir()
-    port = free_port()
-    user = "user root;" if os.geteuid() == 0 else ""
-    tls_port, tls_server, cert = None, "", None
-    if shutil.which("openssl"):
-        cert, key = base / "cert.pem", base / "key.pem"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                        "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-        tls_port = free_port()
-        tls_server = (f"server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {cert}; "
-                      f"ssl_certificate_key {key}; root {base}/www; }}")
-    temps = "\n".join(f"{k}_temp_path {base}/{k};"
-                      for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    (base / "nginx.conf").write_text(f"""
-daemon off;
-{user}
-worker_processes 2;
-pid {base}/nginx.pid;
-error_log {base}/error.log warn;
-events {{ worker_connections 512; }}
-http {{
-    default_type application/octet-stream;
-    log_format t '{LOG_FORMAT}';
-    access_log {base}/access.log t;
-    {temps}
-    sendfile on;
-    server {{
-        listen 127.0.0.1:{port};
-        root {base}/www;
-        location /norange/ {{ max_ranges 0; }}
-        location /slow/ {{ limit_rate 200k; }}
-        location = /moved {{ return 302 /redirected/target.txt; }}
-    }}
-    {tls_server}
-}}
-""")
-    proc = subprocess.Popen([binary, "-p", str(base), "-c", str(base / "nginx.conf"),
-                             "-e", str(base / "error.log")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"nginx did not start: {proc.stderr.read().decode()}"
-                            f"{(base / 'error.log').read_text() if (base / 'error.log').exists() else ''}")
-            time.sleep(0.05)
-    server = Nginx(base, f"http://127.0.0.1:{port}")
-    server.tls_url = f"https://127.0.0.1:{tls_port}" if tls_port else None
-    server.cert = cert
-    yield server
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture
@@ -297,10 +201,8 @@ def test_interrupted_run_is_resumed_by_the_next(nginx, area, out):
     proc = subprocess.Popen([tool("sc-fetch"), "-q", "-d", str(out), url],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     part = out / ".s.bin.part"
-    deadline = time.monotonic() + 10
-    while not (part.exists() and part.stat().st_size > 0) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
+    wait_for(lambda: part.exists() and part.stat().st_size > 0, timeout=30, interval=0.05,
+             what="the first bytes in the .part file")
     proc.kill()
     proc.wait()
     assert not (out / "s.bin").exists()
@@ -320,18 +222,19 @@ def test_a_file_changed_since_the_interrupted_run_is_fetched_whole(nginx, area, 
     proc = subprocess.Popen([tool("sc-fetch"), "-q", "-d", str(out), url],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     part = out / ".v.bin.part"
-    deadline = time.monotonic() + 10
-    while not (part.exists() and part.stat().st_size > 0) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
+    wait_for(lambda: part.exists() and part.stat().st_size > 0, timeout=30, interval=0.05,
+             what="the first bytes in the .part file")
     proc.kill()
     proc.wait()
     try:
         etag = os.getxattr(part, "user.clusterops.validator").decode()
     except OSError as e:
         pytest.skip(f"no user extended attributes here: {e}")
-    time.sleep(1.1)    # a new Last-Modified second, so a new ETag
     nginx.publish(f"slow/{area}/v.bin", new)
+    # the same size: only another Last-Modified second gives nginx another ETag
+    published = nginx.www / "slow" / area / "v.bin"
+    then = published.stat().st_mtime - 3600
+    os.utime(published, (then, then))
     proc = fetch("-d", out, url)
     assert proc.returncode == 0, proc.stderr
     assert (out / "v.bin").read_bytes() == new
@@ -511,21 +414,47 @@ def test_lock_file_round_trip(nginx, area, out, tmp_path):
     assert proc.returncode == 0 and rows(proc)[0][3] == "skipped"
 
 
+# Runs a command with a 1 MiB tmpfs on $1, in a mount namespace of its own,
+# and lists what the command left there into $2 before the tmpfs goes.
+IN_SMALL_TMPFS = """
+mount -t tmpfs -o size=1m tmpfs "$1" || exit 125
+dir=$1 listing=$2
+shift 2
+"$@"
+status=$?
+ls -A "$dir" >"$listing" || exit 125
+exit $status
+"""
+
+
+def in_small_tmpfs(directory, listing, *argv):
+    """A real ENOSPC, without privilege where user namespaces are allowed:
+    unshare(1) maps the user to root in a new user and mount namespace,
+    where a tmpfs may be mounted; as root, a mount namespace is enough."""
+    why = []
+    for ns in (["-Urm"], ["-m"]):
+        probe = subprocess.run(["unshare", *ns, "sh", "-c", IN_SMALL_TMPFS, "sh",
+                                str(directory), str(listing), "true"],
+                               capture_output=True, text=True, timeout=30)
+        if probe.returncode == 0:
+            return subprocess.run(["unshare", *ns, "sh", "-c", IN_SMALL_TMPFS, "sh",
+                                   str(directory), str(listing), *map(str, argv)],
+                                  capture_output=True, text=True, timeout=120)
+        why.append(f"unshare {ns[0]}: {probe.stderr.strip() or probe.returncode}")
+    pytest.skip("cannot mount a small tmpfs in a namespace of its own: " + "; ".join(why))
+
+
 def test_disk_full_leaves_no_partial_target(nginx, area, tmp_path, no_user_config):
     small = tmp_path / "small"
     small.mkdir()
-    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)],
-                           capture_output=True, text=True)
-    if mount.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs: {mount.stderr.strip()}")
-    try:
-        url = nginx.publish(f"{area}/big.bin", os.urandom(3 << 20))
-        proc = fetch("-d", small, url)
-        assert proc.returncode == 74, proc.stderr
-        assert "No space left on device" in proc.stderr
-        assert list(small.iterdir()) == []
-    finally:
-        subprocess.run(["umount", str(small)], check=False)
+    listing = tmp_path / "left-in-small"
+    url = nginx.publish(f"{area}/big.bin", os.urandom(3 << 20))
+    proc = in_small_tmpfs(small, listing, tool("sc-fetch"), "-d", small, url)
+    for marker in SANITIZER_MARKERS:
+        assert marker not in proc.stderr, proc.stderr
+    assert proc.returncode == 74, proc.stderr
+    assert f"{small}/.big.bin.part: No space left on device" in proc.stderr
+    assert listing.read_text() == ""
 
 
 # ---- archives
@@ -614,13 +543,16 @@ def test_escaping_symlink_is_refused(nginx, area, out):
 
 
 def test_usage_errors(out, tmp_path):
-    assert fetch().returncode == 64
-    proc = fetch("-d", out, "ftp://example.org/x")
-    assert proc.returncode == 64 and "Try 'sc-fetch --help'" in proc.stderr
-    assert fetch("-j", "0", "http://127.0.0.1:1/x").returncode == 64
-    assert fetch("--retries", "-1", "http://127.0.0.1:1/x").returncode == 64
-    assert fetch("-d", out, "http://127.0.0.1:1/").returncode == 64
-    assert fetch("--cacert", tmp_path / "none.pem", "http://127.0.0.1:1/x").returncode == 64
+    assert_usage(fetch(), "sc-fetch", "nothing to fetch")
+    assert_usage(fetch("-d", out, "ftp://example.org/x"), "sc-fetch",
+                 "ftp://example.org/x: expected an http://, https:// or file:// URL")
+    assert_usage(fetch("-j", "0", "http://127.0.0.1:1/x"), "sc-fetch", "invalid --jobs '0'")
+    assert_usage(fetch("--retries", "-1", "http://127.0.0.1:1/x"), "sc-fetch",
+                 "invalid --retries '-1'")
+    assert_usage(fetch("-d", out, "http://127.0.0.1:1/"), "sc-fetch", "no file name in the URL")
+    assert_usage(fetch("--cacert", tmp_path / "none.pem", "http://127.0.0.1:1/x"), "sc-fetch",
+                 f"--cacert {tmp_path / 'none.pem'}: No such file or directory")
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("line, why", [

@@ -9,13 +9,15 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 import time
 import uuid
 
 import pytest
 
-from conftest import ROOT, SANITIZER_MARKERS, tool
+from conftest import ROOT, SANITIZER_MARKERS, assert_usage, tool, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -30,7 +32,8 @@ def brokers():
 
 def kc(*args, input=b"", timeout=120, check=None):
     """Run kcat-lite with bytes in and out; fail on any sanitizer report."""
-    proc = subprocess.run([tool("kcat-lite"), *map(str, args)], input=input,
+    argv = [a if isinstance(a, bytes) else str(a) for a in args]
+    proc = subprocess.run([tool("kcat-lite"), *argv], input=input,
                           capture_output=True, timeout=timeout)
     err = proc.stderr.decode(errors="replace")
     for marker in SANITIZER_MARKERS:
@@ -49,6 +52,47 @@ def consume_json(brokers, topic, *extra):
     return [json.loads(line) for line in out.decode().splitlines()]
 
 
+def kcat():
+    """Debian's kcat, the reference peer, which reads what kcat-lite wrote."""
+    path = shutil.which("kcat")
+    if not path:
+        pytest.fail("kcat (the reference peer) is not installed: run scripts/install-deps")
+    return path
+
+
+def end_offset(brokers, topic):
+    """Partition 0's end offset as the broker gives it to kcat; -1 if it cannot."""
+    proc = subprocess.run([kcat(), "-b", brokers, "-Q", "-t", f"{topic}:0:-1"],
+                          capture_output=True, text=True, timeout=60)
+    m = re.search(r"\[0\] offset (\d+)", proc.stdout)
+    return int(m[1]) if proc.returncode == 0 and m else -1
+
+
+def kcat_records(brokers, topic):
+    """(partition, timestamp, key, payload, headers) of every message, read by kcat.
+
+    Lengths lead each record, so that any byte may be in a key or payload;
+    None stands for a null key or payload.
+    """
+    out = subprocess.run([kcat(), "-b", brokers, "-C", "-t", topic, "-e", "-q",
+                          "-f", "%p %T %K %S\n%k%s\n%h\n"],
+                         capture_output=True, check=True, timeout=60).stdout
+    records, pos = [], 0
+    while pos < len(out):
+        end = out.index(b"\n", pos)
+        partition, ts, klen, plen = map(int, out[pos:end].split())
+        pos = end + 1
+        key = out[pos:pos + klen] if klen >= 0 else None
+        pos += max(klen, 0)
+        payload = out[pos:pos + plen] if plen >= 0 else None
+        pos += max(plen, 0)
+        assert out[pos:pos + 1] == b"\n", out[pos - 40:pos + 40]
+        end = out.index(b"\n", pos + 1)
+        records.append((partition, ts, key, payload, out[pos + 1:end]))
+        pos = end + 1
+    return records
+
+
 def test_help_and_version():
     proc = kc("--help", check=0)
     assert proc.stdout.startswith(b"Usage: kcat-lite ")
@@ -57,13 +101,17 @@ def test_help_and_version():
     assert kc("--version", check=0).stdout.startswith(b"kcat-lite (clusterops) ")
 
 
-@pytest.mark.parametrize("args", [[], ["-P"], ["-C"], ["-P", "-C", "-t", "x"],
-                                  ["-C", "-t", "x", "-f", "%x"], ["-X", "nonsense"],
-                                  ["-C", "-t", "x", "-o", "soon"], ["-Q", "-t", "x"]])
-def test_usage_errors(args, brokers):
-    proc = kc("-b", brokers, *args)
-    assert proc.returncode == 64, proc.stderr
-    assert b"Try 'kcat-lite --help'" in proc.stderr
+@pytest.mark.parametrize("args, why", [
+    ([], "give a mode"), (["-P"], "-P needs exactly one topic"),
+    (["-C"], "-C needs exactly one topic"), (["-P", "-C", "-t", "x"], "only one of -P, -C"),
+    (["-C", "-t", "x", "-f", "%x"], "unsupported formatter %x"),
+    (["-X", "nonsense"], "-X 'nonsense': expected property=value"),
+    (["-C", "-t", "x", "-o", "soon"], "invalid -o 'soon'"),
+    (["-Q", "-t", "x"], "expected TOPIC:PARTITION:TIMESTAMP"),
+    (["-C", "-t", "x", "--no-such-option"], "unrecognized option '--no-such-option'"),
+])
+def test_usage_errors(args, why, brokers):
+    assert_usage(kc("-b", brokers, *args), "kcat-lite", why)
 
 
 def test_keys_headers_and_nulls_round_trip(brokers):
@@ -90,6 +138,7 @@ def test_binary_payloads_and_multibyte_delimiters(brokers):
     out = kc("-b", brokers, "-C", "-t", t, "-e", "-D", "<|>", "-K", "=>", check=0).stdout
     assert out == data
     msgs = consume_json(brokers, t)
+    assert len(msgs) == len(records)
     for m, r in zip(msgs, records):
         got = base64.b64decode(m["payload_b64"]) if "payload_b64" in m else m["payload"].encode()
         assert got == r
@@ -100,15 +149,19 @@ def test_binary_payloads_and_multibyte_delimiters(brokers):
 
 def test_json_copy_preserves_everything(brokers):
     src, dst = topic_name(), topic_name()
-    kc("-b", brokers, "-P", "-t", src, "-K", ":", "-Z", "-H", "bin=\xc3", "-H", "a=b",
+    kc("-b", brokers, "-P", "-t", src, "-K", ":", "-Z", "-H", b"bin=\xc3", "-H", "a=b",
        input=b"k:v\n:\nk2:\x00\xff\x01\n", check=0)
     dump = kc("-b", brokers, "-C", "-t", src, "-e", "-J", check=0).stdout
     kc("-b", brokers, "-P", "-t", dst, "-J", input=dump, check=0)
-    a, b = consume_json(brokers, src), consume_json(brokers, dst)
-    assert len(a) == 3
-    for x, y in zip(a, b):
-        for field in ("key", "payload", "payload_b64", "headers", "ts", "partition"):
-            assert x.get(field) == y.get(field), field
+    # kcat reads both back: what -J dropped on both sides would compare equal
+    # if kcat-lite read them too
+    original, copy = kcat_records(brokers, src), kcat_records(brokers, dst)
+    headers = b"bin=\xc3,a=b"
+    assert [r[2:] for r in original] == [(b"k", b"v", headers), (None, None, headers),
+                                         (b"k2", b"\x00\xff\x01", headers)]
+    assert copy == original
+    # the creation times are the source's, not the copy's
+    assert all(r[0] == 0 and r[1] > 0 for r in copy)
 
 
 def test_null_header_and_binary_header_copy(brokers):
@@ -227,7 +280,8 @@ def test_sigterm_stops_reading_and_reports(brokers):
                          stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     p.stdin.write(b"".join(b"%d\n" % i for i in range(1000)))
     p.stdin.flush()
-    time.sleep(2)
+    wait_for(lambda: end_offset(brokers, t) == 1000, timeout=60,
+             what="the 1000 messages to reach the broker")
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=30)
     p.stdin.close()
@@ -246,67 +300,168 @@ def cluster_cmd(*args):
     return state
 
 
-def test_broker_restarted_mid_produce_delivers_exactly_once(brokers):
+def broker_listening(brokers):
+    host, port = brokers.split(",")[0].rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def kill_broker(state, brokers):
+    """SIGKILL the local broker; return once its port refuses connections."""
+    with open(os.path.join(state, "run", "kafka-broker.pid")) as f:
+        os.kill(int(f.read().strip()), signal.SIGKILL)
+    wait_for(lambda: not broker_listening(brokers), timeout=30,
+             what="the killed broker's port to close")
+
+
+def producer(brokers, topic, err_path, *extra):
+    """kcat-lite -P fed through a pipe; its stderr goes to a file, which cannot fill."""
+    with open(err_path, "wb") as err:
+        return subprocess.Popen([tool("kcat-lite"), "-b", brokers, "-P", "-t", topic, *extra],
+                                stdin=subprocess.PIPE, stderr=err)
+
+
+def numbers(lo, hi):
+    return b"".join(b"%d\n" % i for i in range(lo, hi))
+
+
+def feed_and_close(stdin, data):
+    """Write in the background: kcat-lite stops reading while its queue is full."""
+    def write():
+        try:
+            stdin.write(data)
+            stdin.close()
+        except BrokenPipeError:
+            pass        # kcat-lite is gone: its status tells why
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    return writer
+
+
+def produced_numbers(brokers, topic):
+    """The numbers in the topic, in order, less the warm-up message."""
+    out = kc("-b", brokers, "-C", "-t", topic, "-e", check=0).stdout.split()
+    assert out[:1] == [b"warm"], out[:3]
+    return [int(x) for x in out[1:]]
+
+
+def finish(p, brokers):
+    """After a broker test: no producer left behind, the broker up again."""
+    if p.poll() is None:
+        p.kill()
+        p.wait()
+    if not broker_listening(brokers):
+        cluster_cmd("up")
+
+
+def stderr_of(path):
+    err = path.read_text(errors="replace")
+    for marker in SANITIZER_MARKERS:
+        assert marker not in err, err
+    return err
+
+
+def delivery_count(err):
+    m = re.search(r"(\d+) of (\d+) messages delivered, (\d+) not delivered"
+                  r"(?: \((\d+) of them possibly written by the broker\))?", err)
+    assert m, err
+    return int(m[1]), int(m[2]), int(m[3]), int(m[4] or 0)
+
+
+def test_broker_restarted_mid_produce_delivers_exactly_once(brokers, tmp_path):
+    """Killed mid-run and back well within message.timeout.ms (5 minutes by
+    default): the run succeeds, every message is in the topic exactly once."""
     t = topic_name()
     n = 200_000
     state = cluster_cmd("status")
     kc("-b", brokers, "-P", "-t", t, input=b"warm\n", check=0)
-    p = subprocess.Popen([tool("kcat-lite"), "-b", brokers, "-P", "-t", t],
-                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    p.stdin.write(b"".join(b"%d\n" % i for i in range(n // 2)))
-    p.stdin.flush()
-    time.sleep(1)
-    with open(os.path.join(state, "run", "kafka-broker.pid")) as f:
-        pid = int(f.read().strip())
-    os.kill(pid, signal.SIGKILL)
-    time.sleep(2)
-    p.stdin.write(b"".join(b"%d\n" % i for i in range(n // 2, n)))
-    p.stdin.close()
-    cluster_cmd("up")
-    rc = p.wait(timeout=240)
-    err = p.stderr.read().decode()
-    msgs = kc("-b", brokers, "-C", "-t", t, "-e", check=0).stdout.split()[1:]
-    seqs = sorted(int(x) for x in msgs)
-    if rc == 0:
-        assert seqs == list(range(n)), "lost or duplicated messages"
-    else:
-        assert rc == 1
-        assert f"{len(set(seqs))} of {n + 0} messages delivered" in err
-        assert len(seqs) == len(set(seqs))
+    err_path = tmp_path / "stderr"
+    p = producer(brokers, t, err_path)
+    try:
+        p.stdin.write(numbers(0, n // 2))
+        p.stdin.flush()
+        wait_for(lambda: end_offset(brokers, t) > 1, timeout=60,
+                 what="the first messages to be delivered")
+        kill_broker(state, brokers)
+        writer = feed_and_close(p.stdin, numbers(n // 2, n))
+        cluster_cmd("up")
+        rc = p.wait(timeout=240)
+        writer.join(timeout=10)
+    finally:
+        finish(p, brokers)
+    err = stderr_of(err_path)
+    assert rc == 0, err
+    assert "not delivered" not in err, err
+    assert sorted(produced_numbers(brokers, t)) == list(range(n)), "lost or duplicated messages"
 
 
-def test_broker_down_not_restarted_counts_undelivered(brokers):
+def test_broker_back_after_the_message_timeout_counts_honestly(brokers, tmp_path):
+    """Messages that time out while the broker is down are counted as not
+    delivered, those read once it is back are delivered: the run ends 1 and its
+    count is exactly what the topic holds."""
+    t = topic_name()
+    timeout_ms = 4000
+    before, during, after = (0, 5000), (5000, 10000), (10000, 15000)
+    state = cluster_cmd("status")
+    kc("-b", brokers, "-P", "-t", t, input=b"warm\n", check=0)
+    err_path = tmp_path / "stderr"
+    p = producer(brokers, t, err_path, "-X", f"message.timeout.ms={timeout_ms}")
+    try:
+        p.stdin.write(numbers(*before))
+        p.stdin.flush()
+        wait_for(lambda: end_offset(brokers, t) == 1 + before[1], timeout=60,
+                 what="the first messages to be delivered")
+        kill_broker(state, brokers)
+        p.stdin.write(numbers(*during))
+        p.stdin.flush()
+        # The condition here is time itself: the broker stays down until the
+        # message timeout of everything written during the outage has passed.
+        expired = time.monotonic() + timeout_ms / 1000 + 2
+        wait_for(lambda: time.monotonic() > expired, timeout=30, interval=0.2,
+                 what="the message timeout to pass")
+        cluster_cmd("up")
+        p.stdin.write(numbers(*after))
+        p.stdin.close()
+        rc = p.wait(timeout=240)
+    finally:
+        finish(p, brokers)
+    err = stderr_of(err_path)
+    assert rc == 1, err
+    delivered, total, failed, uncertain = delivery_count(err)
+    assert (total, failed, uncertain) == (after[1], during[1] - during[0], 0), err
+    assert delivered + failed == total
+    got = produced_numbers(brokers, t)
+    assert sorted(got) == [*range(*before), *range(*after)], "lost or duplicated messages"
+    assert len(got) == delivered
+
+
+def test_broker_down_not_restarted_counts_undelivered(brokers, tmp_path):
     t = topic_name()
     n = 20_000
     state = cluster_cmd("status")
     kc("-b", brokers, "-P", "-t", t, input=b"warm\n", check=0)
-    p = subprocess.Popen([tool("kcat-lite"), "-b", brokers, "-P", "-t", t,
-                          "-X", "message.timeout.ms=8000"],
-                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    err_path = tmp_path / "stderr"
+    p = producer(brokers, t, err_path, "-X", "message.timeout.ms=8000")
     try:
-        p.stdin.write(b"".join(b"%d\n" % i for i in range(n // 2)))
+        p.stdin.write(numbers(0, n // 2))
         p.stdin.flush()
-        time.sleep(1)
-        with open(os.path.join(state, "run", "kafka-broker.pid")) as f:
-            os.kill(int(f.read().strip()), signal.SIGKILL)
-        time.sleep(1)
-        p.stdin.write(b"".join(b"%d\n" % i for i in range(n // 2, n)))
+        wait_for(lambda: end_offset(brokers, t) > 1, timeout=60,
+                 what="the first messages to be delivered")
+        kill_broker(state, brokers)
+        p.stdin.write(numbers(n // 2, n))
         p.stdin.close()
         rc = p.wait(timeout=120)
-        err = p.stderr.read().decode()
     finally:
         if p.poll() is None:
             p.kill()
         cluster_cmd("up")
+    err = stderr_of(err_path)
     assert rc == 1, err
-    for marker in SANITIZER_MARKERS:
-        assert marker not in err, err
-    m = re.search(r"(\d+) of (\d+) messages delivered, (\d+) not delivered"
-                  r"(?: \((\d+) of them possibly written by the broker\))?", err)
-    assert m, err
-    delivered, total, failed = int(m[1]), int(m[2]), int(m[3])
-    uncertain = int(m[4] or 0)
+    delivered, total, failed, uncertain = delivery_count(err)
     assert total == n and delivered + failed == n and failed > 0
-    seqs = [int(x) for x in kc("-b", brokers, "-C", "-t", t, "-e", check=0).stdout.split()[1:]]
+    seqs = produced_numbers(brokers, t)
     assert len(seqs) == len(set(seqs)), "duplicated messages"
     assert delivered <= len(seqs) <= delivered + uncertain

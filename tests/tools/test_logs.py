@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import JOBS, ROOT, find_app, master_json, run, tool, wait_for
+from conftest import JOBS, ROOT, assert_usage, find_app, master_json, run, tool, wait_for
 
 pytestmark = pytest.mark.cluster
 LINES = 300
@@ -43,10 +43,14 @@ def rows(stdout):
     return [line.split("\t", 3) for line in stdout.splitlines()]
 
 
+def log_files(app_id, stream="std*"):
+    """The executors' log files of an application, as the workers wrote them."""
+    return list((Path(os.environ["SC_STATE_DIR"]) / "work").glob(f"worker*/{app_id}/*/{stream}"))
+
+
 def assert_every_line(app_id, got):
     """Every line of every log, as the worker's file holds it."""
-    work = Path(os.environ["SC_STATE_DIR"]) / "work"
-    files = list(work.glob(f"worker*/{app_id}/*/std*"))
+    files = log_files(app_id)
     assert len(files) >= 4
     for f in files:
         executor, stream = f.parent.name, f.name
@@ -86,6 +90,7 @@ def test_logs_longer_than_one_piece(tmp_path):
 
 def test_stream_and_executor_selection(finished_app):
     default = run("sc-logs", finished_app)
+    assert default.returncode == 0, default.stderr
     assert {r[2] for r in rows(default.stdout)} == {"stderr"}
     only_out = run("sc-logs", "--stdout", "--no-prefix", finished_app)
     assert only_out.returncode == 0
@@ -94,22 +99,30 @@ def test_stream_and_executor_selection(finished_app):
     executors = {r[1] for r in rows(default.stdout)}
     one = sorted(executors)[0]
     picked = run("sc-logs", "--stdout", "-e", one, finished_app)
+    assert picked.returncode == 0, picked.stderr
     assert {r[1] for r in rows(picked.stdout)} == {one}
     assert len(picked.stdout.splitlines()) == LINES
 
 
 def test_tail(finished_app):
+    # the executors that ran the two tasks, from the workers' own files
+    expected = {f.parent.name: f.read_text().splitlines()[-5:]
+                for f in log_files(finished_app, "stdout") if "MARKER" in f.read_text()}
+    assert len(expected) == 2, expected
     proc = run("sc-logs", "--stdout", "--tail", "5", finished_app)
-    assert proc.returncode == 0
-    for executor in {r[1] for r in rows(proc.stdout)}:
-        lines = [r[3] for r in rows(proc.stdout) if r[1] == executor]
-        assert len(lines) == 5
+    assert proc.returncode == 0, proc.stderr
+    got = rows(proc.stdout)
+    assert {r[1] for r in got} == set(expected)
+    for executor, last in expected.items():
+        lines = [r[3] for r in got if r[1] == executor]
+        assert lines == last
         assert lines[-1].endswith(f"line={LINES - 1}")
         assert lines[0].endswith(f"line={LINES - 5}")
 
 
 def test_json_lines(finished_app):
     proc = run("sc-logs", "-J", "--stdout", finished_app)
+    assert proc.returncode == 0, proc.stderr
     objs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(objs) == 2 * LINES
     assert set(objs[0]) == {"worker", "executor", "stream", "line"}
@@ -122,7 +135,7 @@ def test_by_name_and_unknown(finished_app, cluster):
     unknown = run("sc-logs", "app-19700101000000-0000")
     assert unknown.returncode == 1
     assert "does not know" in unknown.stderr
-    assert run("sc-logs").returncode == 64
+    assert_usage(run("sc-logs"), "sc-logs", "name one application id")
 
 
 @pytest.mark.parametrize("suffix", [".tar.gz", ".zip", ".tar.zst"])
@@ -164,7 +177,7 @@ def test_bundle(finished_app, tmp_path, suffix, cluster):
 
 def test_bundle_refuses_unknown_format(finished_app, tmp_path):
     proc = run("sc-logs", "-o", tmp_path / "logs.rar", finished_app)
-    assert proc.returncode == 64
+    assert_usage(proc, "sc-logs", "the name must end in .tar.gz, .tar.zst, .tar or .zip")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -192,21 +205,33 @@ def test_a_worker_that_answers_garbage_or_nothing(finished_app, stub, cluster):
     real = master_json()
     broken = dict(real)
     workers = [dict(w) for w in real["workers"] if w["state"] == "ALIVE"]
+    assert len(workers) == 2
     # the stub answers the worker's /json/ with the master's document: garbage to a worker
     workers[0]["webuiaddress"] = stub.env["SC_MASTER_UI"]
-    workers[1]["webuiaddress"] = "http://127.0.0.1:9"           # nothing listens
+    # a third worker where nothing listens; the second stays the real one
+    workers.append(dict(workers[1], id="worker-19700101000000-127.0.0.1-9", port=9,
+                        webuiaddress="http://127.0.0.1:9"))
     broken["workers"] = workers
     body = json.dumps(broken).encode()
 
     def master_or_garbage(h):
         h.send(200, body if h.path == "/json/" else b"<html>not json</html>")
     stub.behaviour = master_or_garbage
-    proc = run("sc-logs", finished_app, env={"SC_MASTER_UI": stub.env["SC_MASTER_UI"]})
-    assert proc.returncode == 1
-    assert f"not collected: {workers[0]['id']}: " in proc.stderr
+    proc = run("sc-logs", "--stdout", finished_app,
+               env={"SC_MASTER_UI": stub.env["SC_MASTER_UI"]})
+    assert proc.returncode == 1, proc.stderr
+    garbage, good, nothing = workers
+    assert f"not collected: {garbage['id']}: " in proc.stderr
     assert "not a Spark worker status" in proc.stderr
-    assert f"not collected: {workers[1]['id']}: " in proc.stderr
+    assert f"not collected: {nothing['id']}: " in proc.stderr
     assert "refused" in proc.stderr.lower()
+    assert good["id"] not in proc.stderr
+    # the real worker's executor, every line of it
+    got = rows(proc.stdout)
+    assert {r[0] for r in got} == {f"{good['host']}:{good['port']}"}
+    lines = [r[3] for r in got]
+    task = re.match(r"MARKER out task=(\d)", lines[0]).group(1)
+    assert lines == [f"MARKER out task={task} line={i}" for i in range(LINES)]
 
 
 def test_one_worker_stopped(finished_app, cluster):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import JOBS, find_app, run, tool, wait_for
+from conftest import (JOBS, SANITIZER_MARKERS, assert_usage, find_app, run, tool,
+                      wait_for)
 
 DAY = 86400
 
@@ -241,28 +242,68 @@ def test_leftover_of_an_interrupted_run_is_finished(events):
     assert sorted(p.name for p in events.iterdir()) == ["app-20260101000000-0002"]
 
 
+def lock_held(d):
+    return subprocess.run(["flock", "-n", str(d), "true"]).returncode == 1
+
+
+def has_open(pid, path):
+    """Whether the process has path open (false once it has exited)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except FileNotFoundError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
+                return True
+        except FileNotFoundError:
+            pass
+    return False
+
+
 def test_concurrent_runs_do_not_race(events):
     for i in range(3):
         single(events, f"app-20260101000000-000{i}", 10)
-    # hold the lock as another run would
-    holder = subprocess.Popen(["flock", str(events), "sleep", "3"])
+    # hold the lock as another run would, until its stdin is closed
+    holder = subprocess.Popen(["flock", str(events), "cat"], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL)
+    waiter = None
     try:
-        time.sleep(0.3)
+        wait_for(lambda: lock_held(events), timeout=30, interval=0.05,
+                 what="flock(1) to hold the lock")
         proc = prune(events, "--all")
         assert proc.returncode == 75
         assert "another sc-events-prune is running" in proc.stderr
         assert len(list(events.iterdir())) == 3
-        proc = prune(events, "--all", "--lock-wait", "10")
-        assert proc.returncode == 0
-        assert len(removed(proc)) == 3
+        waiter = subprocess.Popen([tool("sc-events-prune"), "--no-master", "-d", str(events),
+                                   "--all", "--lock-wait", "60"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # it opens the dir to lock it: from then on it waits for the lock
+        wait_for(lambda: has_open(waiter.pid, events) or waiter.poll() is not None,
+                 timeout=30, interval=0.05, what="the second run to open the events dir")
+        assert waiter.poll() is None, waiter.communicate()
+        assert len(list(events.iterdir())) == 3
+        holder.stdin.close()
+        out, err = waiter.communicate(timeout=60)
+        for marker in SANITIZER_MARKERS:
+            assert marker not in err, err
+        assert waiter.returncode == 0, err
+        assert sorted(line.split("\t")[1] for line in out.splitlines()) == \
+            [f"app-20260101000000-000{i}" for i in range(3)]
+        assert list(events.iterdir()) == []
     finally:
+        for p in (waiter, holder):
+            if p and p.poll() is None:
+                p.kill()
         holder.wait()
 
 
 def test_usage_and_dir_errors(events, tmp_path):
-    assert prune(events).returncode == 64
-    assert prune(events, "--older-than", "7").returncode == 64
-    assert prune(events, "--max-total", "3Q").returncode == 64
+    assert_usage(prune(events), "sc-events-prune", "no rule given")
+    assert_usage(prune(events, "--older-than", "7"), "sc-events-prune",
+                 "invalid --older-than '7': give a unit")
+    assert_usage(prune(events, "--max-total", "3Q"), "sc-events-prune",
+                 "invalid --max-total '3Q'")
     proc = prune(tmp_path / "missing", "--all")
     assert proc.returncode == 74
     assert "missing" in proc.stderr
