@@ -1,30 +1,19 @@
 # shellcheck shell=bash
-# Helpers shared by the benchmarks. Sourced by each benchmark script, which
-# bench/run executes with this environment:
+# Helpers shared by the benchmarks of a Spark cluster (submit-rest, status,
+# submit-overhead), on top of common.sh. Sourced by each of them; bench/run
+# executes them with this environment:
 #   BENCH_PY       absolute path of python3
 #   BENCH_BIN      directory of the sc-* binaries under test
 #   BENCH_TMP      scratch directory (logs, the test JAR, samples)
 #   BENCH_RESULTS  file the summary rows and ratio lines are appended to
-#   BENCH_RUNS     timed runs per slow command (default 5)
-#   BENCH_FAST_RUNS timed runs per fast command (default 20)
+#   BENCH_REPORT   file the comparison rows are appended to
+#   BENCH_RUNS, BENCH_FAST_RUNS, BENCH_QUICK (see common.sh)
 #   SC_MASTER, SC_MASTER_UI, SC_REST_URL, SC_MASTER_REST_SPARK_URL, SPARK_HOME
 
-set -euo pipefail
-export LC_ALL=C
+# shellcheck source-path=SCRIPTDIR
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
 
-BENCH_NAME=${BENCH_NAME:-${0##*/}}
-BENCH_RUNS=${BENCH_RUNS:-5}
-BENCH_FAST_RUNS=${BENCH_FAST_RUNS:-20}
 BENCH_SETTLE_TIMEOUT=${BENCH_SETTLE_TIMEOUT:-90}
-
-bench_die() {
-	printf '%s: %s\n' "$BENCH_NAME" "$*" >&2
-	exit 1
-}
-
-bench_say() {
-	printf '%s: %s\n' "$BENCH_NAME" "$*"
-}
 
 bench_need() {
 	local v
@@ -39,85 +28,7 @@ bench_need() {
 
 bench_need BENCH_PY BENCH_BIN BENCH_TMP BENCH_RESULTS \
 	SC_MASTER SC_MASTER_UI SC_REST_URL SC_MASTER_REST_SPARK_URL SPARK_HOME
-[[ $BENCH_RUNS =~ ^[1-9][0-9]*$ ]] || bench_die "BENCH_RUNS must be a positive integer"
-[[ $BENCH_FAST_RUNS =~ ^[1-9][0-9]*$ ]] || bench_die "BENCH_FAST_RUNS must be a positive integer"
-
-BENCH_WORK=$BENCH_TMP/$BENCH_NAME
-mkdir -p "$BENCH_WORK"
-
-# bench_time OUT ERR COMMAND [ARG]...
-# Runs COMMAND (a program or a shell function) with stdout to OUT and stderr
-# to ERR. Sets BENCH_SECS to the wall time in seconds (microsecond
-# resolution, from EPOCHREALTIME) and BENCH_RC to the exit status.
-bench_time() {
-	local out=$1 err=$2 t0 t1 d
-	shift 2
-	BENCH_RC=0
-	t0=${EPOCHREALTIME//[!0-9]/}
-	"$@" >"$out" 2>"$err" || BENCH_RC=$?
-	t1=${EPOCHREALTIME//[!0-9]/}
-	d=$((10#$t1 - 10#$t0))
-	# shellcheck disable=SC2034 # read by the benchmark scripts
-	printf -v BENCH_SECS '%d.%06d' $((d / 1000000)) $((d % 1000000))
-}
-
-# bench_stats FILE: "N MEDIAN MIN MAX" of the numbers in FILE, one a line.
-bench_stats() {
-	sort -g "$1" | awk '
-		{ a[NR] = $1 }
-		END {
-			if (NR == 0) exit 1
-			m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
-			printf "%d %.6f %.6f %.6f\n", NR, m, a[1], a[NR]
-		}'
-}
-
-# bench_sample KEY SECONDS: remember one measurement of KEY.
-bench_sample() {
-	printf '%s\n' "$2" >>"$BENCH_WORK/$1.samples"
-}
-
-# bench_summary KEY LABEL: print and record median, min and max of KEY.
-# Sets BENCH_MEDIAN.
-bench_summary() {
-	local n med min max
-	read -r n med min max < <(bench_stats "$BENCH_WORK/$1.samples")
-	# shellcheck disable=SC2034 # read by the benchmark scripts
-	BENCH_MEDIAN=$med
-	printf '%s: %-58s median %8.4f s  min %8.4f s  max %8.4f s  (%d runs)\n' \
-		"$BENCH_NAME" "$2" "$med" "$min" "$max" "$n"
-	printf 'row\t%s\t%s\t%d\t%.4f\t%.4f\t%.4f\n' \
-		"$BENCH_NAME" "$2" "$n" "$med" "$min" "$max" >>"$BENCH_RESULTS"
-}
-
-# bench_note TEXT: print a ratio or goal line and record it for the table.
-bench_note() {
-	printf '%s\n' "$*"
-	printf 'note\t%s\t%s\n' "$BENCH_NAME" "$*" >>"$BENCH_RESULTS"
-}
-
-# bench_div A B [FORMAT]: A / B
-bench_div() {
-	awk -v a="$1" -v b="$2" -v f="${3:-%.1f}" 'BEGIN { printf f, a / b }'
-}
-
-# bench_lt A B: true if A < B (decimal numbers)
-bench_lt() {
-	awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'
-}
-
-# bench_fail WHAT LOG...: a measured command failed; show the end of its logs.
-bench_fail() {
-	local what=$1 f
-	shift
-	printf '%s: %s failed (exit %s)\n' "$BENCH_NAME" "$what" "${BENCH_RC:-?}" >&2
-	for f; do
-		[[ -s $f ]] || continue
-		printf -- '--- %s (last lines)\n' "$f" >&2
-		tail -n 15 "$f" >&2
-	done
-	exit 1
-}
+bench_workdir
 
 # The tiny JVM job the REST benchmarks submit: tests/jobs/Pi.java in a JAR.
 bench_jar() {
