@@ -1,8 +1,10 @@
 """sc-events-prune: synthetic events dirs, and the real cluster's event logs."""
+import fcntl
 import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -243,7 +245,18 @@ def test_leftover_of_an_interrupted_run_is_finished(events):
 
 
 def lock_held(d):
-    return subprocess.run(["flock", "-n", str(d), "true"]).returncode == 1
+    """Whether another process holds the prune lock (.sc-prune.lock, a POSIX lock)."""
+    try:
+        fd = os.open(d / ".sc-prune.lock", os.O_RDWR | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def has_open(pid, path):
@@ -264,25 +277,34 @@ def has_open(pid, path):
 def test_concurrent_runs_do_not_race(events):
     for i in range(3):
         single(events, f"app-20260101000000-000{i}", 10)
-    # hold the lock as another run would, until its stdin is closed
-    holder = subprocess.Popen(["flock", str(events), "cat"], stdin=subprocess.PIPE,
-                              stdout=subprocess.DEVNULL)
+    # hold the lock as another run would (a POSIX lock, which sc-events-prune's
+    # OFD lock meets, on the lock file in the events dir), until stdin closes
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys\n"
+         "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o666)\n"
+         "fcntl.lockf(fd, fcntl.LOCK_EX)\nsys.stdin.read()\n",
+         str(events / ".sc-prune.lock")], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    lock_file = events / ".sc-prune.lock"
     waiter = None
+
+    def logs():
+        return [p for p in events.iterdir() if p != lock_file]
+
     try:
         wait_for(lambda: lock_held(events), timeout=30, interval=0.05,
-                 what="flock(1) to hold the lock")
+                 what="the holder to hold the lock")
         proc = prune(events, "--all")
         assert proc.returncode == 75
         assert "another sc-events-prune is running" in proc.stderr
-        assert len(list(events.iterdir())) == 3
+        assert len(logs()) == 3
         waiter = subprocess.Popen([tool("sc-events-prune"), "--no-master", "-d", str(events),
                                    "--all", "--lock-wait", "60"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        # it opens the dir to lock it: from then on it waits for the lock
-        wait_for(lambda: has_open(waiter.pid, events) or waiter.poll() is not None,
-                 timeout=30, interval=0.05, what="the second run to open the events dir")
+        # it opens the lock file to lock it: from then on it waits for the lock
+        wait_for(lambda: has_open(waiter.pid, lock_file) or waiter.poll() is not None,
+                 timeout=30, interval=0.05, what="the second run to open the lock file")
         assert waiter.poll() is None, waiter.communicate()
-        assert len(list(events.iterdir())) == 3
+        assert len(logs()) == 3
         holder.stdin.close()
         out, err = waiter.communicate(timeout=60)
         for marker in SANITIZER_MARKERS:
