@@ -2,10 +2,12 @@
 client-mode driver's stdout and stderr in <driver-log-dir>/<app-id>_driver.log,
 Spark's own driver-log persistence writes the same name for sessions that
 sc-submit did not start, and sc-events-prune clears both by its rules."""
+import json
 import os
 import re
 import signal
 import subprocess
+import tarfile
 import uuid
 from pathlib import Path
 
@@ -83,6 +85,25 @@ def test_failed_job_traceback_is_in_the_driver_log(driver_log_dir, tmp_path):
     assert not (driver_log_dir / f".{log.name}.crc").exists()
     assert (log.stat().st_mode & 0o777) == 0o640 & ~current_umask()
     assert hidden_files_of(driver_log_dir, sub.pid) == []
+
+    # sc-logs shows it: marked driver, in -J, in --tail, and in the bundle
+    logs = run("sc-logs", app_id)
+    assert logs.returncode == 0, logs.stderr
+    assert f"-\tdriver\tlog\tRuntimeError: {message}" in logs.stdout.splitlines()
+    as_json = run("sc-logs", "-J", app_id)
+    assert {"worker": None, "executor": "driver", "stream": "log",
+            "line": f"RuntimeError: {message}"} in map(json.loads, as_json.stdout.splitlines())
+    lines = text.splitlines()
+    n = len(lines) - lines.index(f"RuntimeError: {message}")
+    tail = run("sc-logs", "--tail", str(n), app_id)
+    got = [r.split("\t", 3)[3] for r in tail.stdout.splitlines() if r.startswith("-\tdriver\t")]
+    assert got == lines[-n:] and got[0] == f"RuntimeError: {message}"
+    assert message not in run("sc-logs", "--no-driver-log", app_id).stdout
+    bundle = tmp_path / "logs.tar.gz"
+    assert run("sc-logs", "-o", bundle, app_id).returncode == 0
+    with tarfile.open(bundle) as t:
+        kept = t.extractfile(f"{app_id}/driver.log").read()
+    assert kept == log.read_bytes()
 
 
 def test_run_without_an_app_id_keeps_its_output_under_a_clear_name(driver_log_dir, tmp_path):

@@ -63,6 +63,13 @@ def test_every_executor_on_every_worker(finished_app):
     proc = run("sc-logs", "--both", finished_app)
     assert proc.returncode == 0, proc.stderr
     got = rows(proc.stdout)
+    # the client-mode driver's log (sc-submit kept it), marked as such, whole
+    driver = [r for r in got if r[:3] == ["-", "driver", "log"]]
+    driver_file = Path(os.environ["SC_EVENTS_DIR"]).parent / "driver-logs" / \
+        f"{finished_app}_driver.log"
+    assert [r[3] for r in driver] == driver_file.read_text(errors="replace").splitlines()
+    assert driver, "the driver's log is empty"
+    got = [r for r in got if r not in driver]
     workers = {r[0] for r in got}
     assert len(workers) == 2, workers
     assert_every_line(finished_app, got)
@@ -82,7 +89,7 @@ def test_every_executor_on_every_worker(finished_app):
 def test_logs_longer_than_one_piece(tmp_path):
     # 50,000 lines of about 30 bytes: each log is read in two pieces or more
     app_id, _ = submit(tmp_path, 50000)
-    proc = run("sc-logs", "--both", app_id)
+    proc = run("sc-logs", "--both", "--no-driver-log", app_id)
     assert proc.returncode == 0, proc.stderr
     files = assert_every_line(app_id, rows(proc.stdout))
     assert max(f.stat().st_size for f in files) > 1 << 20
@@ -91,12 +98,15 @@ def test_logs_longer_than_one_piece(tmp_path):
 def test_stream_and_executor_selection(finished_app):
     default = run("sc-logs", finished_app)
     assert default.returncode == 0, default.stderr
-    assert {r[2] for r in rows(default.stdout)} == {"stderr"}
-    only_out = run("sc-logs", "--stdout", "--no-prefix", finished_app)
+    assert {r[2] for r in rows(default.stdout)} == {"stderr", "log"}
+    no_driver = run("sc-logs", "--no-driver-log", finished_app)
+    assert no_driver.returncode == 0, no_driver.stderr
+    assert {r[2] for r in rows(no_driver.stdout)} == {"stderr"}
+    only_out = run("sc-logs", "--stdout", "--no-prefix", "--no-driver-log", finished_app)
     assert only_out.returncode == 0
     assert all(line.startswith("MARKER out") for line in only_out.stdout.splitlines())
     assert len(only_out.stdout.splitlines()) == 2 * LINES
-    executors = {r[1] for r in rows(default.stdout)}
+    executors = {r[1] for r in rows(no_driver.stdout)}
     one = sorted(executors)[0]
     picked = run("sc-logs", "--stdout", "-e", one, finished_app)
     assert picked.returncode == 0, picked.stderr
@@ -112,16 +122,21 @@ def test_tail(finished_app):
     proc = run("sc-logs", "--stdout", "--tail", "5", finished_app)
     assert proc.returncode == 0, proc.stderr
     got = rows(proc.stdout)
+    driver_file = Path(os.environ["SC_EVENTS_DIR"]).parent / "driver-logs" / \
+        f"{finished_app}_driver.log"
+    expected["driver"] = driver_file.read_text(errors="replace").splitlines()[-5:]
     assert {r[1] for r in got} == set(expected)
     for executor, last in expected.items():
         lines = [r[3] for r in got if r[1] == executor]
         assert lines == last
+        if executor == "driver":
+            continue
         assert lines[-1].endswith(f"line={LINES - 1}")
         assert lines[0].endswith(f"line={LINES - 5}")
 
 
 def test_json_lines(finished_app):
-    proc = run("sc-logs", "-J", "--stdout", finished_app)
+    proc = run("sc-logs", "-J", "--stdout", "--no-driver-log", finished_app)
     assert proc.returncode == 0, proc.stderr
     objs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(objs) == 2 * LINES
@@ -173,11 +188,15 @@ def test_bundle(finished_app, tmp_path, suffix, cluster):
     events = [n for n in files if "/eventlog/" in n]
     assert events and any(len(files[n]) > 1000 for n in events)
     assert json.loads(files[prefix + "application.json"])["id"] == finished_app
+    driver_file = Path(os.environ["SC_EVENTS_DIR"]).parent / "driver-logs" / \
+        f"{finished_app}_driver.log"
+    assert files[prefix + "driver.log"] == driver_file.read_bytes()
 
 
 def test_bundle_refuses_unknown_format(finished_app, tmp_path):
     proc = run("sc-logs", "-o", tmp_path / "logs.rar", finished_app)
-    assert_usage(proc, "sc-logs", "the name must end in .tar.gz, .tar.zst, .tar or .zip")
+    assert_usage(proc, "sc-logs",
+                 "the name must end in .tar.gz, .tgz, .tar.zst, .tar.bz2, .tar.xz, .tar or .zip")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -217,7 +236,7 @@ def test_a_worker_that_answers_garbage_or_nothing(finished_app, stub, cluster):
     def master_or_garbage(h):
         h.send(200, body if h.path == "/json/" else b"<html>not json</html>")
     stub.behaviour = master_or_garbage
-    proc = run("sc-logs", "--stdout", finished_app,
+    proc = run("sc-logs", "--stdout", "--no-driver-log", finished_app,
                env={"SC_MASTER_UI": stub.env["SC_MASTER_UI"]})
     assert proc.returncode == 1, proc.stderr
     garbage, good, nothing = workers
@@ -244,7 +263,7 @@ def test_one_worker_stopped(finished_app, cluster):
     try:
         wait_for(lambda: subprocess.run(["curl", "-s", "-o", "/dev/null", webui2]).returncode != 0,
                  timeout=60, what="worker 2 to stop")
-        proc = run("sc-logs", "--stdout", finished_app)
+        proc = run("sc-logs", "--stdout", "--no-driver-log", finished_app)
         assert proc.returncode == 1
         assert "not collected: worker-" in proc.stderr
         assert len(rows(proc.stdout)) == LINES       # the other worker's executor
