@@ -190,21 +190,6 @@ CO_API int co_driver_log_publish(struct co_ctx *ctx, int dirfd, const char *tmpn
 
 /* ---- scanning and removing -------------------------------------------- */
 
-/* Room for element n: 16 at first, doubled each time a power of two fills. */
-static void *grow(void *array, size_t n, size_t size)
-{
-	if (n == 0)
-		return realloc(array, 16 * size);
-	if (n < 16 || (n & (n - 1)) != 0)
-		return array;
-	return realloc(array, 2 * n * size);
-}
-
-static int64_t mtime_ms(const struct stat *sb)
-{
-	return (int64_t)sb->st_mtim.tv_sec * 1000 + sb->st_mtim.tv_nsec / 1000000;
-}
-
 /* Someone holds the writer's lock: sc-submit is still writing it. */
 static bool being_written(int dirfd, const char *name)
 {
@@ -223,20 +208,7 @@ static bool being_written(int dirfd, const char *name)
 static int add_skip(struct co_ctx *ctx, struct co_driver_log_dir *dir, const char *name,
 		    const char *reason)
 {
-	struct co_eventlog_skip *p = grow(dir->skipped, dir->n_skipped, sizeof(*p));
-
-	if (!p)
-		return co_err(ctx, CO_ESOFTWARE, "out of memory");
-	dir->skipped = p;
-	p[dir->n_skipped].name = strdup(name);
-	p[dir->n_skipped].reason = strdup(reason);
-	if (!p[dir->n_skipped].name || !p[dir->n_skipped].reason) {
-		free(p[dir->n_skipped].name);
-		free(p[dir->n_skipped].reason);
-		return co_err(ctx, CO_ESOFTWARE, "out of memory");
-	}
-	dir->n_skipped++;
-	return CO_OK;
+	return co_skip_add(ctx, &dir->skipped, &dir->n_skipped, name, reason);
 }
 
 static int scan_entry(struct co_ctx *ctx, int dirfd, const char *name,
@@ -254,10 +226,10 @@ static int scan_entry(struct co_ctx *ctx, int dirfd, const char *name,
 	if (!S_ISREG(sb.st_mode))
 		return add_skip(ctx, dir, name, "not a file");
 	log.bytes = sb.st_size;
-	log.mtime_ms = mtime_ms(&sb);
+	log.mtime_ms = co_mtime_ms(&sb);
 	log.writing = being_written(dirfd, name);
 	log.name = strdup(name);
-	p = log.name ? grow(dir->logs, dir->n_logs, sizeof(*p)) : NULL;
+	p = log.name ? co_grow(dir->logs, dir->n_logs, sizeof(*p)) : NULL;
 	if (!p) {
 		free(log.name);
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
@@ -294,46 +266,37 @@ static int newest_first(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+struct scan {
+	int dirfd;
+	struct co_driver_log_dir *dir;
+};
+
+/* Hidden entries are checksums, and sc-submit's logs that have no id yet. */
+static int scan_one(struct co_ctx *ctx, const char *name, void *arg)
+{
+	struct scan *sc = arg;
+
+	return name[0] == '.' ? CO_OK : scan_entry(ctx, sc->dirfd, name, sc->dir);
+}
+
 CO_API int co_driver_log_dir_scan(struct co_ctx *ctx, int dirfd, struct co_driver_log_dir **out)
 {
-	struct co_driver_log_dir *dir = calloc(1, sizeof(*dir));
-	struct dirent *e;
-	DIR *d = NULL;
-	int fd, rc = CO_OK;
+	struct scan sc = { .dirfd = dirfd, .dir = calloc(1, sizeof(*sc.dir)) };
+	int rc;
 
 	*out = NULL;
-	if (!dir)
+	if (!sc.dir)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
-	/* A DIR stream owns its fd: give it a duplicate so dirfd stays ours. */
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		rc = co_err(ctx, errno == EACCES ? CO_ENOPERM : CO_EIO, "driver-log dir: %s",
-			    strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		goto out;
-	}
-	errno = 0;
-	while (rc == CO_OK && (e = readdir(d))) {
-		/* hidden: checksums, and sc-submit's logs that have no id yet */
-		if (e->d_name[0] != '.')
-			rc = scan_entry(ctx, dirfd, e->d_name, dir);
-		errno = 0;
-	}
-	if (rc == CO_OK && errno)
-		rc = co_err(ctx, CO_EIO, "driver-log dir: %s", strerror(errno));
-	for (size_t i = 0; rc == CO_OK && i < dir->n_logs; i++)
-		rc = attach_checksum(ctx, dirfd, &dir->logs[i]);
+	rc = co_dir_each(ctx, dirfd, "driver-log dir", scan_one, &sc);
+	for (size_t i = 0; rc == CO_OK && i < sc.dir->n_logs; i++)
+		rc = attach_checksum(ctx, dirfd, &sc.dir->logs[i]);
 	if (rc == CO_OK) {
-		if (dir->n_logs)
-			qsort(dir->logs, dir->n_logs, sizeof(*dir->logs), newest_first);
-		*out = dir;
-		dir = NULL;
+		if (sc.dir->n_logs)
+			qsort(sc.dir->logs, sc.dir->n_logs, sizeof(*sc.dir->logs), newest_first);
+		*out = sc.dir;
+		sc.dir = NULL;
 	}
-out:
-	if (d)
-		closedir(d);
-	co_driver_log_dir_free(dir);
+	co_driver_log_dir_free(sc.dir);
 	return rc;
 }
 
@@ -345,12 +308,8 @@ CO_API void co_driver_log_dir_free(struct co_driver_log_dir *dir)
 		free(dir->logs[i].name);
 		free(dir->logs[i].crc_name);
 	}
-	for (size_t i = 0; i < dir->n_skipped; i++) {
-		free(dir->skipped[i].name);
-		free(dir->skipped[i].reason);
-	}
+	co_skips_free(dir->skipped, dir->n_skipped);
 	free(dir->logs);
-	free(dir->skipped);
 	free(dir);
 }
 

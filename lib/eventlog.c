@@ -132,7 +132,7 @@ CO_API int co_eventlog_parse_name(const char *name, struct co_eventlog_name *out
 	return parse_app_attempt(name, len, out);
 }
 
-static int64_t mtime_ms(const struct stat *sb)
+int64_t co_mtime_ms(const struct stat *sb)
 {
 	return (int64_t)sb->st_mtim.tv_sec * 1000 + sb->st_mtim.tv_nsec / 1000000;
 }
@@ -175,12 +175,11 @@ static bool rolling_member(const char *name, const char *suffix, bool *appstatus
 	return len == slen && memcmp(name, suffix, slen) == 0;
 }
 
-static void *grow(void *array, size_t n, size_t size);
 
 /* Remember one of a rolling log's files; -1 when out of memory. */
 static int add_file(struct co_eventlog *log, const char *name)
 {
-	char **p = grow(log->files, log->n_files, sizeof(*p));
+	char **p = co_grow(log->files, log->n_files, sizeof(*p));
 
 	if (!p)
 		return -1;
@@ -218,7 +217,7 @@ static int scan_rolling(int events_fd, const struct stat *dir_sb, struct co_even
 	int fd;
 
 	*why = NULL;
-	log->mtime_ms = mtime_ms(dir_sb);
+	log->mtime_ms = co_mtime_ms(dir_sb);
 	/* One unreadable dir is reported and skipped; it does not stop the scan. */
 	fd = openat(events_fd, log->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || !(d = fdopendir(fd))) {
@@ -250,8 +249,8 @@ static int scan_rolling(int events_fd, const struct stat *dir_sb, struct co_even
 			return CO_ESOFTWARE;
 		}
 		log->bytes += sb.st_size;
-		if (mtime_ms(&sb) > log->mtime_ms)
-			log->mtime_ms = mtime_ms(&sb);
+		if (co_mtime_ms(&sb) > log->mtime_ms)
+			log->mtime_ms = co_mtime_ms(&sb);
 	}
 	closedir(d);
 	/* Spark makes the dir, then its appstatus file: a log being started. */
@@ -260,11 +259,7 @@ static int scan_rolling(int events_fd, const struct stat *dir_sb, struct co_even
 	return CO_OK;
 }
 
-/*
- * Room for one more element in an array of n: capacities are 16, then
- * doublings, so the array is full exactly when n is 16 or a power of two above.
- */
-static void *grow(void *array, size_t n, size_t size)
+void *co_grow(void *array, size_t n, size_t size)
 {
 	if (n == 0)
 		return realloc(array, 16 * size);
@@ -273,28 +268,43 @@ static void *grow(void *array, size_t n, size_t size)
 	return realloc(array, 2 * n * size);
 }
 
-static int add_skip(struct co_ctx *ctx, struct co_eventlog_dir *dir, const char *name,
-		    const char *reason)
+int co_skip_add(struct co_ctx *ctx, struct co_eventlog_skip **skipped, size_t *n,
+		const char *name, const char *reason)
 {
-	struct co_eventlog_skip *p = grow(dir->skipped, dir->n_skipped, sizeof(*p));
+	struct co_eventlog_skip *p = co_grow(*skipped, *n, sizeof(*p));
 
 	if (!p)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
-	dir->skipped = p;
-	p[dir->n_skipped].name = strdup(name);
-	p[dir->n_skipped].reason = strdup(reason);
-	if (!p[dir->n_skipped].name || !p[dir->n_skipped].reason) {
-		free(p[dir->n_skipped].name);
-		free(p[dir->n_skipped].reason);
+	*skipped = p;
+	p[*n].name = strdup(name);
+	p[*n].reason = strdup(reason);
+	if (!p[*n].name || !p[*n].reason) {
+		free(p[*n].name);
+		free(p[*n].reason);
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
 	}
-	dir->n_skipped++;
+	(*n)++;
 	return CO_OK;
+}
+
+void co_skips_free(struct co_eventlog_skip *skipped, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(skipped[i].name);
+		free(skipped[i].reason);
+	}
+	free(skipped);
+}
+
+static int add_skip(struct co_ctx *ctx, struct co_eventlog_dir *dir, const char *name,
+		    const char *reason)
+{
+	return co_skip_add(ctx, &dir->skipped, &dir->n_skipped, name, reason);
 }
 
 static int add_log(struct co_ctx *ctx, struct co_eventlog_dir *dir, const struct co_eventlog *log)
 {
-	struct co_eventlog *p = grow(dir->logs, dir->n_logs, sizeof(*p));
+	struct co_eventlog *p = co_grow(dir->logs, dir->n_logs, sizeof(*p));
 
 	if (!p)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
@@ -334,7 +344,7 @@ static int scan_entry(struct co_ctx *ctx, int dirfd, const char *name,
 		}
 	} else {
 		log.bytes = sb.st_size;
-		log.mtime_ms = mtime_ms(&sb);
+		log.mtime_ms = co_mtime_ms(&sb);
 	}
 	rc = add_log(ctx, dir, &log);
 	if (rc) {
@@ -387,7 +397,7 @@ static int note_crc(struct co_ctx *ctx, const char *name, char ***crcs, size_t *
 
 	if (!has_suffix(name, strlen(name), ".crc"))
 		return CO_OK;
-	p = grow(*crcs, *n, sizeof(*p));
+	p = co_grow(*crcs, *n, sizeof(*p));
 	if (!p || !(p[*n] = strdup(name))) {
 		if (p)
 			*crcs = p;
@@ -407,52 +417,71 @@ static int newest_first(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-CO_API int co_eventlog_dir_scan(struct co_ctx *ctx, int dirfd, struct co_eventlog_dir **out)
+int co_dir_each(struct co_ctx *ctx, int dirfd, const char *what,
+		int (*fn)(struct co_ctx *ctx, const char *name, void *arg), void *arg)
 {
-	struct co_eventlog_dir *dir = calloc(1, sizeof(*dir));
-	char **crcs = NULL;
-	size_t n_crcs = 0;
 	struct dirent *e;
-	DIR *d = NULL;
-	int fd, rc = CO_OK;
-
-	*out = NULL;
-	if (!dir)
-		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	DIR *d;
+	int rc = CO_OK;
 	/* A DIR stream owns its fd: give it a duplicate so dirfd stays ours. */
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
 	if (fd < 0 || !(d = fdopendir(fd))) {
-		rc = co_err(ctx, errno == EACCES ? CO_ENOPERM : CO_EIO, "events dir: %s",
+		rc = co_err(ctx, errno == EACCES ? CO_ENOPERM : CO_EIO, "%s: %s", what,
 			    strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		goto out;
+		return rc;
 	}
 	errno = 0;
 	while (rc == CO_OK && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			rc = note_crc(ctx, e->d_name, &crcs, &n_crcs);
-		else
-			rc = scan_entry(ctx, dirfd, e->d_name, dir);
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			rc = fn(ctx, e->d_name, arg);
 		errno = 0;
 	}
 	if (rc == CO_OK && errno)
-		rc = co_err(ctx, CO_EIO, "events dir: %s", strerror(errno));
+		rc = co_err(ctx, CO_EIO, "%s: %s", what, strerror(errno));
+	closedir(d);
+	return rc;
+}
+
+struct scan {
+	int dirfd;
+	struct co_eventlog_dir *dir;
+	char **crcs;
+	size_t n_crcs;
+};
+
+static int scan_one(struct co_ctx *ctx, const char *name, void *arg)
+{
+	struct scan *sc = arg;
+
+	if (name[0] == '.')
+		return note_crc(ctx, name, &sc->crcs, &sc->n_crcs);
+	return scan_entry(ctx, sc->dirfd, name, sc->dir);
+}
+
+CO_API int co_eventlog_dir_scan(struct co_ctx *ctx, int dirfd, struct co_eventlog_dir **out)
+{
+	struct scan sc = { .dirfd = dirfd, .dir = calloc(1, sizeof(*sc.dir)) };
+	int rc;
+
+	*out = NULL;
+	if (!sc.dir)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	rc = co_dir_each(ctx, dirfd, "events dir", scan_one, &sc);
 	if (rc == CO_OK)
-		rc = attach_checksums(ctx, dirfd, dir, crcs, n_crcs);
+		rc = attach_checksums(ctx, dirfd, sc.dir, sc.crcs, sc.n_crcs);
 	if (rc == CO_OK) {
-		if (dir->n_logs)
-			qsort(dir->logs, dir->n_logs, sizeof(*dir->logs), newest_first);
-		*out = dir;
-		dir = NULL;
+		if (sc.dir->n_logs)
+			qsort(sc.dir->logs, sc.dir->n_logs, sizeof(*sc.dir->logs), newest_first);
+		*out = sc.dir;
+		sc.dir = NULL;
 	}
-out:
-	if (d)
-		closedir(d);
-	for (size_t i = 0; i < n_crcs; i++)
-		free(crcs[i]);
-	free(crcs);
-	co_eventlog_dir_free(dir);
+	for (size_t i = 0; i < sc.n_crcs; i++)
+		free(sc.crcs[i]);
+	free(sc.crcs);
+	co_eventlog_dir_free(sc.dir);
 	return rc;
 }
 
@@ -465,12 +494,8 @@ CO_API void co_eventlog_dir_free(struct co_eventlog_dir *dir)
 		free(dir->logs[i].crc_name);
 		free_files(&dir->logs[i]);
 	}
-	for (size_t i = 0; i < dir->n_skipped; i++) {
-		free(dir->skipped[i].name);
-		free(dir->skipped[i].reason);
-	}
+	co_skips_free(dir->skipped, dir->n_skipped);
 	free(dir->logs);
-	free(dir->skipped);
 	free(dir);
 }
 

@@ -37,6 +37,29 @@ int co_err(struct co_ctx *ctx, int status, const char *fmt, ...)
 /* Prefix the current message: "<prefix>: <old message>". */
 int co_err_prefix(struct co_ctx *ctx, int status, const char *prefix);
 
+/*
+ * Room for one more element in an array of n: capacities are 16, then
+ * doublings, so the array is full exactly when n is 16 or a power of two
+ * above. NULL when out of memory (array is then still valid).
+ */
+void *co_grow(void *array, size_t n, size_t size);
+/* A file's modification time in milliseconds. */
+struct stat;
+int64_t co_mtime_ms(const struct stat *sb);
+/* Append {name, reason} to a list of skipped directory entries. */
+struct co_eventlog_skip;
+int co_skip_add(struct co_ctx *ctx, struct co_eventlog_skip **skipped, size_t *n,
+		const char *name, const char *reason);
+void co_skips_free(struct co_eventlog_skip *skipped, size_t n);
+
+/*
+ * Call fn for each entry of the directory open as dirfd (not "." or ".."),
+ * through a DIR stream on a duplicate of it, until fn returns a status
+ * other than CO_OK, which is returned. what names the directory in errors.
+ */
+int co_dir_each(struct co_ctx *ctx, int dirfd, const char *what,
+		int (*fn)(struct co_ctx *ctx, const char *name, void *arg), void *arg);
+
 /* Join a base URL and a path without doubling the slash. Caller frees. */
 char *co_url_join(const char *base, const char *path);
 

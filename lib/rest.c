@@ -187,31 +187,33 @@ CO_API int co_rest_create(struct co_ctx *ctx, const struct co_rest_submission *s
 	return rc;
 }
 
-static char *id_path(struct co_ctx *ctx, const char *verb, const char *id)
+/* A call on one submission: v1/submissions/VERB/ID, the id escaped. */
+static int id_call(struct co_ctx *ctx, enum co_http_method method, const char *verb,
+		   const char *id, struct co_rest_reply *reply)
 {
 	char *eid, *path = NULL;
+	int rc;
 
 	if (!co_ctx_curl(ctx))
-		return NULL;
+		return co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
 	eid = curl_easy_escape(ctx->curl, id, 0);
-	if (eid && asprintf(&path, "v1/submissions/%s/%s", verb, eid) < 0)
-		path = NULL;
+	if (!eid || asprintf(&path, "v1/submissions/%s/%s", verb, eid) < 0) {
+		curl_free(eid);
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	}
 	curl_free(eid);
-	return path;
+	rc = rest_call(ctx, method, path, NULL, reply);
+	free(path);
+	return rc;
 }
 
 CO_API int co_rest_status(struct co_ctx *ctx, const char *id, char **driver_state)
 {
 	struct co_rest_reply reply;
-	char *path = id_path(ctx, "status", id);
 	int rc;
 
 	*driver_state = NULL;
-	if (!path)
-		return co_err(ctx, CO_ESOFTWARE, "out of memory");
-	rc = rest_call(ctx, CO_HTTP_GET, path, NULL, &reply);
-	free(path);
-	if (rc)
+	if ((rc = id_call(ctx, CO_HTTP_GET, "status", id, &reply)))
 		return rc;
 	if (!reply.success || !reply.driver_state)
 		rc = co_err(ctx, CO_EFAIL, "%s: no such submission%s%s", id,
@@ -227,14 +229,9 @@ CO_API int co_rest_status(struct co_ctx *ctx, const char *id, char **driver_stat
 CO_API int co_rest_kill(struct co_ctx *ctx, const char *id)
 {
 	struct co_rest_reply reply;
-	char *path = id_path(ctx, "kill", id);
 	int rc;
 
-	if (!path)
-		return co_err(ctx, CO_ESOFTWARE, "out of memory");
-	rc = rest_call(ctx, CO_HTTP_POST, path, NULL, &reply);
-	free(path);
-	if (rc)
+	if ((rc = id_call(ctx, CO_HTTP_POST, "kill", id, &reply)))
 		return rc;
 	if (!reply.success)
 		rc = co_err(ctx, CO_EFAIL, "%s: %s", id,
