@@ -115,6 +115,7 @@ def test_dry_run_adds_cluster_defaults(fake_spark_home):
                     "--executor-memory", "512m",
                     "--conf", "spark.eventLog.enabled=true",
                     "--conf", f"spark.eventLog.dir=file://{events}",
+                    "--conf", "spark.driver.log.persistToDfs.enabled=false",
                     "jobs/wordcount.py", "in.txt"]
 
 
@@ -126,8 +127,11 @@ def test_dry_run_keeps_what_the_user_set(fake_spark_home):
     assert proc.returncode == 0, proc.stderr
     argv = shell_split(proc.stdout)
     # sc-submit's own --master is consumed (it is the configuration flag) and
-    # re-added once; the user's spark-submit options pass untouched.
-    assert argv[1:] == ["--master", "spark://other:7077", "--name", "mine",
+    # re-added once; the user's spark-submit options pass untouched. Spark's
+    # own driver-log persistence is off: sc-submit keeps the driver's output.
+    assert argv[1:] == ["--master", "spark://other:7077",
+                        "--conf", "spark.driver.log.persistToDfs.enabled=false",
+                        "--name", "mine",
                         "--executor-memory", "2g", "--conf", "spark.eventLog.enabled=false",
                         "--conf=spark.eventLog.dir=file:///elsewhere", "job.py", "--name", "x"]
 

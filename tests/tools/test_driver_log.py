@@ -19,6 +19,7 @@ pytestmark = pytest.mark.cluster
 
 FAIL_DRIVER = JOBS / "fail_driver.py"  # raises RuntimeError(argv[1]) after a stage
 SLEEPER = JOBS / "sleeper.py"
+TICKER = JOBS / "ticker.py"  # prints "tick N" lines while its session runs
 APP_LINE = re.compile(r"^sc-submit: application (app-[0-9]+-[0-9]+): ", re.M)
 
 
@@ -104,6 +105,28 @@ def test_failed_job_traceback_is_in_the_driver_log(driver_log_dir, tmp_path):
     with tarfile.open(bundle) as t:
         kept = t.extractfile(f"{app_id}/driver.log").read()
     assert kept == log.read_bytes()
+
+
+def test_follow_prints_the_driver_log_as_it_grows(driver_log_dir, tmp_path):
+    id_file = tmp_path / "app.id"
+    sub = subprocess.Popen([tool("sc-submit"), "-q", "-i", str(id_file), str(TICKER), "30", "0.5"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        app_id = wait_for(lambda: id_file.exists() and id_file.read_text().strip(),
+                          timeout=300, what="the application id")
+        log = driver_log_dir / f"{app_id}_driver.log"
+        before = log.read_text() if log.exists() else ""
+        assert "tick 29" not in before, "the job ended before sc-logs started"
+        follow = run("sc-logs", "-f", app_id, timeout=300)
+        assert follow.returncode == 0, follow.stderr
+        ticks = [r.split("\t", 3)[3] for r in follow.stdout.splitlines()
+                 if r.startswith("-\tdriver\tlog\ttick ")]
+        assert ticks == [f"tick {i}" for i in range(30)]
+        assert find_app(app_id)["state"] == "FINISHED"
+    finally:
+        if sub.poll() is None:
+            sub.kill()
+        sub.wait()
 
 
 def test_run_without_an_app_id_keeps_its_output_under_a_clear_name(driver_log_dir, tmp_path):
