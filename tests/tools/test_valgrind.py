@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import JOBS, find_app, run, tool, wait_for
+from conftest import JOBS, find_app, master_json, run, tool, wait_for
 
 PLAIN = os.environ.get("SC_TEST_PLAIN_BIN")
 pytestmark = [
@@ -77,7 +77,10 @@ def test_sc_status(cluster, tmp_path):
     proc = vg(tmp_path, "sc-status")
     rows = [line.split("\t") for line in proc.stdout.splitlines()]
     assert rows[0][:3] == ["master", cluster["SC_MASTER"], "ALIVE"]
-    assert sum(r[0] == "worker" for r in rows) == 2
+    # the master's own list, which may still hold a DEAD worker restarted by another test
+    workers = master_json()["workers"]
+    assert sum(w["state"] == "ALIVE" for w in workers) == 2
+    assert sum(r[0] == "worker" for r in rows) == len(workers)
     proc = vg(tmp_path, "sc-status", "-J")
     objs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert objs[0]["type"] == "master" and objs[0]["aliveworkers"] == 2
