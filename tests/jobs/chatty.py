@@ -1,7 +1,8 @@
 """Executors write numbered marker lines to their stdout and stderr logs.
 
-Usage: chatty.py LINES [SECONDS]: each of two tasks writes LINES lines to
-both logs, spread over SECONDS (default 0), then the job ends.
+Usage: chatty.py LINES [SECONDS [TASKS]]: each of TASKS tasks (default 2)
+writes LINES lines to both logs, spread over SECONDS (default 0), then the
+job ends.
 
 A Python worker's own stdout is its pipe to the executor, and what it
 prints lands in the executor's stderr log; the executor's stdout log is the
@@ -16,6 +17,7 @@ from pyspark.sql import SparkSession
 
 lines = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+tasks = int(sys.argv[3]) if len(sys.argv) > 3 else 2
 
 
 def executor_dir():
@@ -41,5 +43,5 @@ def chat(task):
 
 
 spark = SparkSession.builder.getOrCreate()
-spark.sparkContext.parallelize(range(2), 2).map(chat).collect()
+spark.sparkContext.parallelize(range(tasks), tasks).map(chat).collect()
 spark.stop()
