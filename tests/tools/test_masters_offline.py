@@ -385,3 +385,27 @@ def test_submit_hands_the_whole_list_to_spark_submit(masters, tmp_path):
     assert proc.returncode == 0, proc.stderr
     argv = proc.stdout.split()
     assert argv[argv.index("--master") + 1] == "spark://h1:7077,h2:7077"
+
+
+def test_a_redirect_from_a_master_is_not_followed(masters):
+    bystander = masters("ALIVE")
+    mover = masters("ALIVE")
+    mover.server.behaviour = lambda h: h.send(302, b"", headers=[
+        ("Location", f"{bystander.url}/json/")])
+    dead = free_port()
+    proc = run("sc-status", env=group_env(mover, dead))
+    assert proc.returncode == 76, proc.stderr
+    assert bystander.requests == []
+
+
+def test_the_token_goes_to_every_configured_master(masters):
+    seen = []
+    m1, m2 = masters("STANDBY"), masters("ALIVE")
+    for m in (m1, m2):
+        def answer(h, m=m):
+            seen.append((m.url, h.headers.get("Authorization")))
+            return Master.answer(m, h)
+        m.server.behaviour = answer
+    proc = run("sc-status", env={**group_env(m1, m2), "SC_TOKEN": "s3cret"})
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(seen) == sorted([(m1.url, "Bearer s3cret"), (m2.url, "Bearer s3cret")])
