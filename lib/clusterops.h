@@ -254,7 +254,8 @@ int co_master_state_fetch(struct co_ctx *ctx, struct co_master_state **out);
 int co_master_state_fetch_all(struct co_ctx *ctx, struct co_master_state **out);
 
 /*
- * The masters of a failover group (added in 0.2; one for a single master).
+ * The masters of a failover group (one for a single master). Added after 0.1.0, with
+ * co_master_state_fetch_all() and co_rest_url_used(): new symbols only.
  * CO_MASTERS_MAX bounds the hosts of the master URL and the URLs of the
  * master_ui and rest_url lists.
  */
