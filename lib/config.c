@@ -207,6 +207,9 @@ static bool url_proper(const char *url, size_t len)
 
 	if (len == 0 || memchr(url, '@', len) || strcspn(url, " \t\r\n") < len)
 		return false;
+	/* As written, not as libcurl would mend it ("http:/h" is not a URL here). */
+	if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
+		return false;
 	copy = strndup(url, len);
 	u = curl_url();
 	if (copy && u && curl_url_set(u, CURLUPART_URL, copy, 0) == CURLUE_OK &&

@@ -318,6 +318,8 @@ static void test_url_lists(void)
 		{ "http://h1:8080, http://h2:8080", "' http://h2:8080' is not" },
 		{ "http://user:pw@h1:8080", "is not an http" },
 		{ "http://", "is not an http" },
+		{ "http:/h1:8080", "is not an http" },
+		{ "http:h1:8080", "is not an http" },
 		{ NULL, NULL } };
 	static const enum co_key lists[] = { CO_KEY_MASTER_UI, CO_KEY_REST_URL };
 	char many[17 * 16 + 1] = "";
