@@ -1434,7 +1434,8 @@ static int submit_rest(struct co_ctx *ctx, const struct control *ctl)
 	write_id_file(ctl->app_id_file, id);
 	if (!ctl->quiet)
 		fprintf(stderr, "%s: submitted %s to %s\n", program_name, id,
-			co_rest_url_used(ctx));
+			co_rest_url_used(ctx) ? co_rest_url_used(ctx)
+					      : co_config_get(ctx, CO_KEY_REST_URL));
 	if (ctl->wait)
 		rc = follow_driver(ctx, ctl, id, &state);
 	if (ctl->json)
