@@ -759,7 +759,7 @@ static void ask_master(struct co_ctx *ctx, const struct control *ctl,
 	v->alive = (*st)->status && strcmp((*st)->status, "ALIVE") == 0;
 	if (!v->alive && !ctl->quiet)
 		warnmsg("%s: the master is %s, not ALIVE; in-progress logs are kept",
-			co_config_get(ctx, CO_KEY_MASTER_UI),
+			co_master_ui(ctx, co_master_active(ctx)),
 			(*st)->status ? (*st)->status : "in no known state");
 }
 

@@ -245,20 +245,38 @@ static void request_kills(struct co_ctx *ctx, struct control *ctl,
  * Poll /json/ until every requested target is final or time runs out. If
  * the master stops answering, the targets not yet confirmed fail with its
  * error and its status is returned, so that the report still comes out.
+ * With a failover group, a master going away or a new one recovering is
+ * waited out until the time runs out.
  */
 static int confirm(struct co_ctx *ctx, struct control *ctl)
 {
 	double deadline = monotonic_now() + ctl->confirm_seconds;
+	char between[1024];
 
 	for (;;) {
 		struct co_master_state *st = NULL;
 		size_t pending = 0;
 		int rc = co_master_state_fetch(ctx, &st);
+		const char *why = co_ctx_error(ctx);
 
+		if (rc == CO_OK && strcmp(st->status, "ALIVE") != 0 && co_master_count(ctx) > 1) {
+			/* Between two masters of a failover group: not an answer yet. */
+			snprintf(between, sizeof(between), "no master is ALIVE (%s: %s)",
+				 co_master_ui(ctx, co_master_active(ctx)), st->status);
+			co_master_state_free(st);
+			st = NULL;
+			rc = CO_ETEMPFAIL;
+			why = between;
+		}
+		if (rc && co_master_count(ctx) > 1 && monotonic_now() < deadline &&
+		    (rc == CO_EUNAVAILABLE || rc == CO_ETEMPFAIL)) {
+			sleep_seconds(0.3);
+			continue;
+		}
 		if (rc) {
 			for (size_t i = 0; i < ctl->n_targets; i++)
 				if (ctl->targets[i].outcome == PENDING)
-					fail(&ctl->targets[i], FAILED, co_ctx_error(ctx));
+					fail(&ctl->targets[i], FAILED, why);
 			return rc;
 		}
 		for (size_t i = 0; i < ctl->n_targets; i++) {
@@ -311,7 +329,8 @@ static const char *outcome_name(const struct control *ctl, enum outcome o)
 	}
 }
 
-static int report(const struct control *ctl)
+/* master_ui: the master that was used, named in the JSON lines. */
+static int report(const struct control *ctl, const char *master_ui)
 {
 	static const char *const headers[] = { "KIND", "ID", "OUTCOME", "STATE" };
 	enum out_mode mode = out_mode_choose(ctl->json);
@@ -324,9 +343,10 @@ static int report(const struct control *ctl)
 		const char *outcome = outcome_name(ctl, t->outcome);
 
 		if (mode == OUT_JSON)
-			json_line(json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?}", "type", kind,
+			json_line(json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?, s:s?}", "type", kind,
 					    "id", t->id, "name", t->name, "state", t->state,
-					    "outcome", outcome, "error", t->error));
+					    "outcome", outcome, "error", t->error,
+					    "master_ui", master_ui));
 		else
 			table_add(table, (const char *const[]){ kind, t->id, outcome, t->state });
 		if (t->outcome == NOT_FOUND || t->outcome == FAILED) {
@@ -356,12 +376,19 @@ int main(int argc, char **argv)
 	rc = co_master_state_fetch(ctx, &st);
 	if (rc)
 		die_ctx(ctx, rc);
+	if (co_master_count(ctx) > 1 && strcmp(st->status, "ALIVE") != 0) {
+		char *msg = xasprintf("no master is ALIVE (%s: %s)",
+				      co_master_ui(ctx, co_master_active(ctx)), st->status);
+
+		co_master_state_free(st);
+		die(CO_ETEMPFAIL, "%s", msg);
+	}
 	if (ctl.name_glob)
 		resolve_name(&ctl, st);
 	request_kills(ctx, &ctl, st);
 	co_master_state_free(st);
 	confirm_rc = ctl.dry_run ? CO_OK : confirm(ctx, &ctl);
-	rc = report(&ctl);
+	rc = report(&ctl, co_master_ui(ctx, co_master_active(ctx)));
 	if (confirm_rc)
 		rc = confirm_rc;	/* the master went away: say so in the status */
 	for (size_t i = 0; i < ctl.n_targets; i++) {

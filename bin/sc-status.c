@@ -87,13 +87,33 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 	tool_options_done(ctx);
 }
 
-static void print_json(const struct co_master_state *st, const struct control *ctl)
+/* The masters other than the one in use, as [{master_ui, status, error}]. */
+static json_t *other_masters_json(struct co_ctx *ctx)
 {
-	json_line(json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I}",
+	json_t *list = json_array();
+
+	for (size_t i = 0; list && i < co_master_count(ctx); i++) {
+		const char *error, *status = co_master_seen(ctx, i, &error);
+
+		if (i == co_master_active(ctx))
+			continue;
+		json_array_append_new(list, json_pack("{s:s, s:s?, s:s?}", "master_ui",
+						      co_master_ui(ctx, i), "status", status,
+						      "error", error));
+	}
+	return list;
+}
+
+static void print_json(struct co_ctx *ctx, const struct co_master_state *st,
+		       const struct control *ctl)
+{
+	json_line(json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:s, s:o}",
 			    "type", "master", "url", st->url, "status", st->status,
 			    "aliveworkers", st->alive_workers, "cores", st->cores,
 			    "coresused", st->cores_used, "memory", (json_int_t)st->memory_mb,
-			    "memoryused", (json_int_t)st->memory_used_mb));
+			    "memoryused", (json_int_t)st->memory_used_mb,
+			    "master_ui", co_master_ui(ctx, co_master_active(ctx)),
+			    "other_masters", other_masters_json(ctx)));
 	for (size_t i = 0; i < st->n_workers; i++) {
 		const struct co_spark_worker *w = &st->workers[i];
 
@@ -136,9 +156,29 @@ static void print_json(const struct co_master_state *st, const struct control *c
  * with its unit, empty sections left out. On a pipe: every row starts with
  * its kind, memory is in MiB without a unit, so that cut and awk see numbers.
  */
-static void print_tables(const struct co_master_state *st, const struct control *ctl,
-			 enum out_mode mode)
+/* "http://h2:8080 STANDBY, http://h3:8080 no answer (reason)": the others. */
+static void print_other_masters(struct co_ctx *ctx, FILE *out, const char *sep)
 {
+	bool first = true;
+
+	for (size_t i = 0; i < co_master_count(ctx); i++) {
+		const char *error, *status = co_master_seen(ctx, i, &error);
+
+		if (i == co_master_active(ctx))
+			continue;
+		fprintf(out, "%s%s %s", first ? "" : sep, co_master_ui(ctx, i),
+			status ? status : error ? "no answer" : "not asked");
+		if (!status && error)
+			fprintf(out, " (%s)", error);
+		first = false;
+	}
+}
+
+static void print_tables(struct co_ctx *ctx, const struct co_master_state *st,
+			 const struct control *ctl, enum out_mode mode)
+{
+	const char *ui = co_master_ui(ctx, co_master_active(ctx));
+
 	static const char *const wh[] = { "", "WORKER", "ADDRESS", "STATE", "CORES", "MEMORY", "WEB UI" };
 	static const char *const ah[] = { "", "APPLICATION", "NAME", "USER", "STATE", "CORES", "MEM/EXEC", "STARTED", "DURATION" };
 	static const char *const dh[] = { "", "DRIVER", "STATE", "WORKER", "MAIN CLASS", "STARTED" };
@@ -149,15 +189,29 @@ static void print_tables(const struct co_master_state *st, const struct control 
 	size_t n_apps = 0, n_drivers = 0;
 	char b1[64], b2[64], b3[64], b4[32];
 
-	if (mode == OUT_TSV)
-		printf("master\t%s\t%s\t%d\t%d/%d\t%" PRId64 "/%" PRId64 "\n", st->url,
+	if (mode == OUT_TSV) {
+		/* The last field, the UI of the master shown, came with failover groups. */
+		printf("master\t%s\t%s\t%d\t%d/%d\t%" PRId64 "/%" PRId64 "\t%s\n", st->url,
 		       st->status, st->alive_workers, st->cores_used, st->cores,
-		       st->memory_used_mb, st->memory_mb);
-	else
+		       st->memory_used_mb, st->memory_mb, ui);
+		for (size_t i = 0; i < co_master_count(ctx); i++) {
+			const char *error, *status = co_master_seen(ctx, i, &error);
+
+			if (i != co_master_active(ctx))
+				printf("othermaster\t%s\t%s\t%s\n", co_master_ui(ctx, i),
+				       status ? status : "-", error ? error : "");
+		}
+	} else {
 		printf("Master %s: %s, %d alive worker%s, %d/%d cores, %" PRId64 "/%" PRId64
 		       " MiB in use\n", st->url, st->status, st->alive_workers,
 		       st->alive_workers == 1 ? "" : "s", st->cores_used, st->cores,
 		       st->memory_used_mb, st->memory_mb);
+		if (co_master_count(ctx) > 1) {
+			printf("Master UI %s (%s); other masters: ", ui, st->status);
+			print_other_masters(ctx, stdout, ", ");
+			putchar('\n');
+		}
+	}
 
 	workers = table_new(7 - skip, wh + skip);
 	for (size_t i = 0; i < st->n_workers; i++) {
@@ -248,6 +302,26 @@ static bool cluster_ready(const struct co_master_state *st, long want)
 	return alive >= 1 && alive >= known;
 }
 
+/* "no master is ALIVE: http://h1:8080 STANDBY, http://h2:8080 RECOVERING" */
+static void last_masters(struct co_ctx *ctx, char *buf, size_t len)
+{
+	FILE *fp = fmemopen(buf, len, "w");
+
+	if (!fp) {
+		snprintf(buf, len, "no master is ALIVE");
+		return;
+	}
+	fputs("no master is ALIVE: ", fp);
+	for (size_t i = 0; i < co_master_count(ctx); i++) {
+		const char *error, *status = co_master_seen(ctx, i, &error);
+
+		fprintf(fp, "%s%s %s", i ? ", " : "", co_master_ui(ctx, i),
+			status ? status : "no answer");
+	}
+	fclose(fp);
+	buf[len - 1] = '\0';
+}
+
 /* Poll until ready; connection failures are expected while the master starts. */
 static int wait_ready(struct co_ctx *ctx, const struct control *ctl,
 		      struct co_master_state **out)
@@ -259,12 +333,14 @@ static int wait_ready(struct co_ctx *ctx, const struct control *ctl,
 	for (;;) {
 		struct co_master_state *st = NULL;
 
-		rc = co_master_state_fetch(ctx, &st);
+		rc = co_master_state_fetch_all(ctx, &st);
 		if (rc == CO_OK && cluster_ready(st, ctl->workers)) {
 			*out = st;
 			return CO_OK;
 		}
-		if (rc == CO_OK)
+		if (rc == CO_OK && co_master_count(ctx) > 1 && strcmp(st->status, "ALIVE") != 0)
+			last_masters(ctx, last, sizeof(last));
+		else if (rc == CO_OK)
 			snprintf(last, sizeof(last), "master %s, %d alive worker(s)",
 				 st->status, st->alive_workers);
 		else if (rc != CO_EUNAVAILABLE && rc != CO_ETEMPFAIL && rc != CO_EPROTOCOL)
@@ -290,16 +366,16 @@ int main(int argc, char **argv)
 	if (ctl.wait)
 		rc = wait_ready(ctx, &ctl, &st);
 	else
-		rc = co_master_state_fetch(ctx, &st);
+		rc = co_master_state_fetch_all(ctx, &st);
 	if (rc)
 		die_ctx(ctx, rc);
 	if (!ctl.quiet) {
 		enum out_mode mode = out_mode_choose(ctl.json);
 
 		if (mode == OUT_JSON)
-			print_json(st, &ctl);
+			print_json(ctx, st, &ctl);
 		else
-			print_tables(st, &ctl, mode);
+			print_tables(ctx, st, &ctl, mode);
 	}
 	co_master_state_free(st);
 	co_ctx_free(ctx);

@@ -692,7 +692,7 @@ static void found_app(struct co_ctx *ctx, const struct control *ctl, struct seen
 {
 	if (!ctl->quiet)
 		fprintf(stderr, "%s: application %s: %s/app/?appId=%s\n", program_name,
-			ids->app_id, co_config_get(ctx, CO_KEY_MASTER_UI), ids->app_id);
+			ids->app_id, co_master_ui(ctx, co_master_active(ctx)), ids->app_id);
 	write_id_file(ctl->app_id_file, ids->app_id);
 	app_watch_stop(&ids->watch);
 	if (ids->log)
@@ -1419,8 +1419,11 @@ static int submit_rest(struct co_ctx *ctx, const struct control *ctl)
 
 	parse_rest_job(ctx, ctl, &job);
 	if (ctl->dry_run) {
-		printf("POST %s/v1/submissions/create %s %s\n",
-		       co_config_get(ctx, CO_KEY_REST_URL), job.sub.main_class, job.resource);
+		const char *rest = co_config_get(ctx, CO_KEY_REST_URL);
+
+		/* A failover group's first master, which is asked first. */
+		printf("POST %.*s/v1/submissions/create %s %s\n", (int)strcspn(rest, ","),
+		       rest, job.sub.main_class, job.resource);
 		rc = CO_OK;
 		goto out;
 	}
@@ -1431,7 +1434,8 @@ static int submit_rest(struct co_ctx *ctx, const struct control *ctl)
 	write_id_file(ctl->app_id_file, id);
 	if (!ctl->quiet)
 		fprintf(stderr, "%s: submitted %s to %s\n", program_name, id,
-			co_config_get(ctx, CO_KEY_REST_URL));
+			co_rest_url_used(ctx) ? co_rest_url_used(ctx)
+					      : co_config_get(ctx, CO_KEY_REST_URL));
 	if (ctl->wait)
 		rc = follow_driver(ctx, ctl, id, &state);
 	if (ctl->json)

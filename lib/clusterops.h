@@ -110,7 +110,10 @@ const char *co_config_source_name(enum co_source src);	/* "env" */
 const char *co_config_file(const struct co_ctx *ctx);
 
 /*
- * "spark://h1:7077,h2:7077" -> "h1" (first master). Caller frees.
+ * "spark://h1:7077,h2:7077" -> "h1" (first master). Caller frees. The
+ * configuration accepts Spark's list of masters: HOST[:PORT] separated by
+ * commas, none empty, at most CO_MASTERS_MAX; the derived master_ui and
+ * rest_url then list one URL per host, in the same order.
  * NULL (and CO_EDATA on ctx) when the URL is not a spark:// URL.
  */
 char *co_spark_master_host(struct co_ctx *ctx, const char *master_url);
@@ -233,8 +236,49 @@ struct co_master_state {
 	struct co_spark_driver *drivers;
 };
 
-/* GET <master_ui>/json/ and parse it. */
+/*
+ * GET <master_ui>/json/ and parse it. With several masters (a ZooKeeper
+ * failover group: master_ui lists one URL per master), the one in use
+ * (co_master_active) is asked first, then the others in order, each at
+ * most once; the first that answers ALIVE is returned and becomes the one
+ * in use, for the kill actions and the REST calls too. When none is ALIVE
+ * but some answered (STANDBY, RECOVERING...), the first such answer is
+ * returned, CO_OK with its status. When none answered, the failure names
+ * every master asked. Nothing in a reply chooses where to go next.
+ */
 int co_master_state_fetch(struct co_ctx *ctx, struct co_master_state **out);
+/*
+ * The same, but every master is asked (once) even after an ALIVE one, so
+ * that co_master_seen() reports each (added in 0.2).
+ */
+int co_master_state_fetch_all(struct co_ctx *ctx, struct co_master_state **out);
+
+/*
+ * The masters of a failover group (one for a single master). Added after 0.1.0, with
+ * co_master_state_fetch_all() and co_rest_url_used(): new symbols only.
+ * CO_MASTERS_MAX bounds the hosts of the master URL and the URLs of the
+ * master_ui and rest_url lists.
+ */
+#define CO_MASTERS_MAX 16
+/* Number of masters: the URLs in master_ui (0 only when out of memory). */
+size_t co_master_count(struct co_ctx *ctx);
+/* The UI URL of master i, NULL past the end; valid until the configuration changes. */
+const char *co_master_ui(struct co_ctx *ctx, size_t i);
+/*
+ * Index of the master in use: the one whose state co_master_state_fetch()
+ * returned last (the ALIVE one, or when none was, the first that answered),
+ * at first 0.
+ */
+size_t co_master_active(const struct co_ctx *ctx);
+/*
+ * What master i answered to the last co_master_state_fetch(): its status
+ * ("ALIVE", "STANDBY", ...), or NULL when it did not answer or was not
+ * asked; then *error (when error is not NULL) is the reason, or NULL when
+ * it was not asked.
+ */
+const char *co_master_seen(const struct co_ctx *ctx, size_t i, const char **error);
+/* The REST URL of the last REST call (the master that took it), or NULL. */
+const char *co_rest_url_used(const struct co_ctx *ctx);
 /* Parse a /json/ document; origin names it in error messages. */
 int co_master_state_parse(struct co_ctx *ctx, const char *json, size_t len,
 			  const char *origin, struct co_master_state **out);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -145,17 +146,106 @@ static size_t host_length(const char *s)
 }
 
 /*
- * Every master in "HOST:PORT,HOST:PORT" names a host: the URLs derived
- * from it, and every tool, need one. "[::1]:7077" is a host; "[]" is not.
+ * Length of ":PORT" at the start of s (0 when s holds no port): a port
+ * from 1 to 65535, in decimal. -1 when a ':' is followed by anything else.
  */
-static bool master_hosts_present(const char *list)
+static int port_length(const char *s)
 {
+	size_t n;
+	long port = 0;
+
+	if (*s != ':')
+		return 0;
+	n = strspn(s + 1, "0123456789");
+	if (n == 0 || n > 5)
+		return -1;
+	for (size_t i = 1; i <= n; i++)
+		port = port * 10 + (s[i] - '0');
+	return port >= 1 && port <= 65535 ? (int)n + 1 : -1;
+}
+
+/*
+ * The masters of "HOST:PORT,HOST:PORT" (Spark's syntax for the masters of
+ * a ZooKeeper failover group): each names a host, with an optional port;
+ * none is empty; at most CO_MASTERS_MAX. "[::1]:7077" is a host; "[]" is
+ * not. One '/' may end the URL, as Spark's own URLs sometimes do. The
+ * number of masters into *count; a reason, or NULL when the list is good.
+ */
+static const char *master_list_check(const char *list, size_t *count)
+{
+	*count = 0;
 	for (const char *s = list; ; ) {
-		if (host_length(s) == 0)
-			return false;
-		s = strchr(s, ',');
-		if (!s)
-			return true;
+		size_t h = host_length(s);
+		int p;
+
+		if (h == 0)
+			return *s == ',' || *s == '\0' ? "no host: an empty master in the list"
+							: "no host (expected spark://HOST:PORT)";
+		if (++*count > CO_MASTERS_MAX)
+			return "too many masters (at most " CO_STR(CO_MASTERS_MAX) ")";
+		s += h;
+		if ((p = port_length(s)) < 0)
+			return "a port must be a number from 1 to 65535";
+		s += p;
+		if (*s == '\0' || (s[0] == '/' && s[1] == '\0'))
+			return NULL;
+		if (*s != ',')
+			return "unexpected text after a host (expected spark://HOST:PORT,HOST:PORT)";
+		s++;
+	}
+}
+
+/*
+ * One URL of a master_ui or rest_url list: http or https, a host, and
+ * nothing that would make the origin ambiguous (user info, blanks).
+ */
+static bool url_proper(const char *url, size_t len)
+{
+	CURLU *u;
+	char *copy, *scheme = NULL, *host = NULL, *user = NULL;
+	bool ok = false;
+
+	if (len == 0 || memchr(url, '@', len) || strcspn(url, " \t\r\n") < len)
+		return false;
+	/* As written, not as libcurl would mend it ("http:/h" is not a URL here). */
+	if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
+		return false;
+	copy = strndup(url, len);
+	u = curl_url();
+	if (copy && u && curl_url_set(u, CURLUPART_URL, copy, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER)
+		ok = (strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0) &&
+		     host && *host;
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(user);
+	curl_url_cleanup(u);
+	free(copy);
+	return ok;
+}
+
+/* A comma-separated list of URLs, one per master. */
+static int url_list_check(struct co_ctx *ctx, enum co_key key, const char *value)
+{
+	size_t n = 0;
+
+	for (const char *s = value; ; ) {
+		size_t len = strcspn(s, ",");
+
+		if (len == 0)
+			return co_err(ctx, CO_EUSAGE, "invalid %s '%s': an empty URL in the list",
+				      keys[key].name, value);
+		if (++n > CO_MASTERS_MAX)
+			return co_err(ctx, CO_EUSAGE, "invalid %s '%s': too many URLs (at most %d)",
+				      keys[key].name, value, CO_MASTERS_MAX);
+		if (!url_proper(s, len))
+			return co_err(ctx, CO_EUSAGE, "invalid %s '%s': '%.*s' is not an http or "
+				      "https URL with a host", keys[key].name, value, (int)len, s);
+		s += len;
+		if (*s == '\0')
+			return CO_OK;
 		s++;
 	}
 }
@@ -175,12 +265,17 @@ static int validate(struct co_ctx *ctx, enum co_key key, const char *value)
 	if (key == CO_KEY_MASTER && strncmp(value, "spark://", 8) != 0)
 		return co_err(ctx, CO_EUSAGE,
 			      "invalid master URL '%s': expected spark://HOST:PORT", value);
-	if (key == CO_KEY_MASTER && !master_hosts_present(value + 8))
-		return co_err(ctx, CO_EUSAGE,
-			      "invalid master URL '%s': no host (expected spark://HOST:PORT)",
-			      value);
+	if (key == CO_KEY_MASTER) {
+		size_t n;
+		const char *why = master_list_check(value + 8, &n);
+
+		if (why)
+			return co_err(ctx, CO_EUSAGE, "invalid master URL '%s': %s", value, why);
+	}
 	if (*value == '\0')
 		return co_err(ctx, CO_EUSAGE, "empty value for %s", keys[key].name);
+	if (key == CO_KEY_MASTER_UI || key == CO_KEY_REST_URL)
+		return url_list_check(ctx, key, value);
 	if (key == CO_KEY_FETCH_MAX_SIZE || key == CO_KEY_EXTRACT_MAX_SIZE) {
 		uint64_t bytes;
 
@@ -381,25 +476,40 @@ CO_API char *co_spark_master_host(struct co_ctx *ctx, const char *url)
 	return out;
 }
 
-/* Fill the derived layer of UI/REST/history URLs from the master URL. */
+/*
+ * Fill the derived layer of UI/REST/history URLs from the master URL: a
+ * UI and a REST URL per master, in the order of the master URL; the
+ * history server's on the first master's host.
+ */
 static void derive(struct co_ctx *ctx, enum co_key key)
 {
 	const char *master = co_config_get(ctx, CO_KEY_MASTER);
-	char msg[sizeof(ctx->errmsg)];
-	char url[1024];
-	char *host;
+	char *out = NULL;
+	size_t len = 0, n;
+	FILE *fp;
 
 	if (ctx->layer[key][CO_SRC_DERIVED] || keys[key].derived_port <= 0)
 		return;
-	/* Deriving must not clobber a message the caller may still print. */
-	memcpy(msg, ctx->errmsg, sizeof(msg));
-	host = co_spark_master_host(ctx, master);
-	memcpy(ctx->errmsg, msg, sizeof(msg));
-	if (!host)
+	/* Validated when set; the built-in default is good too. */
+	if (strncmp(master, "spark://", 8) != 0 || master_list_check(master + 8, &n))
 		return;
-	snprintf(url, sizeof(url), "http://%s:%d", host, keys[key].derived_port);
-	free(host);
-	ctx->layer[key][CO_SRC_DERIVED] = strdup(url);
+	fp = open_memstream(&out, &len);
+	if (!fp)
+		return;
+	for (const char *s = master + 8; ; ) {
+		size_t h = host_length(s);
+
+		fprintf(fp, "http://%.*s:%d", (int)h, s, keys[key].derived_port);
+		s = strchr(s, ',');
+		if (!s || key == CO_KEY_HISTORY_URL)
+			break;
+		s++;
+		fputc(',', fp);
+	}
+	if (fclose(fp) == 0)
+		ctx->layer[key][CO_SRC_DERIVED] = out;
+	else
+		free(out);
 }
 
 /*
@@ -460,4 +570,53 @@ CO_API enum co_source co_config_source(const struct co_ctx *ctx, enum co_key key
 		return top;
 	return keys[key].derived_port > 0 || key == CO_KEY_DRIVER_LOG_DIR ? CO_SRC_DERIVED
 									 : CO_SRC_DEFAULT;
+}
+
+static void url_list_clear(struct co_url_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	free(l->src);
+	memset(l, 0, sizeof(*l));
+}
+
+void co_url_lists_free(struct co_ctx *ctx)
+{
+	url_list_clear(&ctx->urls[0]);
+	url_list_clear(&ctx->urls[1]);
+}
+
+const struct co_url_list *co_url_list_get(struct co_ctx *ctx, enum co_key key)
+{
+	struct co_url_list *l = &ctx->urls[key == CO_KEY_REST_URL];
+	const char *value = co_config_get(ctx, key);
+	size_t n = 1;
+
+	if (key != CO_KEY_MASTER_UI && key != CO_KEY_REST_URL)
+		return NULL;
+	if (!value)
+		value = "";
+	if (l->src && strcmp(l->src, value) == 0)
+		return l;
+	url_list_clear(l);
+	for (const char *s = value; (s = strchr(s, ',')); s++)
+		n++;
+	l->src = strdup(value);
+	l->v = calloc(n, sizeof(*l->v));
+	if (!l->src || !l->v)
+		goto oom;
+	for (const char *s = value; l->n < n; ) {
+		size_t len = strcspn(s, ",");
+
+		if (!(l->v[l->n] = strndup(s, len)))
+			goto oom;
+		l->n++;
+		s += len + (s[len] == ',');
+	}
+	return l;
+oom:
+	url_list_clear(l);
+	co_err(ctx, CO_ESOFTWARE, "out of memory");
+	return NULL;
 }

@@ -55,6 +55,12 @@ CO_API void co_ctx_free(struct co_ctx *ctx)
 			free(ctx->layer[k][s]);
 	free(ctx->config_file);
 	free(ctx->csrf_token);
+	co_url_lists_free(ctx);
+	for (size_t i = 0; i < CO_MASTERS_MAX; i++) {
+		free(ctx->seen[i].status);
+		free(ctx->seen[i].error);
+	}
+	free(ctx->rest_used);
 	if (ctx->curl)
 		curl_easy_cleanup(ctx->curl);
 	if (ctx->curl_ready)

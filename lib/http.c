@@ -151,32 +151,39 @@ static int check_scheme(struct co_ctx *ctx, const char *url)
  * the REST server or the history server as configured, or one listed in
  * token_origins (SC_TOKEN_ORIGINS; separated by commas or blanks).
  */
+static bool origin_listed(const struct origin *o, const char *list)
+{
+	bool ok = false;
+
+	while (!ok && list && *list) {
+		size_t len;
+		char *one;
+
+		list += strspn(list, ", \t");
+		len = strcspn(list, ", \t");
+		if (!len)
+			break;
+		one = strndup(list, len);
+		ok = one && same_origin(o, one);
+		free(one);
+		list += len;
+	}
+	return ok;
+}
+
+/* The master UI and REST URLs list one URL per master of a failover group. */
 static bool token_allowed(const struct co_ctx *ctx, const char *url)
 {
 	static const enum co_key configured[] = {
-		CO_KEY_MASTER_UI, CO_KEY_REST_URL, CO_KEY_HISTORY_URL
+		CO_KEY_MASTER_UI, CO_KEY_REST_URL, CO_KEY_HISTORY_URL, CO_KEY_TOKEN_ORIGINS
 	};
-	const char *extra = co_config_get(ctx, CO_KEY_TOKEN_ORIGINS);
 	struct origin o;
 	bool ok = false;
 
 	if (origin_of(url, &o) != 0)
 		return false;
 	for (size_t i = 0; !ok && i < sizeof(configured) / sizeof(configured[0]); i++)
-		ok = same_origin(&o, co_config_get(ctx, configured[i]));
-	while (!ok && extra && *extra) {
-		size_t len;
-		char *one;
-
-		extra += strspn(extra, ", \t");
-		len = strcspn(extra, ", \t");
-		if (!len)
-			break;
-		one = strndup(extra, len);
-		ok = one && same_origin(&o, one);
-		free(one);
-		extra += len;
-	}
+		ok = origin_listed(&o, co_config_get(ctx, configured[i]));
 	origin_clear(&o);
 	return ok;
 }

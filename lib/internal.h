@@ -14,6 +14,22 @@
 /* Largest reply body kept in memory; API answers are far smaller. */
 #define CO_HTTP_MAX_BODY (64u << 20)
 
+#define CO_STR_(x) #x
+#define CO_STR(x) CO_STR_(x)
+
+/* A comma-separated list of URLs (master_ui, rest_url), split. */
+struct co_url_list {
+	char *src;		/* the value it was split from */
+	char **v;
+	size_t n;
+};
+
+/* What one master answered to the last co_master_state_fetch(). */
+struct co_master_seen {
+	char *status;		/* its status, NULL when it did not answer */
+	char *error;		/* why not, NULL when it answered or was not asked */
+};
+
 struct co_ctx {
 	char errmsg[1024];
 	/* Per key: the value set at each precedence level (enum co_source). */
@@ -23,7 +39,19 @@ struct co_ctx {
 	char *csrf_token;	/* master UI kill-form token, fetched once */
 	bool csrf_fetched;
 	bool curl_ready;	/* curl_global_init done, on first use */
+	struct co_url_list urls[2];	/* master_ui, rest_url: one URL per master */
+	size_t master_active;	/* index of the master in use (the last ALIVE one) */
+	size_t csrf_master;	/* index of the master csrf_token came from */
+	struct co_master_seen seen[CO_MASTERS_MAX];
+	char *rest_used;	/* REST URL of the last REST call */
 };
+
+/*
+ * The master_ui or rest_url list as it is now configured, split (cached
+ * on ctx until the value changes). NULL when out of memory.
+ */
+const struct co_url_list *co_url_list_get(struct co_ctx *ctx, enum co_key key);
+void co_url_lists_free(struct co_ctx *ctx);
 
 /* New libcurl handles; the first call sets libcurl up. */
 CURL *co_curl_easy(struct co_ctx *ctx);

@@ -214,10 +214,10 @@ out:
 	return rc;
 }
 
-CO_API int co_master_state_fetch(struct co_ctx *ctx, struct co_master_state **out)
+static int fetch_one(struct co_ctx *ctx, const char *ui, struct co_master_state **out)
 {
 	struct co_http_response resp;
-	char *url = co_url_join(co_config_get(ctx, CO_KEY_MASTER_UI), "json/");
+	char *url = co_url_join(ui, "json/");
 	int rc;
 
 	*out = NULL;
@@ -229,6 +229,144 @@ CO_API int co_master_state_fetch(struct co_ctx *ctx, struct co_master_state **ou
 	co_http_response_clear(&resp);
 	free(url);
 	return rc;
+}
+
+static void seen_clear(struct co_ctx *ctx)
+{
+	for (size_t i = 0; i < CO_MASTERS_MAX; i++) {
+		free(ctx->seen[i].status);
+		free(ctx->seen[i].error);
+		ctx->seen[i].status = ctx->seen[i].error = NULL;
+	}
+}
+
+/* "no master answered: A; B", from what each said, in the order asked. */
+static void none_answered(struct co_ctx *ctx, const size_t *order, size_t n)
+{
+	char msg[sizeof(ctx->errmsg)];
+	size_t len;
+
+	len = (size_t)snprintf(msg, sizeof(msg), "no master answered:");
+	for (size_t k = 0; k < n && len < sizeof(msg); k++) {
+		const char *e = ctx->seen[order[k]].error;
+
+		len += (size_t)snprintf(msg + len, sizeof(msg) - len, "%s %s", k ? ";" : "",
+					e ? e : "?");
+	}
+	co_err(ctx, CO_OK, "%s", msg);
+}
+
+/*
+ * Ask the masters in turn, the one in use first, each at most once; stop
+ * at the first ALIVE one unless all is set (sc-status shows every one).
+ */
+static int fetch_masters(struct co_ctx *ctx, bool all, struct co_master_state **out)
+{
+	const struct co_url_list *l = co_url_list_get(ctx, CO_KEY_MASTER_UI);
+	struct co_master_state *alive = NULL, *other = NULL;
+	size_t order[CO_MASTERS_MAX], n, k = 0, other_i = 0;
+	int rc, first_rc = CO_OK;
+	bool malformed = false;
+
+	*out = NULL;
+	if (!l)
+		return CO_ESOFTWARE;
+	n = l->n < CO_MASTERS_MAX ? l->n : CO_MASTERS_MAX;
+	if (n == 0)
+		return co_err(ctx, CO_EUSAGE, "no master UI configured");
+	seen_clear(ctx);
+	if (ctx->master_active >= n)
+		ctx->master_active = 0;
+	order[k++] = ctx->master_active;
+	for (size_t i = 0; i < n; i++)
+		if (i != ctx->master_active)
+			order[k++] = i;
+	for (k = 0; k < n; k++) {
+		size_t i = order[k];
+		struct co_master_state *st;
+
+		rc = fetch_one(ctx, l->v[i], &st);
+		if (rc != CO_OK) {
+			if (rc == CO_ESOFTWARE || rc == CO_EUSAGE)
+				goto fail;	/* not the master's doing: no use asking another */
+			ctx->seen[i].error = strdup(ctx->errmsg);
+			first_rc = first_rc ? first_rc : rc;
+			malformed |= rc == CO_EPROTOCOL;
+			continue;
+		}
+		ctx->seen[i].status = strdup(st->status);
+		if (!alive && strcmp(st->status, "ALIVE") == 0) {
+			alive = st;
+			ctx->master_active = i;
+			if (!all)
+				break;
+		} else if (!other) {
+			other = st;
+			other_i = i;
+		} else {
+			co_master_state_free(st);
+		}
+	}
+	if (alive || other) {
+		*out = alive ? alive : other;
+		if (!alive)
+			ctx->master_active = other_i;	/* the state shown is its */
+		co_master_state_free(alive ? other : NULL);
+		return CO_OK;
+	}
+	if (n == 1)
+		return first_rc;	/* the message is that master's own */
+	none_answered(ctx, order, n);
+	/* Some master answered something that is not a master's state: say so. */
+	return malformed ? CO_EPROTOCOL : first_rc;
+fail:
+	co_master_state_free(alive);
+	co_master_state_free(other);
+	return rc;
+}
+
+CO_API int co_master_state_fetch(struct co_ctx *ctx, struct co_master_state **out)
+{
+	return fetch_masters(ctx, false, out);
+}
+
+CO_API int co_master_state_fetch_all(struct co_ctx *ctx, struct co_master_state **out)
+{
+	return fetch_masters(ctx, true, out);
+}
+
+CO_API size_t co_master_count(struct co_ctx *ctx)
+{
+	const struct co_url_list *l = co_url_list_get(ctx, CO_KEY_MASTER_UI);
+
+	return l ? (l->n < CO_MASTERS_MAX ? l->n : CO_MASTERS_MAX) : 0;
+}
+
+CO_API const char *co_master_ui(struct co_ctx *ctx, size_t i)
+{
+	const struct co_url_list *l = co_url_list_get(ctx, CO_KEY_MASTER_UI);
+
+	return l && i < l->n && i < CO_MASTERS_MAX ? l->v[i] : NULL;
+}
+
+CO_API size_t co_master_active(const struct co_ctx *ctx)
+{
+	return ctx->master_active;
+}
+
+CO_API const char *co_master_seen(const struct co_ctx *ctx, size_t i, const char **error)
+{
+	if (error)
+		*error = i < CO_MASTERS_MAX ? ctx->seen[i].error : NULL;
+	return i < CO_MASTERS_MAX ? ctx->seen[i].status : NULL;
+}
+
+/* The UI of the master in use (the first until one answered ALIVE). */
+static const char *active_ui(struct co_ctx *ctx)
+{
+	const char *ui = co_master_ui(ctx, ctx->master_active);
+
+	return ui ? ui : co_master_ui(ctx, 0);
 }
 
 CO_API const struct co_spark_app *co_master_state_app(const struct co_master_state *st,
@@ -279,16 +417,25 @@ char *co_master_parse_csrf(const char *html)
 	return strndup(v, (size_t)(end - v));
 }
 
-/* The token is fixed for the life of the master UI, so one fetch is enough. */
-static int csrf_token(struct co_ctx *ctx, const char **token)
+/*
+ * The token is fixed for the life of the master UI, so one fetch is
+ * enough, per master: another master in use has a token of its own.
+ */
+static int csrf_token(struct co_ctx *ctx, const char *ui, const char **token)
 {
 	struct co_http_response resp;
 	int rc;
 
+	if (ctx->csrf_fetched && ctx->csrf_master != ctx->master_active) {
+		free(ctx->csrf_token);
+		ctx->csrf_token = NULL;
+		ctx->csrf_fetched = false;
+	}
 	if (!ctx->csrf_fetched) {
-		rc = co_http_get(ctx, co_config_get(ctx, CO_KEY_MASTER_UI), &resp);
+		rc = co_http_get(ctx, ui, &resp);
 		if (rc)
 			return rc;
+		ctx->csrf_master = ctx->master_active;
 		ctx->csrf_token = co_master_parse_csrf(resp.body);
 		ctx->csrf_fetched = true;
 		co_http_response_clear(&resp);
@@ -305,14 +452,16 @@ static int ui_kill(struct co_ctx *ctx, const char *path, const char *id)
 		.flags = CO_HTTP_ANY_STATUS,
 	};
 	struct co_http_response resp;
-	const char *token;
+	const char *token, *ui = active_ui(ctx);
 	char *url = NULL, *eid = NULL, *etoken = NULL, *form = NULL;
 	int rc;
 
-	rc = csrf_token(ctx, &token);
+	if (!ui)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	rc = csrf_token(ctx, ui, &token);
 	if (rc)
 		return rc;
-	url = co_url_join(co_config_get(ctx, CO_KEY_MASTER_UI), path);
+	url = co_url_join(ui, path);
 	if (!co_ctx_curl(ctx)) {
 		rc = co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
 		goto out;
@@ -393,6 +542,12 @@ CO_API int co_master_still_running(struct co_ctx *ctx, const char *id, double si
 	*st = NULL;
 	*running = true;
 	rc = co_master_state_fetch(ctx, st);
+	if (rc == CO_OK && strcmp((*st)->status, "ALIVE") != 0) {
+		/* A standby or recovering master knows nothing yet: as silence. */
+		co_master_state_free(*st);
+		*st = NULL;
+		rc = co_err(ctx, CO_ETEMPFAIL, "no master is ALIVE");
+	}
 	if (rc != CO_OK) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		t = (double)now.tv_sec + now.tv_nsec / 1e9;

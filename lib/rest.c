@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,9 +48,9 @@ int co_rest_parse_reply(struct co_ctx *ctx, const char *text, size_t len,
 	return CO_OK;
 }
 
-/* Send one request and parse the reply; ErrorResponse becomes a failure. */
-static int rest_call(struct co_ctx *ctx, enum co_http_method method, const char *path,
-		     const char *body, struct co_rest_reply *reply)
+/* Send one request to base and parse the reply; ErrorResponse becomes a failure. */
+static int rest_call_one(struct co_ctx *ctx, const char *base, enum co_http_method method,
+			 const char *path, const char *body, struct co_rest_reply *reply)
 {
 	struct co_http_request req = {
 		.method = method,
@@ -60,10 +61,11 @@ static int rest_call(struct co_ctx *ctx, enum co_http_method method, const char 
 		.flags = CO_HTTP_ANY_STATUS | (method == CO_HTTP_GET ? CO_HTTP_RETRY : 0),
 	};
 	struct co_http_response resp;
-	char *url = co_url_join(co_config_get(ctx, CO_KEY_REST_URL), path);
+	char *url = co_url_join(base, path);
 	int rc;
 
 	memset(reply, 0, sizeof(*reply));
+	memset(&resp, 0, sizeof(resp));
 	if (!url)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
 	req.url = url;
@@ -90,6 +92,64 @@ out:
 	co_http_response_clear(&resp);
 	free(url);
 	return rc;
+}
+
+/*
+ * A master that is not the ALIVE one of its failover group refuses:
+ * "Current state is not alive: STANDBY. Can only accept driver
+ * submissions in ALIVE state."
+ */
+static bool not_alive(const struct co_rest_reply *r)
+{
+	return !r->success && r->message &&
+	       (strstr(r->message, "in ALIVE state") || strstr(r->message, "state is not alive"));
+}
+
+/*
+ * Send a request to the REST server of the master in use, then to the
+ * others', each once, while they answer that they are not the ALIVE one or
+ * (for what is safe to repeat: a GET, or a refused connection) do not
+ * answer. The last answer or failure stands.
+ */
+static int rest_call(struct co_ctx *ctx, enum co_http_method method, const char *path,
+		     const char *body, struct co_rest_reply *reply)
+{
+	const struct co_url_list *l = co_url_list_get(ctx, CO_KEY_REST_URL);
+	size_t n, first;
+	int rc = CO_OK;
+
+	memset(reply, 0, sizeof(*reply));
+	if (!l)
+		return CO_ESOFTWARE;
+	n = l->n < CO_MASTERS_MAX ? l->n : CO_MASTERS_MAX;
+	first = ctx->master_active < n ? ctx->master_active : 0;
+	for (size_t k = 0; k < n; k++) {
+		size_t i = k == 0 ? first : k - 1 + (k - 1 >= first);
+		bool last = k + 1 == n;
+
+		co_rest_reply_clear(reply);
+		free(ctx->rest_used);
+		ctx->rest_used = strdup(l->v[i]);
+		rc = rest_call_one(ctx, l->v[i], method, path, body, reply);
+		if (rc == CO_OK && !(not_alive(reply) && !last)) {
+			if (!not_alive(reply))
+				ctx->master_active = i;
+			return CO_OK;
+		}
+		if (rc == CO_OK || last)
+			continue;
+		if (rc != CO_EUNAVAILABLE && rc != CO_ETEMPFAIL)
+			return rc;
+		if (method != CO_HTTP_GET && !strstr(ctx->errmsg, strerror(ECONNREFUSED)) &&
+		    !strstr(ctx->errmsg, "could not resolve host"))
+			return rc;	/* it may have arrived: not sent twice */
+	}
+	return rc;
+}
+
+CO_API const char *co_rest_url_used(const struct co_ctx *ctx)
+{
+	return ctx->rest_used;
 }
 
 static int add_conf(json_t *props, const char *kv)
@@ -178,7 +238,7 @@ CO_API int co_rest_create(struct co_ctx *ctx, const struct co_rest_submission *s
 			    reply.message ? reply.message : "no reason given");
 	else if (!reply.submission_id)
 		rc = co_err(ctx, CO_EPROTOCOL, "%s: reply has no submissionId",
-			    co_config_get(ctx, CO_KEY_REST_URL));
+			    ctx->rest_used ? ctx->rest_used : co_config_get(ctx, CO_KEY_REST_URL));
 	else {
 		*submission_id = reply.submission_id;
 		reply.submission_id = NULL;

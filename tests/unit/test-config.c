@@ -236,6 +236,130 @@ static void test_master_host(void)
 	co_ctx_free(ctx);
 }
 
+
+/* A failover group: one UI and REST URL per master, in order; history on the first. */
+static void test_master_list(void)
+{
+	static const char *const good[] = {
+		"spark://h1:7077,h2:7077", "spark://h1,h2", "spark://h1:1,h2:65535/",
+		"spark://[::1]:7077,127.0.0.1:7078",
+		"spark://h0:1,h1:1,h2:1,h3:1,h4:1,h5:1,h6:1,h7:1,h8:1,h9:1,h10:1,h11:1,"
+		"h12:1,h13:1,h14:1,h15:1", NULL };
+	static const struct { const char *url, *why; } bad[] = {
+		{ "spark://h1:7077,,h2:7077", "empty master" },
+		{ "spark://h1:7077,", "empty master" },
+		{ "spark://h1:0", "port must be" },
+		{ "spark://h1:65536,h2", "port must be" },
+		{ "spark://h1:77x,h2", "unexpected text" },
+		{ "spark://h1:,h2", "port must be" },
+		{ "spark://h1:7077 h2:7077", "unexpected text" },
+		{ "spark://h1:7077/,h2:7077", "unexpected text" },
+		{ "spark://h0,h1,h2,h3,h4,h5,h6,h7,h8,h9,h10,h11,h12,h13,h14,h15,h16",
+		  "too many masters (at most 16)" },
+		{ NULL, NULL } };
+	struct co_ctx *ctx;
+
+	clear_env();
+	for (const char *const *g = good; *g; g++) {
+		ctx = load(CO_OK);
+		CHECK_INT(co_config_set(ctx, CO_KEY_MASTER, *g), CO_OK);
+		co_ctx_free(ctx);
+	}
+	for (size_t i = 0; bad[i].url; i++) {
+		ctx = load(CO_OK);
+		CHECK_INT(co_config_set(ctx, CO_KEY_MASTER, bad[i].url), CO_EUSAGE);
+		CHECK(strstr(co_ctx_error(ctx), bad[i].why) != NULL);
+		CHECK(strstr(co_ctx_error(ctx), bad[i].url) != NULL);
+		co_ctx_free(ctx);
+	}
+
+	ctx = load(CO_OK);
+	CHECK_INT(co_config_set(ctx, CO_KEY_MASTER, "spark://h1:7077,[::1]:7078,h3"), CO_OK);
+	CHECK_STR(co_config_get(ctx, CO_KEY_MASTER_UI),
+		  "http://h1:8080,http://[::1]:8080,http://h3:8080");
+	CHECK_STR(co_config_get(ctx, CO_KEY_REST_URL),
+		  "http://h1:6066,http://[::1]:6066,http://h3:6066");
+	CHECK_STR(co_config_get(ctx, CO_KEY_HISTORY_URL), "http://h1:18080");
+	CHECK_INT(co_config_source(ctx, CO_KEY_MASTER_UI), CO_SRC_DERIVED);
+	CHECK_INT(co_master_count(ctx), 3);
+	CHECK_STR(co_master_ui(ctx, 0), "http://h1:8080");
+	CHECK_STR(co_master_ui(ctx, 1), "http://[::1]:8080");
+	CHECK_STR(co_master_ui(ctx, 2), "http://h3:8080");
+	CHECK(co_master_ui(ctx, 3) == NULL);
+	CHECK_INT(co_master_active(ctx), 0);
+	CHECK(co_master_seen(ctx, 0, NULL) == NULL);
+	CHECK(co_rest_url_used(ctx) == NULL);
+	/* A new master list changes the derived lists, and the split ones. */
+	CHECK_INT(co_config_set(ctx, CO_KEY_MASTER, "spark://solo:7077"), CO_OK);
+	CHECK_INT(co_master_count(ctx), 1);
+	CHECK_STR(co_master_ui(ctx, 0), "http://solo:8080");
+	CHECK(co_master_ui(ctx, 1) == NULL);
+	/* Masters that share a host differ by port: the lists say so. */
+	CHECK_INT(co_config_set(ctx, CO_KEY_MASTER_UI,
+				"http://127.0.0.1:8081,https://127.0.0.1:8082/ui/"), CO_OK);
+	CHECK_INT(co_master_count(ctx), 2);
+	CHECK_STR(co_master_ui(ctx, 1), "https://127.0.0.1:8082/ui/");
+	co_ctx_free(ctx);
+}
+
+/* master_ui and rest_url lists: each element a proper http(s) URL. */
+static void test_url_lists(void)
+{
+	static const char *const good[] = {
+		"http://h:8080", "http://h1:8080,http://h2:8080", "HTTPS://h/x/,http://[::1]:1",
+		NULL };
+	static const struct { const char *value, *why; } bad[] = {
+		{ "http://h1:8080,,http://h2:8080", "an empty URL" },
+		{ "http://h1:8080,", "an empty URL" },
+		{ ",http://h1:8080", "an empty URL" },
+		{ "h1:8080", "is not an http" },
+		{ "ftp://h1/", "'ftp://h1/' is not an http" },
+		{ "http://h1:8080,file:///etc/passwd", "'file:///etc/passwd' is not" },
+		{ "http://h1:8080, http://h2:8080", "' http://h2:8080' is not" },
+		{ "http://user:pw@h1:8080", "is not an http" },
+		{ "http://", "is not an http" },
+		{ "http:/h1:8080", "is not an http" },
+		{ "http:h1:8080", "is not an http" },
+		{ NULL, NULL } };
+	static const enum co_key lists[] = { CO_KEY_MASTER_UI, CO_KEY_REST_URL };
+	char many[17 * 16 + 1] = "";
+	struct co_ctx *ctx;
+
+	clear_env();
+	for (int i = 0; i < 17; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), "%shttp://h%d",
+			 i ? "," : "", i);
+	for (size_t k = 0; k < 2; k++) {
+		for (const char *const *g = good; *g; g++) {
+			ctx = load(CO_OK);
+			CHECK_INT(co_config_set(ctx, lists[k], *g), CO_OK);
+			co_ctx_free(ctx);
+		}
+		for (size_t i = 0; bad[i].value; i++) {
+			ctx = load(CO_OK);
+			CHECK_INT(co_config_set(ctx, lists[k], bad[i].value), CO_EUSAGE);
+			CHECK(strstr(co_ctx_error(ctx), bad[i].why) != NULL);
+			CHECK(strstr(co_ctx_error(ctx), co_config_key_name(lists[k])) != NULL);
+			co_ctx_free(ctx);
+		}
+		ctx = load(CO_OK);
+		CHECK_INT(co_config_set(ctx, lists[k], many), CO_EUSAGE);
+		CHECK(strstr(co_ctx_error(ctx), "too many URLs (at most 16)") != NULL);
+		co_ctx_free(ctx);
+	}
+	/* The environment and the file are checked alike, naming the variable or file. */
+	setenv("SC_REST_URL", "http://a:1,,http://b:1", 1);
+	ctx = load(CO_EUSAGE);
+	CHECK(strstr(co_ctx_error(ctx), "SC_REST_URL: invalid rest_url") != NULL);
+	co_ctx_free(ctx);
+	clear_env();
+	setenv("SC_CONFIG", write_file("lists.conf", "master_ui = http://a:1,gopher://b:1\n"), 1);
+	ctx = load(CO_EDATA);
+	CHECK(strstr(co_ctx_error(ctx), "lists.conf: invalid master_ui") != NULL);
+	co_ctx_free(ctx);
+	clear_env();
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -247,8 +371,10 @@ int main(void)
 	test_flag_validation();
 	test_master_without_host();
 	test_master_host();
+	test_master_list();
+	test_url_lists();
 	for (const char *const *f = (const char *const[]){ "explicit.conf", "bad1.conf",
-			"bad2.conf", "bad3.conf", "nohost.conf", NULL }; *f; f++) {
+			"bad2.conf", "bad3.conf", "nohost.conf", "lists.conf", NULL }; *f; f++) {
 		char p[600];
 
 		snprintf(p, sizeof(p), "%s/%s", dir, *f);
