@@ -244,10 +244,11 @@ static void write_msg(struct consumer *c, const rd_kafka_message_t *rm)
 		m.headers = hs;
 		m.n_headers = n;
 	}
-	/* -s avro: kcat decodes the key, and stops there when it fails. */
+	/* -s avro: with -J kcat decodes the key, and stops there when it
+	 * fails; -f decodes fields in the format's order, as they come. */
 	for (int i = 0; i < 2; i++)
 		if ((drc[i] = decode_field(c, &m, i, &dec[i], &json[i], err[i], sizeof(err[i]))) &&
-		    c->o->exit_on_error)
+		    c->o->exit_on_error && c->o->json)
 			break;
 	if (c->o->json) {
 		if ((drc[0] || drc[1]) && c->o->exit_on_error) {

@@ -135,13 +135,13 @@ static int entry_fail(struct co_kafka_avro *a, struct schema_entry *e, int statu
 /* Text from outside for a message: printable ASCII, at most max bytes. */
 static void printable(char *out, size_t outsize, const char *s, size_t len)
 {
-	size_t n = 0;
+	size_t n = 0, i;
 
-	for (size_t i = 0; i < len && n + 4 < outsize; i++)
+	for (i = 0; i < len && n + 4 < outsize; i++)
 		out[n++] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
-	if (len && n + 4 >= outsize)
-		n += (size_t)snprintf(out + n, outsize - n, "...");
 	out[n] = '\0';
+	if (i < len)
+		snprintf(out + n, outsize - n, "...");
 }
 
 /*

@@ -147,6 +147,17 @@ def test_value_and_key_as_kcat_writes_them(brokers, registry):
     assert out == b'"key-1"\n'
 
 
+def test_format_order(brokers, registry):
+    """-f decodes in its own order, and stops at the first field that fails."""
+    sid = register(registry, "string")
+    t = topic_name()
+    produce(brokers, t, [(b"plain-key", frame(sid, "string", "v"))])
+    proc = consume(brokers, t, registry, "-s", "avro", "-f", "%s|%k\n", check=65)
+    assert proc.stdout == b'"v"|'
+    assert b"Avro/Schema-registry key deserialization: Invalid CP1 magic byte 112" \
+        in proc.stderr
+
+
 def test_json_envelope(brokers, registry):
     uid = register(registry, NODE)
     t = topic_name()
