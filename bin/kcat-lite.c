@@ -88,7 +88,7 @@ static noreturn void usage(void)
 	       "not committed, or an unknown topic; 64 usage; 65 malformed input, or a\n"
 	       "message -s cannot decode; 69 brokers or the schema registry unreachable,\n"
 	       "or all brokers lost; 74 I/O error; 76 the schema registry answered\n"
-	       "something else than a schema; 77 authentication refused; see\n"
+	       "something other than a schema; 77 authentication refused; see\n"
 	       "clusterops(7).\n",
 	       program_name, DEFAULT_METADATA_TIMEOUT_S);
 	exit(CO_OK);
