@@ -27,6 +27,7 @@ struct consumer {
 	struct kc_opts *o;
 	rd_kafka_t *rk;
 	struct co_kafka_format *fmt;
+	struct co_kafka_avro *avro;	/* -s avro */
 	struct part *parts;	/* the current assignment */
 	size_t n_parts;
 	int64_t start;		/* RD_KAFKA_OFFSET_* or absolute, or tail/time below */
@@ -182,8 +183,36 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		warnmsg("group rebalanced: %zu partitions assigned", c->n_parts);
 }
 
+/* One field for -s avro, when kcat would decode it: -J a present one, -f a
+ * non-empty one that the format shows. */
+static int decode_field(struct consumer *c, struct co_kafka_msg *m, int field,
+			struct co_kafka_decoded *dec, char **json, char *err, size_t errsize)
+{
+	const void *data = field ? m->payload : m->key;
+	size_t len = field ? m->len : m->key_len;
+	int rc;
+
+	if (!c->avro || !kc_avro(c->o, field) || !data ||
+	    (!c->o->json && (!len || !co_kafka_format_uses(c->fmt, field ? 's' : 'k'))))
+		return CO_OK;
+	rc = co_kafka_avro_decode(c->avro, data, len, json, &dec->schema_id);
+	dec->json = *json;
+	dec->error = err;
+	if (rc)
+		snprintf(err, errsize, "%s", co_ctx_error(c->o->ctx));
+	m->decoded[field] = dec;
+	if (rc && c->o->json)
+		warnmsg("Failed to deserialize %s in message in %s [%" PRId32 "] at offset %"
+			PRId64 ": %s%s", field ? "value" : "key", m->topic, m->partition,
+			m->offset, err, c->o->exit_on_error ? ": terminating" : "");
+	return rc;
+}
+
 static void write_msg(struct consumer *c, const rd_kafka_message_t *rm)
 {
+	struct co_kafka_decoded dec[2];
+	char *json[2] = { NULL, NULL }, err[2][1024];
+	int drc[2] = { CO_OK, CO_OK };
 	struct co_kafka_header hbuf[64], *hs = hbuf;
 	rd_kafka_timestamp_type_t tstype;
 	rd_kafka_headers_t *hdrs;
@@ -215,19 +244,33 @@ static void write_msg(struct consumer *c, const rd_kafka_message_t *rm)
 		m.headers = hs;
 		m.n_headers = n;
 	}
+	/* -s avro: with -J kcat decodes the key, and stops there when it
+	 * fails; -f decodes fields in the format's order, as they come. */
+	for (int i = 0; i < 2; i++)
+		if ((drc[i] = decode_field(c, &m, i, &dec[i], &json[i], err[i], sizeof(err[i]))) &&
+		    c->o->exit_on_error && c->o->json)
+			break;
 	if (c->o->json) {
-		co_kafka_json_write(&m, stdout);
-		fwrite(c->o->delim, 1, c->o->delim_len, stdout);
+		if ((drc[0] || drc[1]) && c->o->exit_on_error) {
+			c->status = drc[0] ? drc[0] : drc[1];
+			kc_stop = 1;
+		} else {
+			co_kafka_json_write(&m, stdout);
+			fwrite(c->o->delim, 1, c->o->delim_len, stdout);
+		}
 	} else if (co_kafka_format_write(c->fmt, &m, stdout) == CO_EDATA) {
-		/* A -s pack-str that does not fit: kcat's message and rule. */
+		/* A -s pack-str that does not fit, or Avro that does not decode:
+		 * kcat's message and rule. */
 		warnmsg("Failed to format message in %s [%" PRId32 "] at offset %" PRId64 ": %s%s",
 			m.topic, m.partition, m.offset, co_kafka_format_error(c->fmt),
 			c->o->exit_on_error ? ": terminating" : "");
 		if (c->o->exit_on_error) {
-			c->status = CO_EDATA;
+			c->status = drc[0] ? drc[0] : drc[1] ? drc[1] : CO_EDATA;
 			kc_stop = 1;
 		}
 	}
+	free(json[0]);
+	free(json[1]);
 	kc_message_written(c->o);
 	if (hs != hbuf)
 		free(hs);
@@ -450,8 +493,15 @@ int kc_consume(struct kc_opts *o)
 		if (rc)
 			die_ctx(o->ctx, rc);
 		for (int i = 0; i < 2; i++)
-			if (o->pack[i] && (rc = co_kafka_format_set_pack(o->ctx, c.fmt, i, o->pack[i])))
+			if (o->pack[i] && !kc_avro(o, i) &&
+			    (rc = co_kafka_format_set_pack(o->ctx, c.fmt, i, o->pack[i])))
 				die_ctx(o->ctx, rc);
+	}
+	if ((kc_avro(o, 0) || kc_avro(o, 1)) &&
+	    (rc = co_kafka_avro_new(o->ctx, o->registry, &c.avro))) {
+		if (rc == CO_EUSAGE)
+			usage_error("-r: %s", co_ctx_error(o->ctx));
+		die_ctx(o->ctx, rc);
 	}
 	c.want_headers = o->json || co_kafka_format_uses(c.fmt, 'h');
 	c.want_ts = o->json || co_kafka_format_uses(c.fmt, 'T');
@@ -466,5 +516,6 @@ int kc_consume(struct kc_opts *o)
 	set_assignment(&c, NULL);
 	kc_client_destroy(c.rk);
 	co_kafka_format_free(c.fmt);
+	co_kafka_avro_free(c.avro);
 	return c.status;
 }

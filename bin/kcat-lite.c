@@ -63,7 +63,9 @@ static noreturn void usage(void)
 	       "  -T                 with -P, echo each record read to standard output\n"
 	       "  -f FORMAT          output format: %%t %%p %%o %%T %%k %%K %%s %%S %%R %%h %%%%\n"
 	       "  -s [key=|value=]PACK  deserialize keys and/or values with a pack-str:\n"
-	       "                     < > b B h H i I q Q c s $ and spaces\n"
+	       "                     < > b B h H i I q Q c s $ and spaces; or avro: Avro\n"
+	       "                     in the schema registry's framing, written as JSON\n"
+	       "  -r URL             the schema registry for -s avro\n"
 	       "  -O                 accepted for kcat's sake; no effect\n"
 	       "  -J                 JSON envelopes, in -C/-G output and -P input\n"
 	       "  -X PROP=VALUE      librdkafka property; -X list, -X dump\n"
@@ -83,9 +85,11 @@ static noreturn void usage(void)
 	       "  -V, --version      output version information and exit\n"
 	       "\n"
 	       "Exit status: 0 success; 1 some message not delivered, a transaction\n"
-	       "not committed, or an unknown topic; 64 usage; 65 malformed input; 69\n"
-	       "brokers unreachable, or all of them lost; 74 I/O error; 77\n"
-	       "authentication refused; see clusterops(7).\n",
+	       "not committed, or an unknown topic; 64 usage; 65 malformed input, or a\n"
+	       "message -s cannot decode; 69 brokers or the schema registry unreachable,\n"
+	       "or all brokers lost; 74 I/O error; 76 the schema registry answered\n"
+	       "something other than a schema; 77 authentication refused; see\n"
+	       "clusterops(7).\n",
 	       program_name, DEFAULT_METADATA_TIMEOUT_S);
 	exit(CO_OK);
 }
@@ -115,6 +119,14 @@ static void option_X(struct kc_opts *o, const char *arg)
 	}
 	if (strcmp(arg, "dump") == 0) {
 		o->dump_conf = true;
+		return;
+	}
+	/* kcat's name for -r; its other schema.registry.* are libserdes's. */
+	if (strncmp(arg, "schema.registry.", 16) == 0) {
+		if (strncmp(arg + 16, "url=", 4) || !arg[20])
+			usage_error("-X %s: of the schema registry's properties only "
+				    "schema.registry.url=URL is known", arg);
+		o->registry = arg + 20;
 		return;
 	}
 	rc = co_kafka_props_add_arg(o->ctx, o->props, arg);
@@ -165,9 +177,7 @@ static void option_s(struct kc_opts *o, const char *arg)
 		pack = arg + 6;
 		key = false;
 	}
-	if (strcmp(pack, "avro") == 0)
-		usage_error("-s avro: Avro and the schema registry are not supported");
-	rc = co_kafka_pack_check(o->ctx, pack);
+	rc = strcmp(pack, "avro") ? co_kafka_pack_check(o->ctx, pack) : CO_OK;
 	if (rc == CO_EUSAGE)
 		usage_error("-s %s: %s", arg, co_ctx_error(o->ctx));
 	if (key)
@@ -260,7 +270,11 @@ static void parse_options(int argc, char **argv, struct kc_opts *o)
 		case 'f': o->format = optarg; break;
 		case 'J': o->json = true; break;
 		case 's': option_s(o, optarg); break;
-		case 'r': usage_error("-r: Avro and the schema registry are not supported");
+		case 'r':
+			if (!*optarg)
+				usage_error("-r: the schema registry URL is empty");
+			o->registry = optarg;
+			break;
 		case 'X': option_X(o, optarg); break;
 		case 'F':
 			o->conf_search = false;
@@ -373,6 +387,13 @@ static void validate(struct kc_opts *o)
 		usage_error("-l needs exactly one file");
 	if ((o->pack[0] || o->pack[1]) && o->mode != MODE_CONSUME && o->mode != MODE_GROUP)
 		usage_error("-s deserializes consumed messages: give it with -C or -G");
+	if (kc_avro(o, CO_KAFKA_FIELD_KEY) || kc_avro(o, CO_KAFKA_FIELD_VALUE)) {
+		if (!o->registry)
+			usage_error("-s avro needs the schema registry: -r URL");
+		/* kcat writes a decoded key, right before the value without -K. */
+		if (kc_avro(o, CO_KAFKA_FIELD_KEY) && !o->key_delim_arg)
+			o->key_delim_arg = "";
+	}
 	if (!o->delim) {
 		o->delim = unescape_dup("\\n", &o->delim_len);
 		o->delim_arg = "\\n";

@@ -5,6 +5,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
+#include <string.h>
 
 #include "tools-common.h"
 
@@ -38,6 +39,7 @@ struct kc_opts {
 	bool no_idempotence;		/* --no-idempotence: kcat's producer settings */
 	bool exit_on_error;		/* not -E: all brokers down ends the run */
 	const char *pack[2];		/* -s key=, -s value=: pack-str deserializers */
+	const char *registry;		/* -r: the schema registry for -s avro */
 	const char *brokers_arg;	/* -b, which wins over a property file */
 	bool conf_search;		/* no -F: KCAT_CONFIG or ~/.config/kcat.conf */
 	const char *format;		/* -f */
@@ -79,6 +81,12 @@ const struct rd_kafka_metadata *kc_metadata(struct kc_opts *o, rd_kafka_t *rk,
 					    const char *topic, bool all_topics);
 /* The broker list in use, for messages. */
 const char *kc_brokers(const struct kc_opts *o);
+
+/* Whether -s asked for Avro for the key (0) or the value (1). */
+static inline bool kc_avro(const struct kc_opts *o, int field)
+{
+	return o->pack[field] && strcmp(o->pack[field], "avro") == 0;
+}
 
 int kc_produce(struct kc_opts *o);
 int kc_consume(struct kc_opts *o);

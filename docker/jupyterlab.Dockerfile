@@ -22,7 +22,7 @@ RUN apt-get update \
     else rdkafka="zlib1g-dev libzstd-dev liblz4-dev"; fi \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential autoconf automake libtool pkg-config ca-certificates curl \
-      libcurl4-openssl-dev libjansson-dev libarchive-dev libssl-dev mandoc $rdkafka \
+      libcurl4-openssl-dev libjansson-dev libarchive-dev libssl-dev libavro-dev mandoc $rdkafka \
  && rm -rf /var/lib/apt/lists/*
 
 # librdkafka from its release source, into /usr/local like clusterops.
@@ -58,7 +58,7 @@ RUN apt-get update \
  && if [ "$LIBRDKAFKA_VERSION" = debian ]; then rdkafka=librdkafka1; \
     else rdkafka="zlib1g libzstd1 liblz4-1"; fi \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libcurl4 libjansson4 libarchive13 libssl3 $rdkafka man-db less \
+      libcurl4 libjansson4 libarchive13 libssl3 libavro23 $rdkafka man-db less \
       cron make jq nano \
  && rm -rf /var/lib/apt/lists/* \
  && sed -i 's/^session[[:space:]]*required[[:space:]]*pam_loginuid.so/# &/' /etc/pam.d/cron

@@ -660,6 +660,8 @@ struct co_kafka_msg {
 	size_t len;
 	const struct co_kafka_header *headers;
 	size_t n_headers;
+	/* -s avro: the key [0] and payload [1] decoded; NULL: their bytes */
+	const struct co_kafka_decoded *decoded[2];
 };
 
 /*
@@ -740,6 +742,55 @@ int co_kafka_format_set_pack(struct co_ctx *ctx, struct co_kafka_format *fmt,
 			     enum co_kafka_field field, const char *pack);
 /* Why the last co_kafka_format_write() returned CO_EDATA; owned by fmt. */
 const char *co_kafka_format_error(const struct co_kafka_format *fmt);
+/* ---- Kafka: Avro in the schema registry's framing (-s avro) ---- */
+
+/* What one decoder keeps and accepts. */
+#define CO_KAFKA_AVRO_MAX_SCHEMAS 256		/* schemas cached, by id */
+#define CO_KAFKA_AVRO_MAX_SCHEMA (1u << 20)	/* bytes of a registry reply */
+#define CO_KAFKA_AVRO_MAX_VALUES (1 << 20)	/* values in one datum */
+#define CO_KAFKA_AVRO_MAX_DEPTH 128		/* nesting in one datum */
+
+/*
+ * A decoder for keys and values framed as a Confluent-compatible schema
+ * registry's serializers write them: a magic byte 0, the schema id in 4
+ * big-endian bytes, then the Avro binary datum. url is the registry (its
+ * trailing slashes ignored; NULL: only the schemas added below); a schema
+ * is asked for once, with GET URL/schemas/ids/ID, and kept.
+ */
+struct co_kafka_avro;
+int co_kafka_avro_new(struct co_ctx *ctx, const char *url, struct co_kafka_avro **out);
+void co_kafka_avro_free(struct co_kafka_avro *avro);
+/* Know schema id as text (Avro JSON) without asking the registry. */
+int co_kafka_avro_add_schema(struct co_kafka_avro *avro, int32_t id, const char *text,
+			     size_t len);
+/*
+ * Decode one framed datum into *json, one line of JSON as kcat writes it
+ * (NUL-terminated; the caller frees it), and its schema id. A datum whose
+ * schema is "bytes" is the rest of the data, without a length, as the
+ * registry's serializers write it. CO_EDATA when the data cannot be
+ * decoded: not in the framing, an id the registry does not know, a schema
+ * avro-c does not read, a datum that does not match its schema or goes
+ * past the bounds above. The registry unreachable or refusing is
+ * CO_EUNAVAILABLE, CO_ETEMPFAIL or CO_ENOPERM (asked again for the next
+ * datum); an answer that is not a schema envelope is CO_EPROTOCOL. The
+ * message, on the context, reads as libserdes's.
+ */
+int co_kafka_avro_decode(struct co_kafka_avro *avro, const void *data, size_t len,
+			 char **json, int32_t *schema_id);
+
+/*
+ * A key or payload decoded for output (-s avro): co_kafka_format_write()
+ * writes json in place of the bytes of %k or %s, or, when json is NULL,
+ * stops with CO_EDATA and error as kcat words it; co_kafka_json_write()
+ * writes json verbatim with "key_schema_id"/"value_schema_id", or null
+ * with "key_error"/"payload_error".
+ */
+struct co_kafka_decoded {
+	const char *json;
+	int32_t schema_id;
+	const char *error;
+};
+
 /* ---- digests and archives ---- */
 
 /*

@@ -300,14 +300,26 @@ static int unpack(struct co_kafka_format *f, const char *what, const char *pack,
 	return 0;
 }
 
-/* A key or payload: through its pack-str when it has one and is not empty. */
+/* A key or payload: through its pack-str when it has one and is not empty,
+ * or as decoded (-s avro). */
 static int write_field(const struct co_kafka_format *f, enum co_kafka_field field,
-		       const void *data, size_t len, FILE *out)
+		       const struct co_kafka_decoded *dec, const void *data, size_t len,
+		       FILE *out)
 {
 	if (!len) {
 		if (f->null_str)
 			fputs(f->null_str, out);
 		return 0;
+	}
+	if (dec) {
+		if (dec->json) {
+			fputs(dec->json, out);
+			return 0;
+		}
+		snprintf(((struct co_kafka_format *)f)->error, sizeof(f->error),
+			 "Avro/Schema-registry %s deserialization: %s",
+			 field == CO_KAFKA_FIELD_KEY ? "key" : "message", dec->error);
+		return -1;
 	}
 	if (f->pack[field])
 		return unpack((struct co_kafka_format *)f,
@@ -333,14 +345,14 @@ CO_API int co_kafka_format_write(const struct co_kafka_format *f,
 			fprintf(out, "%" PRId64, m->offset);
 			break;
 		case FMT_KEY:
-			if (write_field(f, CO_KAFKA_FIELD_KEY, m->key, m->key_len, out))
+			if (write_field(f, CO_KAFKA_FIELD_KEY, m->decoded[0], m->key, m->key_len, out))
 				return CO_EDATA;
 			break;
 		case FMT_KEY_LEN:
 			fprintf(out, "%zd", m->key ? (ssize_t)m->key_len : (ssize_t)-1);
 			break;
 		case FMT_PAYLOAD:
-			if (write_field(f, CO_KAFKA_FIELD_VALUE, m->payload, m->len, out))
+			if (write_field(f, CO_KAFKA_FIELD_VALUE, m->decoded[1], m->payload, m->len, out))
 				return CO_EDATA;
 			break;
 		case FMT_PAYLOAD_LEN:
@@ -493,6 +505,19 @@ static void write_json_field(const char *name, const void *data, size_t len, FIL
 	}
 }
 
+/* kcat's -s avro fields: the JSON verbatim and its schema id, or null and why. */
+static void write_json_decoded(const char *name, const char *id_name,
+			       const struct co_kafka_decoded *dec, FILE *out)
+{
+	if (dec->json) {
+		fprintf(out, ",\"%s\":%s,\"%s_schema_id\":%" PRId32, name, dec->json, id_name,
+			dec->schema_id);
+		return;
+	}
+	fprintf(out, ",\"%s\":null,\"%s_error\":", name, name);
+	write_json_string(dec->error, strlen(dec->error), out);
+}
+
 CO_API int co_kafka_json_write(const struct co_kafka_msg *m, FILE *out)
 {
 	static const char *const tstypes[] = { NULL, "create", "logappend" };
@@ -520,8 +545,14 @@ CO_API int co_kafka_json_write(const struct co_kafka_msg *m, FILE *out)
 		}
 		fputc(']', out);
 	}
-	write_json_field("key", m->key, m->key_len, out);
-	write_json_field("payload", m->payload, m->len, out);
+	if (m->key && m->decoded[0])
+		write_json_decoded("key", "key", m->decoded[0], out);
+	else
+		write_json_field("key", m->key, m->key_len, out);
+	if (m->payload && m->decoded[1])
+		write_json_decoded("payload", "value", m->decoded[1], out);
+	else
+		write_json_field("payload", m->payload, m->len, out);
 	fputc('}', out);
 	return ferror(out) ? CO_EIO : CO_OK;
 }
