@@ -122,7 +122,7 @@ void tool_options_done(struct co_ctx *ctx)
 void tool_common_usage(FILE *out)
 {
 	fputs("\nConfiguration (flag > SC_* environment > config file > default):\n"
-	      "      --master URL       Spark master, spark://HOST:PORT (SC_MASTER)\n"
+	      "      --master URL       Spark master, spark://HOST:PORT[,HOST:PORT...] (SC_MASTER)\n"
 	      "      --master-ui URL    master web UI (SC_MASTER_UI; default http://MASTERHOST:8080)\n"
 	      "      --rest-url URL     REST submission server (SC_REST_URL; default http://MASTERHOST:6066)\n"
 	      "      --timeout SECONDS  time allowed for each HTTP request (SC_TIMEOUT; default 10)\n"

@@ -66,8 +66,22 @@ def assert_usage(proc, name, why):
 
 
 def master_json():
-    with urllib.request.urlopen(os.environ["SC_MASTER_UI"] + "/json/", timeout=10) as r:
-        return json.load(r)
+    """The /json/ of the ALIVE master (of a failover group: the first that is)."""
+    last = None
+    for ui in os.environ["SC_MASTER_UI"].split(","):
+        try:
+            with urllib.request.urlopen(ui + "/json/", timeout=10) as r:
+                doc = json.load(r)
+        except OSError as e:
+            last = last or e
+            continue
+        if doc.get("status") == "ALIVE":
+            return doc
+        if not isinstance(last, dict):
+            last = doc
+    if isinstance(last, dict):
+        return last
+    raise last
 
 
 def find_app(app_id):

@@ -31,7 +31,6 @@ def spread_app(tmp_path_factory, cluster):
     # each task then runs on an executor of its own
     cmd = [tool("sc-submit"), "-q", "-i", str(id_file),
            "--total-executor-cores", str(WORKERS), "--executor-cores", "1",
-           "--executor-memory", "384m",
            "--conf", "spark.scheduler.minRegisteredResourcesRatio=1.0",
            "--conf", "spark.scheduler.maxRegisteredResourcesWaitingTime=300s",
            str(JOBS / "chatty.py"), str(LINES), "4", str(WORKERS)]
