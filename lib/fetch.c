@@ -56,6 +56,8 @@
 #define SINK_RANGE (4ull << 20)
 /* The sink's read buffer. */
 #define SINK_READ (256u << 10)
+/* fsyncs at once: each in a thread of its own, so that they share commits. */
+#define MAX_SYNCERS 8
 #define MAX_BACKOFF 60.0
 /*
  * The version of the file a .part holds (its ETag, else its Last-Modified
@@ -106,7 +108,9 @@ struct xfer {
 	/* Set by the sink under its lock: */
 	int sink_errno;		/* reading back or writing back failed */
 	int fsync_errno;
-	bool synced;		/* the sink has hashed and fsynced all of it */
+	int sync_steps;		/* 2: hashed, written back and fsynced */
+	bool has_syncer;	/* the fsync was made by the thread syncer */
+	pthread_t syncer;
 	enum xfer_state state;
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -132,6 +136,7 @@ struct sink {
 	size_t head, count;
 	uint64_t pending;	/* bytes queued or being hashed */
 	bool busy, stop, threaded;
+	unsigned syncers;	/* fsync threads running */
 	pthread_t thread;
 	CURLM *multi;		/* woken when a file is synced */
 	char *buf;
@@ -217,6 +222,44 @@ static int sink_do(struct sink *s, const struct sink_job *j)
 	return err;
 }
 
+/*
+ * A file's fsync, in a thread of its own: ext4 and others commit the
+ * fsyncs that wait at the same time together, and the sink goes on hashing
+ * meanwhile.
+ */
+static void *syncer_main(void *arg)
+{
+	struct xfer *x = arg;
+	struct sink *s = x->sink;
+	int err = fsync(x->fd) != 0 ? errno : 0;
+
+	pthread_mutex_lock(&s->mu);
+	x->fsync_errno = err;
+	x->sync_steps++;
+	s->syncers--;
+	pthread_cond_broadcast(&s->done);
+	pthread_mutex_unlock(&s->mu);
+	curl_multi_wakeup(s->multi);
+	return NULL;
+}
+
+/* Start x's fsync in a thread, once fewer than MAX_SYNCERS run; the sink's. */
+static bool start_syncer(struct sink *s, struct xfer *x)
+{
+	pthread_mutex_lock(&s->mu);
+	while (s->syncers >= MAX_SYNCERS)
+		pthread_cond_wait(&s->done, &s->mu);
+	s->syncers++;
+	pthread_mutex_unlock(&s->mu);
+	/* it inherits the sink's mask: every signal blocked */
+	if (pthread_create(&x->syncer, NULL, syncer_main, x) == 0)
+		return true;
+	pthread_mutex_lock(&s->mu);
+	s->syncers--;
+	pthread_mutex_unlock(&s->mu);
+	return false;
+}
+
 /* Record a job's outcome; with the lock held (or no thread). */
 static void sink_record(const struct sink_job *j, int err)
 {
@@ -227,7 +270,7 @@ static void sink_record(const struct sink_job *j, int err)
 			x->fsync_errno = -err;
 		else if (err > 0 && !x->sink_errno)
 			x->sink_errno = err;
-		x->synced = true;
+		x->sync_steps = 2;
 	} else if (err && !x->sink_errno) {
 		x->sink_errno = err;
 	}
@@ -251,14 +294,32 @@ static void *sink_main(void *arg)
 		s->count--;
 		s->busy = true;
 		pthread_mutex_unlock(&s->mu);
-		err = sink_do(s, &j);
-		pthread_mutex_lock(&s->mu);
-		sink_record(&j, err);
+		if (j.kind == SINK_FSYNC) {
+			struct xfer *x = j.x;
+
+			err = x->sink_errno ? 0 : writeback(x, j.off, true);
+			if (start_syncer(s, x)) {
+				pthread_mutex_lock(&s->mu);
+				if (err && !x->sink_errno)
+					x->sink_errno = err;
+				x->has_syncer = true;
+				x->sync_steps++;
+			} else {
+				if (fsync(x->fd) != 0)
+					err = -errno;
+				pthread_mutex_lock(&s->mu);
+				sink_record(&j, err);
+			}
+		} else {
+			err = sink_do(s, &j);
+			pthread_mutex_lock(&s->mu);
+			sink_record(&j, err);
+		}
 		s->busy = false;
 		if (j.kind == SINK_HASH)
 			s->pending -= j.len;
 		pthread_cond_broadcast(&s->done);
-		if (j.kind == SINK_FSYNC)
+		if (j.kind == SINK_FSYNC && j.x->sync_steps == 2)
 			curl_multi_wakeup(s->multi);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -364,9 +425,9 @@ static bool sink_synced(struct sink *s, struct xfer *x)
 	bool done;
 
 	if (!s->threaded)
-		return x->synced;
+		return x->sync_steps == 2;
 	pthread_mutex_lock(&s->mu);
-	done = x->synced;
+	done = x->sync_steps == 2;
 	pthread_mutex_unlock(&s->mu);
 	return done;
 }
@@ -816,7 +877,8 @@ static void received(struct xfer *x)
 			  (unsigned long long)it->bytes, (unsigned long long)it->size);
 		return;
 	}
-	x->synced = false;
+	x->sync_steps = 0;
+	x->has_syncer = false;
 	x->fsync_errno = 0;
 	x->state = X_SYNCING;
 	sink_submit(x->sink, x, SINK_FSYNC, it->bytes, 0);
@@ -830,6 +892,10 @@ static void complete(struct co_ctx *ctx, struct xfer *x)
 	char *dir, *slash;
 	int dfd;
 
+	if (x->has_syncer) {
+		pthread_join(x->syncer, NULL);	/* done: it counted its step */
+		x->has_syncer = false;
+	}
 	if (x->sink_errno) {
 		int err = x->sink_errno;
 
@@ -1231,6 +1297,8 @@ out:
 	if (sink_up)
 		sink_end(&sink);	/* before the files it reads are closed */
 	for (size_t i = 0; xs && i < n; i++) {
+		if (xs[i].has_syncer)
+			pthread_join(xs[i].syncer, NULL);
 		if (xs[i].easy) {
 			curl_multi_remove_handle(multi, xs[i].easy);
 			curl_easy_cleanup(xs[i].easy);
