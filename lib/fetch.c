@@ -5,6 +5,14 @@
  * SHA-256 is computed, resumed with a Range request, retried with backoff,
  * verified, flushed and renamed into place.
  *
+ * The receiving thread only writes what arrives. A second thread (the
+ * "sink") reads back each range just written, while it is still in the page
+ * cache, and hashes it; it also starts the writeback of every completed
+ * range with sync_file_range() and waits for the ranges written some time
+ * before, so that dirty pages do not pile up and the final fsync, which it
+ * makes too, has little left to do. The receiver waits only when the sink
+ * falls too far behind, which bounds both the memory and the lag.
+ *
  * This lives in the library rather than in sc-fetch because it is not
  * specific to sample data: any tool that brings files to disk (executor
  * logs, event logs, application jars) needs the same guarantees, and the
@@ -16,6 +24,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +47,17 @@
 #define RECV_BUFFER (256L << 10)
 /* Start writing back every this many bytes: the final fsync is then short. */
 #define WRITEBACK_CHUNK (8ull << 20)
+/* Wait for the writeback of what was started more than this many bytes ago. */
+#define WRITEBACK_LAG (32ull << 20)
+/* Written but not yet hashed: beyond this the receiver waits for the sink. */
+#define SINK_LAG (32ull << 20)
+/* Ranges queued for the sink; contiguous ones are merged up to SINK_RANGE. */
+#define SINK_QUEUE 64
+#define SINK_RANGE (4ull << 20)
+/* The sink's read buffer. */
+#define SINK_READ (256u << 10)
+/* fsyncs at once: each in a thread of its own, so that they share commits. */
+#define MAX_SYNCERS 8
 #define MAX_BACKOFF 60.0
 /*
  * The version of the file a .part holds (its ETag, else its Last-Modified
@@ -47,7 +68,10 @@
 #define VALIDATOR_XATTR "user.clusterops.validator"
 #define MAX_RETRY_AFTER 300.0
 
-enum xfer_state { X_WAITING, X_ACTIVE, X_DONE };
+/* X_SYNCING: received whole; the sink is hashing the rest and syncing it. */
+enum xfer_state { X_WAITING, X_ACTIVE, X_SYNCING, X_DONE };
+
+struct sink;
 
 struct xfer {
 	struct co_fetch_item *item;
@@ -76,10 +100,337 @@ struct xfer {
 	struct curl_slist *headers;	/* If-Range, for the current attempt */
 	double ready_at;	/* monotonic time the next attempt may start */
 	double last_data;	/* monotonic time of the last bytes received */
-	uint64_t written_back;	/* offset up to which writeback was started */
+	struct sink *sink;
+	/* The sink's, while it has a range of this transfer to work on: */
+	uint64_t wb_started;	/* offset up to which writeback was started */
+	uint64_t wb_waited;	/* offset up to which writeback was waited for */
+	bool no_writeback;	/* sync_file_range() is not supported here */
+	/* Set by the sink under its lock: */
+	int sink_errno;		/* reading back or writing back failed */
+	int fsync_errno;
+	int sync_steps;		/* 2: hashed, written back and fsynced */
+	bool has_syncer;	/* the fsync was made by the thread syncer */
+	pthread_t syncer;
 	enum xfer_state state;
 	char errbuf[CURL_ERROR_SIZE];
 };
+
+/*
+ * The sink: one thread per co_fetch_run() that hashes, writes back and
+ * fsyncs what the receiver wrote, in the order it was written. Without a
+ * thread (pthread_create() failed) the same work is done in line.
+ */
+enum sink_kind { SINK_HASH, SINK_FSYNC };
+
+struct sink_job {
+	struct xfer *x;
+	enum sink_kind kind;
+	uint64_t off, len;
+};
+
+struct sink {
+	pthread_mutex_t mu;
+	pthread_cond_t work;	/* to the sink: a job, or stop */
+	pthread_cond_t done;	/* to the receiver: a job finished */
+	struct sink_job q[SINK_QUEUE];
+	size_t head, count;
+	uint64_t pending;	/* bytes queued or being hashed */
+	bool busy, stop, threaded;
+	unsigned syncers;	/* fsync threads running */
+	pthread_t thread;
+	CURLM *multi;		/* woken when a file is synced */
+	char *buf;
+};
+
+/* A sync_file_range() error that means only "not here": fsync still works. */
+static bool writeback_unsupported(int err)
+{
+	return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP || err == ESPIPE ||
+		err == EPERM;
+}
+
+/*
+ * Start the writeback of what was hashed since the last start, and wait for
+ * what was started more than WRITEBACK_LAG ago. Returns 0 or an errno.
+ */
+static int writeback(struct xfer *x, uint64_t end, bool last)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+	uint64_t upto;
+
+	if (x->no_writeback || end < x->wb_started ||
+	    (end - x->wb_started < WRITEBACK_CHUNK && !last))
+		return 0;
+	if (end > x->wb_started &&
+	    sync_file_range(x->fd, (off_t)x->wb_started, (off_t)(end - x->wb_started),
+			    SYNC_FILE_RANGE_WRITE) != 0)
+		goto failed;
+	x->wb_started = end;
+	if (last || end - x->wb_waited <= WRITEBACK_LAG)
+		return 0;	/* fsync waits for the rest */
+	upto = end - WRITEBACK_LAG;
+	if (sync_file_range(x->fd, (off_t)x->wb_waited, (off_t)(upto - x->wb_waited),
+			    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+			    SYNC_FILE_RANGE_WAIT_AFTER) != 0)
+		goto failed;
+	x->wb_waited = upto;
+	return 0;
+failed:
+	if (!writeback_unsupported(errno))
+		return errno;
+	x->no_writeback = true;	/* the final fsync does it all */
+#else
+	(void)end;
+	(void)last;
+	x->no_writeback = true;
+#endif
+	return 0;
+}
+
+/* Hash the range just written, reading it back from the page cache. */
+static int sink_hash(struct sink *s, struct xfer *x, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len;
+
+	while (off < end) {
+		size_t want = end - off < SINK_READ ? (size_t)(end - off) : SINK_READ;
+		ssize_t n = pread(x->fd, s->buf, want, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno;
+		if (n == 0)
+			return EIO;	/* shorter than what was written */
+		co_sha256_update(x->hash, s->buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	return writeback(x, end, false);
+}
+
+/* One job; returns 0 or an errno. Called without the lock. */
+static int sink_do(struct sink *s, const struct sink_job *j)
+{
+	struct xfer *x = j->x;
+	int err;
+
+	if (j->kind == SINK_HASH)
+		return x->sink_errno ? 0 : sink_hash(s, x, j->off, j->len);
+	err = x->sink_errno ? 0 : writeback(x, j->off, true);
+	if (fsync(x->fd) != 0)
+		return -errno;	/* negative: the fsync's */
+	return err;
+}
+
+/*
+ * A file's fsync, in a thread of its own: ext4 and others commit the
+ * fsyncs that wait at the same time together, and the sink goes on hashing
+ * meanwhile.
+ */
+static void *syncer_main(void *arg)
+{
+	struct xfer *x = arg;
+	struct sink *s = x->sink;
+	int err = fsync(x->fd) != 0 ? errno : 0;
+
+	pthread_mutex_lock(&s->mu);
+	x->fsync_errno = err;
+	x->sync_steps++;
+	s->syncers--;
+	pthread_cond_broadcast(&s->done);
+	pthread_mutex_unlock(&s->mu);
+	curl_multi_wakeup(s->multi);
+	return NULL;
+}
+
+/* Start x's fsync in a thread, once fewer than MAX_SYNCERS run; the sink's. */
+static bool start_syncer(struct sink *s, struct xfer *x)
+{
+	pthread_mutex_lock(&s->mu);
+	while (s->syncers >= MAX_SYNCERS)
+		pthread_cond_wait(&s->done, &s->mu);
+	s->syncers++;
+	pthread_mutex_unlock(&s->mu);
+	/* it inherits the sink's mask: every signal blocked */
+	if (pthread_create(&x->syncer, NULL, syncer_main, x) == 0)
+		return true;
+	pthread_mutex_lock(&s->mu);
+	s->syncers--;
+	pthread_mutex_unlock(&s->mu);
+	return false;
+}
+
+/* Record a job's outcome; with the lock held (or no thread). */
+static void sink_record(const struct sink_job *j, int err)
+{
+	struct xfer *x = j->x;
+
+	if (j->kind == SINK_FSYNC) {
+		if (err < 0)
+			x->fsync_errno = -err;
+		else if (err > 0 && !x->sink_errno)
+			x->sink_errno = err;
+		x->sync_steps = 2;
+	} else if (err && !x->sink_errno) {
+		x->sink_errno = err;
+	}
+}
+
+static void *sink_main(void *arg)
+{
+	struct sink *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		struct sink_job j;
+		int err;
+
+		while (!s->count && !s->stop)
+			pthread_cond_wait(&s->work, &s->mu);
+		if (!s->count)
+			break;
+		j = s->q[s->head];
+		s->head = (s->head + 1) % SINK_QUEUE;
+		s->count--;
+		s->busy = true;
+		pthread_mutex_unlock(&s->mu);
+		if (j.kind == SINK_FSYNC) {
+			struct xfer *x = j.x;
+
+			err = x->sink_errno ? 0 : writeback(x, j.off, true);
+			if (start_syncer(s, x)) {
+				pthread_mutex_lock(&s->mu);
+				if (err && !x->sink_errno)
+					x->sink_errno = err;
+				x->has_syncer = true;
+				x->sync_steps++;
+			} else {
+				if (fsync(x->fd) != 0)
+					err = -errno;
+				pthread_mutex_lock(&s->mu);
+				sink_record(&j, err);
+			}
+		} else {
+			err = sink_do(s, &j);
+			pthread_mutex_lock(&s->mu);
+			sink_record(&j, err);
+		}
+		s->busy = false;
+		if (j.kind == SINK_HASH)
+			s->pending -= j.len;
+		pthread_cond_broadcast(&s->done);
+		if (j.kind == SINK_FSYNC && j.x->sync_steps == 2)
+			curl_multi_wakeup(s->multi);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static bool sink_init(struct sink *s, CURLM *multi)
+{
+	sigset_t all, old;
+
+	memset(s, 0, sizeof(*s));
+	s->multi = multi;
+	s->buf = malloc(SINK_READ);
+	if (!s->buf)
+		return false;
+	if (pthread_mutex_init(&s->mu, NULL) != 0)
+		goto no_mutex;
+	if (pthread_cond_init(&s->work, NULL) != 0)
+		goto no_work;
+	if (pthread_cond_init(&s->done, NULL) != 0)
+		goto no_done;
+	/* Signals are the receiver's: its handlers remove the .part files. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	s->threaded = pthread_create(&s->thread, NULL, sink_main, s) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return true;
+no_done:
+	pthread_cond_destroy(&s->work);
+no_work:
+	pthread_mutex_destroy(&s->mu);
+no_mutex:
+	free(s->buf);
+	return false;
+}
+
+/* Finish every job, stop the thread. */
+static void sink_end(struct sink *s)
+{
+	if (s->threaded) {
+		pthread_mutex_lock(&s->mu);
+		s->stop = true;
+		pthread_cond_signal(&s->work);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->thread, NULL);
+		s->threaded = false;
+	}
+	pthread_cond_destroy(&s->done);
+	pthread_cond_destroy(&s->work);
+	pthread_mutex_destroy(&s->mu);
+	free(s->buf);
+	s->buf = NULL;
+}
+
+/*
+ * Queue a job, waiting while the sink is too far behind. Returns the
+ * transfer's sink error so far (0: none).
+ */
+static int sink_submit(struct sink *s, struct xfer *x, enum sink_kind kind, uint64_t off,
+		       uint64_t len)
+{
+	struct sink_job j = { .x = x, .kind = kind, .off = off, .len = len };
+	struct sink_job *last;
+	int err;
+
+	if (!s->threaded) {
+		sink_record(&j, sink_do(s, &j));
+		return x->sink_errno;
+	}
+	pthread_mutex_lock(&s->mu);
+	while (s->count == SINK_QUEUE || (kind == SINK_HASH && s->pending >= SINK_LAG))
+		pthread_cond_wait(&s->done, &s->mu);
+	last = s->count ? &s->q[(s->head + s->count - 1) % SINK_QUEUE] : NULL;
+	if (kind == SINK_HASH && last && last->x == x && last->kind == SINK_HASH &&
+	    last->off + last->len == off && last->len + len <= SINK_RANGE) {
+		last->len += len;	/* not taken yet: the sink takes from the head */
+	} else {
+		s->q[(s->head + s->count) % SINK_QUEUE] = j;
+		s->count++;
+		pthread_cond_signal(&s->work);
+	}
+	if (kind == SINK_HASH)
+		s->pending += len;
+	err = x->sink_errno;
+	pthread_mutex_unlock(&s->mu);
+	return err;
+}
+
+/* Wait until the sink has done every job queued. */
+static void sink_drain(struct sink *s)
+{
+	if (!s->threaded)
+		return;
+	pthread_mutex_lock(&s->mu);
+	while (s->count || s->busy)
+		pthread_cond_wait(&s->done, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Whether the sink has synced x (its fsync job is done). */
+static bool sink_synced(struct sink *s, struct xfer *x)
+{
+	bool done;
+
+	if (!s->threaded)
+		return x->sync_steps == 2;
+	pthread_mutex_lock(&s->mu);
+	done = x->sync_steps == 2;
+	pthread_mutex_unlock(&s->mu);
+	return done;
+}
 
 static double now_s(void)
 {
@@ -123,6 +474,7 @@ static void item_fail(struct xfer *x, int status, const char *fmt, ...)
 
 static void drop_part(struct xfer *x)
 {
+	sink_drain(x->sink);	/* nothing of it is still being read */
 	if (x->fd >= 0) {
 		close(x->fd);
 		x->fd = -1;
@@ -207,13 +559,15 @@ static bool open_target_dir(struct xfer *x, int rootfd, const char *root)
 /* Empty the .part file and the digest: the next byte is the file's first. */
 static bool restart_part(struct xfer *x)
 {
+	sink_drain(x->sink);
+	x->sink_errno = 0;
 	if (ftruncate(x->fd, 0) != 0 || lseek(x->fd, 0, SEEK_SET) != 0) {
 		x->write_errno = errno;
 		return false;
 	}
 	co_sha256_reset(x->hash);
 	x->item->bytes = 0;
-	x->written_back = 0;
+	x->wb_started = x->wb_waited = 0;
 	x->item->resumed = false;
 	return true;
 }
@@ -340,6 +694,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct xfer *x = arg;
 	size_t n = size * nmemb;
+	int err;
 
 	x->last_data = now_s();
 	if (!x->body_started && !begin_body(x))
@@ -361,16 +716,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 		}
 		done += (size_t)w;
 	}
-	co_sha256_update(x->hash, data, n);
+	/* hashed (and written back) by the sink, from the page cache */
+	err = sink_submit(x->sink, x, SINK_HASH, x->item->bytes, n);
 	x->item->bytes += n;
-#ifdef SYNC_FILE_RANGE_WRITE
-	if (x->item->bytes - x->written_back >= WRITEBACK_CHUNK) {
-		/* asynchronous: queues the pages for the disk, does not wait */
-		sync_file_range(x->fd, (off_t)x->written_back,
-				(off_t)(x->item->bytes - x->written_back), SYNC_FILE_RANGE_WRITE);
-		x->written_back = x->item->bytes;
+	if (err) {
+		x->write_errno = err;
+		return 0;
 	}
-#endif
 	return n;
 }
 
@@ -422,7 +774,7 @@ static bool open_part(struct co_ctx *ctx, struct xfer *x, bool restart)
 		item_fail(x, CO_EIO, "%s", co_ctx_error(ctx));
 		return false;
 	}
-	x->written_back = it->bytes;
+	x->wb_started = x->wb_waited = it->bytes;
 	if (it->bytes > x->limit && !restart_part(x)) {	/* cannot be this file */
 		item_fail(x, errno_status(x->write_errno, CO_EIO), "%s: %s", x->part,
 			  strerror(x->write_errno));
@@ -511,7 +863,28 @@ static bool start_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x,
 	return true;
 }
 
-/* Verify the finished .part file and rename it into place. */
+/*
+ * The transfer ended well: check its length, and have the sink hash what is
+ * left and fsync the file; complete() follows once it has.
+ */
+static void received(struct xfer *x)
+{
+	struct co_fetch_item *it = x->item;
+
+	if (it->size_known && it->bytes != it->size) {
+		drop_part(x);
+		item_fail(x, CO_EFAIL, "%s: %llu bytes, expected %llu", it->url,
+			  (unsigned long long)it->bytes, (unsigned long long)it->size);
+		return;
+	}
+	x->sync_steps = 0;
+	x->has_syncer = false;
+	x->fsync_errno = 0;
+	x->state = X_SYNCING;
+	sink_submit(x->sink, x, SINK_FSYNC, it->bytes, 0);
+}
+
+/* Hashed and synced: verify the .part file and rename it into place. */
 static void complete(struct co_ctx *ctx, struct xfer *x)
 {
 	struct co_fetch_item *it = x->item;
@@ -519,10 +892,15 @@ static void complete(struct co_ctx *ctx, struct xfer *x)
 	char *dir, *slash;
 	int dfd;
 
-	if (it->size_known && it->bytes != it->size) {
+	if (x->has_syncer) {
+		pthread_join(x->syncer, NULL);	/* done: it counted its step */
+		x->has_syncer = false;
+	}
+	if (x->sink_errno) {
+		int err = x->sink_errno;
+
 		drop_part(x);
-		item_fail(x, CO_EFAIL, "%s: %llu bytes, expected %llu", it->url,
-			  (unsigned long long)it->bytes, (unsigned long long)it->size);
+		item_fail(x, errno_status(err, CO_EIO), "%s: %s", x->part, strerror(err));
 		return;
 	}
 	/* The name must still be the file written: never rename a link in. */
@@ -546,9 +924,10 @@ static void complete(struct co_ctx *ctx, struct xfer *x)
 			  it->url, it->sha256, it->sha256_got);
 		return;
 	}
-	/* On disk before it has its name: a crash leaves the old file or the new. */
-	if (fsync(x->fd) != 0 || close(x->fd) != 0) {
-		int err = errno;
+	/* On disk (the sink's fsync) before it has its name: a crash leaves the
+	 * old file or the new. */
+	if (x->fsync_errno || close(x->fd) != 0) {
+		int err = x->fsync_errno ? x->fsync_errno : errno;
 
 		x->fd = -1;
 		drop_part(x);
@@ -652,7 +1031,7 @@ static double backoff(const struct co_fetch_options *opt, int attempt, curl_off_
 }
 
 /* One attempt ended: done, failed, or another attempt later. */
-static void finish_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x, CURLcode cc,
+static void finish_attempt(CURLM *multi, struct xfer *x, CURLcode cc,
 			   const struct co_fetch_options *opt, unsigned *seed)
 {
 	struct co_fetch_item *it = x->item;
@@ -699,7 +1078,7 @@ static void finish_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x, CUR
 		status = curl_error_status(cc);
 		snprintf(why, sizeof(why), "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
 	} else if (x->is_file || (code >= 200 && code < 300)) {
-		complete(ctx, x);
+		received(x);
 		return;
 	} else if (code == 416 && x->range_sent && !x->no_range) {
 		/* The part is stale (the file changed, or is complete): start over. */
@@ -730,6 +1109,7 @@ static void finish_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x, CUR
 	if (!transient || it->bytes == 0)
 		drop_part(x);	/* nothing to resume from a source that refused */
 	else if (x->fd >= 0) {
+		sink_drain(x->sink);
 		close(x->fd);	/* kept, for the next run to resume */
 		x->fd = -1;
 	}
@@ -822,6 +1202,8 @@ CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t 
 {
 	struct xfer *xs = calloc(n ? n : 1, sizeof(*xs));
 	CURLM *multi = co_curl_multi(ctx);
+	struct sink sink;
+	bool sink_up = false;
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	unsigned parallel = opt->parallel ? opt->parallel : 1;
 	int rootfd = -1;
@@ -829,7 +1211,7 @@ CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t 
 	size_t left = n;
 	int rc = CO_OK;
 
-	if (!xs || !multi) {
+	if (!xs || !multi || !(sink_up = sink_init(&sink, multi))) {
 		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
 		goto out;
 	}
@@ -844,6 +1226,7 @@ CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t 
 	for (size_t i = 0; i < n; i++) {
 		rc = setup(ctx, &xs[i], &items[i], opt);
 		xs[i].rootfd = rootfd;
+		xs[i].sink = &sink;
 		if (rc)
 			goto out;
 	}
@@ -877,7 +1260,7 @@ CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t 
 			if (msg->msg != CURLMSG_DONE)
 				continue;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-			finish_attempt(ctx, multi, x, msg->data.result, opt, &seed);
+			finish_attempt(multi, x, msg->data.result, opt, &seed);
 			if (x->state == X_DONE)
 				left--;
 		}
@@ -888,9 +1271,16 @@ CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t 
 				continue;
 			snprintf(x->errbuf, sizeof(x->errbuf), "no data received for %g s",
 				 opt->stall_timeout);
-			finish_attempt(ctx, multi, x, CURLE_OPERATION_TIMEDOUT, opt, &seed);
+			finish_attempt(multi, x, CURLE_OPERATION_TIMEDOUT, opt, &seed);
 			if (x->state == X_DONE)
 				left--;
+		}
+		/* Rename into place what the sink has hashed and synced. */
+		for (size_t i = 0; i < n; i++) {
+			if (xs[i].state != X_SYNCING || !sink_synced(&sink, &xs[i]))
+				continue;
+			complete(ctx, &xs[i]);
+			left--;
 		}
 		if (opt->progress && (now >= next_progress || left == 0)) {
 			opt->progress(opt->progress_arg, items, n);
@@ -904,7 +1294,11 @@ CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t 
 		}
 	}
 out:
+	if (sink_up)
+		sink_end(&sink);	/* before the files it reads are closed */
 	for (size_t i = 0; xs && i < n; i++) {
+		if (xs[i].has_syncer)
+			pthread_join(xs[i].syncer, NULL);
 		if (xs[i].easy) {
 			curl_multi_remove_handle(multi, xs[i].easy);
 			curl_easy_cleanup(xs[i].easy);

@@ -457,6 +457,159 @@ def test_disk_full_leaves_no_partial_target(nginx, area, tmp_path, no_user_confi
     assert listing.read_text() == ""
 
 
+# ---- durability: writeback while receiving, fsync before the rename
+
+# Interposed on sc-fetch with LD_PRELOAD: logs every sync_file_range() and
+# fsync() (with the file's name), and passes them on, or fails them as
+# SHIM_MODE says: "enosys" (sync_file_range not supported here), "eio"
+# (writeback failed), "fsync-eio" (the fsync of a .part file failed).
+IO_SHIM = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static void say(const char *line)
+{
+	const char *log = getenv("SHIM_LOG");
+	int fd = log ? open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : -1;
+
+	if (fd >= 0) {
+		write(fd, line, strlen(line));
+		close(fd);
+	}
+}
+
+static const char *mode(void)
+{
+	const char *m = getenv("SHIM_MODE");
+	return m ? m : "";
+}
+
+int sync_file_range(int fd, off_t off, off_t len, unsigned int flags)
+{
+	char line[128];
+	long rc;
+
+	if (strcmp(mode(), "enosys") == 0) {
+		errno = ENOSYS;
+		rc = -1;
+	} else if (strcmp(mode(), "eio") == 0 && off > 0) {
+		errno = EIO;
+		rc = -1;
+	} else {
+		rc = syscall(SYS_sync_file_range, fd, off, len, flags);
+	}
+	snprintf(line, sizeof(line), "sfr %lld %lld %u %ld\n", (long long)off, (long long)len,
+		 flags, rc);
+	say(line);
+	return (int)rc;
+}
+
+int fsync(int fd)
+{
+	char path[64], name[512], line[600];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, name, sizeof(name) - 1);
+	name[n > 0 ? n : 0] = '\0';
+	snprintf(line, sizeof(line), "fsync %s\n", name);
+	say(line);
+	if (strcmp(mode(), "fsync-eio") == 0 && strstr(name, ".part")) {
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def io_shim(tmp_path_factory):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        pytest.skip("no C compiler for the LD_PRELOAD shim")
+    d = tmp_path_factory.mktemp("shim")
+    (d / "shim.c").write_text(IO_SHIM)
+    subprocess.run([cc, "-shared", "-fPIC", "-O", "-o", str(d / "shim.so"), str(d / "shim.c")],
+                   check=True, capture_output=True, text=True)
+    return d / "shim.so"
+
+
+def shim_env(shim, log, mode=""):
+    # the sanitizer runtime need not come first in the list of libraries
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return {"LD_PRELOAD": str(shim), "SHIM_LOG": str(log), "SHIM_MODE": mode,
+            "ASAN_OPTIONS": f"{asan}:verify_asan_link_order=0".lstrip(":")}
+
+
+def shim_log(log):
+    return log.read_text().splitlines() if log.exists() else []
+
+
+SFR_WRITE, SFR_WAIT = 2, 1 | 2 | 4   # SYNC_FILE_RANGE_WRITE; WAIT_BEFORE|WRITE|WAIT_AFTER
+
+
+def test_large_file_is_written_back_while_received_then_fsynced(nginx, area, out, io_shim,
+                                                                tmp_path):
+    data = os.urandom(72 << 20)
+    url = nginx.publish(f"{area}/big.bin", data)
+    manifest = tmp_path / "m.txt"
+    manifest.write_text(f"{url} sha256={sha(data)} size={len(data)}\n")
+    log = tmp_path / "io.log"
+    proc = fetch("-d", out, "-m", manifest, env=shim_env(io_shim, log))
+    assert proc.returncode == 0, proc.stderr
+    assert rows(proc) == [[f"{out}/big.bin", str(len(data)), sha(data), "fetched"]]
+    assert (out / "big.bin").read_bytes() == data and leftovers(out) == []
+    lines = shim_log(log)
+    sfr = [tuple(int(v) for v in line.split()[1:]) for line in lines if line.startswith("sfr ")]
+    assert all(rc == 0 for *_, rc in sfr), lines
+    # writeback started in 8 MiB steps from the first byte to the last ...
+    started = sorted((off, off + length) for off, length, flags, _ in sfr if flags == SFR_WRITE)
+    assert started[0][0] == 0 and started[-1][1] == len(data), started
+    assert all(a[1] == b[0] for a, b in zip(started, started[1:])), started
+    assert len(started) >= 72 // 12   # 8 MiB, plus at most one merged 4 MiB range
+    # ... the ranges started long before are waited for while receiving ...
+    waited = [(off, off + length) for off, length, flags, _ in sfr if flags == SFR_WAIT]
+    assert waited and waited[0][0] == 0 and waited[-1][1] <= len(data) - (32 << 20), waited
+    # ... and the .part file is fsynced before it is renamed, then its directory
+    fsyncs = [line.split(" ", 1)[1] for line in lines if line.startswith("fsync ")]
+    assert f"{out}/.big.bin.part" in fsyncs and fsyncs.index(f"{out}/.big.bin.part") < \
+        fsyncs.index(str(out)), fsyncs
+
+
+def test_without_sync_file_range_the_file_is_still_fsynced(nginx, area, out, io_shim, tmp_path):
+    data = os.urandom(20 << 20)
+    url = nginx.publish(f"{area}/big.bin", data)
+    log = tmp_path / "io.log"
+    proc = fetch("-d", out, url, env=shim_env(io_shim, log, "enosys"))
+    assert proc.returncode == 0, proc.stderr
+    assert rows(proc) == [[f"{out}/big.bin", str(len(data)), sha(data), "fetched"]]
+    assert (out / "big.bin").read_bytes() == data and leftovers(out) == []
+    lines = shim_log(log)
+    # tried once, then left to the fsync
+    sfr = [line.split() for line in lines if line.startswith("sfr ")]
+    assert len(sfr) == 1 and sfr[0][1] == "0" and int(sfr[0][2]) >= 8 << 20, lines
+    assert sfr[0][3:] == ["2", "-1"], lines
+    assert f"fsync {out}/.big.bin.part" in lines
+
+
+@pytest.mark.parametrize("mode", ["eio", "fsync-eio"])
+def test_failed_writeback_or_fsync_leaves_no_file(nginx, area, out, io_shim, tmp_path, mode):
+    data = os.urandom(20 << 20)
+    url = nginx.publish(f"{area}/big.bin", data)
+    log = tmp_path / "io.log"
+    proc = fetch("-d", out, url, env=shim_env(io_shim, log, mode))
+    assert proc.returncode == 74, proc.stderr
+    assert f"{out}/.big.bin.part: Input/output error" in proc.stderr
+    assert not (out / "big.bin").exists() and leftovers(out) == []
+
+
 # ---- archives
 
 
