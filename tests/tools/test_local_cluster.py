@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, master_json, wait_for
+from conftest import ROOT, master_json
 
 pytestmark = pytest.mark.cluster
 SCRIPT = str(ROOT / "scripts" / "local-cluster")
@@ -196,22 +196,10 @@ def master_states():
 
 
 @pytest.mark.big
-def test_big_shape_failover_to_the_standby_master(cluster):
+def test_big_shape_runs_every_component(cluster):
+    # (the failover itself is test_failover.py's)
     proc = local_cluster("status")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     names = [line.split("\t")[0] for line in proc.stdout.splitlines()]
     assert names[:3] == ["zookeeper", "spark-master", "spark-master2"] and len(names) == 15
-    workers = 8
-    states = master_states()
-    assert sorted(states) == [("ALIVE", workers), ("STANDBY", 0)], states
-    active = [s for s, _ in states].index("ALIVE")
-    name = ["spark-master", "spark-master2"][active]
-    killed_at = time.monotonic()
-    local_cluster("stop", "--kill", name)
-    wait_for(lambda: master_states()[1 - active] == ("ALIVE", workers), timeout=120,
-             what="the STANDBY master to take over with every worker")
-    took = time.monotonic() - killed_at
-    proc = local_cluster("start", name, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    assert master_states()[active][0] == "STANDBY"
-    print(f"failover: the other master ALIVE with {workers} workers {took:.1f}s after SIGKILL")
+    assert sorted(master_states()) == [("ALIVE", 8), ("STANDBY", 0)], master_states()
