@@ -509,6 +509,28 @@ static void protect_driver_log(const struct vouch *v, const struct kept_inprogre
 	}
 }
 
+/* "action\tname\tapp_id\tbytes\tmtime\n", a line per log: no format to parse. */
+static void put_line(const char *action, const char *name, const char *app_id, int64_t bytes,
+		     const char *when)
+{
+	char num[24], *p = num + sizeof(num);
+	uint64_t v = bytes < 0 ? 0 : (uint64_t)bytes;
+
+	*--p = '\t';
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	fputs_unlocked(action, stdout);
+	putc_unlocked('\t', stdout);
+	fputs_unlocked(name, stdout);
+	putc_unlocked('\t', stdout);
+	fputs_unlocked(app_id, stdout);
+	putc_unlocked('\t', stdout);
+	fwrite_unlocked(p, 1, (size_t)(num + sizeof(num) - p), stdout);
+	fputs_unlocked(when, stdout);
+	putc_unlocked('\n', stdout);
+}
+
 static void report_removed(const struct control *ctl, const struct item *it)
 {
 	const struct co_eventlog *log = it->eventlog;
@@ -533,8 +555,7 @@ static void report_removed(const struct control *ctl, const struct item *it)
 				    "kind", "driver-log", "name", it->name, "app_id", it->app_id,
 				    "bytes", (json_int_t)it->bytes, "mtime", when));
 	else
-		printf("%s\t%s\t%s\t%" PRId64 "\t%s\n", action, it->name, it->app_id, it->bytes,
-		       when);
+		put_line(action, it->name, it->app_id, it->bytes, when);
 }
 
 /* One kind's pass over its dir. */
