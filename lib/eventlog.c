@@ -425,7 +425,8 @@ static int scan_entry(struct co_ctx *ctx, const struct each *ea, const char *nam
 		return CO_OK;	/* removed meanwhile */
 	if (S_ISLNK(sb.st_mode))
 		return ea->skip(ctx, name, "symbolic link, not followed", ea->arg);
-	if (co_eventlog_parse_name(name, &log.id) != CO_OK)
+	/* the name was parsed above when d_type was known */
+	if (d_type == DT_UNKNOWN && co_eventlog_parse_name(name, &log.id) != CO_OK)
 		return ea->skip(ctx, name, "not an event log", ea->arg);
 	if (log.id.rolling ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode))
 		return ea->skip(ctx, name, log.id.rolling ? "not a directory" : "not a file",
