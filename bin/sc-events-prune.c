@@ -12,6 +12,7 @@
 #include <fnmatch.h>
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,25 +41,43 @@ struct control {
 	size_t n_apps;
 };
 
-enum verdict { KEEP, REMOVE, PROTECTED };
-
-/* A log of either kind, as the rules see it. */
+/* A log of either kind, as the rules see it, while the scan is at it. */
 struct item {
 	const char *name;
 	const char *app_id;
 	int64_t bytes;
 	int64_t mtime_ms;
-	size_t dir_order;
 	const char *protected_why;	/* NULL: the rules decide */
 	bool held_back;		/* protected only because no master could vouch */
 	const struct co_eventlog *eventlog;	/* or */
 	const struct co_driver_log *driver_log;
 };
 
-struct plan {
-	enum verdict *verdict;
-	bool *wanted;		/* PROTECTED, but a rule would have taken it */
-	size_t held_back;	/* logs wanted, kept as no master vouched */
+/*
+ * --keep and --max-total need every log before they can decide: each one
+ * is then kept as one of these, in the directory's order, its name in an
+ * arena; 40 bytes and its name's a log.
+ */
+struct entry {
+	int64_t mtime_ms;
+	int64_t bytes;
+	size_t name;		/* offset of its name in the arena */
+	const char *protected_why;
+	unsigned flags;
+};
+
+enum {
+	E_HELD_BACK = 1,	/* item.held_back */
+	E_CRC = 2,		/* a ".<name>.crc" goes with it */
+	E_INPROGRESS = 4,	/* a rolling log's appstatus says so */
+	E_WANTED = 8,		/* --older-than, --app or --all select it */
+	E_REMOVE = 16,		/* the plan removes it */
+};
+
+/* An application whose event log is kept as in progress. */
+struct kept_inprogress {
+	char *app_id;
+	bool held_back;
 };
 
 /* What one kind's pass did, for its summary line. */
@@ -436,51 +455,6 @@ static bool app_selected(const struct control *ctl, const char *app_id)
 }
 
 /*
- * Decide each log's fate. Protection comes first and wins over every rule;
- * then the rules select (a union); --max-total takes the oldest of what
- * remains until the rest fits. Items are newest first.
- */
-static void make_plan(const struct control *ctl, const struct item *items, size_t n,
-		      struct plan *plan)
-{
-	double now_ms = (double)time(NULL) * 1000;
-	int64_t kept_bytes = 0;
-	long unprotected = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		const struct item *it = &items[i];
-		bool old = ctl->older_than >= 0 &&
-			   now_ms - (double)it->mtime_ms > ctl->older_than * 1000;
-		bool select = ctl->all || old || app_selected(ctl, it->app_id);
-
-		plan->wanted[i] = select;
-		plan->verdict[i] = KEEP;
-		if (it->protected_why) {
-			plan->verdict[i] = PROTECTED;
-			if (select && it->held_back)
-				plan->held_back++;
-			continue;
-		}
-		if (ctl->keep >= 0 && unprotected >= ctl->keep)
-			select = true;
-		unprotected++;
-		if (select)
-			plan->verdict[i] = REMOVE;
-	}
-	if (ctl->max_total < 0)
-		return;
-	for (size_t i = 0; i < n; i++)
-		if (plan->verdict[i] != REMOVE)
-			kept_bytes += items[i].bytes;
-	for (size_t i = n; i-- > 0 && kept_bytes > ctl->max_total;) {
-		if (plan->verdict[i] == KEEP) {
-			plan->verdict[i] = REMOVE;
-			kept_bytes -= items[i].bytes;
-		}
-	}
-}
-
-/*
  * An event log's protection: its application runs; or it is in progress
  * and no ALIVE master lists its application as ended (a driver that died
  * before closing its log), unless the user vouches with --no-master
@@ -503,21 +477,22 @@ static void protect_eventlog(const struct control *ctl, const struct vouch *v,
 	}
 }
 
-static int cmp_item_app(const void *a, const void *b)
+static int cmp_kept_app(const void *a, const void *b)
 {
-	return strcmp(((const struct item *)a)->app_id, ((const struct item *)b)->app_id);
+	return strcmp(((const struct kept_inprogress *)a)->app_id,
+		      ((const struct kept_inprogress *)b)->app_id);
 }
 
 /*
  * A driver log's protection: its application runs; sc-submit still writes
  * it (it holds the file's lock); or the application's event log is kept as
- * in progress (the same verdict, for the same reason). protected_events
- * holds those event logs, sorted by application id.
+ * in progress (the same verdict, for the same reason). kept holds those
+ * applications, sorted by id.
  */
-static void protect_driver_log(const struct vouch *v, const struct item *protected_events,
-			       size_t n_protected, struct item *it)
+static void protect_driver_log(const struct vouch *v, const struct kept_inprogress *kept,
+			       size_t n_kept, struct item *it)
 {
-	const struct item *ev;
+	const struct kept_inprogress key = { .app_id = (char *)it->app_id }, *ev;
 
 	if (v->st && app_running(v->st, it->app_id)) {
 		it->protected_why = "application running";
@@ -527,21 +502,47 @@ static void protect_driver_log(const struct vouch *v, const struct item *protect
 		it->protected_why = "being written (sc-submit runs)";
 		return;
 	}
-	ev = n_protected ? bsearch(it, protected_events, n_protected, sizeof(*it), cmp_item_app)
-			 : NULL;
+	ev = n_kept ? bsearch(&key, kept, n_kept, sizeof(*kept), cmp_kept_app) : NULL;
 	if (ev) {
 		it->protected_why = "its event log is kept as in progress";
 		it->held_back = ev->held_back;
 	}
 }
 
+/* "action\tname\tapp_id\tbytes\tmtime\n", a line per log: no format to parse. */
+static void put_line(const char *action, const char *name, const char *app_id, int64_t bytes,
+		     const char *when)
+{
+	char num[24], *p = num + sizeof(num);
+	uint64_t v = bytes < 0 ? 0 : (uint64_t)bytes;
+
+	*--p = '\t';
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	fputs_unlocked(action, stdout);
+	putc_unlocked('\t', stdout);
+	fputs_unlocked(name, stdout);
+	putc_unlocked('\t', stdout);
+	fputs_unlocked(app_id, stdout);
+	putc_unlocked('\t', stdout);
+	fwrite_unlocked(p, 1, (size_t)(num + sizeof(num) - p), stdout);
+	fputs_unlocked(when, stdout);
+	putc_unlocked('\n', stdout);
+}
+
 static void report_removed(const struct control *ctl, const struct item *it)
 {
 	const struct co_eventlog *log = it->eventlog;
 	const char *action = ctl->dry_run ? "would-remove" : "removed";
-	char when[32];
+	/* logs come in runs of the same second: one formatting per second */
+	static int64_t when_s = -1;
+	static char when[32];
 
-	format_time_ms(it->mtime_ms, when);
+	if (it->mtime_ms <= 0 || it->mtime_ms / 1000 != when_s) {
+		format_time_ms(it->mtime_ms, when);
+		when_s = it->mtime_ms > 0 ? it->mtime_ms / 1000 : -1;
+	}
 	if (ctl->json && log)
 		json_line(json_pack("{s:s, s:s, s:s, s:s, s:s?, s:I, s:s, s:b, s:b}", "action",
 				    action, "kind", "event-log", "name", it->name,
@@ -554,69 +555,250 @@ static void report_removed(const struct control *ctl, const struct item *it)
 				    "kind", "driver-log", "name", it->name, "app_id", it->app_id,
 				    "bytes", (json_int_t)it->bytes, "mtime", when));
 	else
-		printf("%s\t%s\t%s\t%" PRId64 "\t%s\n", action, it->name, it->app_id, it->bytes,
-		       when);
+		put_line(action, it->name, it->app_id, it->bytes, when);
 }
 
-static int remove_item(struct co_ctx *ctx, int dirfd, const struct item *it)
+/* One kind's pass over its dir. */
+struct pass {
+	struct co_ctx *ctx;
+	const struct control *ctl;
+	const struct vouch *v;
+	int dirfd;
+	const char *dirname;
+	double now_ms;
+	bool listing;		/* --keep or --max-total: list, then decide */
+	struct tally *t;
+	size_t n;		/* logs seen */
+	/* the list, when listing */
+	struct entry *entries;
+	size_t n_entries, cap_entries;
+	char *arena;
+	size_t arena_len, arena_cap;
+	/* event logs kept as in progress: noted by the event pass, read by the driver pass */
+	struct kept_inprogress *kept;
+	size_t n_kept, cap_kept;
+};
+
+/* --older-than, --app and --all: each log on its own. */
+static bool rules_select(const struct pass *p, const struct item *it)
 {
-	return it->eventlog ? co_eventlog_remove(ctx, dirfd, it->eventlog)
-			    : co_driver_log_remove(ctx, dirfd, it->driver_log);
+	const struct control *ctl = p->ctl;
+
+	return ctl->all ||
+	       (ctl->older_than >= 0 && p->now_ms - (double)it->mtime_ms > ctl->older_than * 1000) ||
+	       (ctl->n_apps && app_selected(ctl, it->app_id));
+}
+
+/* A protected log: counted, and named when a rule would have taken it. */
+static void protected_seen(struct pass *p, const struct item *it, bool wanted)
+{
+	p->t->protected++;
+	if (!wanted)
+		return;
+	if (it->held_back)
+		p->t->held_back++;
+	if (!p->ctl->quiet)
+		warnmsg("kept %s: %s", it->name, it->protected_why);
+}
+
+/* Remove one log (unless a dry run) and report it. */
+static void take(struct pass *p, const struct item *it)
+{
+	if (!p->ctl->dry_run) {
+		int rc = it->eventlog ? co_eventlog_remove(p->ctx, p->dirfd, it->eventlog)
+				      : co_driver_log_remove(p->ctx, p->dirfd, it->driver_log);
+
+		if (rc != CO_OK) {
+			warnmsg("%s/%s", p->dirname, co_ctx_error(p->ctx));
+			p->t->failed++;
+			return;
+		}
+	}
+	report_removed(p->ctl, it);
+	p->t->removed++;
+	p->t->freed += it->bytes;
+}
+
+static void *grow_or_die(void *array, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return array;
+	*cap = *cap ? *cap * 2 : 1024;
+	while (*cap < need)
+		*cap *= 2;
+	if (!(array = realloc(array, *cap * size)))
+		die(CO_ESOFTWARE, "out of memory");
+	return array;
+}
+
+/* Keep a log for the plan: its entry and its name. */
+static void list_add(struct pass *p, const struct item *it, bool wanted)
+{
+	size_t len = strlen(it->name) + 1;
+	struct entry *e;
+
+	p->entries = grow_or_die(p->entries, &p->cap_entries, p->n_entries + 1,
+				 sizeof(*p->entries));
+	p->arena = grow_or_die(p->arena, &p->arena_cap, p->arena_len + len, 1);
+	memcpy(p->arena + p->arena_len, it->name, len);
+	e = &p->entries[p->n_entries++];
+	*e = (struct entry){ .mtime_ms = it->mtime_ms, .bytes = it->bytes,
+			     .name = p->arena_len, .protected_why = it->protected_why };
+	p->arena_len += len;
+	if (it->held_back)
+		e->flags |= E_HELD_BACK;
+	if (wanted)
+		e->flags |= E_WANTED;
+	if (it->eventlog ? it->eventlog->crc_name != NULL : it->driver_log->crc_name != NULL)
+		e->flags |= E_CRC;
+	if (it->eventlog && it->eventlog->id.in_progress)
+		e->flags |= E_INPROGRESS;
 }
 
 /*
- * Plan, then remove in the directory's own order, which is the order its
- * file system finds and drops entries fastest in.
+ * Each log as the scan finds it: protected, taken at once, or left; or,
+ * when listing, kept for the plan. Protection comes first and wins over
+ * every rule.
  */
-static void prune_items(struct co_ctx *ctx, const struct control *ctl, int dirfd,
-			const char *dirname, const struct item *items, size_t n,
-			struct tally *t)
+static void consider(struct pass *p, const struct item *it)
 {
-	struct plan plan = { 0 };
-	size_t *order = calloc(n + 1, sizeof(*order));
+	bool wanted = rules_select(p, it);
 
-	plan.verdict = calloc(n + 1, sizeof(*plan.verdict));
-	plan.wanted = calloc(n + 1, sizeof(*plan.wanted));
-	if (!order || !plan.verdict || !plan.wanted)
-		die(CO_ESOFTWARE, "out of memory");
-	make_plan(ctl, items, n, &plan);
-	for (size_t i = 0; i < n; i++)
-		order[items[i].dir_order] = i;
-	for (size_t k = 0; k < n; k++) {
-		size_t i = order[k];
-		const struct item *it = &items[i];
-
-		if (plan.verdict[i] == PROTECTED) {
-			t->protected++;
-			if (!ctl->quiet && plan.wanted[i])
-				warnmsg("kept %s: %s", it->name, it->protected_why);
-			continue;
-		}
-		if (plan.verdict[i] != REMOVE)
-			continue;
-		if (!ctl->dry_run && remove_item(ctx, dirfd, it) != CO_OK) {
-			warnmsg("%s/%s", dirname, co_ctx_error(ctx));
-			t->failed++;
-			continue;
-		}
-		report_removed(ctl, it);
-		t->removed++;
-		t->freed += it->bytes;
-	}
-	t->kept = n - t->removed;
-	t->held_back = plan.held_back;
-	free(order);
-	free(plan.verdict);
-	free(plan.wanted);
+	p->n++;
+	if (p->listing)
+		list_add(p, it, wanted);
+	else if (it->protected_why)
+		protected_seen(p, it, wanted);
+	else if (wanted)
+		take(p, it);
 }
 
-static void report_skipped(const struct control *ctl, const struct co_eventlog_skip *skipped,
-			   size_t n)
+static int on_skip(struct co_ctx *ctx, const char *name, const char *reason, void *arg)
 {
-	if (ctl->quiet)
-		return;
-	for (size_t i = 0; i < n; i++)
-		warnmsg("skipped %s: %s", skipped[i].name, skipped[i].reason);
+	struct pass *p = arg;
+
+	(void)ctx;
+	p->t->skipped++;
+	if (!p->ctl->quiet)
+		warnmsg("skipped %s: %s", name, reason);
+	return CO_OK;
+}
+
+static int on_eventlog(struct co_ctx *ctx, const struct co_eventlog *log, void *arg)
+{
+	struct pass *p = arg;
+	struct item it = { .name = log->name, .app_id = log->id.app_id, .bytes = log->bytes,
+			   .mtime_ms = log->mtime_ms, .eventlog = log };
+
+	(void)ctx;
+	protect_eventlog(p->ctl, p->v, &it);
+	if (it.protected_why && log->id.in_progress) {
+		/* the driver log's verdict follows */
+		p->kept = grow_or_die(p->kept, &p->cap_kept, p->n_kept + 1, sizeof(*p->kept));
+		p->kept[p->n_kept++] = (struct kept_inprogress){ xstrdup(it.app_id), it.held_back };
+	}
+	consider(p, &it);
+	return CO_OK;
+}
+
+static int on_driver_log(struct co_ctx *ctx, const struct co_driver_log *log, void *arg)
+{
+	struct pass *p = arg;
+	struct item it = { .name = log->name, .app_id = log->app_id, .bytes = log->bytes,
+			   .mtime_ms = log->mtime_ms, .driver_log = log };
+
+	(void)ctx;
+	protect_driver_log(p->v, p->kept, p->n_kept, &it);
+	consider(p, &it);
+	return CO_OK;
+}
+
+static const struct pass *sort_pass;	/* qsort has no argument for the comparison */
+
+/* Newest first; the same time by name. */
+static int newest_first(const void *a, const void *b)
+{
+	const struct entry *x = &sort_pass->entries[*(const size_t *)a];
+	const struct entry *y = &sort_pass->entries[*(const size_t *)b];
+
+	if (x->mtime_ms != y->mtime_ms)
+		return x->mtime_ms > y->mtime_ms ? -1 : 1;
+	return strcmp(sort_pass->arena + x->name, sort_pass->arena + y->name);
+}
+
+/*
+ * The plan, when listing: --keep takes all but the newest N unprotected
+ * logs; --max-total takes the oldest of what remains until the rest fits.
+ */
+static void make_plan(struct pass *p)
+{
+	const struct control *ctl = p->ctl;
+	size_t *order = malloc((p->n_entries + 1) * sizeof(*order));
+	int64_t kept_bytes = 0;
+	long unprotected = 0;
+
+	if (!order)
+		die(CO_ESOFTWARE, "out of memory");
+	for (size_t i = 0; i < p->n_entries; i++)
+		order[i] = i;
+	sort_pass = p;
+	qsort(order, p->n_entries, sizeof(*order), newest_first);
+	for (size_t k = 0; k < p->n_entries; k++) {
+		struct entry *e = &p->entries[order[k]];
+
+		if (e->protected_why)
+			continue;
+		if ((e->flags & E_WANTED) || (ctl->keep >= 0 && unprotected >= ctl->keep))
+			e->flags |= E_REMOVE;
+		unprotected++;
+	}
+	for (size_t i = 0; ctl->max_total >= 0 && i < p->n_entries; i++)
+		if (!(p->entries[i].flags & E_REMOVE))
+			kept_bytes += p->entries[i].bytes;
+	for (size_t k = p->n_entries; ctl->max_total >= 0 && k-- > 0 &&
+	     kept_bytes > ctl->max_total;) {
+		struct entry *e = &p->entries[order[k]];
+
+		if (!e->protected_why && !(e->flags & E_REMOVE)) {
+			e->flags |= E_REMOVE;
+			kept_bytes -= e->bytes;
+		}
+	}
+	free(order);
+}
+
+/* Carry out the plan, in the directory's own order: the log is made again from its entry. */
+static void carry_out(struct pass *p, bool events)
+{
+	for (size_t i = 0; i < p->n_entries; i++) {
+		const struct entry *e = &p->entries[i];
+		struct co_eventlog ev = { .name = p->arena + e->name };
+		struct co_driver_log dl = { .name = p->arena + e->name };
+		struct item it = { .name = p->arena + e->name, .bytes = e->bytes,
+				   .mtime_ms = e->mtime_ms, .protected_why = e->protected_why,
+				   .held_back = e->flags & E_HELD_BACK };
+		char crc[NAME_MAX + 8];
+
+		if (!e->protected_why && !(e->flags & E_REMOVE))
+			continue;
+		snprintf(crc, sizeof(crc), ".%s.crc", it.name);
+		if (events) {
+			(void)co_eventlog_parse_name(it.name, &ev.id);	/* parsed when found */
+			ev.id.in_progress = e->flags & E_INPROGRESS;
+			ev.crc_name = e->flags & E_CRC ? crc : NULL;
+			it.app_id = ev.id.app_id;
+			it.eventlog = &ev;
+		} else {
+			(void)co_driver_log_parse_name(it.name, dl.app_id);
+			dl.crc_name = e->flags & E_CRC ? crc : NULL;
+			it.app_id = dl.app_id;
+			it.driver_log = &dl;
+		}
+		if (e->protected_why)
+			protected_seen(p, &it, e->flags & E_WANTED);
+		else
+			take(p, &it);
+	}
 }
 
 static void summary(const struct control *ctl, const char *what, const struct tally *t)
@@ -629,47 +811,37 @@ static void summary(const struct control *ctl, const char *what, const struct ta
 		t->skipped, t->failed ? "; some could not be removed" : "");
 }
 
-static void prune_eventlogs(struct co_ctx *ctx, const struct control *ctl, int dirfd,
-			    const struct vouch *v, struct item **protected_events,
-			    size_t *n_protected, struct tally *t)
+/* After the scan: the plan when listing, then the counts. */
+static void finish_pass(struct pass *p, bool events)
 {
-	struct co_eventlog_dir *dir;
-	struct item *items;
-	int rc = co_eventlog_dir_scan(ctx, dirfd, &dir);
+	if (p->listing) {
+		make_plan(p);
+		carry_out(p, events);
+	}
+	p->t->kept = p->n - p->t->removed;
+	free(p->entries);
+	free(p->arena);
+	p->entries = NULL;
+	p->arena = NULL;
+	p->n_entries = p->cap_entries = p->arena_len = p->arena_cap = 0;
+}
+
+/*
+ * The event logs. With --older-than, --app and --all alone each log is
+ * decided, and removed, as the scan finds it, in the directory's order:
+ * memory does not grow with the number of logs.
+ */
+static void prune_eventlogs(struct pass *p)
+{
+	int rc = co_eventlog_dir_each(p->ctx, p->dirfd, p->ctl->dry_run ? 0
+				      : CO_EVENTLOG_FINISH_REMOVALS, on_eventlog, on_skip, p);
 
 	if (rc)
-		die(rc, "%s: %s", ctl->dir, co_ctx_error(ctx));
-	items = calloc(dir->n_logs + 1, sizeof(*items));
-	*protected_events = calloc(dir->n_logs + 1, sizeof(**protected_events));
-	if (!items || !*protected_events)
-		die(CO_ESOFTWARE, "out of memory");
-	*n_protected = 0;
-	for (size_t i = 0; i < dir->n_logs; i++) {
-		const struct co_eventlog *log = &dir->logs[i];
-		struct item *it = &items[i];
-
-		*it = (struct item){ .name = log->name, .app_id = log->id.app_id,
-				     .bytes = log->bytes, .mtime_ms = log->mtime_ms,
-				     .dir_order = log->dir_order, .eventlog = log };
-		protect_eventlog(ctl, v, it);
-		if (it->protected_why && log->id.in_progress) {
-			/* the driver log's verdict follows; the strings outlive dir */
-			struct item *p = &(*protected_events)[(*n_protected)++];
-
-			*p = *it;
-			p->app_id = xstrdup(it->app_id);
-			p->name = NULL;
-			p->eventlog = NULL;
-		}
-	}
-	if (*n_protected)
-		qsort(*protected_events, *n_protected, sizeof(**protected_events), cmp_item_app);
-	t->skipped = dir->n_skipped;
-	prune_items(ctx, ctl, dirfd, ctl->dir, items, dir->n_logs, t);
-	report_skipped(ctl, dir->skipped, dir->n_skipped);
-	summary(ctl, "log", t);
-	free(items);
-	co_eventlog_dir_free(dir);
+		die(rc, "%s: %s", p->ctl->dir, co_ctx_error(p->ctx));
+	finish_pass(p, true);
+	summary(p->ctl, "log", p->t);
+	if (p->n_kept)
+		qsort(p->kept, p->n_kept, sizeof(*p->kept), cmp_kept_app);
 }
 
 /*
@@ -677,46 +849,29 @@ static void prune_eventlogs(struct co_ctx *ctx, const struct control *ctl, int d
  * one that cannot be read is reported, and its status returned, after the
  * event logs were done.
  */
-static int prune_driver_logs(struct co_ctx *ctx, const struct control *ctl,
-			     const struct vouch *v, const struct item *protected_events,
-			     size_t n_protected, struct tally *t)
+static int prune_driver_logs(struct pass *p)
 {
-	struct co_driver_log_dir *dir;
-	struct item *items;
 	int dirfd, rc;
 
-	if (!ctl->driver_dir)
+	if (!p->ctl->driver_dir)
 		return CO_OK;
-	rc = co_driver_log_dir_open(ctx, &dirfd);
+	rc = co_driver_log_dir_open(p->ctx, &dirfd);
 	if (rc == CO_OK && dirfd >= 0) {
-		rc = co_driver_log_dir_scan(ctx, dirfd, &dir);
+		p->dirfd = dirfd;
+		p->dirname = p->ctl->driver_dir;
+		rc = co_driver_log_dir_each(p->ctx, dirfd, on_driver_log, on_skip, p);
 		if (rc)
 			close(dirfd);
 	}
 	if (rc) {
-		warnmsg("%s: %s", ctl->driver_dir, co_ctx_error(ctx));
+		warnmsg("%s: %s", p->ctl->driver_dir, co_ctx_error(p->ctx));
 		return rc;
 	}
 	if (dirfd < 0)
 		return CO_OK;
-	items = calloc(dir->n_logs + 1, sizeof(*items));
-	if (!items)
-		die(CO_ESOFTWARE, "out of memory");
-	for (size_t i = 0; i < dir->n_logs; i++) {
-		const struct co_driver_log *log = &dir->logs[i];
-
-		items[i] = (struct item){ .name = log->name, .app_id = log->app_id,
-					  .bytes = log->bytes, .mtime_ms = log->mtime_ms,
-					  .dir_order = log->dir_order, .driver_log = log };
-		protect_driver_log(v, protected_events, n_protected, &items[i]);
-	}
-	t->skipped = dir->n_skipped;
-	prune_items(ctx, ctl, dirfd, ctl->driver_dir, items, dir->n_logs, t);
-	report_skipped(ctl, dir->skipped, dir->n_skipped);
-	summary(ctl, "driver log", t);
-	free(items);
-	co_driver_log_dir_free(dir);
+	finish_pass(p, false);
 	close(dirfd);
+	summary(p->ctl, "driver log", p->t);
 	return CO_OK;
 }
 
@@ -724,15 +879,20 @@ static int prune(struct co_ctx *ctx, const struct control *ctl, int dirfd,
 		 const struct vouch *v)
 {
 	struct tally events = { 0 }, drivers = { 0 };
-	struct item *protected_events;
-	size_t n_protected, held_back;
+	struct pass p = { .ctx = ctx, .ctl = ctl, .v = v, .dirfd = dirfd, .dirname = ctl->dir,
+			  .listing = ctl->keep >= 0 || ctl->max_total >= 0, .t = &events,
+			  .now_ms = (double)time(NULL) * 1000 };
+	size_t held_back;
 	int driver_rc;
 
-	prune_eventlogs(ctx, ctl, dirfd, v, &protected_events, &n_protected, &events);
-	driver_rc = prune_driver_logs(ctx, ctl, v, protected_events, n_protected, &drivers);
-	for (size_t i = 0; i < n_protected; i++)
-		free((char *)protected_events[i].app_id);
-	free(protected_events);
+	prune_eventlogs(&p);
+	p.t = &drivers;
+	p.n = 0;
+	p.now_ms = (double)time(NULL) * 1000;
+	driver_rc = prune_driver_logs(&p);
+	for (size_t i = 0; i < p.n_kept; i++)
+		free(p.kept[i].app_id);
+	free(p.kept);
 	held_back = events.held_back + drivers.held_back;
 	if (held_back)
 		warnmsg("kept %zu in-progress log%s that the rules select: the master could not "
@@ -773,6 +933,9 @@ int main(int argc, char **argv)
 	int dirfd, rc;
 
 	parse_options(argc, argv, ctx, &ctl);
+	/* a line per log, hundreds of thousands of them: written in large blocks */
+	if (!isatty(STDOUT_FILENO))
+		setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	if (!(ctl.dir = co_events_dir_path(ctx, ctl.dir)))
 		die_ctx(ctx, CO_EUSAGE);
 	dirfd = open(ctl.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -781,8 +944,6 @@ int main(int argc, char **argv)
 	lock_or_die(dirfd, &ctl, &lock);
 	if (!ctl.no_master)
 		ask_master(ctx, &ctl, &st, &v);
-	if (!ctl.dry_run && co_eventlog_remove_leftovers(ctx, dirfd) != CO_OK)
-		warnmsg("%s", co_ctx_error(ctx));
 	rc = prune(ctx, &ctl, dirfd, &v);
 	unlock(dirfd, &lock);
 	close(dirfd);

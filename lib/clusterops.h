@@ -453,6 +453,23 @@ int co_eventlog_dir_scan(struct co_ctx *ctx, int dirfd, struct co_eventlog_dir *
 void co_eventlog_dir_free(struct co_eventlog_dir *dir);
 
 /*
+ * The same scan as a stream, in bounded memory: fn is called for each event
+ * log as it is found, in the directory's own order, and skip for each entry
+ * that is skipped, with the reason; a status other than CO_OK from either
+ * stops the scan and is returned. The log and its strings are valid during
+ * the call only. fn may remove the log (co_eventlog_remove()) meanwhile.
+ * The checksum files are found first, by a pass over the names alone; with
+ * CO_EVENTLOG_FINISH_REMOVALS in flags that pass also finishes the removals
+ * an interrupted run left, as co_eventlog_remove_leftovers() does, and
+ * reports one it cannot finish through skip.
+ */
+#define CO_EVENTLOG_FINISH_REMOVALS 1u
+typedef int co_eventlog_fn(struct co_ctx *ctx, const struct co_eventlog *log, void *arg);
+typedef int co_skip_fn(struct co_ctx *ctx, const char *name, const char *reason, void *arg);
+int co_eventlog_dir_each(struct co_ctx *ctx, int dirfd, unsigned flags, co_eventlog_fn *fn,
+			 co_skip_fn *skip, void *arg);
+
+/*
  * Remove one log, relative to dirfd. A rolling directory goes as a whole:
  * it is first renamed out of sight (".sc-prune.<name>"), so readers see it
  * either complete or gone, then emptied and removed.
@@ -566,6 +583,15 @@ struct co_driver_log_dir {
  */
 int co_driver_log_dir_scan(struct co_ctx *ctx, int dirfd, struct co_driver_log_dir **out);
 void co_driver_log_dir_free(struct co_driver_log_dir *dir);
+
+/*
+ * The same scan as a stream, in bounded memory, as co_eventlog_dir_each():
+ * fn for each driver log as it is found, skip for each skipped entry; the
+ * log is valid during the call only, and fn may remove it meanwhile.
+ */
+typedef int co_driver_log_fn(struct co_ctx *ctx, const struct co_driver_log *log, void *arg);
+int co_driver_log_dir_each(struct co_ctx *ctx, int dirfd, co_driver_log_fn *fn,
+			   co_skip_fn *skip, void *arg);
 
 /* Unlink a driver log, then its checksum file, relative to dirfd. */
 int co_driver_log_remove(struct co_ctx *ctx, int dirfd, const struct co_driver_log *log);

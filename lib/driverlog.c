@@ -10,6 +10,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -205,55 +207,86 @@ static bool being_written(int dirfd, const char *name)
 	return busy;
 }
 
-static int add_skip(struct co_ctx *ctx, struct co_driver_log_dir *dir, const char *name,
-		    const char *reason)
+/* Hadoop's ".<name>.crc", which Spark's persistence writes beside the log, goes with it. */
+static void attach_checksum(int dirfd, struct co_driver_log *log, char *buf, size_t len)
 {
+	struct stat sb;
+
+	if ((size_t)snprintf(buf, len, ".%s.crc", log->name) >= len)
+		return;
+	if (fstatat(dirfd, buf, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode)) {
+		log->crc_name = buf;
+		log->bytes += sb.st_size;
+	}
+}
+
+struct each {
+	int dirfd;
+	co_driver_log_fn *fn;
+	co_skip_fn *skip;
+	void *arg;
+};
+
+/* Hidden entries are checksums, and sc-submit's logs that have no id yet. */
+static int scan_entry(struct co_ctx *ctx, const char *name, void *arg)
+{
+	const struct each *ea = arg;
+	struct co_driver_log log = { 0 };
+	char crc[NAME_MAX + 8];
+	struct stat sb;
+
+	if (name[0] == '.')
+		return CO_OK;
+	if (fstatat(ea->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		return CO_OK;	/* removed meanwhile */
+	if (S_ISLNK(sb.st_mode))
+		return ea->skip(ctx, name, "symbolic link, not followed", ea->arg);
+	if (co_driver_log_parse_name(name, log.app_id) != CO_OK)
+		return ea->skip(ctx, name, "not a driver log", ea->arg);
+	if (!S_ISREG(sb.st_mode))
+		return ea->skip(ctx, name, "not a file", ea->arg);
+	log.bytes = sb.st_size;
+	log.mtime_ms = co_mtime_ms(&sb);
+	log.writing = being_written(ea->dirfd, name);
+	log.name = (char *)name;
+	attach_checksum(ea->dirfd, &log, crc, sizeof(crc));
+	return ea->fn(ctx, &log, ea->arg);
+}
+
+CO_API int co_driver_log_dir_each(struct co_ctx *ctx, int dirfd, co_driver_log_fn *fn,
+				  co_skip_fn *skip, void *arg)
+{
+	struct each ea = { .dirfd = dirfd, .fn = fn, .skip = skip, .arg = arg };
+
+	return co_dir_each(ctx, dirfd, "driver-log dir", scan_entry, &ea);
+}
+
+static int add_skip(struct co_ctx *ctx, const char *name, const char *reason, void *arg)
+{
+	struct co_driver_log_dir *dir = arg;
+
 	return co_skip_add(ctx, &dir->skipped, &dir->n_skipped, name, reason);
 }
 
-static int scan_entry(struct co_ctx *ctx, int dirfd, const char *name,
-		      struct co_driver_log_dir *dir)
+static int add_log(struct co_ctx *ctx, const struct co_driver_log *found, void *arg)
 {
-	struct co_driver_log log = { 0 }, *p;
-	struct stat sb;
+	struct co_driver_log_dir *dir = arg;
+	struct co_driver_log *p = co_grow(dir->logs, dir->n_logs, sizeof(*p)), *log;
 
-	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
-		return CO_OK;	/* removed meanwhile */
-	if (S_ISLNK(sb.st_mode))
-		return add_skip(ctx, dir, name, "symbolic link, not followed");
-	if (co_driver_log_parse_name(name, log.app_id) != CO_OK)
-		return add_skip(ctx, dir, name, "not a driver log");
-	if (!S_ISREG(sb.st_mode))
-		return add_skip(ctx, dir, name, "not a file");
-	log.bytes = sb.st_size;
-	log.mtime_ms = co_mtime_ms(&sb);
-	log.writing = being_written(dirfd, name);
-	log.name = strdup(name);
-	p = log.name ? co_grow(dir->logs, dir->n_logs, sizeof(*p)) : NULL;
-	if (!p) {
-		free(log.name);
+	if (!p)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
-	}
 	dir->logs = p;
-	log.dir_order = dir->n_logs;
-	p[dir->n_logs++] = log;
-	return CO_OK;
-}
-
-/* Hadoop's ".<name>.crc", which Spark's persistence writes beside the log, goes with it. */
-static int attach_checksum(struct co_ctx *ctx, int dirfd, struct co_driver_log *log)
-{
-	struct stat sb;
-	char *crc;
-
-	if (asprintf(&crc, ".%s.crc", log->name) < 0)
+	log = &p[dir->n_logs];
+	*log = *found;
+	log->dir_order = dir->n_logs;
+	log->name = strdup(found->name);
+	log->crc_name = found->crc_name ? strdup(found->crc_name) : NULL;
+	if (!log->name || (found->crc_name && !log->crc_name)) {
+		free(log->name);
+		free(log->crc_name);
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
-	if (fstatat(dirfd, crc, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode)) {
-		log->crc_name = crc;
-		log->bytes += sb.st_size;
-	} else {
-		free(crc);
 	}
+	dir->n_logs++;
 	return CO_OK;
 }
 
@@ -266,37 +299,22 @@ static int newest_first(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-struct scan {
-	int dirfd;
-	struct co_driver_log_dir *dir;
-};
-
-/* Hidden entries are checksums, and sc-submit's logs that have no id yet. */
-static int scan_one(struct co_ctx *ctx, const char *name, void *arg)
-{
-	struct scan *sc = arg;
-
-	return name[0] == '.' ? CO_OK : scan_entry(ctx, sc->dirfd, name, sc->dir);
-}
-
 CO_API int co_driver_log_dir_scan(struct co_ctx *ctx, int dirfd, struct co_driver_log_dir **out)
 {
-	struct scan sc = { .dirfd = dirfd, .dir = calloc(1, sizeof(*sc.dir)) };
+	struct co_driver_log_dir *dir = calloc(1, sizeof(*dir));
 	int rc;
 
 	*out = NULL;
-	if (!sc.dir)
+	if (!dir)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
-	rc = co_dir_each(ctx, dirfd, "driver-log dir", scan_one, &sc);
-	for (size_t i = 0; rc == CO_OK && i < sc.dir->n_logs; i++)
-		rc = attach_checksum(ctx, dirfd, &sc.dir->logs[i]);
+	rc = co_driver_log_dir_each(ctx, dirfd, add_log, add_skip, dir);
 	if (rc == CO_OK) {
-		if (sc.dir->n_logs)
-			qsort(sc.dir->logs, sc.dir->n_logs, sizeof(*sc.dir->logs), newest_first);
-		*out = sc.dir;
-		sc.dir = NULL;
+		if (dir->n_logs)
+			qsort(dir->logs, dir->n_logs, sizeof(*dir->logs), newest_first);
+		*out = dir;
+		dir = NULL;
 	}
-	co_driver_log_dir_free(sc.dir);
+	co_driver_log_dir_free(dir);
 	return rc;
 }
 

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,116 +297,239 @@ void co_skips_free(struct co_eventlog_skip *skipped, size_t n)
 	free(skipped);
 }
 
-static int add_skip(struct co_ctx *ctx, struct co_eventlog_dir *dir, const char *name,
-		    const char *reason)
-{
-	return co_skip_add(ctx, &dir->skipped, &dir->n_skipped, name, reason);
-}
-
-static int add_log(struct co_ctx *ctx, struct co_eventlog_dir *dir, const struct co_eventlog *log)
-{
-	struct co_eventlog *p = co_grow(dir->logs, dir->n_logs, sizeof(*p));
-
-	if (!p)
-		return co_err(ctx, CO_ESOFTWARE, "out of memory");
-	dir->logs = p;
-	p[dir->n_logs] = *log;
-	p[dir->n_logs].dir_order = dir->n_logs;
-	dir->n_logs++;
-	return CO_OK;
-}
-
-/* Consider one entry of the events dir. */
-static int scan_entry(struct co_ctx *ctx, int dirfd, const char *name,
-		      struct co_eventlog_dir *dir)
-{
-	struct co_eventlog log = { 0 };
-	const char *why = NULL;
-	struct stat sb;
-	int rc;
-
-	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
-		return CO_OK;	/* removed meanwhile */
-	if (S_ISLNK(sb.st_mode))
-		return add_skip(ctx, dir, name, "symbolic link, not followed");
-	if (co_eventlog_parse_name(name, &log.id) != CO_OK)
-		return add_skip(ctx, dir, name, "not an event log");
-	if (log.id.rolling ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode))
-		return add_skip(ctx, dir, name, log.id.rolling ? "not a directory" : "not a file");
-	log.name = strdup(name);
-	if (!log.name)
-		return co_err(ctx, CO_ESOFTWARE, "out of memory");
-	if (log.id.rolling) {
-		rc = scan_rolling(dirfd, &sb, &log, &why);
-		if (rc || why) {
-			free(log.name);
-			free_files(&log);
-			return rc ? co_err(ctx, rc, "out of memory") : add_skip(ctx, dir, name, why);
-		}
-	} else {
-		log.bytes = sb.st_size;
-		log.mtime_ms = co_mtime_ms(&sb);
-	}
-	rc = add_log(ctx, dir, &log);
-	if (rc) {
-		free(log.name);
-		free_files(&log);
-	}
-	return rc;
-}
+/*
+ * Hadoop's ".<log>.crc" names beside single-file logs, read in a first pass
+ * over the names alone (no stat), sorted, so that each log finds its own
+ * however the directory orders them. Their number bounds the memory.
+ */
+struct crcs {
+	char **names;
+	size_t n;
+};
 
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/*
- * Hadoop's ".<log>.crc" beside a single-file log goes with it. The names
- * were collected while reading the dir: no stat per log just to look.
- */
-static int attach_checksums(struct co_ctx *ctx, int dirfd, struct co_eventlog_dir *dir,
-			    char **crcs, size_t n_crcs)
+static void crcs_free(struct crcs *c)
 {
-	if (n_crcs == 0 || dir->n_logs == 0)
-		return CO_OK;
-	qsort(crcs, n_crcs, sizeof(*crcs), cmp_str);
-	for (size_t i = 0; i < dir->n_logs; i++) {
-		struct co_eventlog *log = &dir->logs[i];
-		struct stat sb;
-		char *crc, **hit;
+	for (size_t i = 0; i < c->n; i++)
+		free(c->names[i]);
+	free(c->names);
+}
 
-		if (log->id.rolling)
-			continue;
-		if (asprintf(&crc, ".%s.crc", log->name) < 0)
-			return co_err(ctx, CO_ESOFTWARE, "out of memory");
-		hit = bsearch(&crc, crcs, n_crcs, sizeof(*crcs), cmp_str);
-		if (hit && fstatat(dirfd, crc, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(sb.st_mode)) {
-			log->crc_name = crc;
-			log->bytes += sb.st_size;
-		} else {
-			free(crc);
-		}
+static int note_crc(struct co_ctx *ctx, struct crcs *c, const char *name)
+{
+	char **p = co_grow(c->names, c->n, sizeof(*p));
+
+	if (!p || !(p[c->n] = strdup(name))) {
+		if (p)
+			c->names = p;
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	}
+	c->names = p;
+	c->n++;
+	return CO_OK;
+}
+
+static int finish_removal(struct co_ctx *ctx, int dirfd, const char *name);
+
+struct first_pass {
+	int dirfd;
+	struct crcs *crcs;
+	bool finish;		/* CO_EVENTLOG_FINISH_REMOVALS */
+	co_skip_fn *skip;
+	void *arg;
+};
+
+/* Hidden names: the checksums, and the removals an interrupted run left. */
+static int first_pass_one(struct co_ctx *ctx, const char *name, void *arg)
+{
+	const struct first_pass *fp = arg;
+
+	if (name[0] != '.')
+		return CO_OK;
+	if (has_suffix(name, strlen(name), ".crc"))
+		return note_crc(ctx, fp->crcs, name);
+	if (fp->finish && strncmp(name, HIDDEN_PREFIX, strlen(HIDDEN_PREFIX)) == 0 &&
+	    finish_removal(ctx, fp->dirfd, name) != CO_OK) {
+		char why[1100];
+
+		snprintf(why, sizeof(why), "interrupted removal not finished: %s",
+			 co_ctx_error(ctx));
+		return fp->skip(ctx, name, why, fp->arg);
 	}
 	return CO_OK;
 }
 
-/* Remember a hidden ".*.crc" name for attach_checksums(). */
-static int note_crc(struct co_ctx *ctx, const char *name, char ***crcs, size_t *n)
+static int first_pass(struct co_ctx *ctx, int dirfd, unsigned flags, struct crcs *c,
+		      co_skip_fn *skip, void *arg)
 {
-	char **p;
+	struct first_pass fp = { .dirfd = dirfd, .crcs = c, .skip = skip, .arg = arg,
+				 .finish = flags & CO_EVENTLOG_FINISH_REMOVALS };
+	int rc = co_dir_each(ctx, dirfd, "events dir", first_pass_one, &fp);
 
-	if (!has_suffix(name, strlen(name), ".crc"))
-		return CO_OK;
-	p = co_grow(*crcs, *n, sizeof(*p));
-	if (!p || !(p[*n] = strdup(name))) {
-		if (p)
-			*crcs = p;
-		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	if (rc == CO_OK && c->n)
+		qsort(c->names, c->n, sizeof(*c->names), cmp_str);
+	return rc;
+}
+
+/* A single-file log's checksum, when the first pass saw one and it is a file. */
+static void attach_checksum(int dirfd, const struct crcs *c, struct co_eventlog *log,
+			    char *buf, size_t len)
+{
+	struct stat sb;
+	char *key = buf;
+
+	if (c->n == 0 || (size_t)snprintf(buf, len, ".%s.crc", log->name) >= len)
+		return;
+	if (bsearch(&key, c->names, c->n, sizeof(*c->names), cmp_str) &&
+	    fstatat(dirfd, buf, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode)) {
+		log->crc_name = buf;
+		log->bytes += sb.st_size;
 	}
-	*crcs = p;
-	(*n)++;
+}
+
+struct each {
+	int dirfd;
+	const struct crcs *crcs;
+	co_eventlog_fn *fn;
+	co_skip_fn *skip;
+	void *arg;
+};
+
+/*
+ * Consider one entry of the events dir. The entry's type from the
+ * directory (d_type, DT_UNKNOWN when the file system does not say) lets a
+ * link or a name that is not a log's be skipped without a stat; every log
+ * is stat'ed, without following a link, and judged by what that says.
+ */
+static int scan_entry(struct co_ctx *ctx, const struct each *ea, const char *name,
+		      unsigned char d_type)
+{
+	struct co_eventlog log = { 0 };
+	char crc[NAME_MAX + 8];
+	const char *why = NULL;
+	struct stat sb;
+	int rc;
+
+	if (d_type == DT_LNK)
+		return ea->skip(ctx, name, "symbolic link, not followed", ea->arg);
+	if (d_type != DT_UNKNOWN && co_eventlog_parse_name(name, &log.id) != CO_OK)
+		return ea->skip(ctx, name, "not an event log", ea->arg);
+	if (d_type != DT_UNKNOWN && (log.id.rolling ? d_type != DT_DIR : d_type != DT_REG))
+		return ea->skip(ctx, name, log.id.rolling ? "not a directory" : "not a file",
+				ea->arg);
+	if (fstatat(ea->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		return CO_OK;	/* removed meanwhile */
+	if (S_ISLNK(sb.st_mode))
+		return ea->skip(ctx, name, "symbolic link, not followed", ea->arg);
+	/* the name was parsed above when d_type was known */
+	if (d_type == DT_UNKNOWN && co_eventlog_parse_name(name, &log.id) != CO_OK)
+		return ea->skip(ctx, name, "not an event log", ea->arg);
+	if (log.id.rolling ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode))
+		return ea->skip(ctx, name, log.id.rolling ? "not a directory" : "not a file",
+				ea->arg);
+	log.name = (char *)name;
+	if (log.id.rolling) {
+		log.name = strdup(name);	/* scan_rolling reads a dir meanwhile */
+		if (!log.name)
+			return co_err(ctx, CO_ESOFTWARE, "out of memory");
+		rc = scan_rolling(ea->dirfd, &sb, &log, &why);
+		if (rc)
+			rc = co_err(ctx, rc, "out of memory");
+		else if (why)
+			rc = ea->skip(ctx, name, why, ea->arg);
+		else
+			rc = ea->fn(ctx, &log, ea->arg);
+		free(log.name);
+		free_files(&log);
+		return rc;
+	}
+	log.bytes = sb.st_size;
+	log.mtime_ms = co_mtime_ms(&sb);
+	attach_checksum(ea->dirfd, ea->crcs, &log, crc, sizeof(crc));
+	return ea->fn(ctx, &log, ea->arg);
+}
+
+/* The names of the events dir, straight from the DIR stream, with their d_type. */
+static int each_entry(struct co_ctx *ctx, const struct each *ea)
+{
+	struct dirent *e;
+	int rc = CO_OK;
+	DIR *d;
+	/* A DIR stream owns its fd: give it a duplicate so dirfd stays ours. */
+	int fd = openat(ea->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		rc = co_err(ctx, errno == EACCES ? CO_ENOPERM : CO_EIO, "events dir: %s",
+			    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	errno = 0;
+	while (rc == CO_OK && (e = readdir(d))) {
+		/* hidden: ".", "..", checksums, and ours */
+		if (e->d_name[0] != '.')
+			rc = scan_entry(ctx, ea, e->d_name, e->d_type);
+		errno = 0;
+	}
+	if (rc == CO_OK && errno)
+		rc = co_err(ctx, CO_EIO, "events dir: %s", strerror(errno));
+	closedir(d);
+	return rc;
+}
+
+CO_API int co_eventlog_dir_each(struct co_ctx *ctx, int dirfd, unsigned flags,
+				co_eventlog_fn *fn, co_skip_fn *skip, void *arg)
+{
+	struct crcs crcs = { 0 };
+	struct each ea = { .dirfd = dirfd, .crcs = &crcs, .fn = fn, .skip = skip, .arg = arg };
+	int rc = first_pass(ctx, dirfd, flags, &crcs, skip, arg);
+
+	if (rc == CO_OK)
+		rc = each_entry(ctx, &ea);
+	crcs_free(&crcs);
+	return rc;
+}
+
+static int add_skip(struct co_ctx *ctx, const char *name, const char *reason, void *arg)
+{
+	struct co_eventlog_dir *dir = arg;
+
+	return co_skip_add(ctx, &dir->skipped, &dir->n_skipped, name, reason);
+}
+
+/* Keep a copy of one log the scan found. */
+static int add_log(struct co_ctx *ctx, const struct co_eventlog *found, void *arg)
+{
+	struct co_eventlog_dir *dir = arg;
+	struct co_eventlog *p = co_grow(dir->logs, dir->n_logs, sizeof(*p)), *log;
+
+	if (!p)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	dir->logs = p;
+	log = &p[dir->n_logs];
+	*log = *found;
+	log->dir_order = dir->n_logs;
+	log->name = strdup(found->name);
+	log->crc_name = found->crc_name ? strdup(found->crc_name) : NULL;
+	log->files = NULL;
+	log->n_files = 0;
+	if (!log->name || (found->crc_name && !log->crc_name))
+		goto oom;
+	for (size_t i = 0; i < found->n_files; i++)
+		if (add_file(log, found->files[i]) != 0)
+			goto oom;
+	dir->n_logs++;
 	return CO_OK;
+oom:
+	free(log->name);
+	free(log->crc_name);
+	free_files(log);
+	return co_err(ctx, CO_ESOFTWARE, "out of memory");
 }
 
 static int newest_first(const void *a, const void *b)
@@ -445,43 +569,22 @@ int co_dir_each(struct co_ctx *ctx, int dirfd, const char *what,
 	return rc;
 }
 
-struct scan {
-	int dirfd;
-	struct co_eventlog_dir *dir;
-	char **crcs;
-	size_t n_crcs;
-};
-
-static int scan_one(struct co_ctx *ctx, const char *name, void *arg)
-{
-	struct scan *sc = arg;
-
-	if (name[0] == '.')
-		return note_crc(ctx, name, &sc->crcs, &sc->n_crcs);
-	return scan_entry(ctx, sc->dirfd, name, sc->dir);
-}
-
 CO_API int co_eventlog_dir_scan(struct co_ctx *ctx, int dirfd, struct co_eventlog_dir **out)
 {
-	struct scan sc = { .dirfd = dirfd, .dir = calloc(1, sizeof(*sc.dir)) };
+	struct co_eventlog_dir *dir = calloc(1, sizeof(*dir));
 	int rc;
 
 	*out = NULL;
-	if (!sc.dir)
+	if (!dir)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
-	rc = co_dir_each(ctx, dirfd, "events dir", scan_one, &sc);
-	if (rc == CO_OK)
-		rc = attach_checksums(ctx, dirfd, sc.dir, sc.crcs, sc.n_crcs);
+	rc = co_eventlog_dir_each(ctx, dirfd, 0, add_log, add_skip, dir);
 	if (rc == CO_OK) {
-		if (sc.dir->n_logs)
-			qsort(sc.dir->logs, sc.dir->n_logs, sizeof(*sc.dir->logs), newest_first);
-		*out = sc.dir;
-		sc.dir = NULL;
+		if (dir->n_logs)
+			qsort(dir->logs, dir->n_logs, sizeof(*dir->logs), newest_first);
+		*out = dir;
+		dir = NULL;
 	}
-	for (size_t i = 0; i < sc.n_crcs; i++)
-		free(sc.crcs[i]);
-	free(sc.crcs);
-	co_eventlog_dir_free(sc.dir);
+	co_eventlog_dir_free(dir);
 	return rc;
 }
 
@@ -690,6 +793,27 @@ CO_API int co_eventlog_remove(struct co_ctx *ctx, int dirfd, const struct co_eve
 	return rc;
 }
 
+/*
+ * One hidden ".sc-prune.*" entry: emptied and removed when it is a dir
+ * marked as ours, else never touched (CO_OK).
+ */
+static int finish_removal(struct co_ctx *ctx, int dirfd, const char *name)
+{
+	struct stat sb;
+	int sub;
+
+	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(sb.st_mode))
+		return CO_OK;
+	sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sub < 0)
+		return CO_OK;
+	if (!marked_ours(sub)) {
+		close(sub);	/* not a leftover of ours: never touched */
+		return CO_OK;
+	}
+	return remove_hidden_dir(ctx, dirfd, sub, name, name);
+}
+
 CO_API int co_eventlog_remove_leftovers(struct co_ctx *ctx, int dirfd)
 {
 	struct dirent *e;
@@ -704,21 +828,8 @@ CO_API int co_eventlog_remove_leftovers(struct co_ctx *ctx, int dirfd)
 	}
 	/* Keep going past one that fails; report the last failure. */
 	while ((e = readdir(d))) {
-		struct stat sb;
-		int sub;
-
-		if (strncmp(e->d_name, HIDDEN_PREFIX, strlen(HIDDEN_PREFIX)) != 0)
-			continue;
-		if (fstatat(dirfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(sb.st_mode))
-			continue;
-		sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sub < 0)
-			continue;
-		if (!marked_ours(sub)) {
-			close(sub);	/* not a leftover of ours: never touched */
-			continue;
-		}
-		if (remove_hidden_dir(ctx, dirfd, sub, e->d_name, e->d_name))
+		if (strncmp(e->d_name, HIDDEN_PREFIX, strlen(HIDDEN_PREFIX)) == 0 &&
+		    finish_removal(ctx, dirfd, e->d_name) != CO_OK)
 			rc = CO_EIO;
 	}
 	closedir(d);

@@ -2,6 +2,7 @@
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -367,3 +368,166 @@ def test_real_event_logs_and_a_running_application(cluster, tmp_path):
         subprocess.run([tool("sc-kill"), app_id], capture_output=True) if id_file.exists() else None
         proc.kill()
         proc.communicate()
+
+
+# ---- the two ways through: logs taken as the scan reads them (--older-than,
+# --app, --all alone), and the whole list first (--keep, --max-total)
+
+
+def mixed_events(d, n=120):
+    """A dir of every kind of entry; returns {name: bytes} of what
+    --older-than 5d takes (in-progress logs are kept without a master)."""
+    taken = {}
+    for i in range(n):
+        app = f"app-20260101{i:06d}-{i % 10000:04d}"
+        old = i % 4 != 0
+        age = 10 if old else 1
+        if i % 10 == 1:
+            rolling(d, app, age)
+            if old:
+                taken[f"eventlog_v2_{app}"] = 50 + 8
+        elif i % 10 == 2:
+            rolling(d, app, age, inprogress=True)
+        elif i % 10 == 3:
+            single(d, f"{app}.inprogress", age, size=7)
+        else:
+            name = f"{app}.lz4" if i % 10 == 4 else app
+            single(d, name, age, size=100 + i)
+            size = 100 + i
+            if i % 5 == 0:      # a checksum beside it, wherever the dir puts it
+                crc = d / f".{name}.crc"
+                crc.write_bytes(b"c" * 9)
+                size += 9
+            if old:
+                taken[name] = size
+    single(d, "notes.txt", 10)
+    (d / "app-20260101999999-0001").symlink_to(d / "notes.txt")
+    (d / "eventlog_v2_app-20260101999999-0002").write_text("a file, not a dir")
+    os.mkfifo(d / "app-20260101999999-0003")
+    return taken
+
+
+def lines(proc):
+    """The lines of the report, but for the time (two dirs made a moment apart)."""
+    return sorted(re.sub(r'\t[-0-9T:Z]+$|"mtime":"[-0-9T:Z]+"', "", line)
+                  for line in proc.stdout.splitlines())
+
+
+def test_logs_taken_as_read_match_the_whole_list(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    taken = mixed_events(a)
+    assert mixed_events(b) == taken
+    streamed = prune(a, "--older-than", "5d")
+    listed = prune(b, "--older-than", "5d", "--keep", "100000000")
+    assert streamed.returncode == listed.returncode == 0, (streamed.stderr, listed.stderr)
+    assert {line.split("\t")[1]: int(line.split("\t")[3]) for line in
+            streamed.stdout.splitlines()} == taken
+    assert lines(streamed) == lines(listed)
+    assert sorted(streamed.stderr.splitlines()) == sorted(listed.stderr.splitlines())
+    # the exact report: what went, its bytes with its checksum, what was kept and skipped
+    assert f"removed {len(taken)} logs" in streamed.stderr
+    assert f"kept {120 - len(taken)} (24 protected); 4 skipped" in streamed.stderr
+    assert "kept eventlog_v2_app-20260101000012-0012" not in streamed.stderr    # too new
+    assert "kept eventlog_v2_app-20260101000002-0002: in progress" in streamed.stderr
+    assert "kept app-20260101000013-0013.inprogress: in progress" in streamed.stderr
+    for name in ("notes.txt", "app-20260101999999-0001", "eventlog_v2_app-20260101999999-0002",
+                 "app-20260101999999-0003"):
+        assert os.path.lexists(a / name), name
+    left_a = sorted(p.name for p in a.iterdir())
+    assert left_a == sorted(p.name for p in b.iterdir())
+    assert not set(taken) & set(left_a)
+    assert not any(n.endswith(".crc") and n[1:-4] in taken for n in left_a)
+
+
+def test_json_lines_as_read_match_the_whole_list(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    mixed_events(a, 40)
+    mixed_events(b, 40)
+    streamed = prune(a, "-n", "-J", "--all", "--include-inprogress")
+    listed = prune(b, "-n", "-J", "--all", "--include-inprogress", "--max-total", "1T")
+    assert streamed.returncode == listed.returncode == 0
+    assert lines(streamed) == lines(listed)
+    objs = [json.loads(line) for line in streamed.stdout.splitlines()]
+    assert len(objs) == 40
+    assert {o["name"] for o in objs if o["rolling"] and o["inprogress"]} == {
+        f"eventlog_v2_app-20260101{i:06d}-{i:04d}" for i in (2, 12, 22, 32)}
+
+
+def peak_rss_kib(tmp_path, *args):
+    """Run a tool under GNU time: its exit status and peak RSS (KiB). Not
+    from Python's wait4: the child's peak counts Python's own pages from
+    before the exec."""
+    out = tmp_path / "rss"
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(out),
+                           tool("sc-events-prune"), *map(str, args)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for marker in SANITIZER_MARKERS:
+        assert marker not in proc.stderr, proc.stderr
+    return proc.returncode, int(out.read_text().split()[-1])
+
+
+def many(d, n):
+    d.mkdir()
+    t = time.time() - 10 * DAY
+    for i in range(n):
+        p = d / f"app-20260101{i // 10000:06d}-{i % 10000:04d}"
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.utime(fd, (t, t))
+        os.close(fd)
+
+
+def test_memory_taken_as_read_does_not_grow_with_the_logs(tmp_path):
+    few, lots = tmp_path / "few", tmp_path / "lots"
+    many(few, 500)
+    many(lots, 12500)
+    rc_few, rss_few = peak_rss_kib(tmp_path, "--no-master", "-q", "-d", few, "--older-than", "5d")
+    rc_lots, rss_lots = peak_rss_kib(tmp_path, "--no-master", "-q", "-d", lots,
+                                     "--older-than", "5d")
+    assert rc_few == rc_lots == 0
+    assert list(few.iterdir()) == [] and list(lots.iterdir()) == []
+    # 12,000 more logs: not even 50 bytes each (the whole list takes more than 60)
+    assert rss_lots - rss_few < 600, (rss_few, rss_lots)
+
+
+def test_driver_logs_taken_as_read_and_listed(tmp_path):
+    for how in ([], ["--keep", "100000000"]):
+        base = tmp_path / ("listed" if how else "streamed")
+        events, drivers = base / "events", base / "driver-logs"
+        events.mkdir(parents=True)
+        drivers.mkdir()
+        single(events, "app-20260101000000-0001.inprogress", 10)
+        for i in range(1, 5):
+            single(drivers, f"app-20260101000000-000{i}_driver.log", 10, size=10 * i)
+        (drivers / ".app-20260101000000-0002_driver.log.crc").write_bytes(b"c" * 5)
+        single(drivers, "app-20260101000000-0005_driver.log", 1)
+        single(drivers, "README", 10)
+        # sc-submit still writes this one: it holds the file's lock
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import fcntl, os, sys\n"
+             "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+             "fcntl.lockf(fd, fcntl.LOCK_EX)\nprint(flush=True)\nsys.stdin.read()\n",
+             str(drivers / "app-20260101000000-0003_driver.log")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline() == "\n"
+            proc = run("sc-events-prune", "--no-master", "-d", events,
+                       f"--driver-log-dir={drivers}", "--older-than", "5d", *how)
+        finally:
+            holder.stdin.close()
+            holder.wait()
+        assert proc.returncode == 0, proc.stderr
+        assert lines(proc) == [
+            "removed\tapp-20260101000000-0002_driver.log\tapp-20260101000000-0002\t25",
+            "removed\tapp-20260101000000-0004_driver.log\tapp-20260101000000-0004\t40"]
+        assert "kept app-20260101000000-0001_driver.log: its event log is kept as in " \
+            "progress" in proc.stderr
+        assert "kept app-20260101000000-0003_driver.log: being written (sc-submit runs)" \
+            in proc.stderr
+        assert "removed 2 driver logs, 0.0 MiB; kept 3 (2 protected); 1 skipped" in proc.stderr
+        assert sorted(p.name for p in drivers.iterdir()) == [
+            "README", "app-20260101000000-0001_driver.log",
+            "app-20260101000000-0003_driver.log", "app-20260101000000-0005_driver.log"]

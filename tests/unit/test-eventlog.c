@@ -2,7 +2,9 @@
 /* Spark's event-log names, as the events dir holds them. */
 #include "config.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -276,6 +278,115 @@ static void check_archive(void)
 	clean_up(logs, sub, events, tmpl, ctx);
 }
 
+/* What a streaming scan saw; the callback removes every log it is given. */
+struct stream_seen {
+	int events;
+	size_t logs, skipped, removed;
+	int64_t bytes;
+	bool crc_seen[40];
+	char reasons[512];
+};
+
+static int stream_log(struct co_ctx *ctx, const struct co_eventlog *log, void *arg)
+{
+	struct stream_seen *s = arg;
+	unsigned n;
+
+	s->logs++;
+	s->bytes += log->bytes;
+	if (!log->id.rolling && sscanf(log->id.app_id, "app-20260101000000-%u", &n) == 1 &&
+	    n < 40 && log->crc_name)
+		s->crc_seen[n] = true;
+	if (co_eventlog_remove(ctx, s->events, log) == CO_OK)
+		s->removed++;
+	return CO_OK;
+}
+
+static int stream_skip(struct co_ctx *ctx, const char *name, const char *reason, void *arg)
+{
+	struct stream_seen *s = arg;
+	size_t len = strlen(s->reasons);
+
+	(void)ctx;
+	s->skipped++;
+	snprintf(s->reasons + len, sizeof(s->reasons) - len, "%s: %s\n", name, reason);
+	return CO_OK;
+}
+
+/*
+ * The streaming scan: every log once, while the callback removes them as
+ * it goes; each checksum found with its log, wherever the directory puts
+ * it; what is not a log skipped with its reason, whatever d_type said;
+ * the removals an interrupted run left finished only when asked.
+ */
+static void check_stream(void)
+{
+	char tmpl[] = "/tmp/test-eventlog.XXXXXX", name[64];
+	struct co_ctx *ctx = co_ctx_new();
+	struct stream_seen seen = { 0 };
+	struct stat sb;
+	int events = temp_events(tmpl), sub, left = 0;
+	DIR *d;
+
+	for (unsigned i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "app-20260101000000-%04u", i);
+		put_file(events, name);
+		if (i % 3 == 0) {
+			snprintf(name, sizeof(name), ".app-20260101000000-%04u.crc", i);
+			put_file(events, name);
+		}
+	}
+	sub = rolling_dir(events);
+	close(sub);
+	put_file(events, "README");
+	CHECK(symlinkat("/etc/passwd", events, "app-20260101000000-0100") == 0);
+	CHECK(mkdirat(events, "app-20260101000000-0101", 0755) == 0);
+	put_file(events, "eventlog_v2_app-20260101000000-0102");
+	/* a leftover of ours, which only CO_EVENTLOG_FINISH_REMOVALS finishes */
+	CHECK(mkdirat(events, ".sc-prune." ROLLING "_2", 0755) == 0);
+	sub = openat(events, ".sc-prune." ROLLING "_2", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(fstat(sub, &sb) == 0);
+	snprintf(seen.reasons, sizeof(seen.reasons), "sc-events-prune %ju:%ju:%ju\n",
+		 (uintmax_t)sb.st_dev, (uintmax_t)sb.st_ino, (uintmax_t)geteuid());
+	{
+		int fd = openat(sub, ".sc-prune-owner", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+		CHECK(fd >= 0 && write(fd, seen.reasons, strlen(seen.reasons)) ==
+		      (ssize_t)strlen(seen.reasons));
+		close(fd);
+	}
+	close(sub);
+	seen.reasons[0] = '\0';
+	seen.events = events;
+	CHECK_INT(co_eventlog_dir_each(ctx, events, 0, stream_log, stream_skip, &seen), CO_OK);
+	CHECK(fstatat(events, ".sc-prune." ROLLING "_2", &sb, AT_SYMLINK_NOFOLLOW) == 0);
+	CHECK_INT(seen.logs, 41);
+	CHECK_INT(seen.removed, 41);
+	CHECK_INT(seen.bytes, 40 * 3 + 14 * 3 + 2 * 3);
+	for (unsigned i = 0; i < 40; i++)
+		CHECK_INT(seen.crc_seen[i], i % 3 == 0);
+	CHECK_INT(seen.skipped, 4);
+	CHECK(strstr(seen.reasons, "README: not an event log\n") != NULL);
+	CHECK(strstr(seen.reasons, "app-20260101000000-0100: symbolic link, not followed\n"));
+	CHECK(strstr(seen.reasons, "app-20260101000000-0101: not a file\n"));
+	CHECK(strstr(seen.reasons, "eventlog_v2_app-20260101000000-0102: not a directory\n"));
+	/* what is left: the skipped entries and the leftover, nothing else */
+	CHECK((d = fdopendir(openat(events, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC))) != NULL);
+	for (struct dirent *e; d && (e = readdir(d));)
+		left += e->d_name[0] != '.' || strncmp(e->d_name, ".sc-prune.", 10) == 0;
+	if (d)
+		closedir(d);
+	CHECK_INT(left, 5);
+	memset(&seen, 0, sizeof(seen));
+	seen.events = events;
+	CHECK_INT(co_eventlog_dir_each(ctx, events, CO_EVENTLOG_FINISH_REMOVALS, stream_log,
+				       stream_skip, &seen), CO_OK);
+	CHECK(fstatat(events, ".sc-prune." ROLLING "_2", &sb, AT_SYMLINK_NOFOLLOW) != 0);
+	CHECK_INT(seen.logs, 0);
+	CHECK_INT(seen.skipped, 4);
+	clean_up(NULL, -1, events, tmpl, ctx);
+}
+
 static void check_events_dir_path(void)
 {
 	struct co_ctx *ctx = co_ctx_new();
@@ -296,6 +407,7 @@ static void check_events_dir_path(void)
 int main(void)
 {
 	check_scan_and_remove();
+	check_stream();
 	check_open_file();
 	check_archive();
 	check_events_dir_path();
