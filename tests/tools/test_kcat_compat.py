@@ -218,7 +218,9 @@ def test_dump_has_global_and_topic_config(kcat):
 
 def test_producer_settings_by_default_and_as_kcat_has_them(brokers):
     d = dump("-b", brokers, "-P", "-t", "x")
-    assert d["enable.idempotence"] == "true" and d["queue.buffering.max.ms"] == "0"
+    assert d["enable.idempotence"] == "true" and d["queue.buffering.max.ms"] == "5"
+    assert d["delivery.report.only.error"] == "true"
+    assert d["queue.buffering.max.kbytes"] == "32768"
     d = dump("-b", brokers, "-P", "-t", "x", "--no-idempotence")
     assert d["enable.idempotence"] == "false" and d["queue.buffering.max.ms"] == "5"
     t = topic_name()
