@@ -16,6 +16,10 @@
 
 #include "kcat-lite.h"
 
+/* The prefetch queue's bounds (see setup_conf). */
+#define CONSUMER_QUEUE_MESSAGES "20000"
+#define CONSUMER_QUEUE_KBYTES "8192"
+
 struct part {
 	char *topic;
 	int32_t partition;
@@ -369,9 +373,14 @@ static void setup_conf(struct consumer *c, rd_kafka_conf_t *conf)
 			conf_default(c, conf, "group.id", "kcat-lite");
 		conf_default(c, conf, "auto.commit.enable", "false");
 	}
-	/* queued.min.messages and queued.max.messages.kbytes stay librdkafka's:
-	 * once its queue is full, librdkafka 2.0 fetches again only on its
-	 * next one-second tick, so a smaller queue stalls a fast consumer. */
+	/* A smaller prefetch queue than librdkafka's (100000 messages, 64 MiB
+	 * a partition), which kept a consumer's RSS above kcat's: each queued
+	 * message costs its share of the fetch buffer and about 300 bytes of
+	 * bookkeeping. Not much smaller: once its queue is full, librdkafka 2.0
+	 * fetches again only on its next one-second tick, and 10000 messages
+	 * already stall a consumer of small messages. */
+	conf_default(c, conf, "queued.min.messages", CONSUMER_QUEUE_MESSAGES);
+	conf_default(c, conf, "queued.max.messages.kbytes", CONSUMER_QUEUE_KBYTES);
 	if (o->exit_eof)
 		rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr));
 	rd_kafka_conf_set_opaque(conf, c);

@@ -33,6 +33,7 @@ struct producer {
 	bool limit_reached;	/* -c COUNT records produced */
 	bool whole;		/* reading a file as one message: no -T */
 	bool txn;		/* transactional.id: one transaction for the run */
+	bool dr_errors_only;	/* delivery.report.only.error: reports of failures only */
 	char txn_error[512];	/* why the transaction was not committed */
 	char first_error[512];
 	int status;		/* beyond delivery: 65 malformed input, 74 I/O */
@@ -377,13 +378,22 @@ int kc_produce(struct kc_opts *o)
 	    rd_kafka_conf_set(conf, "queue.buffering.max.kbytes", PRODUCER_QUEUE_KBYTES, errstr,
 			      sizeof(errstr)))
 		die(CO_ESOFTWARE, "queue.buffering.max.kbytes: %s", errstr);
-	/* The idempotent producer of librdkafka keeps one request in flight per
-	 * partition: what queues while it is out is the next batch already, and
-	 * a linger only adds to each round trip. */
-	if (!co_kafka_props_get(o->props, "linger.ms") && !o->no_idempotence &&
-	    !co_kafka_props_get(o->props, "queue.buffering.max.ms") &&
-	    rd_kafka_conf_set(conf, "linger.ms", "0", errstr, sizeof(errstr)))
-		die(CO_ESOFTWARE, "linger.ms: %s", errstr);
+	/* linger.ms stays librdkafka's 5 ms, as in kcat: with a fast input the
+	 * batches fill before it runs out, and with a slow one a request
+	 * carries more than one message. */
+	/* A delivery report for each failed message only: the acknowledged
+	 * ones are freed by librdkafka's broker thread, and counted at the
+	 * end as those queued less those that failed. */
+	if (!co_kafka_props_get(o->props, "delivery.report.only.error") &&
+	    rd_kafka_conf_set(conf, "delivery.report.only.error", "true", errstr, sizeof(errstr)))
+		die(CO_ESOFTWARE, "delivery.report.only.error: %s", errstr);
+	{
+		char v[16] = "";
+		size_t len = sizeof(v);
+
+		rd_kafka_conf_get(conf, "delivery.report.only.error", v, &len);
+		pr.dr_errors_only = strcmp(v, "true") == 0;
+	}
 	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
 	rd_kafka_conf_set_opaque(conf, &pr);
 	pr.rk = kc_client_new(o, RD_KAFKA_PRODUCER, conf);
@@ -397,6 +407,10 @@ int kc_produce(struct kc_opts *o)
 	read_input(&pr);
 	interrupted = kc_stop && !pr.status;
 	drain(&pr);
+	/* Every message queued has had its outcome once the queue is empty:
+	 * with reports of failures only, the others were acknowledged. */
+	if (pr.dr_errors_only && rd_kafka_outq_len(pr.rk) == 0)
+		pr.delivered = pr.records - pr.failed;
 	/* Anything still unaccounted for was never acknowledged. */
 	if (pr.delivered + pr.failed < pr.records)
 		pr.failed = pr.records - pr.delivered;

@@ -29,6 +29,7 @@ bool kc_connected;
 static const struct kc_opts *cb_opts;
 /* The last authentication failure librdkafka reported, for kc_metadata. */
 static char auth_error[512];
+static bool auth_ssl;		/* it was the TLS handshake */
 
 static noreturn void usage(void)
 {
@@ -57,8 +58,8 @@ static noreturn void usage(void)
 	       "                     without =VALUE its value is NULL\n"
 	       "  -Z                 empty key or value is NULL (a tombstone)\n"
 	       "      --send-empty   produce empty records too (kcat skips them)\n"
-	       "      --no-idempotence  kcat's producer settings: no idempotence, linger.ms=5;\n"
-	       "                     faster, but a retry may write a message twice\n"
+	       "      --no-idempotence  as kcat produces: without idempotence; faster with\n"
+	       "                     large messages, but a retry may write a message twice\n"
 	       "  -l                 a FILE holds delimited messages, not one message\n"
 	       "  -T                 with -P, echo each record read to standard output\n"
 	       "  -f FORMAT          output format: %%t %%p %%o %%T %%k %%K %%s %%S %%R %%h %%%%\n"
@@ -356,8 +357,43 @@ static void read_default_conf(struct kc_opts *o)
 	co_kafka_props_free(file);
 }
 
+/*
+ * sasl.password from $SC_KAFKA_PASSWORD, else from the first line of the
+ * file $SC_KAFKA_PASSWORD_FILE names, unless -X or -F gave one: secrets
+ * stay off the command line. A property file of KCAT_CONFIG gives way.
+ */
+static void password_from_env(struct kc_opts *o)
+{
+	const char *env = getenv("SC_KAFKA_PASSWORD"), *path = getenv("SC_KAFKA_PASSWORD_FILE");
+	char buf[4096];
+	size_t n;
+	FILE *fp;
+
+	if (co_kafka_props_get(o->props, "sasl.password"))
+		return;
+	if (env && *env) {
+		add_prop(o, "sasl.password", env);
+		return;
+	}
+	if (!path || !*path)
+		return;
+	fp = fopen(path, "r");
+	if (!fp)
+		die(errno == EACCES ? CO_ENOPERM : CO_EIO, "SC_KAFKA_PASSWORD_FILE %s: %s", path,
+		    strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (!buf[0])
+		die(CO_EDATA, "SC_KAFKA_PASSWORD_FILE %s: empty", path);
+	add_prop(o, "sasl.password", buf);
+	explicit_bzero(buf, sizeof(buf));
+}
+
 static void validate(struct kc_opts *o)
 {
+	password_from_env(o);
 	if (o->conf_search)
 		read_default_conf(o);
 	/* -b wins over the brokers of a property file, as in kcat. */
@@ -434,8 +470,11 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		kc_stop = 1;
 		return;
 	}
-	if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION)
+	/* A refused login, or a broker certificate that is not trusted. */
+	if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__SSL) {
 		snprintf(auth_error, sizeof(auth_error), "%s", reason);
+		auth_ssl = err == RD_KAFKA_RESP_ERR__SSL;
+	}
 	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && o->quiet)
 		return;
 	if (o->verbose >= 1 || rd_kafka_fatal_error(rk, NULL, 0))
@@ -457,11 +496,19 @@ rd_kafka_conf_t *kc_conf_new(struct kc_opts *o)
 	return conf;
 }
 
+/* Properties whose values are secrets: -X dump does not show them. */
+static bool secret_property(const char *name)
+{
+	return strstr(name, "password") || strstr(name, "secret") ||
+	       strcmp(name, "ssl.key.pem") == 0 || strcmp(name, "sasl.oauthbearer.config") == 0;
+}
+
 static void dump_pairs(const char *title, const char **arr, size_t n)
 {
 	printf("# %s\n", title);
 	for (size_t i = 0; i + 1 < n; i += 2)
-		printf("%s = %s\n", arr[i], arr[i + 1]);
+		printf("%s = %s\n", arr[i],
+		       secret_property(arr[i]) && arr[i + 1] && *arr[i + 1] ? "[hidden]" : arr[i + 1]);
 	putchar('\n');
 	rd_kafka_conf_dump_free(arr, n);
 }
@@ -511,6 +558,31 @@ void kc_client_destroy(rd_kafka_t *rk)
 	rd_kafka_wait_destroyed(10000);
 }
 
+/*
+ * After a request that timed out: when the brokers refused the login, or
+ * their certificate was not trusted, say so (the caller exits 77).
+ */
+bool kc_auth_failed(struct kc_opts *o, rd_kafka_t *rk)
+{
+	const char *mech = co_kafka_props_get(o->props, "sasl.mechanisms");
+
+	rd_kafka_poll(rk, 0);	/* the error callbacks */
+	if (!auth_error[0])
+		return false;
+	if (!mech)
+		mech = co_kafka_props_get(o->props, "sasl.mechanism");
+	warnmsg("brokers %s: %s%s", kc_brokers(o), auth_error,
+		auth_ssl ? " (the broker's certificate is checked against ssl.ca.location)" : "");
+	/* Kafka 4 checks the SCRAM nonce as RFC 5802 says; librdkafka before
+	 * 2.6.1 does not send it that way, and Kafka 4 refuses the login as if
+	 * the password were wrong. */
+	if (!auth_ssl && mech && strncasecmp(mech, "SCRAM", 5) == 0 &&
+	    rd_kafka_version() < 0x020601ff)
+		warnmsg("if the brokers are Kafka 4 or later: librdkafka %s cannot authenticate "
+			"with SCRAM to them (2.6.1 or later can)", rd_kafka_version_str());
+	return true;
+}
+
 const struct rd_kafka_metadata *kc_metadata(struct kc_opts *o, rd_kafka_t *rk,
 					    const char *topic, bool all_topics)
 {
@@ -535,18 +607,7 @@ const struct rd_kafka_metadata *kc_metadata(struct kc_opts *o, rd_kafka_t *rk,
 	}
 	if (rkt)
 		rd_kafka_topic_destroy(rkt);
-	if (err)
-		rd_kafka_poll(rk, 0);	/* the error callbacks: was it authentication? */
-	if (err && auth_error[0]) {
-		const char *mech = co_kafka_props_get(o->props, "sasl.mechanisms");
-
-		if (!mech)
-			mech = co_kafka_props_get(o->props, "sasl.mechanism");
-		warnmsg("brokers %s: %s", kc_brokers(o), auth_error);
-		/* librdkafka#4895: Kafka 4 checks the SCRAM nonce strictly. */
-		if (mech && strncasecmp(mech, "SCRAM", 5) == 0 && rd_kafka_version() < 0x020601ff)
-			warnmsg("librdkafka %s cannot authenticate with SCRAM to Kafka 4 brokers "
-				"(2.6.1 or later can)", rd_kafka_version_str());
+	if (err && kc_auth_failed(o, rk)) {
 		kc_client_destroy(rk);
 		exit(CO_ENOPERM);
 	}
@@ -686,6 +747,7 @@ int kc_query(struct kc_opts *o)
 	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new((int)o->n_topics);
 	rd_kafka_t *rk;
 	rd_kafka_resp_err_t err;
+	bool unreachable;
 	int status = CO_OK;
 
 	for (size_t i = 0; i < o->n_topics; i++) {
@@ -710,10 +772,14 @@ int kc_query(struct kc_opts *o)
 	err = rd_kafka_offsets_for_times(rk, parts, o->metadata_timeout_ms);
 	/* kcat's order: by topic, then partition, one JSON key per topic. */
 	rd_kafka_topic_partition_list_sort(parts, NULL, NULL);
-	if (err) {
+	unreachable = err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+		      err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN;
+	if ((unreachable || err == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
+	     err == RD_KAFKA_RESP_ERR__SSL) && kc_auth_failed(o, rk)) {
+		status = CO_ENOPERM;
+	} else if (err) {
 		warnmsg("brokers %s: offsets for times: %s", kc_brokers(o), rd_kafka_err2str(err));
-		status = err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT
-			 ? CO_EUNAVAILABLE : CO_EFAIL;
+		status = unreachable ? CO_EUNAVAILABLE : CO_EFAIL;
 	} else if (o->json) {
 		const char *last = "";
 

@@ -5,6 +5,7 @@ where kcat is right, against kcat itself (Debian's kcat 1.7.1).
 The test that stops and restarts the broker also needs SC_STATE_DIR and
 SC_LOCAL_PORT_OFFSET, the ones the cluster was started with.
 """
+import glob
 import json
 import os
 import select
@@ -217,7 +218,9 @@ def test_dump_has_global_and_topic_config(kcat):
 
 def test_producer_settings_by_default_and_as_kcat_has_them(brokers):
     d = dump("-b", brokers, "-P", "-t", "x")
-    assert d["enable.idempotence"] == "true" and d["queue.buffering.max.ms"] == "0"
+    assert d["enable.idempotence"] == "true" and d["queue.buffering.max.ms"] == "5"
+    assert d["delivery.report.only.error"] == "true"
+    assert d["queue.buffering.max.kbytes"] == "32768"
     d = dump("-b", brokers, "-P", "-t", "x", "--no-idempotence")
     assert d["enable.idempotence"] == "false" and d["queue.buffering.max.ms"] == "5"
     t = topic_name()
@@ -257,7 +260,8 @@ def test_property_files_as_kcat_reads_them(brokers, tmp_path):
     cc = tmp_path / "client.properties"
     cc.write_text(CONFLUENT_CLOUD.format(brokers=brokers.replace(":", "\\:")))
     d = dump("-F", cc)
-    assert d["sasl.username"] == "KEY123" and d["sasl.password"] == "se=cret"
+    # the password is converted (the SCRAM tests log in with one) but not shown
+    assert d["sasl.username"] == "KEY123" and d["sasl.password"] == "[hidden]"
     assert d["sasl.mechanisms"] == "PLAIN" and d["session.timeout.ms"] == "45000"
     assert d["request.required.acks"] == "-1"
     assert d["ssl.endpoint.identification.algorithm"] == "none"
@@ -394,18 +398,70 @@ def make_certificates(d):
             "-keyout", "other.key", "-out", "other.pem", cwd=d)
 
 
+def kafka_cache():
+    return os.environ.get("SC_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(HOME, ".cache"), "clusterops")
+
+
 def kafka_libs():
+    """The jars of the local cluster's Kafka (4.x)."""
     version = os.environ.get("KAFKA_VERSION")
     if not version:
         for line in (ROOT / "scripts" / "local-cluster").read_text().splitlines():
             if line.startswith("readonly DEFAULT_KAFKA_VERSION="):
                 version = line.split("=", 1)[1]
-    cache = os.environ.get("SC_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(HOME, ".cache"), "clusterops")
-    libs = os.path.join(cache, f"kafka-{version}", "libs")
+    libs = os.path.join(kafka_cache(), f"kafka-{version}", "libs")
     if not os.path.isfile(os.path.join(libs, f"kafka_2.13-{version}.jar")):
         pytest.fail(f"{libs}: no Kafka jars (scripts/local-cluster up downloads them)")
     return libs
+
+
+# Kafka 3.9 for SCRAM: Kafka 4 checks the SCRAM nonce as RFC 5802 says, and
+# librdkafka before 2.6.1 (Debian's is 2.0.2) cannot log in to it.
+SCRAM_KAFKA_VERSIONS = ("3.9.1", "3.9.0")
+
+
+def fetch_kafka_libs(version):
+    """Kafka VERSION's jars in the cache where scripts/local-cluster keeps
+    them (KAFKA_VERSION=VERSION uses the same ones), resolved from Maven
+    Central with scripts/kafka-deps/pom.xml once, under the cache's lock.
+    Returns (libs, None), or (None, mvn's messages)."""
+    import fcntl
+    import tempfile
+    libs = os.path.join(kafka_cache(), f"kafka-{version}", "libs")
+    done = lambda: os.path.isfile(os.path.join(libs, f"kafka_2.13-{version}.jar"))
+    if done():
+        return libs, None
+    if not shutil.which("mvn"):
+        pytest.fail("mvn is needed to fetch Kafka's jars (Debian package maven)")
+    os.makedirs(os.path.dirname(libs), exist_ok=True)
+    with open(os.path.join(kafka_cache(), ".install.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done():
+            return libs, None
+        log4j = subprocess.run([str(ROOT / "scripts" / "kafka-deps" / "log4j-version"), version],
+                               capture_output=True, check=True, text=True).stdout.strip()
+        tmp = tempfile.mkdtemp(prefix="libs.tmp.", dir=os.path.dirname(libs))
+        proc = subprocess.run(["mvn", "-q", "-B", "-f", str(ROOT / "scripts" / "kafka-deps" / "pom.xml"),
+                               "dependency:copy-dependencies", f"-DoutputDirectory={tmp}",
+                               f"-Dkafka.version={version}", f"-Dlog4j.version={log4j}"],
+                              capture_output=True, timeout=1200, env=dict(os.environ, HOME=HOME))
+        if proc.returncode != 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return None, (proc.stdout + proc.stderr).decode(errors="replace")[-2000:]
+        shutil.rmtree(libs, ignore_errors=True)
+        os.rename(tmp, libs)
+    return libs, None
+
+
+def scram_kafka_libs():
+    errors = []
+    for version in SCRAM_KAFKA_VERSIONS:
+        libs, error = fetch_kafka_libs(version)
+        if libs:
+            return libs
+        errors.append(f"Kafka {version}: {error}")
+    pytest.fail("no Kafka 3.9 jars for the SCRAM broker:\n" + "\n".join(errors))
 
 
 def free_ports(n):
@@ -419,13 +475,11 @@ def free_ports(n):
     return ports
 
 
-@pytest.fixture(scope="module")
-def secured(tmp_path_factory):
-    """A second real Kafka, from the jars scripts/local-cluster uses, with
-    PLAINTEXT (for the test's own setup), SSL and SASL_SSL listeners."""
-    d = tmp_path_factory.mktemp("secured")
+def secured_broker(d, libs):
+    """A real Kafka from LIBS, with PLAINTEXT (for the test's own setup),
+    SSL and SASL_SSL listeners, and the SCRAM-SHA-512 user alice. A
+    generator: yields the addresses, stops the broker when closed."""
     make_certificates(d)
-    libs = kafka_libs()
     plain, ssl, sasl, ctl = free_ports(4)
     listeners = (f"PLAINTEXT://127.0.0.1:{plain},SSL://127.0.0.1:{ssl},"
                  f"SASL_SSL://127.0.0.1:{sasl},CONTROLLER://127.0.0.1:{ctl}")
@@ -456,10 +510,14 @@ def secured(tmp_path_factory):
             assert broker.poll() is None, (d / "broker.out").read_text()[-3000:]
             return kc("-b", f"127.0.0.1:{plain}", "-L", "-m", "2").returncode == 0
         wait_for(up, timeout=120, what="the secured broker")
-        subprocess.run(["java", "-cp", os.path.join(libs, "*"), "org.apache.kafka.tools.ConfigCommand",
-                        "--bootstrap-server", f"127.0.0.1:{plain}", "--alter", "--add-config",
-                        "SCRAM-SHA-512=[password=alice-secret]", "--entity-type", "users",
-                        "--entity-name", "alice"], check=True, capture_output=True, timeout=120)
+        # ConfigCommand moved from kafka.admin to org.apache.kafka.tools in 4.0
+        tool_class = ("kafka.admin.ConfigCommand" if glob.glob(os.path.join(libs, "kafka_2.13-3.*"))
+                      else "org.apache.kafka.tools.ConfigCommand")
+        proc = subprocess.run(["java", "-cp", os.path.join(libs, "*"), tool_class,
+                               "--bootstrap-server", f"127.0.0.1:{plain}", "--alter", "--add-config",
+                               "SCRAM-SHA-512=[password=alice-secret]", "--entity-type", "users",
+                               "--entity-name", "alice"], capture_output=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
         yield {"dir": d, "plain": f"127.0.0.1:{plain}", "ssl": f"127.0.0.1:{ssl}",
                "sasl": f"127.0.0.1:{sasl}"}
     finally:
@@ -472,16 +530,10 @@ def secured(tmp_path_factory):
         log.close()
 
 
-def test_ssl_with_a_test_made_ca(secured):
-    d, t = secured["dir"], topic_name()
-    tls = ["-b", secured["ssl"], "-X", "security.protocol=SSL", "-X", f"ssl.ca.location={d}/ca.pem"]
-    kc(*tls, "-P", "-t", t, input=b"over-tls\n", check=0)
-    assert kc(*tls, "-C", "-t", t, "-e", check=0).stdout == b"over-tls\n"
-    # a broker whose certificate the CA did not sign is not trusted
-    wrong = ["-b", secured["ssl"], "-X", "security.protocol=SSL",
-             "-X", f"ssl.ca.location={d}/other.pem", "-m", "3"]
-    proc = kc(*wrong, "-L")
-    assert proc.returncode != 0 and secured["ssl"].encode() in proc.stderr
+def timed(*args, **kw):
+    start = time.monotonic()
+    proc = kc(*args, **kw)
+    return proc, time.monotonic() - start
 
 
 SCRAM_FILE = """\
@@ -504,24 +556,118 @@ def librdkafka_version():
     return lib.rd_kafka_version()
 
 
-def test_sasl_ssl_scram_from_a_java_properties_file(secured, tmp_path):
-    d, t = secured["dir"], topic_name()
-    bad = tmp_path / "bad.properties"
-    bad.write_text(SCRAM_FILE.format(brokers=secured["sasl"], password="wrong",
-                                     ca=d / "ca.pem"))
-    proc = kc("-F", bad, "-L", "-m", "5")
-    assert proc.returncode == 77, proc.stderr
-    assert secured["sasl"].encode() in proc.stderr and b"invalid credentials" in proc.stderr
-    good = tmp_path / "client.properties"
-    good.write_text(SCRAM_FILE.format(brokers=secured["sasl"], password="alice-secret",
-                                      ca=d / "ca.pem"))
-    if librdkafka_version() < 0x020601ff:
-        # librdkafka#4895: Kafka 4 checks the SCRAM nonce as RFC 5802 says,
-        # and librdkafka before 2.6.1 gets it wrong; kcat-lite says so.
+# Class-scoped, so that the two brokers do not run at the same time.
+@pytest.fixture(scope="class")
+def secured(tmp_path_factory):
+    yield from secured_broker(tmp_path_factory.mktemp("secured"), kafka_libs())
+
+
+@pytest.fixture(scope="class")
+def scram(tmp_path_factory):
+    yield from secured_broker(tmp_path_factory.mktemp("scram"), scram_kafka_libs())
+
+
+class TestKafka4Secured:
+    """The local cluster's Kafka (4.x), with SSL and SASL_SSL listeners."""
+
+    def test_ssl_with_a_test_made_ca(self, secured):
+        d, t = secured["dir"], topic_name()
+        tls = ["-b", secured["ssl"], "-X", "security.protocol=SSL",
+               "-X", f"ssl.ca.location={d}/ca.pem"]
+        kc(*tls, "-P", "-t", t, input=b"over-tls\n", check=0)
+        assert kc(*tls, "-C", "-t", t, "-e", check=0).stdout == b"over-tls\n"
+        # a broker whose certificate the CA did not sign is not trusted: 77
+        # within -m, whatever the mode
+        wrong = ["-b", secured["ssl"], "-X", "security.protocol=SSL",
+                 "-X", f"ssl.ca.location={d}/other.pem", "-m", "3"]
+        for mode in (["-L"], ["-C", "-t", t, "-e"], ["-P", "-t", t]):
+            proc, secs = timed(*wrong, *mode, input=b"x\n")
+            assert proc.returncode == 77, (mode, proc.stderr)
+            assert secs < 3 + 10, (mode, secs)
+            assert secured["ssl"].encode() in proc.stderr
+            assert b"certificate verify failed" in proc.stderr
+            assert b"ssl.ca.location" in proc.stderr
+
+    def test_scram_to_kafka_4_names_the_librdkafka_needed(self, secured, tmp_path):
+        if librdkafka_version() >= 0x020601ff:
+            pytest.skip("librdkafka 2.6.1 or later logs in to Kafka 4 with SCRAM")
+        good = tmp_path / "client.properties"
+        good.write_text(SCRAM_FILE.format(brokers=secured["sasl"], password="alice-secret",
+                                          ca=secured["dir"] / "ca.pem"))
         proc = kc("-F", good, "-L", "-m", "5")
-        assert proc.returncode == 77
-        assert b"cannot authenticate with SCRAM to Kafka 4 brokers" in proc.stderr
-        pytest.skip("librdkafka < 2.6.1 cannot do SCRAM with a Kafka 4 broker "
-                    "(librdkafka#4895): round trip not run")
-    kc("-F", good, "-P", "-t", t, input=b"over-sasl\n", check=0)
-    assert kc("-F", good, "-C", "-t", t, "-e", check=0).stdout == b"over-sasl\n"
+        assert proc.returncode == 77, proc.stderr
+        assert b"cannot authenticate with SCRAM to them (2.6.1 or later can)" in proc.stderr
+
+
+class TestScram:
+    """SASL_SSL with SCRAM-SHA-512 against a Kafka 3.9 broker, which
+    librdkafka 2.0.2 can log in to."""
+
+    @pytest.fixture
+    def files(self, scram, tmp_path):
+        ca = scram["dir"] / "ca.pem"
+        good, bad = tmp_path / "client.properties", tmp_path / "bad.properties"
+        good.write_text(SCRAM_FILE.format(brokers=scram["sasl"], password="alice-secret", ca=ca))
+        bad.write_text(SCRAM_FILE.format(brokers=scram["sasl"], password="wrong", ca=ca))
+        return good, bad
+
+    def test_round_trip_through_a_java_properties_file(self, scram, files):
+        good, _ = files
+        t = topic_name()
+        kc("-F", good, "-P", "-t", t, "-K", ":", input=b"k1:one\nk2:two\n", check=0)
+        assert kc("-F", good, "-C", "-t", t, "-e", check=0).stdout == b"one\ntwo\n"
+        out = kc("-F", good, "-G", "g-" + t, "-o", "beginning", "-e", t, check=0).stdout
+        assert out == b"one\ntwo\n"
+        listing = kc("-F", good, "-L", "-t", t, check=0).stdout
+        assert f'topic "{t}" with 1 partitions:'.encode() in listing
+        assert kc("-F", good, "-Q", "-t", f"{t}:0:0", check=0).stdout == \
+            f"{t} [0] offset 0\n".encode()
+
+    def test_round_trip_through_X_with_the_password_from_the_environment(self, scram, tmp_path):
+        t = topic_name()
+        x = ["-b", scram["sasl"], "-X", "security.protocol=SASL_SSL",
+             "-X", "sasl.mechanisms=SCRAM-SHA-512", "-X", "sasl.username=alice",
+             "-X", f"ssl.ca.location={scram['dir']}/ca.pem"]
+        env = {"SC_KAFKA_PASSWORD": "alice-secret"}
+        kc(*x, "-P", "-t", t, input=b"via-x\n", env=env, check=0)
+        assert kc(*x, "-C", "-t", t, "-e", env=env, check=0).stdout == b"via-x\n"
+        pw = tmp_path / "password"
+        pw.write_text("alice-secret\n")
+        env = {"SC_KAFKA_PASSWORD_FILE": str(pw)}
+        assert kc(*x, "-G", "g-" + t, "-o", "beginning", "-e", t, env=env,
+                  check=0).stdout == b"via-x\n"
+        assert b"broker 1 at" in kc(*x, "-L", env=env, check=0).stdout
+        assert kc(*x, "-Q", "-t", f"{t}:0:0", env=env, check=0).stdout == \
+            f"{t} [0] offset 0\n".encode()
+        # -X wins over the environment; an empty or missing file is named
+        proc = kc(*x, "-X", "sasl.password=wrong", "-L", "-m", "3", env=env)
+        assert proc.returncode == 77, proc.stderr
+        pw.write_text("\n")
+        proc = kc(*x, "-L", env=env)
+        assert proc.returncode == 65 and str(pw).encode() in proc.stderr
+        proc = kc(*x, "-L", env={"SC_KAFKA_PASSWORD_FILE": str(tmp_path / "missing")})
+        assert proc.returncode == 74 and b"missing" in proc.stderr
+
+    def test_wrong_password_and_untrusted_certificate(self, scram, files):
+        _, bad = files
+        for mode in (["-L"], ["-P", "-t", topic_name()], ["-C", "-t", "x", "-e"],
+                     ["-G", "g-x", "x"], ["-Q", "-t", "x:0:0"]):
+            proc, secs = timed("-F", bad, "-m", "4", *mode, input=b"x\n")
+            assert proc.returncode == 77, (mode, proc.stderr)
+            assert secs < 4 + 10, (mode, secs)
+            assert scram["sasl"].encode() in proc.stderr and b"invalid credentials" in proc.stderr
+        # the SASL_SSL listener with a CA that did not sign its certificate
+        proc, secs = timed("-F", files[0], "-X", f"ssl.ca.location={scram['dir']}/other.pem",
+                           "-L", "-m", "4")
+        assert proc.returncode == 77, proc.stderr
+        assert secs < 4 + 10
+        assert b"certificate verify failed" in proc.stderr
+
+    def test_passwords_are_not_shown(self, scram, files, tmp_path):
+        good, _ = files
+        for env in ({}, {"SC_KAFKA_PASSWORD": "alice-secret"}):
+            args = ["-X", "dump"] if env else ["-F", good, "-X", "dump"]
+            out = kc(*args, env=env, check=0).stdout
+            assert b"alice-secret" not in out and b"sasl.password = [hidden]\n" in out
+            out = kc(*args[:-2], "--show-config", env=env, check=0).stdout
+            assert b"alice-secret" not in out and b"brokers" in out
