@@ -228,13 +228,14 @@ struct each {
 };
 
 /* Hidden entries are checksums, and sc-submit's logs that have no id yet. */
-static int scan_entry(struct co_ctx *ctx, const char *name, void *arg)
+static int scan_entry(struct co_ctx *ctx, const char *name, unsigned char d_type, void *arg)
 {
 	const struct each *ea = arg;
 	struct co_driver_log log = { 0 };
 	char crc[NAME_MAX + 8];
 	struct stat sb;
 
+	(void)d_type;	/* every driver log is stat'ed: its size is reported */
 	if (name[0] == '.')
 		return CO_OK;
 	if (fstatat(ea->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)

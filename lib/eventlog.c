@@ -344,10 +344,11 @@ struct first_pass {
 };
 
 /* Hidden names: the checksums, and the removals an interrupted run left. */
-static int first_pass_one(struct co_ctx *ctx, const char *name, void *arg)
+static int first_pass_one(struct co_ctx *ctx, const char *name, unsigned char d_type, void *arg)
 {
 	const struct first_pass *fp = arg;
 
+	(void)d_type;
 	if (name[0] != '.')
 		return CO_OK;
 	if (has_suffix(name, strlen(name), ".crc"))
@@ -453,33 +454,10 @@ static int scan_entry(struct co_ctx *ctx, const struct each *ea, const char *nam
 	return ea->fn(ctx, &log, ea->arg);
 }
 
-/* The names of the events dir, straight from the DIR stream, with their d_type. */
-static int each_entry(struct co_ctx *ctx, const struct each *ea)
+/* Each name of the events dir but the hidden ones: ".", "..", checksums, ours. */
+static int each_entry(struct co_ctx *ctx, const char *name, unsigned char d_type, void *arg)
 {
-	struct dirent *e;
-	int rc = CO_OK;
-	DIR *d;
-	/* A DIR stream owns its fd: give it a duplicate so dirfd stays ours. */
-	int fd = openat(ea->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		rc = co_err(ctx, errno == EACCES ? CO_ENOPERM : CO_EIO, "events dir: %s",
-			    strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return rc;
-	}
-	errno = 0;
-	while (rc == CO_OK && (e = readdir(d))) {
-		/* hidden: ".", "..", checksums, and ours */
-		if (e->d_name[0] != '.')
-			rc = scan_entry(ctx, ea, e->d_name, e->d_type);
-		errno = 0;
-	}
-	if (rc == CO_OK && errno)
-		rc = co_err(ctx, CO_EIO, "events dir: %s", strerror(errno));
-	closedir(d);
-	return rc;
+	return name[0] == '.' ? CO_OK : scan_entry(ctx, arg, name, d_type);
 }
 
 CO_API int co_eventlog_dir_each(struct co_ctx *ctx, int dirfd, unsigned flags,
@@ -490,7 +468,7 @@ CO_API int co_eventlog_dir_each(struct co_ctx *ctx, int dirfd, unsigned flags,
 	int rc = first_pass(ctx, dirfd, flags, &crcs, skip, arg);
 
 	if (rc == CO_OK)
-		rc = each_entry(ctx, &ea);
+		rc = co_dir_each(ctx, dirfd, "events dir", each_entry, &ea);
 	crcs_free(&crcs);
 	return rc;
 }
@@ -542,7 +520,8 @@ static int newest_first(const void *a, const void *b)
 }
 
 int co_dir_each(struct co_ctx *ctx, int dirfd, const char *what,
-		int (*fn)(struct co_ctx *ctx, const char *name, void *arg), void *arg)
+		int (*fn)(struct co_ctx *ctx, const char *name, unsigned char d_type, void *arg),
+		void *arg)
 {
 	struct dirent *e;
 	DIR *d;
@@ -560,7 +539,7 @@ int co_dir_each(struct co_ctx *ctx, int dirfd, const char *what,
 	errno = 0;
 	while (rc == CO_OK && (e = readdir(d))) {
 		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			rc = fn(ctx, e->d_name, arg);
+			rc = fn(ctx, e->d_name, e->d_type, arg);
 		errno = 0;
 	}
 	if (rc == CO_OK && errno)

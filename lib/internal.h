@@ -82,11 +82,13 @@ void co_skips_free(struct co_eventlog_skip *skipped, size_t n);
 
 /*
  * Call fn for each entry of the directory open as dirfd (not "." or ".."),
+ * with its d_type (DT_UNKNOWN where the file system does not tell),
  * through a DIR stream on a duplicate of it, until fn returns a status
  * other than CO_OK, which is returned. what names the directory in errors.
  */
 int co_dir_each(struct co_ctx *ctx, int dirfd, const char *what,
-		int (*fn)(struct co_ctx *ctx, const char *name, void *arg), void *arg);
+		int (*fn)(struct co_ctx *ctx, const char *name, unsigned char d_type, void *arg),
+		void *arg);
 
 /* Join a base URL and a path without doubling the slash. Caller frees. */
 char *co_url_join(const char *base, const char *path);
