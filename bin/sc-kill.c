@@ -158,27 +158,33 @@ static bool name_matches(const struct control *ctl, const struct co_spark_app *a
 	return a->active && a->name && fnmatch(ctl->name_glob, a->name, 0) == 0;
 }
 
-/* Expand --name into targets from the running applications. */
-static void resolve_name(struct control *ctl, const struct co_master_state *st)
+/*
+ * Expand --name into targets from the running applications. CO_EFAIL, said
+ * on stderr, when none matches, or several do without --all.
+ */
+static int resolve_name(struct control *ctl, const struct co_master_state *st)
 {
 	size_t matches = 0;
 
 	for (size_t i = 0; i < st->n_apps; i++)
 		if (name_matches(ctl, &st->apps[i]))
 			matches++;
-	if (matches == 0)
-		die(CO_EFAIL, "no running application is named '%s'", ctl->name_glob);
+	if (matches == 0) {
+		warnmsg("no running application is named '%s'", ctl->name_glob);
+		return CO_EFAIL;
+	}
 	if (matches > 1 && !ctl->all) {
 		warnmsg("%zu running applications match '%s'; use --all to kill them all:",
 			matches, ctl->name_glob);
 		for (size_t i = 0; i < st->n_apps; i++)
 			if (name_matches(ctl, &st->apps[i]))
 				fprintf(stderr, "  %s\t%s\n", st->apps[i].id, st->apps[i].name);
-		exit(CO_EFAIL);
+		return CO_EFAIL;
 	}
 	for (size_t i = 0; i < st->n_apps; i++)
 		if (name_matches(ctl, &st->apps[i]))
 			add_target(ctl, APP, st->apps[i].id, st->apps[i].name);
+	return CO_OK;
 }
 
 static void set_state(struct target *t, const char *state)
@@ -383,14 +389,17 @@ int main(int argc, char **argv)
 		co_master_state_free(st);
 		die(CO_ETEMPFAIL, "%s", msg);
 	}
-	if (ctl.name_glob)
-		resolve_name(&ctl, st);
-	request_kills(ctx, &ctl, st);
-	co_master_state_free(st);
-	confirm_rc = ctl.dry_run ? CO_OK : confirm(ctx, &ctl);
-	rc = report(&ctl, co_master_ui(ctx, co_master_active(ctx)));
-	if (confirm_rc)
-		rc = confirm_rc;	/* the master went away: say so in the status */
+	rc = ctl.name_glob ? resolve_name(&ctl, st) : CO_OK;
+	if (rc == CO_OK) {
+		request_kills(ctx, &ctl, st);
+		co_master_state_free(st);
+		confirm_rc = ctl.dry_run ? CO_OK : confirm(ctx, &ctl);
+		rc = report(&ctl, co_master_ui(ctx, co_master_active(ctx)));
+		if (confirm_rc)
+			rc = confirm_rc;	/* the master went away: say so in the status */
+	} else {
+		co_master_state_free(st);
+	}
 	for (size_t i = 0; i < ctl.n_targets; i++) {
 		free(ctl.targets[i].id);
 		free(ctl.targets[i].name);

@@ -41,6 +41,8 @@ static void close_stdout(void)
 	}
 }
 
+struct co_ctx *tool_ctx;
+
 struct co_ctx *tool_init(const char *name)
 {
 	struct co_ctx *ctx;
@@ -49,7 +51,7 @@ struct co_ctx *tool_init(const char *name)
 	program_name = name;
 	opterr = 0;	/* tool_common_option() words the complaint */
 	atexit(close_stdout);
-	ctx = co_ctx_new();
+	ctx = tool_ctx = co_ctx_new();
 	if (!ctx)
 		out_of_memory();
 	rc = co_config_load(ctx);

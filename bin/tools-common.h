@@ -40,6 +40,9 @@ enum {
 /* Name the program, arrange for stdout to be checked at exit, and load
  * the configuration (dies with the library's status on a bad one). */
 struct co_ctx *tool_init(const char *name);
+/* The context tool_init() made, kept here so that it stays reachable to
+ * the end on the paths that exit without freeing it (die()). */
+extern struct co_ctx *tool_ctx;
 
 /*
  * Handle an option from CO_COMMON_LONGOPTS. Anything else that getopt

@@ -252,6 +252,10 @@ def test_kill_by_name_refuses_several_without_all(cluster, tmp_path):
         assert sorted(json.loads(line)["id"] for line in k.stdout.splitlines()) == sorted(ids)
         assert all(find_app(a)["state"] == "KILLED" for a in ids)
     finally:
+        # a failure above must not leave them holding cores for the next tests
+        for app_id in ids:
+            if (find_app(app_id) or {}).get("state") == "RUNNING":
+                run("sc-kill", app_id, check_sanitizers=False)
         for p in procs:
             stop(p)
 
