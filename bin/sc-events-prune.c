@@ -421,11 +421,14 @@ static void unlock(int dirfd, struct prune_lock *lk)
 	lk->fd = -1;
 }
 
+/* The master lists the active applications first: only they are looked at,
+ * not the thousands of completed ones a busy master may retain. */
 static bool app_running(const struct co_master_state *st, const char *app_id)
 {
-	const struct co_spark_app *a = co_master_state_app(st, app_id);
-
-	return a && a->active;
+	for (size_t i = 0; i < st->n_apps && st->apps[i].active; i++)
+		if (strcmp(st->apps[i].id, app_id) == 0)
+			return true;
+	return false;
 }
 
 static bool app_ended(const struct vouch *v, const char *app_id)
