@@ -426,7 +426,7 @@ struct co_eventlog {
 	int64_t bytes;		/* all of its files */
 	int64_t mtime_ms;	/* its newest file */
 	char *crc_name;		/* a ".<name>.crc" companion beside it, or NULL */
-	size_t dir_order;	/* its place in the directory's own order */
+	size_t dir_order;	/* its place in the order the scan met it */
 	size_t n_files;		/* a rolling log's own files, named inside its dir */
 	char **files;		/* (Spark's, not the hidden checksums); none for a file */
 };
@@ -565,7 +565,7 @@ struct co_driver_log {
 	int64_t bytes;		/* with its checksum file */
 	int64_t mtime_ms;
 	char *crc_name;		/* a ".<name>.crc" beside it, or NULL */
-	size_t dir_order;	/* its place in the directory's own order */
+	size_t dir_order;	/* its place in the order the scan met it */
 	bool writing;		/* a writer holds its lock: sc-submit runs */
 };
 
@@ -773,8 +773,11 @@ const char *co_kafka_format_error(const struct co_kafka_format *fmt);
 /* What one decoder keeps and accepts. */
 #define CO_KAFKA_AVRO_MAX_SCHEMAS 256		/* schemas cached, by id */
 #define CO_KAFKA_AVRO_MAX_SCHEMA (1u << 20)	/* bytes of a registry reply */
-#define CO_KAFKA_AVRO_MAX_VALUES (1 << 20)	/* values in one datum */
+#define CO_KAFKA_AVRO_MAX_VALUES (1 << 20)	/* values in one datum, at most */
+#define CO_KAFKA_AVRO_VALUES_FREE 4096		/* values a datum may hold... */
+#define CO_KAFKA_AVRO_VALUES_PER_BYTE 16	/* ...and this many per byte of it */
 #define CO_KAFKA_AVRO_MAX_DEPTH 128		/* nesting in one datum */
+#define CO_KAFKA_AVRO_MAX_FIXED (1 << 20)	/* bytes of a fixed type */
 
 /*
  * A decoder for keys and values framed as a Confluent-compatible schema

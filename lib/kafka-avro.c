@@ -145,6 +145,121 @@ static void printable(char *out, size_t outsize, const char *s, size_t len)
 }
 
 /*
+ * What avro-c 1.11 does not check in a schema, or checks and then fails
+ * on, found in its JSON first: a registry could otherwise crash kcat-lite
+ * or make every new schema id cost memory for as long as it runs.
+ *  - A named type (record, enum, fixed) defined twice: avro-c rejects it
+ *    but loses what it built for the second definition. Full names follow
+ *    avro-c's rules (a dotted name carries its namespace, else
+ *    "namespace", else the enclosing record's), so what this rejects is
+ *    what avro-c would.
+ *  - A fixed type's size out of [0, CO_KAFKA_AVRO_MAX_FIXED]: avro-c
+ *    takes a negative one and crashes building the schema's values.
+ * why gets the message; seen holds the full names defined so far.
+ */
+static bool schema_problem(json_t *json, const char *parent_ns, json_t *seen, char *why,
+			   size_t whysize, int depth)
+{
+	const char *type, *name, *dot;
+	json_t *ns_json, *size, *field;
+	char *ns = NULL, *full = NULL, shown[128];
+	bool found = false;
+	size_t i;
+
+	if (depth > 4096)	/* deeper than any parser here lets through */
+		return false;
+	if (json_is_array(json)) {
+		json_array_foreach(json, i, field)
+			if (schema_problem(field, parent_ns, seen, why, whysize, depth + 1))
+				return true;
+		return false;
+	}
+	if (!json_is_object(json) || !(type = json_string_value(json_object_get(json, "type"))))
+		return false;
+	if (!strcmp(type, "array"))
+		return schema_problem(json_object_get(json, "items"), parent_ns, seen, why,
+				      whysize, depth + 1);
+	if (!strcmp(type, "map"))
+		return schema_problem(json_object_get(json, "values"), parent_ns, seen, why,
+				      whysize, depth + 1);
+	if ((strcmp(type, "record") && strcmp(type, "enum") && strcmp(type, "fixed")) ||
+	    !(name = json_string_value(json_object_get(json, "name"))))
+		return false;
+	ns_json = json_object_get(json, "namespace");
+	if ((dot = strrchr(name, '.'))) {
+		ns = strndup(name, (size_t)(dot - name));
+		name = dot + 1;
+	} else if (json_is_string(ns_json)) {
+		if (*json_string_value(ns_json))
+			ns = strdup(json_string_value(ns_json));
+	} else if (parent_ns) {
+		ns = strdup(parent_ns);
+	}
+	if (ns ? asprintf(&full, "%s.%s", ns, name) < 0 : !(full = strdup(name)))
+		full = NULL;
+	if (!full) {
+		free(ns);
+		return false;	/* out of memory: avro-c will say so too */
+	}
+	printable(shown, sizeof(shown), full, strlen(full));
+	size = json_object_get(json, "size");
+	if (json_object_get(seen, full)) {
+		snprintf(why, whysize, "%s is defined twice", shown);
+		found = true;
+	} else if (!strcmp(type, "fixed") && json_is_integer(size) &&
+		   (json_integer_value(size) < 0 ||
+		    json_integer_value(size) > CO_KAFKA_AVRO_MAX_FIXED)) {
+		snprintf(why, whysize, "fixed %s has a size of %" JSON_INTEGER_FORMAT
+			 " bytes, not 0 to %d", shown, json_integer_value(size),
+			 CO_KAFKA_AVRO_MAX_FIXED);
+		found = true;
+	} else if (!json_object_set_new(seen, full, json_true()) && !strcmp(type, "record")) {
+		json_array_foreach(json_object_get(json, "fields"), i, field)
+			if ((found = schema_problem(json_object_get(field, "type"), ns, seen, why,
+						    whysize, depth + 1)))
+				break;
+	}
+	free(full);
+	free(ns);
+	return found;
+}
+
+/*
+ * avro-c builds a value's records, and the records in their fields, all
+ * at once and recursively: a record that holds itself other than through
+ * a union, an array or a map would recurse without end, and a chain of
+ * records deeper than a datum may nest only spends the stack. state maps
+ * each record seen to 1 while it is being looked into, 2 once done.
+ */
+static int record_chain(avro_schema_t s, json_t *state, int depth, const char **name)
+{
+	char key[32];
+	json_t *seen;
+	int rc = 0;
+
+	if (avro_typeof(s) == AVRO_LINK)
+		s = avro_schema_link_target(s);
+	if (avro_typeof(s) != AVRO_RECORD)
+		return 0;
+	snprintf(key, sizeof(key), "%p", (void *)s);
+	if ((seen = json_object_get(state, key))) {
+		*name = avro_schema_name(s);
+		return json_integer_value(seen) == 1 ? 1 : 0;
+	}
+	*name = avro_schema_name(s);
+	if (depth >= CO_KAFKA_AVRO_MAX_DEPTH)
+		return 2;
+	if (json_object_set_new(state, key, json_integer(1)))
+		return -1;
+	for (size_t i = 0; !rc && i < avro_schema_record_size(s); i++)
+		rc = record_chain(avro_schema_record_field_get_by_index(s, (int)i), state,
+				  depth + 1, name);
+	if (!rc && json_object_set_new(state, key, json_integer(2)))
+		rc = -1;
+	return rc;
+}
+
+/*
  * Parse schema text into e. A schema that is a JSON string ("string") is
  * made an object first, as libserdes does: avro-c reads only objects and
  * arrays.
@@ -152,7 +267,9 @@ static void printable(char *out, size_t outsize, const char *s, size_t len)
 static int load_schema(struct co_kafka_avro *a, struct schema_entry *e, const char *text,
 		       size_t len)
 {
-	char *wrapped = NULL;
+	char *wrapped = NULL, dup[128], why[400];
+	json_t *root, *seen;
+	bool bad;
 
 	while (len && (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r')) {
 		text++;
@@ -164,6 +281,16 @@ static int load_schema(struct co_kafka_avro *a, struct schema_entry *e, const ch
 		text = wrapped;
 		len = strlen(wrapped);
 	}
+	if ((root = json_loadb(text, len, JSON_DECODE_ANY, NULL))) {
+		seen = json_object();
+		bad = seen && schema_problem(root, NULL, seen, why, sizeof(why), 0);
+		json_decref(seen);
+		json_decref(root);
+		if (bad) {
+			free(wrapped);
+			return entry_fail(a, e, CO_EDATA, "schema %" PRId32 ": %s", e->id, why);
+		}
+	}
 	if (avro_schema_from_json_length(text, len, &e->schema)) {
 		e->schema = NULL;
 		free(wrapped);
@@ -171,6 +298,23 @@ static int load_schema(struct co_kafka_avro *a, struct schema_entry *e, const ch
 				  avro_strerror());
 	}
 	free(wrapped);
+	{
+		const char *name = "?";
+		int rc = (seen = json_object()) ? record_chain(e->schema, seen, 0, &name) : -1;
+
+		json_decref(seen);
+		printable(dup, sizeof(dup), name, strlen(name));
+		if (rc < 0)
+			return co_err(a->ctx, CO_ESOFTWARE, "out of memory");
+		if (rc == 1)
+			return entry_fail(a, e, CO_EDATA,
+					  "schema %" PRId32 ": record %s holds itself, not through "
+					  "a union, an array or a map", e->id, dup);
+		if (rc == 2)
+			return entry_fail(a, e, CO_EDATA,
+					  "schema %" PRId32 ": records held in records more than "
+					  "%d deep", e->id, CO_KAFKA_AVRO_MAX_DEPTH);
+	}
 	e->iface = avro_generic_class_from_schema(e->schema);
 	if (!e->iface)
 		return entry_fail(a, e, CO_EDATA, "schema %" PRId32 ": %s", e->id,
@@ -274,7 +418,8 @@ static int get_schema(struct co_kafka_avro *a, int32_t id, struct schema_entry *
 
 struct walk {
 	const unsigned char *p, *end;
-	size_t values;
+	size_t len;			/* bytes of the datum */
+	size_t values, max_values;	/* values walked, and the bound */
 	char error[128];
 };
 
@@ -358,8 +503,9 @@ static int walk_value(struct walk *w, avro_schema_t s, int depth)
 
 	if (depth > CO_KAFKA_AVRO_MAX_DEPTH)
 		return walk_fail(w, "nested deeper than %d levels", CO_KAFKA_AVRO_MAX_DEPTH);
-	if (++w->values > CO_KAFKA_AVRO_MAX_VALUES)
-		return walk_fail(w, "more than %d values", CO_KAFKA_AVRO_MAX_VALUES);
+	if (++w->values > w->max_values)
+		return walk_fail(w, "more than %zu values in %zu bytes", w->max_values,
+				 w->len);
 	switch (avro_typeof(s)) {
 	case AVRO_NULL:
 		return 0;
@@ -451,6 +597,13 @@ CO_API int co_kafka_avro_decode(struct co_kafka_avro *a, const void *data, size_
 	} else {
 		w.p = b;
 		w.end = b + len;
+		w.len = len;
+		/* Nulls and empty records take no space: without a bound tied to
+		 * the size, a few bytes would claim a million of them. */
+		w.max_values = len > (CO_KAFKA_AVRO_MAX_VALUES - CO_KAFKA_AVRO_VALUES_FREE) /
+					     CO_KAFKA_AVRO_VALUES_PER_BYTE
+				       ? CO_KAFKA_AVRO_MAX_VALUES
+				       : CO_KAFKA_AVRO_VALUES_FREE + len * CO_KAFKA_AVRO_VALUES_PER_BYTE;
 		if (walk_value(&w, e->schema, 0)) {
 			rc = co_err(a->ctx, CO_EDATA, "Failed to read avro value: %s", w.error);
 			goto out;

@@ -239,17 +239,40 @@ def test_undecodable_messages(brokers, registry):
         in proc.stderr
 
 
+def test_same_name_in_two_namespaces(brokers, registry):
+    schema = {"type": "record", "name": "R", "namespace": "a", "fields": [
+        {"name": "x", "type": {"type": "fixed", "name": "F", "size": 1}},
+        {"name": "y", "type": {"type": "fixed", "name": "b.F", "size": 2}},
+        {"name": "z", "type": {"type": "enum", "name": "F", "namespace": "c",
+                               "symbols": ["Q"]}},
+        {"name": "w", "type": "a.F"}]}
+    sid = register(registry, schema)
+    t = topic_name()
+    produce(brokers, t, [(None, frame(sid, schema, {"x": b"A", "y": b"BC", "z": "Q",
+                                                     "w": b"D"}))])
+    out = consume(brokers, t, registry, "-s", "value=avro").stdout
+    assert out == b'{"x": "A", "y": "BC", "z": "Q", "w": "D"}\n'
+
+
 def test_bounds(brokers, registry):
     nid = register(registry, {"type": "array", "items": "null"})
     sid = register(registry, "string")
     t = topic_name()
     huge = bytes([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f])  # 2**62 - 1
+    # 4096 values and 16 per byte: an array in 3 bytes (its block count and
+    # its end) may hold 4143 nulls (4144 values with itself), not 4144.
+    fits = b"\0" + struct.pack(">I", nid) + bytes([0xde, 0x40, 0x00])  # 4143
+    over = b"\0" + struct.pack(">I", nid) + bytes([0xe0, 0x40, 0x00])  # 4144
     produce(brokers, t, [(None, b"\0" + struct.pack(">I", nid) + huge),
                          (None, b"\0" + struct.pack(">I", sid) + huge + b"abc"),
-                         (None, frame(nid, {"type": "array", "items": "null"}, [None] * 3))])
+                         (None, frame(nid, {"type": "array", "items": "null"}, [None] * 3)),
+                         (None, fits), (None, over)])
     proc = consume(brokers, t, registry, "-s", "value=avro", "-E")
-    assert proc.stdout == b"[null, null, null]\n"
-    assert b"more than 1048576 values" in proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == b"[null, null, null]"
+    assert lines[1] == b"[" + b", ".join([b"null"] * 4143) + b"]" and len(lines) == 2
+    assert b"more than 4240 values in 9 bytes" in proc.stderr
+    assert b"more than 4144 values in 3 bytes" in proc.stderr
     assert b"string of 4611686018427387903 bytes, with 3 left" in proc.stderr
 
 
@@ -310,6 +333,20 @@ def test_schema_fetched_once_and_kept(brokers, stub):
     (200, b'{"schema": "syntax = \\"proto3\\";", "schemaType": "PROTOBUF"}',
      "application/json", 65, "schema 7 is of type PROTOBUF, not Avro"),
     (200, b'{"schema": "{\\"type\\": \\"nonsense\\"}"}', "application/json", 65, "schema 7: "),
+    # A named type defined twice, the second time through the record's namespace.
+    (200, json.dumps({"schema": json.dumps(
+        {"type": "record", "name": "R", "namespace": "a", "fields": [
+            {"name": "x", "type": {"type": "fixed", "name": "a.F", "size": 1}},
+            {"name": "y", "type": {"type": "enum", "name": "F", "symbols": ["Z"]}}]})}).encode(),
+     "application/json", 65, "schema 7: a.F is defined twice"),
+    # A record that holds itself in a plain field: no value of it could end.
+    (200, json.dumps({"schema": json.dumps(
+        {"type": "record", "name": "N", "fields": [
+            {"name": "v", "type": "long"}, {"name": "next", "type": "N"}]})}).encode(),
+     "application/json", 65, "schema 7: record N holds itself"),
+    (200, json.dumps({"schema": json.dumps(
+        {"type": "fixed", "name": "F", "namespace": "n", "size": -3})}).encode(),
+     "application/json", 65, "schema 7: fixed n.F has a size of -3 bytes, not 0 to 1048576"),
 ])
 def test_registry_faults(brokers, framed_topic, stub, status, body, ctype, code, why):
     url = stub_registry(stub, status, body, ctype)
