@@ -387,6 +387,66 @@ static void check_stream(void)
 	clean_up(NULL, -1, events, tmpl, ctx);
 }
 
+struct big_seen {
+	unsigned char logs[20000];
+	int skipped, other;
+};
+
+static int big_log(struct co_ctx *ctx, const struct co_eventlog *log, void *arg)
+{
+	struct big_seen *s = arg;
+	unsigned n;
+
+	(void)ctx;
+	if (sscanf(log->name, "app-20260101000000-%5u", &n) == 1 && n < 20000)
+		s->logs[n]++;
+	else
+		s->other++;
+	return CO_OK;
+}
+
+static int big_skip(struct co_ctx *ctx, const char *name, const char *reason, void *arg)
+{
+	struct big_seen *s = arg;
+
+	(void)ctx;
+	(void)reason;
+	if (strlen(name) > 200)
+		s->skipped++;
+	else
+		s->other++;
+	return CO_OK;
+}
+
+/*
+ * A directory bigger than one batch of the walk, by count and by the bytes
+ * of its names: every entry is met exactly once.
+ */
+static void check_big_dir(void)
+{
+	char tmpl[] = "/tmp/test-eventlog.XXXXXX", name[300];
+	struct co_ctx *ctx = co_ctx_new();
+	struct big_seen *seen = calloc(1, sizeof(*seen));
+	int events = temp_events(tmpl), once = 0;
+
+	for (unsigned i = 0; i < 20000; i++) {
+		snprintf(name, sizeof(name), "app-20260101000000-%05u", i);
+		put_file(events, name);
+	}
+	for (unsigned i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "%0240u", i);
+		put_file(events, name);
+	}
+	CHECK_INT(co_eventlog_dir_each(ctx, events, 0, big_log, big_skip, seen), CO_OK);
+	for (unsigned i = 0; i < 20000; i++)
+		once += seen->logs[i] == 1;
+	CHECK_INT(once, 20000);
+	CHECK_INT(seen->skipped, 3000);
+	CHECK_INT(seen->other, 0);
+	free(seen);
+	clean_up(NULL, -1, events, tmpl, ctx);
+}
+
 static void check_events_dir_path(void)
 {
 	struct co_ctx *ctx = co_ctx_new();
@@ -408,6 +468,7 @@ int main(void)
 {
 	check_scan_and_remove();
 	check_stream();
+	check_big_dir();
 	check_open_file();
 	check_archive();
 	check_events_dir_path();
