@@ -19,6 +19,7 @@
 /* The local queue's bound, instead of librdkafka's 1 GiB: enough to keep
  * every in-flight request full. */
 #define PRODUCER_QUEUE_KBYTES "32768"
+#define PRODUCER_QUEUE_MESSAGES "30000"
 /* After SIGINT/SIGTERM, how long queued messages may still be sent. */
 #define STOP_GRACE_MS 10000
 
@@ -378,6 +379,12 @@ int kc_produce(struct kc_opts *o)
 	    rd_kafka_conf_set(conf, "queue.buffering.max.kbytes", PRODUCER_QUEUE_KBYTES, errstr,
 			      sizeof(errstr)))
 		die(CO_ESOFTWARE, "queue.buffering.max.kbytes: %s", errstr);
+	/* Small messages: librdkafka's 100000 took 43 MiB for 100-byte ones,
+	 * 30000 take 23 MiB at the same speed; 10000 (one batch) halved it. */
+	if (!co_kafka_props_get(o->props, "queue.buffering.max.messages") &&
+	    rd_kafka_conf_set(conf, "queue.buffering.max.messages", PRODUCER_QUEUE_MESSAGES, errstr,
+			      sizeof(errstr)))
+		die(CO_ESOFTWARE, "queue.buffering.max.messages: %s", errstr);
 	/* linger.ms stays librdkafka's 5 ms, as in kcat: with a fast input the
 	 * batches fill before it runs out, and with a slow one a request
 	 * carries more than one message. */
