@@ -267,8 +267,10 @@ static int record_chain(avro_schema_t s, json_t *state, int depth, const char **
 static int load_schema(struct co_kafka_avro *a, struct schema_entry *e, const char *text,
 		       size_t len)
 {
-	char *wrapped = NULL, dup[128], why[400];
+	char *wrapped = NULL, why[400];
+	const char *name = "?";
 	json_t *root, *seen;
+	int chain;
 	bool bad;
 
 	while (len && (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r')) {
@@ -298,23 +300,19 @@ static int load_schema(struct co_kafka_avro *a, struct schema_entry *e, const ch
 				  avro_strerror());
 	}
 	free(wrapped);
-	{
-		const char *name = "?";
-		int rc = (seen = json_object()) ? record_chain(e->schema, seen, 0, &name) : -1;
-
-		json_decref(seen);
-		printable(dup, sizeof(dup), name, strlen(name));
-		if (rc < 0)
-			return co_err(a->ctx, CO_ESOFTWARE, "out of memory");
-		if (rc == 1)
-			return entry_fail(a, e, CO_EDATA,
-					  "schema %" PRId32 ": record %s holds itself, not through "
-					  "a union, an array or a map", e->id, dup);
-		if (rc == 2)
-			return entry_fail(a, e, CO_EDATA,
-					  "schema %" PRId32 ": records held in records more than "
-					  "%d deep", e->id, CO_KAFKA_AVRO_MAX_DEPTH);
+	seen = json_object();
+	chain = seen ? record_chain(e->schema, seen, 0, &name) : -1;
+	json_decref(seen);
+	if (chain < 0)
+		return co_err(a->ctx, CO_ESOFTWARE, "out of memory");
+	if (chain == 1) {
+		printable(why, sizeof(why), name, strlen(name));
+		return entry_fail(a, e, CO_EDATA, "schema %" PRId32 ": record %s holds itself, "
+				  "not through a union, an array or a map", e->id, why);
 	}
+	if (chain == 2)
+		return entry_fail(a, e, CO_EDATA, "schema %" PRId32 ": records held in records "
+				  "more than %d deep", e->id, CO_KAFKA_AVRO_MAX_DEPTH);
 	e->iface = avro_generic_class_from_schema(e->schema);
 	if (!e->iface)
 		return entry_fail(a, e, CO_EDATA, "schema %" PRId32 ": %s", e->id,
