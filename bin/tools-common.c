@@ -194,6 +194,7 @@ char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
+__attribute__((format(printf, 1, 0)))
 static void vmsg(const char *fmt, va_list ap)
 {
 	fprintf(stderr, "%s: ", program_name);

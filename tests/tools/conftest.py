@@ -9,6 +9,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -19,6 +20,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# A shell starts a background job (`make check &`) with SIGINT ignored, and
+# a tool keeps an ignored signal ignored (as under nohup): the tools run
+# here get SIGINT's default, as from a terminal, for the tests that send it.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 BIN = Path(os.environ.get("SC_TEST_BIN", ROOT / "bin"))
 JOBS = ROOT / "tests" / "jobs"
 NOTEBOOK_JOBS = ROOT / "notebooks" / "jobs"
