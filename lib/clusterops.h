@@ -169,13 +169,24 @@ int co_http_get(struct co_ctx *ctx, const char *url,
 /*
  * Concurrent GETs: queue any number, at most max_parallel run at once, and
  * take them back one by one as they complete. Responses are kept whole in
- * memory (bounded like co_http_request's), so ask for bounded pieces.
+ * memory (bounded like co_http_request's), so ask for bounded pieces, or
+ * stream them.
  */
 struct co_http_multi;
 
 struct co_http_multi *co_http_multi_new(struct co_ctx *ctx, int max_parallel);
 void co_http_multi_free(struct co_http_multi *m);
 int co_http_multi_get(struct co_http_multi *m, const char *url, void *tag);
+/*
+ * A GET whose 2xx body is not kept: body_fn gets it piece by piece as it
+ * arrives, with the transfer's tag. A status other than CO_OK from body_fn
+ * (its message set on the context) ends the transfer with that status. The
+ * completed response then has no body (NULL) and len the bytes body_fn got;
+ * a reply of any other status is kept whole, as co_http_multi_get's.
+ */
+typedef int co_http_body_fn(void *tag, const char *data, size_t len);
+int co_http_multi_get_streamed(struct co_http_multi *m, const char *url, void *tag,
+			       co_http_body_fn *body_fn);
 /*
  * Wait for the next completed transfer: returns 1 with its tag, its
  * response (clear it with co_http_response_clear) and its status (CO_OK or

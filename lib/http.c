@@ -400,6 +400,9 @@ struct transfer {
 	char *url;
 	void *tag;
 	struct sink sink;
+	co_http_body_fn *body_fn;	/* streamed: a 2xx reply's body goes here */
+	int body_rc;			/* what body_fn returned to end the transfer */
+	size_t streamed;
 	char errbuf[CURL_ERROR_SIZE];
 	struct transfer *next;	/* in the queue, or in the list of running ones */
 };
@@ -474,7 +477,23 @@ CO_API void co_http_multi_free(struct co_http_multi *m)
 	free(m);
 }
 
-CO_API int co_http_multi_get(struct co_http_multi *m, const char *url, void *tag)
+/* A streamed transfer's body: a 2xx reply's to its function, any other to the sink. */
+static size_t stream_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct transfer *t = userdata;
+	size_t n = size * nmemb;
+	long code = 0;
+
+	curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &code);
+	if (code < 200 || code > 299)
+		return sink_write(ptr, size, nmemb, &t->sink);
+	t->streamed += n;
+	t->body_rc = t->body_fn(t->tag, ptr, n);
+	return t->body_rc == CO_OK ? n : 0;
+}
+
+static int multi_add(struct co_http_multi *m, const char *url, void *tag,
+		     co_http_body_fn *body_fn)
 {
 	struct transfer *t;
 	int rc = check_scheme(m->ctx, url);
@@ -488,6 +507,11 @@ CO_API int co_http_multi_get(struct co_http_multi *m, const char *url, void *tag
 	}
 	t->tag = tag;
 	setup_easy(t->curl, t->url, timeout_ms(m->ctx), t->errbuf, &t->sink);
+	if (body_fn) {
+		t->body_fn = body_fn;
+		curl_easy_setopt(t->curl, CURLOPT_WRITEFUNCTION, stream_write);
+		curl_easy_setopt(t->curl, CURLOPT_WRITEDATA, t);
+	}
 	if (token_allowed(m->ctx, url))
 		curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, m->headers);
 	curl_easy_setopt(t->curl, CURLOPT_PRIVATE, (char *)t);
@@ -497,6 +521,17 @@ CO_API int co_http_multi_get(struct co_http_multi *m, const char *url, void *tag
 		m->queue = t;
 	m->queue_tail = t;
 	return CO_OK;
+}
+
+CO_API int co_http_multi_get(struct co_http_multi *m, const char *url, void *tag)
+{
+	return multi_add(m, url, tag, NULL);
+}
+
+CO_API int co_http_multi_get_streamed(struct co_http_multi *m, const char *url, void *tag,
+				      co_http_body_fn *body_fn)
+{
+	return multi_add(m, url, tag, body_fn);
 }
 
 /* Start queued transfers while there is room. */
@@ -548,11 +583,16 @@ CO_API int co_http_multi_next(struct co_http_multi *m, void **tag,
 			}
 			m->running--;
 			*tag = t->tag;
-			if (msg->data.result != CURLE_OK) {
+			curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+			if (t->body_rc != CO_OK) {
+				*status = t->body_rc;	/* its message is on the context */
+			} else if (msg->data.result != CURLE_OK) {
 				*status = transport_error(m->ctx, t->curl, t->url, msg->data.result,
 							  t->errbuf, &t->sink);
+			} else if (t->body_fn && resp->status >= 200 && resp->status <= 299) {
+				resp->len = t->streamed;	/* the body went to body_fn */
+				*status = CO_OK;
 			} else {
-				curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &resp->status);
 				resp->body = t->sink.data ? t->sink.data : strdup("");
 				resp->len = t->sink.len;
 				t->sink.data = NULL;

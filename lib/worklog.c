@@ -153,11 +153,27 @@ static int take_reply(struct co_ctx *ctx, const struct co_worker_log_id *id,
 
 /* ---- many logs at once ------------------------------------------------- */
 
+/*
+ * A piece's header line, as long as a worker's path can make it; what
+ * follows it is handed on as it arrives, unless the piece has no bytes to
+ * give (the end of a log, or the worker's error text), or the log is being
+ * tailed: those replies are kept whole, as they are small or bounded.
+ */
+#define HEADER_MAX 8192
+
 struct reader_log {
+	struct co_log_reader *reader;
 	struct co_worker_log_id id;	/* strings owned */
 	struct co_log_cursor cursor;
 	void *tag;
 	bool failed;
+	/* the reply being read */
+	bool headed;		/* its header line is in */
+	bool streaming;		/* its bytes go straight on */
+	struct co_log_chunk piece;	/* from its header, once it is in */
+	size_t body;		/* bytes after the header */
+	char *kept;		/* the header, and all of a reply kept whole */
+	size_t kept_len, kept_cap;
 };
 
 struct co_log_reader {
@@ -166,6 +182,8 @@ struct co_log_reader {
 	long tail;
 	size_t n;
 	struct reader_log **logs;
+	co_log_data_fn *data;	/* while running */
+	void *arg;
 };
 
 CO_API struct co_log_reader *co_log_reader_new(struct co_ctx *ctx, int max_parallel,
@@ -189,6 +207,7 @@ static void reader_log_free(struct reader_log *l)
 	free((char *)l->id.app_id);
 	free((char *)l->id.driver_id);
 	free((char *)l->id.stream);
+	free(l->kept);
 	free(l);
 }
 
@@ -216,6 +235,7 @@ CO_API int co_log_reader_add(struct co_log_reader *r, const struct co_worker_log
 		l->id.driver_id = co_strdup0(id->driver_id);
 		l->id.stream = co_strdup0(id->stream);
 		l->id.executor = id->executor;
+		l->reader = r;
 		l->tag = tag;
 		co_log_cursor_init(&l->cursor, r->tail, false);
 	}
@@ -228,13 +248,111 @@ CO_API int co_log_reader_add(struct co_log_reader *r, const struct co_worker_log
 	return CO_OK;
 }
 
+static int keep(struct co_ctx *ctx, struct reader_log *l, const char *data, size_t len)
+{
+	if (l->kept_len + len + 1 > l->kept_cap) {
+		size_t cap = l->kept_cap ? l->kept_cap : 256;
+		char *p;
+
+		while (cap < l->kept_len + len + 1)
+			cap *= 2;
+		if (!(p = realloc(l->kept, cap)))
+			return co_err(ctx, CO_ESOFTWARE, "out of memory");
+		l->kept = p;
+		l->kept_cap = cap;
+	}
+	memcpy(l->kept + l->kept_len, data, len);
+	l->kept_len += len;
+	l->kept[l->kept_len] = '\0';
+	return CO_OK;
+}
+
+/*
+ * Once a piece's header is in: whether its bytes can go on as they come.
+ * What the header alone shows is checked now, before any byte is passed
+ * on; whether the bytes it announces all came, once the reply is complete.
+ */
+static int header_in(struct co_ctx *ctx, struct reader_log *l)
+{
+	struct co_log_chunk *p = &l->piece;
+	int rc = co_worker_log_parse(ctx, l->kept, l->kept_len, l->id.webui, p);
+
+	l->streaming = rc == CO_OK && p->end > p->start;
+	if (l->streaming && (p->end < l->cursor.offset ||
+			     (p->end == l->cursor.offset && p->end < p->total)))
+		return co_err(ctx, CO_EPROTOCOL, "%s: the worker's reply does not advance (bytes "
+			      "%" PRId64 "-%" PRId64 " of %" PRId64 ", read up to %" PRId64 ")",
+			      l->id.webui, p->start, p->end, p->total, l->cursor.offset);
+	return rc;
+}
+
+static int log_body(void *tag, const char *data, size_t len)
+{
+	struct reader_log *l = tag;
+	struct co_log_reader *r = l->reader;
+	int rc;
+
+	if (!l->headed) {
+		const char *nl = memchr(data, '\n', len);
+		size_t n = nl ? (size_t)(nl - data) + 1 : len;
+
+		if (l->kept_len + n > HEADER_MAX)
+			return co_err(r->ctx, CO_EPROTOCOL, "%s: not a worker log reply",
+				      l->id.webui);
+		if ((rc = keep(r->ctx, l, data, n)) != CO_OK || !nl)
+			return rc;
+		l->headed = true;
+		if ((rc = header_in(r->ctx, l)) != CO_OK)
+			return rc;
+		data += n;
+		len -= n;
+	}
+	if (l->body + len + 1 > CO_HTTP_MAX_BODY)
+		return co_err(r->ctx, CO_EPROTOCOL, "%s: reply larger than %u MiB", l->id.webui,
+			      CO_HTTP_MAX_BODY >> 20);
+	l->body += len;
+	if (!l->streaming)
+		return keep(r->ctx, l, data, len);
+	if (len)
+		r->data(r->arg, l->tag, data, len);
+	return CO_OK;
+}
+
 static int request(struct co_log_reader *r, struct co_http_multi *m, struct reader_log *l)
 {
 	char *url = next_url(&l->id, &l->cursor);
-	int rc = url ? co_http_multi_get(m, url, l) : co_err(r->ctx, CO_ESOFTWARE,
-							      "out of memory");
+	int rc;
 
+	memset(&l->piece, 0, sizeof(l->piece));
+	l->headed = l->streaming = false;
+	l->body = l->kept_len = 0;
+	if (!url)
+		return co_err(r->ctx, CO_ESOFTWARE, "out of memory");
+	/* A tail's window is taken from its end: it is read whole. */
+	rc = l->cursor.tailing ? co_http_multi_get(m, url, l)
+			       : co_http_multi_get_streamed(m, url, l, log_body);
 	free(url);
+	return rc;
+}
+
+/* A completed reply: the bytes it leaves to pass on in *data and *len. */
+static int reply_in(struct co_ctx *ctx, struct reader_log *l, struct co_http_response *resp,
+		    const char **data, size_t *len, bool *more)
+{
+	static char nothing[1];
+	struct co_http_response kept = { .body = l->kept ? l->kept : nothing,
+					 .len = l->kept_len };
+	int rc;
+
+	if (resp->body)		/* kept whole by the transfer */
+		return take_reply(ctx, &l->id, &l->cursor, resp, data, len, more);
+	if (!l->streaming)	/* kept whole here, or cut short in its header */
+		return take_reply(ctx, &l->id, &l->cursor, &kept, data, len, more);
+	/* passed on already: now check it brought what its header announced */
+	l->piece.data = NULL;
+	l->piece.len = l->body;
+	rc = co_log_cursor_take(ctx, &l->cursor, &l->piece, l->id.webui, data, len, more);
+	*len = 0;
 	return rc;
 }
 
@@ -246,6 +364,8 @@ CO_API int co_log_reader_run(struct co_log_reader *r, co_log_data_fn *data,
 	int rc = m ? CO_OK : CO_ESOFTWARE, status, got = 0;
 	void *tag;
 
+	r->data = data;
+	r->arg = arg;
 	for (size_t i = 0; rc == CO_OK && i < r->n; i++)
 		if (!r->logs[i]->failed)
 			rc = request(r, m, r->logs[i]);
@@ -257,12 +377,13 @@ CO_API int co_log_reader_run(struct co_log_reader *r, co_log_data_fn *data,
 		bool more;
 
 		if (status == CO_OK)
-			status = take_reply(r->ctx, &l->id, &l->cursor, &resp, &bytes, &len, &more);
+			status = reply_in(r->ctx, l, &resp, &bytes, &len, &more);
 		if (status != CO_OK) {
 			l->failed = true;
 			failed(arg, l->tag, co_ctx_error(r->ctx));
 		} else {
-			data(arg, l->tag, bytes, len);
+			if (len)
+				data(arg, l->tag, bytes, len);
 			if (more)
 				rc = request(r, m, l);
 		}

@@ -338,6 +338,51 @@ def test_logs_stream_ends_a_log_that_does_not_advance(servers, isolated, reply):
     assert sum(1 for r in wk.requests if r[1].startswith("/log")) < 10
 
 
+def test_logs_piece_short_of_its_bytes_is_printed_as_far_as_it_came(servers, isolated):
+    # a piece's bytes go on as they arrive: those that came are printed, and
+    # the log ends with an error, as the rest never came
+    came = b"".join(b"line %03d\n" % i for i in range(20))
+    master, wk = logs_cluster(servers, lambda h: h.send(
+        200, b"==== Bytes 0-4000 of 4000 of /x/stderr ====\n" + came, "text/plain"))
+    proc = run("sc-logs", "--no-prefix", APP, env=master.env, timeout=20)
+    assert proc.returncode == 1, proc.stderr
+    assert "lacks its bytes (bytes 0-4000 of 4000, 180 sent)" in proc.stderr
+    assert proc.stdout == came.decode()
+
+
+def test_logs_reply_in_small_packets(servers, isolated):
+    # a header and lines cut anywhere by the network read the same
+    body = b"==== Bytes 0-18 of 18 of /x/stderr ====\nfirst\nsecond line\n"
+
+    def trickle(h):
+        h.send_response(200)
+        h.send_header("Content-Type", "text/plain")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        cuts = (0, 1, 7, 20, 38, 39, 41, 50, len(body))
+        for a, b in zip(cuts, cuts[1:]):
+            h.wfile.write(body[a:b])
+            h.wfile.flush()
+            time.sleep(0.05)
+
+    master, wk = logs_cluster(servers, trickle)
+    proc = run("sc-logs", "--no-prefix", APP, env=master.env, timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "first\nsecond line\n"
+
+
+def test_logs_reply_with_an_endless_header_line(servers, isolated):
+    # a header line is bounded (a path is shorter than PATH_MAX): a reply
+    # whose header runs on past that is refused, with nothing printed
+    master, wk = logs_cluster(servers, lambda h: h.send(
+        200, b"==== Bytes 0-10 of 10 of /" + b"x" * 20000 + b"/stderr ====\n0123456789",
+        "text/plain"))
+    proc = run("sc-logs", APP, env=master.env, timeout=20)
+    assert proc.returncode == 1, proc.stderr
+    assert "not a worker log reply" in proc.stderr
+    assert proc.stdout == ""
+
+
 # A log that never began is named missing (1); one that stops advancing
 # once its member is begun cannot be finished, and ends the bundle (76).
 @pytest.mark.parametrize("reply, status", [(claims_more_than_it_sends, 1), (never_advances, 76)])

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.cluster
 LINES = 300
 # One executor per worker, one task per executor.
 SPREAD = ["--total-executor-cores", "2", "--executor-cores", "1"]
+PLAIN = os.environ.get("SC_TEST_PLAIN_BIN")
 
 
 def submit(tmp_path, *args, wait=True):
@@ -93,6 +94,41 @@ def test_logs_longer_than_one_piece(tmp_path):
     assert proc.returncode == 0, proc.stderr
     files = assert_every_line(app_id, rows(proc.stdout))
     assert max(f.stat().st_size for f in files) > 1 << 20
+
+
+def peak_rss_kib(out, *args):
+    """sc-logs from the build without sanitizers (AddressSanitizer's allocator
+    adds its own memory to a peak) under GNU time, its output into out: the
+    finished process and its peak RSS in KiB."""
+    rss = out.with_suffix(".rss")
+    with open(out, "wb") as f:
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(rss),
+                               os.path.join(PLAIN, "sc-logs"), *map(str, args)],
+                              stdout=f, stderr=subprocess.PIPE, text=True, timeout=300)
+    return proc, int(rss.read_text().split()[-1])
+
+
+@pytest.mark.skipif(not PLAIN, reason="SC_TEST_PLAIN_BIN is not set: no build without "
+                    "sanitizers to measure memory in")
+def test_pieces_are_not_held_in_memory(tmp_path, finished_app):
+    # two 12 MiB logs, one on each worker, read at once in 1020 KiB pieces:
+    # their bytes go straight on, so the peak is that of reading a few KiB
+    id_file = tmp_path / "loud.id"
+    cmd = [tool("sc-submit"), "-q", "-i", str(id_file), *SPREAD,
+           "--conf", "spark.scheduler.minRegisteredResourcesRatio=1.0",
+           "--conf", "spark.scheduler.maxRegisteredResourcesWaitingTime=120s",
+           str(ROOT / "bench" / "jobs" / "loud.py"), "2", "12"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    big_app = id_file.read_text().strip()
+    assert sorted(f.stat().st_size > 12 << 20 for f in log_files(big_app, "stderr")) == \
+        [True, True]
+    small, small_kib = peak_rss_kib(tmp_path / "small.out", "--no-driver-log", finished_app)
+    big, big_kib = peak_rss_kib(tmp_path / "big.out", "--no-driver-log", big_app)
+    assert small.returncode == big.returncode == 0, (small.stderr, big.stderr)
+    assert (tmp_path / "big.out").stat().st_size > 24 << 20
+    # held whole, the two pieces in flight would take 2 MiB more
+    assert big_kib - small_kib < 1024, (small_kib, big_kib)
 
 
 def test_stream_and_executor_selection(finished_app):
