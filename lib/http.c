@@ -403,6 +403,10 @@ struct transfer {
 	co_http_body_fn *body_fn;	/* streamed: a 2xx reply's body goes here */
 	int body_rc;			/* what body_fn returned to end the transfer */
 	size_t streamed;
+	/* its deadline leaves out the time its multi's caller took */
+	struct co_http_multi *multi;
+	double started, away_at_start, limit;
+	bool timed_out;
 	char errbuf[CURL_ERROR_SIZE];
 	struct transfer *next;	/* in the queue, or in the list of running ones */
 };
@@ -414,6 +418,8 @@ struct co_http_multi {
 	int max_parallel, running;
 	struct transfer *queue, *queue_tail;
 	struct transfer *active;	/* started, not yet taken back */
+	double away;		/* seconds spent in body functions and callers */
+	double returned_at;	/* when co_http_multi_next last returned a transfer */
 };
 
 CO_API struct co_http_multi *co_http_multi_new(struct co_ctx *ctx, int max_parallel)
@@ -477,19 +483,50 @@ CO_API void co_http_multi_free(struct co_http_multi *m)
 	free(m);
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 /* A streamed transfer's body: a 2xx reply's to its function, any other to the sink. */
 static size_t stream_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	struct transfer *t = userdata;
 	size_t n = size * nmemb;
 	long code = 0;
+	double t0;
 
 	curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &code);
 	if (code < 200 || code > 299)
 		return sink_write(ptr, size, nmemb, &t->sink);
 	t->streamed += n;
+	t0 = now_s();
 	t->body_rc = t->body_fn(t->tag, ptr, n);
+	t->multi->away += now_s() - t0;
 	return t->body_rc == CO_OK ? n : 0;
+}
+
+/*
+ * A body function, or the caller between two co_http_multi_next(), may
+ * block, on a full pipe to a pager for example: that time is the reader's,
+ * not the servers', and holds up every transfer, so it does not count
+ * against their time limits, which are checked here instead of by curl.
+ */
+static int deadline_check(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
+			   curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct transfer *t = userdata;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	if (t->started &&
+	    now_s() - t->started - (t->multi->away - t->away_at_start) > t->limit) {
+		t->timed_out = true;
+		return 1;	/* makes curl fail with CURLE_ABORTED_BY_CALLBACK */
+	}
+	return 0;
 }
 
 static int multi_add(struct co_http_multi *m, const char *url, void *tag,
@@ -507,6 +544,12 @@ static int multi_add(struct co_http_multi *m, const char *url, void *tag,
 	}
 	t->tag = tag;
 	setup_easy(t->curl, t->url, timeout_ms(m->ctx), t->errbuf, &t->sink);
+	t->multi = m;
+	t->limit = timeout_ms(m->ctx) / 1000.0;
+	curl_easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, 0L);
+	curl_easy_setopt(t->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(t->curl, CURLOPT_XFERINFOFUNCTION, deadline_check);
+	curl_easy_setopt(t->curl, CURLOPT_XFERINFODATA, t);
 	if (body_fn) {
 		t->body_fn = body_fn;
 		curl_easy_setopt(t->curl, CURLOPT_WRITEFUNCTION, stream_write);
@@ -547,6 +590,8 @@ static int start_queued(struct co_http_multi *m)
 			transfer_free(t);
 			return co_err(m->ctx, CO_ESOFTWARE, "cannot start a transfer");
 		}
+		t->started = now_s();
+		t->away_at_start = m->away;
 		t->next = m->active;
 		m->active = t;
 		m->running++;
@@ -559,6 +604,10 @@ CO_API int co_http_multi_next(struct co_http_multi *m, void **tag,
 {
 	memset(resp, 0, sizeof(*resp));
 	*tag = NULL;
+	if (m->returned_at) {
+		m->away += now_s() - m->returned_at;
+		m->returned_at = 0;
+	}
 	for (;;) {
 		CURLMsg *msg;
 		int queued, still;
@@ -587,7 +636,8 @@ CO_API int co_http_multi_next(struct co_http_multi *m, void **tag,
 			if (t->body_rc != CO_OK) {
 				*status = t->body_rc;	/* its message is on the context */
 			} else if (msg->data.result != CURLE_OK) {
-				*status = transport_error(m->ctx, t->curl, t->url, msg->data.result,
+				*status = transport_error(m->ctx, t->curl, t->url, t->timed_out ?
+							  CURLE_OPERATION_TIMEDOUT : msg->data.result,
 							  t->errbuf, &t->sink);
 			} else if (t->body_fn && resp->status >= 200 && resp->status <= 299) {
 				resp->len = t->streamed;	/* the body went to body_fn */
@@ -600,6 +650,7 @@ CO_API int co_http_multi_next(struct co_http_multi *m, void **tag,
 					: resp->body ? CO_OK : co_err(m->ctx, CO_ESOFTWARE, "out of memory");
 			}
 			transfer_free(t);
+			m->returned_at = now_s();
 			return 1;
 		}
 		if (m->running == 0 && !m->queue)

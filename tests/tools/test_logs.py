@@ -131,6 +131,19 @@ def test_pieces_are_not_held_in_memory(tmp_path, finished_app):
     assert big_kib - small_kib < 1024, (small_kib, big_kib)
 
 
+def test_a_reader_that_pauses_costs_no_log(tmp_path, cluster):
+    # a pager that stops reading blocks sc-logs's output: the time it waits
+    # on its reader is not the worker's, and does not time a piece out
+    app_id, _ = submit(tmp_path, 50000)
+    proc = subprocess.Popen([tool("sc-logs"), "--both", "--no-driver-log", app_id],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "SC_TIMEOUT": "2"})
+    time.sleep(6)   # three timeouts' worth, with the pipe full
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert_every_line(app_id, rows(out.decode()))
+
+
 def test_stream_and_executor_selection(finished_app):
     default = run("sc-logs", finished_app)
     assert default.returncode == 0, default.stderr
