@@ -335,6 +335,16 @@ static int request(struct co_log_reader *r, struct co_http_multi *m, struct read
 	return rc;
 }
 
+/* A reply kept whole may have been a big one: its buffer is not kept for the next. */
+static void kept_trim(struct reader_log *l)
+{
+	if (l->kept_cap > 2 * HEADER_MAX) {
+		free(l->kept);
+		l->kept = NULL;
+		l->kept_cap = l->kept_len = 0;
+	}
+}
+
 /* A completed reply: the bytes it leaves to pass on in *data and *len. */
 static int reply_in(struct co_ctx *ctx, struct reader_log *l, struct co_http_response *resp,
 		    const char **data, size_t *len, bool *more)
@@ -387,6 +397,7 @@ CO_API int co_log_reader_run(struct co_log_reader *r, co_log_data_fn *data,
 			if (more)
 				rc = request(r, m, l);
 		}
+		kept_trim(l);
 		co_http_response_clear(&resp);
 	}
 	if (rc == CO_OK && got != 0)
