@@ -170,7 +170,9 @@ int co_http_get(struct co_ctx *ctx, const char *url,
  * Concurrent GETs: queue any number, at most max_parallel run at once, and
  * take them back one by one as they complete. Responses are kept whole in
  * memory (bounded like co_http_request's), so ask for bounded pieces, or
- * stream them.
+ * stream them. Each transfer has the configured timeout, less the time
+ * spent in body functions and in the caller between two
+ * co_http_multi_next() calls, which holds up every transfer.
  */
 struct co_http_multi;
 
