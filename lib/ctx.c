@@ -96,6 +96,25 @@ char *co_strdup0(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+bool co_bytes_append(char **data, size_t *len, size_t *cap, const char *p, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		size_t c = *cap ? *cap : 4096;
+		char *q;
+
+		while (c < *len + n + 1)
+			c *= 2;
+		if (!(q = realloc(*data, c)))
+			return false;
+		*data = q;
+		*cap = c;
+	}
+	memcpy(*data + *len, p, n);
+	*len += n;
+	(*data)[*len] = '\0';
+	return true;
+}
+
 char *co_url_join(const char *base, const char *path)
 {
 	size_t blen = strlen(base);

@@ -28,22 +28,7 @@ static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 		s->overflow = true;
 		return 0;	/* makes curl fail with CURLE_WRITE_ERROR */
 	}
-	if (s->len + n + 1 > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-		char *p;
-
-		while (cap < s->len + n + 1)
-			cap *= 2;
-		p = realloc(s->data, cap);
-		if (!p)
-			return 0;
-		s->data = p;
-		s->cap = cap;
-	}
-	memcpy(s->data + s->len, ptr, n);
-	s->len += n;
-	s->data[s->len] = '\0';
-	return n;
+	return co_bytes_append(&s->data, &s->len, &s->cap, ptr, n) ? n : 0;
 }
 
 CO_API void co_http_response_clear(struct co_http_response *resp)

@@ -96,6 +96,12 @@ char *co_url_join(const char *base, const char *path);
 /* strdup that accepts NULL. */
 char *co_strdup0(const char *s);
 
+/*
+ * Append n bytes to a growing buffer (*data of *len bytes in *cap), kept
+ * NUL-terminated; the capacity doubles. false when out of memory.
+ */
+bool co_bytes_append(char **data, size_t *len, size_t *cap, const char *p, size_t n);
+
 /* JSON helpers: parse a reply, read typed members. */
 int co_json_parse(struct co_ctx *ctx, const char *text, size_t len,
 		  const char *origin, json_t **out);

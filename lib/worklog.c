@@ -250,21 +250,8 @@ CO_API int co_log_reader_add(struct co_log_reader *r, const struct co_worker_log
 
 static int keep(struct co_ctx *ctx, struct reader_log *l, const char *data, size_t len)
 {
-	if (l->kept_len + len + 1 > l->kept_cap) {
-		size_t cap = l->kept_cap ? l->kept_cap : 256;
-		char *p;
-
-		while (cap < l->kept_len + len + 1)
-			cap *= 2;
-		if (!(p = realloc(l->kept, cap)))
-			return co_err(ctx, CO_ESOFTWARE, "out of memory");
-		l->kept = p;
-		l->kept_cap = cap;
-	}
-	memcpy(l->kept + l->kept_len, data, len);
-	l->kept_len += len;
-	l->kept[l->kept_len] = '\0';
-	return CO_OK;
+	return co_bytes_append(&l->kept, &l->kept_len, &l->kept_cap, data, len) ? CO_OK :
+	       co_err(ctx, CO_ESOFTWARE, "out of memory");
 }
 
 /*
