@@ -17,6 +17,7 @@
 #include "kcat-lite.h"
 
 /* The prefetch queue's bounds (see setup_conf). */
+#define CONSUMER_QUEUE_MESSAGES "70000"
 #define CONSUMER_QUEUE_KBYTES "16384"
 
 struct part {
@@ -372,14 +373,16 @@ static void setup_conf(struct consumer *c, rd_kafka_conf_t *conf)
 			conf_default(c, conf, "group.id", "kcat-lite");
 		conf_default(c, conf, "auto.commit.enable", "false");
 	}
-	/* A smaller prefetch queue than librdkafka's 64 MiB a partition, which
-	 * kept a consumer's RSS above kcat's: each queued message costs its
-	 * share of the fetch buffer. Its count stays librdkafka's 100000: once
-	 * the queue is full, librdkafka 2.0 fetches again only on its next
-	 * one-second tick, and a queue of 20000 small messages, drained in a
-	 * few milliseconds, stalled a consumer on each tick when the broker was
-	 * busy (1000000 x 100 B after a large produce: 1.4-2.7 s, against
-	 * 0.9 s with 100000 messages and 16 MiB). */
+	/* A smaller prefetch queue than librdkafka's 100000 messages or 64 MiB
+	 * a partition, which kept a consumer's RSS above kcat's: each queued
+	 * message costs its share of the fetch buffer, about 380 bytes for a
+	 * 100-byte one. Not much smaller, though: once the queue is full,
+	 * librdkafka 2.0 fetches again only on its next one-second tick, and a
+	 * queue of 20000 small messages, drained in a few milliseconds,
+	 * stalled a consumer on each tick when the broker was busy (1000000 x
+	 * 100 B after a large produce: 1.4-2.7 s, against 0.9-1.1 s with 70000
+	 * messages or more; 50000 stalled now and then). */
+	conf_default(c, conf, "queued.min.messages", CONSUMER_QUEUE_MESSAGES);
 	conf_default(c, conf, "queued.max.messages.kbytes", CONSUMER_QUEUE_KBYTES);
 	if (o->exit_eof)
 		rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr));
