@@ -228,6 +228,16 @@ def test_producer_settings_by_default_and_as_kcat_has_them(brokers):
     assert [m["payload"] for m in consume_json(brokers, t)] == ["a", "b"]
 
 
+def test_consumer_prefetch_bounds_by_default_and_as_given(brokers):
+    d = dump("-b", brokers, "-C", "-t", "x")
+    assert d["queued.min.messages"] == "70000"
+    assert d["queued.max.messages.kbytes"] == "16384"
+    d = dump("-b", brokers, "-G", "g", "x", "-X", "queued.min.messages=100000",
+             "-X", "queued.max.messages.kbytes=65536")
+    assert d["queued.min.messages"] == "100000"
+    assert d["queued.max.messages.kbytes"] == "65536"
+
+
 CONFLUENT_CLOUD = """\
 # Required connection configs for Kafka producer, consumer, and admin
 bootstrap.servers={brokers}
