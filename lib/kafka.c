@@ -335,6 +335,15 @@ CO_API int co_kafka_conf_new(struct co_ctx *ctx, const struct co_kafka_props *pr
 	*out = NULL;
 	if (!conf)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	/* TCP_NODELAY, as the Java client and librdkafka 2.10 on have it: with
+	 * Nagle's algorithm each request's last TLS record waited for the
+	 * broker's delayed ACK, which made an idempotent producer over SASL_SSL
+	 * two to three times slower. A property given wins. */
+	if (rd_kafka_conf_set(conf, "socket.nagle.disable", "true", errstr, sizeof(errstr)) !=
+	    RD_KAFKA_CONF_OK) {
+		rd_kafka_conf_destroy(conf);
+		return co_err(ctx, CO_ESOFTWARE, "socket.nagle.disable: %s", errstr);
+	}
 	if (brokers && rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr,
 					 sizeof(errstr)) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);

@@ -221,6 +221,9 @@ def test_producer_settings_by_default_and_as_kcat_has_them(brokers):
     assert d["enable.idempotence"] == "true" and d["queue.buffering.max.ms"] == "5"
     assert d["delivery.report.only.error"] == "true"
     assert d["queue.buffering.max.kbytes"] == "32768"
+    assert d["socket.nagle.disable"] == "true"
+    d = dump("-b", brokers, "-P", "-t", "x", "-X", "socket.nagle.disable=false")
+    assert d["socket.nagle.disable"] == "false"
     d = dump("-b", brokers, "-P", "-t", "x", "--no-idempotence")
     assert d["enable.idempotence"] == "false" and d["queue.buffering.max.ms"] == "5"
     t = topic_name()
@@ -232,6 +235,7 @@ def test_consumer_prefetch_bounds_by_default_and_as_given(brokers):
     d = dump("-b", brokers, "-C", "-t", "x")
     assert d["queued.min.messages"] == "70000"
     assert d["queued.max.messages.kbytes"] == "16384"
+    assert d["socket.nagle.disable"] == "true"
     d = dump("-b", brokers, "-G", "g", "x", "-X", "queued.min.messages=100000",
              "-X", "queued.max.messages.kbytes=65536")
     assert d["queued.min.messages"] == "100000"
