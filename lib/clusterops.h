@@ -664,8 +664,9 @@ const char *co_kafka_props_value(const struct co_kafka_props *props, size_t i);
 const char *co_kafka_props_get(const struct co_kafka_props *props, const char *name);
 
 /*
- * A new librdkafka configuration (rd_kafka_conf_t): bootstrap.servers from
- * the brokers key, then props (which may be NULL). A property librdkafka
+ * A new librdkafka configuration (rd_kafka_conf_t): socket.nagle.disable=true
+ * (TCP_NODELAY), bootstrap.servers from the brokers key, then props (which
+ * may be NULL), which win over both. A property librdkafka
  * rejects is CO_EUSAGE naming it. The caller owns *out
  * (rd_kafka_conf_destroy(), or hand it to rd_kafka_new()).
  */

@@ -338,7 +338,7 @@ CO_API int co_kafka_conf_new(struct co_ctx *ctx, const struct co_kafka_props *pr
 	/* TCP_NODELAY, as the Java client and librdkafka 2.10 on have it: with
 	 * Nagle's algorithm each request's last TLS record waited for the
 	 * broker's delayed ACK, which made an idempotent producer over SASL_SSL
-	 * two to three times slower. A property given wins. */
+	 * two to four times slower. A property given wins. */
 	if (rd_kafka_conf_set(conf, "socket.nagle.disable", "true", errstr, sizeof(errstr)) !=
 	    RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
