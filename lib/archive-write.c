@@ -63,6 +63,9 @@ CO_API int co_archive_writer_new(struct co_ctx *ctx, const char *name, int fd,
 	if (!suffix)
 		return co_err(ctx, CO_EUSAGE, "%s: not an archive name (.tar.gz, .tgz, .tar.zst, "
 			      ".tar.bz2, .tar.xz, .tar or .zip)", name);
+	rc = co_lazy_need(ctx, CO_LAZY_ARCHIVE);
+	if (rc)
+		return rc;
 	w = calloc(1, sizeof(*w));
 	if (!w || !(w->a = archive_write_new()) || !(w->name = strdup(name))) {
 		co_archive_writer_free(w);

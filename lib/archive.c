@@ -390,8 +390,12 @@ CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
 	char *copy = strdup(dest);
 	char *slash, *tmp = NULL, *parent = NULL;
 	const char *base;
-	int rc;
+	int rc = co_lazy_need(ctx, CO_LAZY_ARCHIVE);
 
+	if (rc) {
+		free(copy);
+		return rc;
+	}
 	if (!copy)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
 	while ((slash = strrchr(copy, '/')) && slash != copy && !slash[1])

@@ -196,23 +196,35 @@ static const char *master_list_check(const char *list, size_t *count)
 }
 
 /*
- * One URL of a master_ui or rest_url list: http or https, a host, and
- * nothing that would make the origin ambiguous (user info, blanks).
+ * One URL of a master_ui or rest_url list, as written: http or https, a
+ * host, and nothing that would make the origin ambiguous (user info,
+ * blanks). libcurl parses it when the list is first used (url_parses), not
+ * here, so that a tool that makes no HTTP request does not load libcurl.
  */
 static bool url_proper(const char *url, size_t len)
 {
-	CURLU *u;
-	char *copy, *scheme = NULL, *host = NULL, *user = NULL;
-	bool ok = false;
+	size_t host;
 
 	if (len == 0 || memchr(url, '@', len) || strcspn(url, " \t\r\n") < len)
 		return false;
 	/* As written, not as libcurl would mend it ("http:/h" is not a URL here). */
-	if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
+	if (strncasecmp(url, "http://", 7) == 0)
+		host = 7;
+	else if (strncasecmp(url, "https://", 8) == 0)
+		host = 8;
+	else
 		return false;
-	copy = strndup(url, len);
-	u = curl_url();
-	if (copy && u && curl_url_set(u, CURLUPART_URL, copy, 0) == CURLUE_OK &&
+	return len > host && !strchr("/:?#", url[host]);
+}
+
+/* What libcurl makes of a URL that url_proper() let through: still one. */
+static bool url_parses(const char *url)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *user = NULL;
+	bool ok = false;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER)
@@ -222,7 +234,6 @@ static bool url_proper(const char *url, size_t len)
 	curl_free(host);
 	curl_free(user);
 	curl_url_cleanup(u);
-	free(copy);
 	return ok;
 }
 
@@ -587,36 +598,51 @@ void co_url_lists_free(struct co_ctx *ctx)
 	url_list_clear(&ctx->urls[1]);
 }
 
-const struct co_url_list *co_url_list_get(struct co_ctx *ctx, enum co_key key)
+int co_url_list_get(struct co_ctx *ctx, enum co_key key, const struct co_url_list **out)
 {
 	struct co_url_list *l = &ctx->urls[key == CO_KEY_REST_URL];
 	const char *value = co_config_get(ctx, key);
 	size_t n = 1;
+	int rc;
 
+	*out = NULL;
 	if (key != CO_KEY_MASTER_UI && key != CO_KEY_REST_URL)
-		return NULL;
+		return co_err(ctx, CO_ESOFTWARE, "%s is not a list of URLs", keys[key].name);
 	if (!value)
 		value = "";
-	if (l->src && strcmp(l->src, value) == 0)
-		return l;
+	if (l->src && strcmp(l->src, value) == 0) {
+		*out = l;
+		return CO_OK;
+	}
 	url_list_clear(l);
+	rc = co_lazy_need(ctx, CO_LAZY_CURL);
+	if (rc)
+		return rc;
 	for (const char *s = value; (s = strchr(s, ',')); s++)
 		n++;
-	l->src = strdup(value);
 	l->v = calloc(n, sizeof(*l->v));
-	if (!l->src || !l->v)
+	if (!l->v)
 		goto oom;
 	for (const char *s = value; l->n < n; ) {
 		size_t len = strcspn(s, ",");
 
 		if (!(l->v[l->n] = strndup(s, len)))
 			goto oom;
+		if (len && !url_parses(l->v[l->n])) {
+			rc = co_err(ctx, CO_EUSAGE, "invalid %s '%s' (%s): '%s' is not an http or "
+				    "https URL with a host", keys[key].name, value,
+				    co_config_source_name(co_config_source(ctx, key)), l->v[l->n]);
+			url_list_clear(l);
+			return rc;
+		}
 		l->n++;
 		s += len + (s[len] == ',');
 	}
-	return l;
+	if (!(l->src = strdup(value)))
+		goto oom;
+	*out = l;
+	return CO_OK;
 oom:
 	url_list_clear(l);
-	co_err(ctx, CO_ESOFTWARE, "out of memory");
-	return NULL;
+	return co_err(ctx, CO_ESOFTWARE, "out of memory");
 }

@@ -19,19 +19,28 @@ CO_API struct co_ctx *co_ctx_new(void)
 }
 
 /*
- * libcurl (and with it TLS) is set up on first use, not with the context:
- * a tool that never speaks HTTP does not pay for it in start-up or memory.
+ * libcurl (and with it TLS) is loaded and set up on first use, not with the
+ * context: a tool that never speaks HTTP does not pay for it in start-up
+ * or memory.
  */
 static bool curl_setup(struct co_ctx *ctx)
 {
-	if (!ctx->curl_ready && curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
+	if (ctx->curl_ready || co_lazy_need(ctx, CO_LAZY_CURL) != CO_OK)
+		return ctx->curl_ready;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
 		ctx->curl_ready = true;
+	else
+		co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
 	return ctx->curl_ready;
 }
 
 CURL *co_curl_easy(struct co_ctx *ctx)
 {
-	return curl_setup(ctx) ? curl_easy_init() : NULL;
+	CURL *h = curl_setup(ctx) ? curl_easy_init() : NULL;
+
+	if (!h && ctx->curl_ready)
+		co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
+	return h;
 }
 
 CURL *co_ctx_curl(struct co_ctx *ctx)
@@ -43,7 +52,11 @@ CURL *co_ctx_curl(struct co_ctx *ctx)
 
 CURLM *co_curl_multi(struct co_ctx *ctx)
 {
-	return curl_setup(ctx) ? curl_multi_init() : NULL;
+	CURLM *m = curl_setup(ctx) ? curl_multi_init() : NULL;
+
+	if (!m && ctx->curl_ready)
+		co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
+	return m;
 }
 
 CO_API void co_ctx_free(struct co_ctx *ctx)

@@ -1211,7 +1211,11 @@ CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t 
 	size_t left = n;
 	int rc = CO_OK;
 
-	if (!xs || !multi || !(sink_up = sink_init(&sink, multi))) {
+	if (!multi) {
+		rc = CO_ESOFTWARE;	/* with its message */
+		goto out;
+	}
+	if (!xs || !(sink_up = sink_init(&sink, multi))) {
 		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
 		goto out;
 	}

@@ -278,7 +278,7 @@ static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
 	if ((rc = check_scheme(ctx, req->url)))
 		return rc;
 	if (!co_ctx_curl(ctx))
-		return co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
+		return CO_ESOFTWARE;	/* with its message */
 	curl_easy_reset(ctx->curl);
 	setup_easy(ctx->curl, req->url, ms, errbuf, &sink);
 	if (token && token_allowed(ctx, req->url)) {
@@ -420,8 +420,6 @@ CO_API struct co_http_multi *co_http_multi_new(struct co_ctx *ctx, int max_paral
 	m->max_parallel = max_parallel > 0 ? max_parallel : 8;
 	m->multi = co_curl_multi(ctx);
 	if (!m->multi || read_token(ctx, &token) != CO_OK) {
-		if (!m->multi)
-			co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
 		co_http_multi_free(m);
 		return NULL;
 	}

@@ -11,6 +11,13 @@
 
 #define CO_API __attribute__((visibility("default")))
 
+/*
+ * libcurl, libarchive and avro-c are loaded on first use (lazy.c). Call
+ * before using one: CO_OK, or CO_ESOFTWARE with the loader's message.
+ */
+enum co_lazy_lib { CO_LAZY_CURL, CO_LAZY_ARCHIVE, CO_LAZY_AVRO };
+int co_lazy_need(struct co_ctx *ctx, enum co_lazy_lib lib);
+
 /* Largest reply body kept in memory; API answers are far smaller. */
 #define CO_HTTP_MAX_BODY (64u << 20)
 
@@ -47,10 +54,11 @@ struct co_ctx {
 };
 
 /*
- * The master_ui or rest_url list as it is now configured, split (cached
- * on ctx until the value changes). NULL when out of memory.
+ * The master_ui or rest_url list as it is now configured, split and each
+ * URL parsed by libcurl (cached on ctx until the value changes): CO_OK and
+ * *out, owned by ctx, or the status with the message.
  */
-const struct co_url_list *co_url_list_get(struct co_ctx *ctx, enum co_key key);
+int co_url_list_get(struct co_ctx *ctx, enum co_key key, const struct co_url_list **out);
 void co_url_lists_free(struct co_ctx *ctx);
 
 /* New libcurl handles; the first call sets libcurl up. */

@@ -53,6 +53,8 @@ CO_API int co_kafka_avro_new(struct co_ctx *ctx, const char *url, struct co_kafk
 			return co_err(ctx, CO_EUSAGE,
 				      "schema registry URL '%s': expected http:// or https://", url);
 	}
+	if (co_lazy_need(ctx, CO_LAZY_AVRO))
+		return CO_ESOFTWARE;	/* with its message */
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");

@@ -262,15 +262,15 @@ static void none_answered(struct co_ctx *ctx, const size_t *order, size_t n)
  */
 static int fetch_masters(struct co_ctx *ctx, bool all, struct co_master_state **out)
 {
-	const struct co_url_list *l = co_url_list_get(ctx, CO_KEY_MASTER_UI);
+	const struct co_url_list *l;
 	struct co_master_state *alive = NULL, *other = NULL;
 	size_t order[CO_MASTERS_MAX], n, k = 0, other_i = 0;
-	int rc, first_rc = CO_OK;
+	int rc = co_url_list_get(ctx, CO_KEY_MASTER_UI, &l), first_rc = CO_OK;
 	bool malformed = false;
 
 	*out = NULL;
-	if (!l)
-		return CO_ESOFTWARE;
+	if (rc)
+		return rc;
 	n = l->n < CO_MASTERS_MAX ? l->n : CO_MASTERS_MAX;
 	if (n == 0)
 		return co_err(ctx, CO_EUSAGE, "no master UI configured");
@@ -337,16 +337,20 @@ CO_API int co_master_state_fetch_all(struct co_ctx *ctx, struct co_master_state 
 
 CO_API size_t co_master_count(struct co_ctx *ctx)
 {
-	const struct co_url_list *l = co_url_list_get(ctx, CO_KEY_MASTER_UI);
+	const struct co_url_list *l;
 
-	return l ? (l->n < CO_MASTERS_MAX ? l->n : CO_MASTERS_MAX) : 0;
+	if (co_url_list_get(ctx, CO_KEY_MASTER_UI, &l))
+		return 0;
+	return l->n < CO_MASTERS_MAX ? l->n : CO_MASTERS_MAX;
 }
 
 CO_API const char *co_master_ui(struct co_ctx *ctx, size_t i)
 {
-	const struct co_url_list *l = co_url_list_get(ctx, CO_KEY_MASTER_UI);
+	const struct co_url_list *l;
 
-	return l && i < l->n && i < CO_MASTERS_MAX ? l->v[i] : NULL;
+	if (co_url_list_get(ctx, CO_KEY_MASTER_UI, &l))
+		return NULL;
+	return i < l->n && i < CO_MASTERS_MAX ? l->v[i] : NULL;
 }
 
 CO_API size_t co_master_active(const struct co_ctx *ctx)
@@ -463,7 +467,7 @@ static int ui_kill(struct co_ctx *ctx, const char *path, const char *id)
 		return rc;
 	url = co_url_join(ui, path);
 	if (!co_ctx_curl(ctx)) {
-		rc = co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
+		rc = CO_ESOFTWARE;	/* with its message */
 		goto out;
 	}
 	/* Both come from outside: neither may add fields to the form. */

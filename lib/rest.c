@@ -114,13 +114,14 @@ static bool not_alive(const struct co_rest_reply *r)
 static int rest_call(struct co_ctx *ctx, enum co_http_method method, const char *path,
 		     const char *body, struct co_rest_reply *reply)
 {
-	const struct co_url_list *l = co_url_list_get(ctx, CO_KEY_REST_URL);
+	const struct co_url_list *l;
 	size_t n, first;
-	int rc = CO_OK;
+	int rc;
 
 	memset(reply, 0, sizeof(*reply));
-	if (!l)
-		return CO_ESOFTWARE;
+	rc = co_url_list_get(ctx, CO_KEY_REST_URL, &l);
+	if (rc)
+		return rc;
 	n = l->n < CO_MASTERS_MAX ? l->n : CO_MASTERS_MAX;
 	first = ctx->master_active < n ? ctx->master_active : 0;
 	for (size_t k = 0; k < n; k++) {
@@ -255,7 +256,7 @@ static int id_call(struct co_ctx *ctx, enum co_http_method method, const char *v
 	int rc;
 
 	if (!co_ctx_curl(ctx))
-		return co_err(ctx, CO_ESOFTWARE, "cannot initialise libcurl");
+		return CO_ESOFTWARE;	/* with its message */
 	eid = curl_easy_escape(ctx->curl, id, 0);
 	if (!eid || asprintf(&path, "v1/submissions/%s/%s", verb, eid) < 0) {
 		curl_free(eid);

@@ -1,10 +1,13 @@
 """Command-line conventions shared by every tool, and faults no cluster is needed for."""
+import ctypes.util
 import json
+import os
+import subprocess
 import time
 
 import pytest
 
-from conftest import ROOT, assert_usage, run, shell_split
+from conftest import ROOT, assert_usage, free_port, run, shell_split, tool
 
 TOOLS = ["sc-status", "sc-submit", "sc-kill", "sc-fetch"]
 
@@ -334,3 +337,74 @@ def test_master_without_host_is_usage_error(argv, master):
         assert proc.returncode == 64, proc.stderr
         assert "no host" in proc.stderr and master in proc.stderr
         assert proc.stdout == ""
+
+
+def mapped_files(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return {line.split()[-1].rsplit("/", 1)[-1] for line in f if "/" in line}
+
+
+def mapped_while_running(argv, env=None, settle=1.5):
+    """The files a tool has mapped once it is up and waiting (on stdin, or
+    retrying an unreachable master)."""
+    full_env = dict(os.environ, **(env or {}))
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=full_env)
+    try:
+        time.sleep(settle)
+        assert proc.poll() is None, proc.stderr.read()
+        # The libtool wrapper of a build tree execs the binary under the same pid.
+        return mapped_files(proc.pid)
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def loaded(files, soname_prefix):
+    return sorted(f for f in files if f.startswith(soname_prefix))
+
+
+def test_libraries_are_loaded_only_by_the_tools_that_use_them():
+    """libcurl and libarchive (with TLS, Kerberos, LDAP, libxml2, ICU) and
+    avro-c cost every process 5.5 MiB of memory when linked; they are
+    loaded on first use."""
+    lite = mapped_while_running([tool("kcat-lite"), "-P", "-b", "127.0.0.1:1", "-t", "t"],
+                                env={"SC_MASTER_UI": "http://127.0.0.1:1"})
+    assert any(f.startswith("librdkafka.so") for f in lite), sorted(lite)
+    for lib in ("libcurl.so", "libarchive.so", "libavro.so", "libgnutls.so", "libicuuc.so",
+                "libxml2.so"):
+        assert not loaded(lite, lib), f"kcat-lite -P has {loaded(lite, lib)} mapped"
+    status = mapped_while_running([tool("sc-status"), "--wait=30", "-q",
+                                   "--master-ui", f"http://127.0.0.1:{free_port()}"])
+    assert loaded(status, "libcurl.so"), sorted(status)
+    assert not loaded(status, "libarchive.so") and not loaded(status, "libavro.so"), \
+        sorted(status)
+
+
+def library_path(soname):
+    """Where the dynamic loader finds soname (from ldconfig's cache)."""
+    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        name, _, path = line.strip().partition(" => ")
+        if name.split(" ")[0] == soname:
+            return path
+    pytest.fail(f"ldconfig -p does not list {soname}")
+
+
+@pytest.mark.parametrize("fake", ["garbage", "another library"])
+def test_a_library_that_cannot_be_loaded_is_named_with_status_70(tmp_path, fake):
+    """A broken installation is an internal error (70) that names the
+    library, found when the tool first needs it."""
+    soname = ctypes.util.find_library("curl")
+    assert soname and soname.startswith("libcurl.so."), soname
+    if fake == "garbage":
+        (tmp_path / soname).write_bytes(b"not an ELF object\n")
+        why = f"cannot load {soname}: "
+    else:
+        (tmp_path / soname).symlink_to(library_path("libz.so.1"))
+        why = f"cannot load {soname}: {soname} has no curl_"
+    proc = run("sc-status", "--master-ui", f"http://127.0.0.1:{free_port()}",
+               env={"LD_LIBRARY_PATH": str(tmp_path)})
+    assert proc.returncode == 70, proc.stderr
+    assert why in proc.stderr, proc.stderr
+    assert proc.stdout == ""
