@@ -312,9 +312,15 @@ CO_API int co_config_set(struct co_ctx *ctx, enum co_key key, const char *value)
 	if ((unsigned)key >= CO_KEY_COUNT || !value)
 		return co_err(ctx, CO_ESOFTWARE, "invalid configuration key");
 	rc = validate(ctx, key, value);
-	if (rc)
-		return rc;
-	return set_layer(ctx, key, CO_SRC_FLAG, value);
+	if (rc == CO_OK)
+		rc = set_layer(ctx, key, CO_SRC_FLAG, value);
+	if (rc == CO_OK && (key == CO_KEY_MASTER_UI || key == CO_KEY_REST_URL)) {
+		/* Given for this run, so used by it: libcurl parses them now. */
+		const struct co_url_list *l;
+
+		rc = co_url_list_get(ctx, key, &l);
+	}
+	return rc;
 }
 
 static int lookup_key(const char *name)
@@ -598,10 +604,24 @@ void co_url_lists_free(struct co_ctx *ctx)
 	url_list_clear(&ctx->urls[1]);
 }
 
+/* A URL url_proper() let through and libcurl did not: as that would have said. */
+static int url_unparsed(struct co_ctx *ctx, enum co_key key, const char *value, const char *url)
+{
+	enum co_source src = co_config_source(ctx, key);
+	int rc = co_err(ctx, src == CO_SRC_FILE ? CO_EDATA : CO_EUSAGE, "invalid %s '%s': '%s' "
+			"is not an http or https URL with a host", keys[key].name, value, url);
+
+	if (src == CO_SRC_ENV)
+		return co_err_prefix(ctx, rc, keys[key].env);
+	if (src == CO_SRC_FILE && ctx->config_file)
+		return co_err_prefix(ctx, rc, ctx->config_file);
+	return rc;
+}
+
 int co_url_list_get(struct co_ctx *ctx, enum co_key key, const struct co_url_list **out)
 {
 	struct co_url_list *l = &ctx->urls[key == CO_KEY_REST_URL];
-	const char *value = co_config_get(ctx, key);
+	const char *value = co_config_get(ctx, key), *url;
 	size_t n = 1;
 	int rc;
 
@@ -628,14 +648,12 @@ int co_url_list_get(struct co_ctx *ctx, enum co_key key, const struct co_url_lis
 
 		if (!(l->v[l->n] = strndup(s, len)))
 			goto oom;
-		if (len && !url_parses(l->v[l->n])) {
-			rc = co_err(ctx, CO_EUSAGE, "invalid %s '%s' (%s): '%s' is not an http or "
-				    "https URL with a host", keys[key].name, value,
-				    co_config_source_name(co_config_source(ctx, key)), l->v[l->n]);
+		url = l->v[l->n++];
+		if (*url && !url_parses(url)) {
+			rc = url_unparsed(ctx, key, value, url);
 			url_list_clear(l);
 			return rc;
 		}
-		l->n++;
 		s += len + (s[len] == ',');
 	}
 	if (!(l->src = strdup(value)))

@@ -343,6 +343,9 @@ def test_rest_with_no_alive_master_is_refused(masters, tmp_path):
     ("SC_MASTER_UI", "http://h1:8080,file:///etc/passwd", "'file:///etc/passwd' is not an"),
     ("SC_REST_URL", "http://h1:6066, http://h2:6066", "' http://h2:6066' is not an"),
     ("SC_REST_URL", "http://u@h1:6066", "is not an http or https URL"),
+    # Caught by libcurl, when the list is first used (env) or given (flag).
+    ("SC_MASTER_UI", "http://h1:8080,http://h2:99999", "'http://h2:99999' is not an http"),
+    ("SC_MASTER_UI", "http://[::1:8080", "'http://[::1:8080' is not an http"),
 ])
 def test_bad_master_lists_are_usage_errors(masters, key, value, why):
     proc = run("sc-status", env={key: value})
@@ -360,6 +363,11 @@ def test_master_list_in_the_config_file_names_the_key(masters, tmp_path):
     proc = run("sc-status", env={"SC_CONFIG": str(conf), "SC_MASTER_UI": ""})
     assert proc.returncode == 65, proc.stderr     # a bad file is bad input data
     assert f"{conf}: invalid master_ui" in proc.stderr
+    # One that only libcurl rejects, when sc-status first asks a master.
+    conf.write_text("master_ui = http://h1:8080,http://h2:99999\n")
+    proc = run("sc-status", env={"SC_CONFIG": str(conf), "SC_MASTER_UI": ""})
+    assert proc.returncode == 65, proc.stderr
+    assert f"{conf}: invalid master_ui" in proc.stderr and "'http://h2:99999'" in proc.stderr
 
 
 def test_derived_urls_follow_the_master_list(masters):
