@@ -34,10 +34,13 @@
 /*
  * The functions of each library, one line each:
  *   F(return type, name, (parameters), (arguments), value if not loaded)
- *   V(name, (parameters), (arguments))	for those returning void
+ *   D(...)	the same, for one that frees: it never loads the library,
+ *		as nothing of a library not yet loaded can exist to be freed
+ *   V(name, (parameters), (arguments))	for those returning void, which
+ *		take an object of the library and so do not load it either
  *   P(name)	forwarded by hand below (variadic)
  */
-#define CURL_FUNCS(F, V, P) \
+#define CURL_FUNCS(F, D, V, P) \
 	F(CURLcode, curl_global_init, (long flags), (flags), CURLE_FAILED_INIT) \
 	V(curl_global_cleanup, (void), ()) \
 	F(CURL *, curl_easy_init, (void), (), NULL) \
@@ -51,7 +54,7 @@
 	  (l, s), NULL) \
 	V(curl_slist_free_all, (struct curl_slist *l), (l)) \
 	F(CURLM *, curl_multi_init, (void), (), NULL) \
-	F(CURLMcode, curl_multi_cleanup, (CURLM *m), (m), CURLM_BAD_HANDLE) \
+	D(CURLMcode, curl_multi_cleanup, (CURLM *m), (m), CURLM_BAD_HANDLE) \
 	F(CURLMcode, curl_multi_add_handle, (CURLM *m, CURL *h), (m, h), CURLM_BAD_HANDLE) \
 	F(CURLMcode, curl_multi_remove_handle, (CURLM *m, CURL *h), (m, h), CURLM_BAD_HANDLE) \
 	F(CURLMcode, curl_multi_perform, (CURLM *m, int *running), (m, running), \
@@ -69,9 +72,9 @@
 	P(curl_easy_setopt) \
 	P(curl_easy_getinfo)
 
-#define ARCHIVE_FUNCS(F, V, P) \
+#define ARCHIVE_FUNCS(F, D, V, P) \
 	F(struct archive *, archive_read_new, (void), (), NULL) \
-	F(int, archive_read_free, (struct archive *a), (a), ARCHIVE_FATAL) \
+	D(int, archive_read_free, (struct archive *a), (a), ARCHIVE_OK) \
 	F(int, archive_read_support_filter_all, (struct archive *a), (a), ARCHIVE_FATAL) \
 	F(int, archive_read_support_filter_bzip2, (struct archive *a), (a), ARCHIVE_FATAL) \
 	F(int, archive_read_support_filter_gzip, (struct archive *a), (a), ARCHIVE_FATAL) \
@@ -93,7 +96,7 @@
 	F(struct archive *, archive_write_disk_new, (void), (), NULL) \
 	F(int, archive_write_disk_set_options, (struct archive *a, int flags), (a, flags), \
 	  ARCHIVE_FATAL) \
-	F(int, archive_write_free, (struct archive *a), (a), ARCHIVE_FATAL) \
+	D(int, archive_write_free, (struct archive *a), (a), ARCHIVE_OK) \
 	F(int, archive_write_close, (struct archive *a), (a), ARCHIVE_FATAL) \
 	F(int, archive_write_add_filter_bzip2, (struct archive *a), (a), ARCHIVE_FATAL) \
 	F(int, archive_write_add_filter_gzip, (struct archive *a), (a), ARCHIVE_FATAL) \
@@ -128,11 +131,11 @@
 	V(archive_entry_set_size, (struct archive_entry *e, la_int64_t n), (e, n)) \
 	V(archive_entry_set_mtime, (struct archive_entry *e, time_t t, long ns), (e, t, ns))
 
-#define AVRO_FUNCS(F, V, P) \
+#define AVRO_FUNCS(F, D, V, P) \
 	F(const char *, avro_strerror, (void), (), "avro-c not loaded") \
 	F(int, avro_schema_from_json_length, (const char *json, size_t n, avro_schema_t *s), \
 	  (json, n, s), EINVAL) \
-	F(int, avro_schema_decref, (avro_schema_t s), (s), 0) \
+	D(int, avro_schema_decref, (avro_schema_t s), (s), 0) \
 	F(const char *, avro_schema_name, (const avro_schema_t s), (s), NULL) \
 	F(avro_schema_t, avro_schema_link_target, (avro_schema_t s), (s), NULL) \
 	F(avro_schema_t, avro_schema_array_items, (avro_schema_t s), (s), NULL) \
@@ -159,13 +162,13 @@
 #define POINTER_V(name, params, args) __typeof__(name) *name;
 #define POINTER_P(name) __typeof__(name) *name;
 static struct {
-	CURL_FUNCS(POINTER, POINTER_V, POINTER_P)
+	CURL_FUNCS(POINTER, POINTER, POINTER_V, POINTER_P)
 } curl_fn;
 static struct {
-	ARCHIVE_FUNCS(POINTER, POINTER_V, POINTER_P)
+	ARCHIVE_FUNCS(POINTER, POINTER, POINTER_V, POINTER_P)
 } archive_fn;
 static struct {
-	AVRO_FUNCS(POINTER, POINTER_V, POINTER_P)
+	AVRO_FUNCS(POINTER, POINTER, POINTER_V, POINTER_P)
 } avro_fn;
 
 struct lazy_lib {
@@ -181,7 +184,7 @@ static struct lazy_lib libs[] = {
 	[CO_LAZY_AVRO] = { CO_SONAME_AVRO, PTHREAD_ONCE_INIT, false, "" },
 };
 
-/* dlopen() a library and look up every function of it; false if one fails. */
+/* false, with the loader's reason, when the library cannot be loaded. */
 static bool lazy_open(struct lazy_lib *lib, void **handle)
 {
 	/* RTLD_LOCAL: its symbols stay out of the process's global scope. */
@@ -201,7 +204,11 @@ static bool lazy_sym(struct lazy_lib *lib, void *handle, const char *name, void 
 	return *fn != NULL;
 }
 
-/* One loader per library, as pthread_once() takes a function of no arguments. */
+/*
+ * One loader per library (pthread_once() takes a function of no arguments):
+ * it opens the library and looks up every function in its list, so that one
+ * missing is found at once, not when first called.
+ */
 #define LOOKUP(ret, name, params, args, fail) \
 	ok = ok && lazy_sym(lib, handle, #name, (void **)&fn->name);
 #define LOOKUP_V(name, params, args) LOOKUP(void, name, params, args, 0)
@@ -213,29 +220,35 @@ static bool lazy_sym(struct lazy_lib *lib, void *handle, const char *name, void 
 		__typeof__(table) *fn = &table; \
 		void *handle; \
 		bool ok = lazy_open(lib, &handle); \
-		list(LOOKUP, LOOKUP_V, LOOKUP_P) \
-		lib->loaded = ok; \
+		list(LOOKUP, LOOKUP, LOOKUP_V, LOOKUP_P) \
+		__atomic_store_n(&lib->loaded, ok, __ATOMIC_RELEASE); \
 	}
 LOADER(CO_LAZY_CURL, CURL_FUNCS, curl_fn)
 LOADER(CO_LAZY_ARCHIVE, ARCHIVE_FUNCS, archive_fn)
 LOADER(CO_LAZY_AVRO, AVRO_FUNCS, avro_fn)
 
+/* Loaded by now (for what takes an object of the library), without loading it. */
+static bool is_loaded(enum co_lazy_lib id)
+{
+	return __atomic_load_n(&libs[id].loaded, __ATOMIC_ACQUIRE);
+}
+
 static bool curl_loaded(void)
 {
 	pthread_once(&libs[CO_LAZY_CURL].once, load_curl_fn);
-	return libs[CO_LAZY_CURL].loaded;
+	return is_loaded(CO_LAZY_CURL);
 }
 
 static bool archive_loaded(void)
 {
 	pthread_once(&libs[CO_LAZY_ARCHIVE].once, load_archive_fn);
-	return libs[CO_LAZY_ARCHIVE].loaded;
+	return is_loaded(CO_LAZY_ARCHIVE);
 }
 
 static bool avro_loaded(void)
 {
 	pthread_once(&libs[CO_LAZY_AVRO].once, load_avro_fn);
-	return libs[CO_LAZY_AVRO].loaded;
+	return is_loaded(CO_LAZY_AVRO);
 }
 
 int co_lazy_need(struct co_ctx *ctx, enum co_lazy_lib id)
@@ -252,22 +265,25 @@ int co_lazy_need(struct co_ctx *ctx, enum co_lazy_lib id)
 }
 
 /* The forwarders, each under the name its header declares. */
-#define CURL_F(ret, name, params, args, fail) \
-	ret name params { return curl_loaded() ? curl_fn.name args : fail; }
-#define CURL_V(name, params, args) \
-	void name params { if (curl_loaded()) curl_fn.name args; }
-#define ARCHIVE_F(ret, name, params, args, fail) \
-	ret name params { return archive_loaded() ? archive_fn.name args : fail; }
-#define ARCHIVE_V(name, params, args) \
-	void name params { if (archive_loaded()) archive_fn.name args; }
-#define AVRO_F(ret, name, params, args, fail) \
-	ret name params { return avro_loaded() ? avro_fn.name args : fail; }
-#define AVRO_V(name, params, args) \
-	void name params { if (avro_loaded()) avro_fn.name args; }
+#define FORWARD_F(loader, table, ret, name, params, args, fail) \
+	ret name params { return loader() ? table.name args : fail; }
+#define FORWARD_D(id, table, ret, name, params, args, fail) \
+	ret name params { return is_loaded(id) ? table.name args : fail; }
+#define FORWARD_V(id, table, name, params, args) \
+	void name params { if (is_loaded(id)) table.name args; }
 #define NONE(name)
-CURL_FUNCS(CURL_F, CURL_V, NONE)
-ARCHIVE_FUNCS(ARCHIVE_F, ARCHIVE_V, NONE)
-AVRO_FUNCS(AVRO_F, AVRO_V, NONE)
+#define CURL_F(...) FORWARD_F(curl_loaded, curl_fn, __VA_ARGS__)
+#define CURL_D(...) FORWARD_D(CO_LAZY_CURL, curl_fn, __VA_ARGS__)
+#define CURL_V(...) FORWARD_V(CO_LAZY_CURL, curl_fn, __VA_ARGS__)
+#define ARCHIVE_F(...) FORWARD_F(archive_loaded, archive_fn, __VA_ARGS__)
+#define ARCHIVE_D(...) FORWARD_D(CO_LAZY_ARCHIVE, archive_fn, __VA_ARGS__)
+#define ARCHIVE_V(...) FORWARD_V(CO_LAZY_ARCHIVE, archive_fn, __VA_ARGS__)
+#define AVRO_F(...) FORWARD_F(avro_loaded, avro_fn, __VA_ARGS__)
+#define AVRO_D(...) FORWARD_D(CO_LAZY_AVRO, avro_fn, __VA_ARGS__)
+#define AVRO_V(...) FORWARD_V(CO_LAZY_AVRO, avro_fn, __VA_ARGS__)
+CURL_FUNCS(CURL_F, CURL_D, CURL_V, NONE)
+ARCHIVE_FUNCS(ARCHIVE_F, ARCHIVE_D, ARCHIVE_V, NONE)
+AVRO_FUNCS(AVRO_F, AVRO_D, AVRO_V, NONE)
 
 /*
  * curl_easy_setopt() and curl_easy_getinfo() take one argument after the
