@@ -15,7 +15,11 @@
 
 #include "kcat-lite.h"
 
-#define READ_BLOCK (1u << 20)
+/*
+ * Input is read in blocks of this size (a pipe hands over 64 KiB at most);
+ * the buffer grows only for a record longer than half of it.
+ */
+#define READ_BLOCK (64u << 10)
 /* The local queue's bound, instead of librdkafka's 1 GiB: enough to keep
  * every in-flight request full. */
 #define PRODUCER_QUEUE_KBYTES "32768"

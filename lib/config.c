@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -125,9 +126,22 @@ bad:
 		      what, text);
 }
 
+/* The n bytes at s, which were between brackets, are an IPv6 address. */
+static bool ipv6_literal(const char *s, size_t n)
+{
+	char text[INET6_ADDRSTRLEN];
+	struct in6_addr addr;
+
+	if (n >= sizeof(text))
+		return false;
+	memcpy(text, s, n);
+	text[n] = '\0';
+	return inet_pton(AF_INET6, text, &addr) == 1;
+}
+
 /*
  * Length of the host at the start of s: a name or an IPv4 address, or an
- * IPv6 literal with its brackets ("[::1]"). 0 when there is none, or when
+ * IPv6 address with its brackets ("[::1]"). 0 when there is none, or when
  * it holds what would change the meaning of http://HOST:PORT.
  */
 static size_t host_length(const char *s)
@@ -138,7 +152,8 @@ static size_t host_length(const char *s)
 
 	if (*s != '[')
 		n = strspn(s, name_chars);
-	else if ((n = strspn(s + 1, "0123456789abcdefABCDEF:.")) == 0 || s[n + 1] != ']')
+	else if ((n = strspn(s + 1, "0123456789abcdefABCDEF:.")) == 0 || s[n + 1] != ']' ||
+		 !ipv6_literal(s + 1, n))
 		return 0;
 	else
 		n += 2;

@@ -338,6 +338,7 @@ def test_rest_with_no_alive_master_is_refused(masters, tmp_path):
     ("SC_MASTER", "spark://h1:7077,", "an empty master in the list"),
     ("SC_MASTER", "spark://h1:99999,h2:7077", "a port must be a number"),
     ("SC_MASTER", "spark://h1:7077;h2:7077", "unexpected text after a host"),
+    ("SC_MASTER", "spark://[:10]:7077", "no host"),    # brackets, but no IPv6 address
     ("SC_MASTER_UI", ",".join(f"http://h{i}:8080" for i in range(17)), "too many URLs"),
     ("SC_MASTER_UI", "http://h1:8080,,http://h2:8080", "an empty URL in the list"),
     ("SC_MASTER_UI", "http://h1:8080,file:///etc/passwd", "'file:///etc/passwd' is not an"),
