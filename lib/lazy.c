@@ -5,12 +5,12 @@
  * Linked the usual way they come with TLS, Kerberos, LDAP, libxml2, ICU and
  * the C++ runtime: 5.5 MiB of every tool's resident memory, before it does
  * anything, although kcat-lite needs none of them unless asked for a schema
- * registry or Avro, and only sc-fetch and sc-events-prune read archives.
+ * registry or Avro, and only sc-fetch and sc-logs read or write archives.
  * So the library is not linked against them: this file defines the
  * functions of theirs that the library calls, under their own names (hidden,
  * so they never interpose on anyone), and each forwards to the real one,
- * which the first call of any of them resolves with dlopen() by the SONAME
- * configure found. Their headers still declare every prototype, so the
+ * which the first call into that library resolves with dlopen() by the
+ * SONAME configure found. Their headers still declare every prototype, so the
  * compiler checks each definition here against the library's own.
  *
  * An entry point that is about to use a library first calls co_lazy_need(),
