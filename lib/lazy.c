@@ -204,10 +204,17 @@ static bool lazy_sym(struct lazy_lib *lib, void *handle, const char *name, void 
 	return *fn != NULL;
 }
 
+/* Loaded by now (for what takes an object of the library), without loading it. */
+static bool is_loaded(enum co_lazy_lib id)
+{
+	return __atomic_load_n(&libs[id].loaded, __ATOMIC_ACQUIRE);
+}
+
 /*
- * One loader per library (pthread_once() takes a function of no arguments):
- * it opens the library and looks up every function in its list, so that one
- * missing is found at once, not when first called.
+ * Per library, a loader (pthread_once() takes a function of no arguments)
+ * that opens it and looks up every function in its list, so that one
+ * missing is found at once, not when first called; and TABLE_loaded(),
+ * which runs the loader once and says whether it succeeded.
  */
 #define LOOKUP(ret, name, params, args, fail) \
 	ok = ok && lazy_sym(lib, handle, #name, (void **)&fn->name);
@@ -222,41 +229,22 @@ static bool lazy_sym(struct lazy_lib *lib, void *handle, const char *name, void 
 		bool ok = lazy_open(lib, &handle); \
 		list(LOOKUP, LOOKUP, LOOKUP_V, LOOKUP_P) \
 		__atomic_store_n(&lib->loaded, ok, __ATOMIC_RELEASE); \
+	} \
+	static bool table##_loaded(void) \
+	{ \
+		pthread_once(&libs[id].once, load_##table); \
+		return is_loaded(id); \
 	}
 LOADER(CO_LAZY_CURL, CURL_FUNCS, curl_fn)
 LOADER(CO_LAZY_ARCHIVE, ARCHIVE_FUNCS, archive_fn)
 LOADER(CO_LAZY_AVRO, AVRO_FUNCS, avro_fn)
 
-/* Loaded by now (for what takes an object of the library), without loading it. */
-static bool is_loaded(enum co_lazy_lib id)
-{
-	return __atomic_load_n(&libs[id].loaded, __ATOMIC_ACQUIRE);
-}
-
-static bool curl_loaded(void)
-{
-	pthread_once(&libs[CO_LAZY_CURL].once, load_curl_fn);
-	return is_loaded(CO_LAZY_CURL);
-}
-
-static bool archive_loaded(void)
-{
-	pthread_once(&libs[CO_LAZY_ARCHIVE].once, load_archive_fn);
-	return is_loaded(CO_LAZY_ARCHIVE);
-}
-
-static bool avro_loaded(void)
-{
-	pthread_once(&libs[CO_LAZY_AVRO].once, load_avro_fn);
-	return is_loaded(CO_LAZY_AVRO);
-}
-
 int co_lazy_need(struct co_ctx *ctx, enum co_lazy_lib id)
 {
 	static bool (*const loaded[])(void) = {
-		[CO_LAZY_CURL] = curl_loaded,
-		[CO_LAZY_ARCHIVE] = archive_loaded,
-		[CO_LAZY_AVRO] = avro_loaded,
+		[CO_LAZY_CURL] = curl_fn_loaded,
+		[CO_LAZY_ARCHIVE] = archive_fn_loaded,
+		[CO_LAZY_AVRO] = avro_fn_loaded,
 	};
 
 	if (loaded[id]())
@@ -272,13 +260,13 @@ int co_lazy_need(struct co_ctx *ctx, enum co_lazy_lib id)
 #define FORWARD_V(id, table, name, params, args) \
 	void name params { if (is_loaded(id)) table.name args; }
 #define NONE(name)
-#define CURL_F(...) FORWARD_F(curl_loaded, curl_fn, __VA_ARGS__)
+#define CURL_F(...) FORWARD_F(curl_fn_loaded, curl_fn, __VA_ARGS__)
 #define CURL_D(...) FORWARD_D(CO_LAZY_CURL, curl_fn, __VA_ARGS__)
 #define CURL_V(...) FORWARD_V(CO_LAZY_CURL, curl_fn, __VA_ARGS__)
-#define ARCHIVE_F(...) FORWARD_F(archive_loaded, archive_fn, __VA_ARGS__)
+#define ARCHIVE_F(...) FORWARD_F(archive_fn_loaded, archive_fn, __VA_ARGS__)
 #define ARCHIVE_D(...) FORWARD_D(CO_LAZY_ARCHIVE, archive_fn, __VA_ARGS__)
 #define ARCHIVE_V(...) FORWARD_V(CO_LAZY_ARCHIVE, archive_fn, __VA_ARGS__)
-#define AVRO_F(...) FORWARD_F(avro_loaded, avro_fn, __VA_ARGS__)
+#define AVRO_F(...) FORWARD_F(avro_fn_loaded, avro_fn, __VA_ARGS__)
 #define AVRO_D(...) FORWARD_D(CO_LAZY_AVRO, avro_fn, __VA_ARGS__)
 #define AVRO_V(...) FORWARD_V(CO_LAZY_AVRO, avro_fn, __VA_ARGS__)
 CURL_FUNCS(CURL_F, CURL_D, CURL_V, NONE)
@@ -297,7 +285,7 @@ CURLcode (curl_easy_setopt)(CURL *h, CURLoption option, ...)
 	va_list ap;
 	CURLcode rc;
 
-	if (!curl_loaded())
+	if (!curl_fn_loaded())
 		return CURLE_FAILED_INIT;
 	va_start(ap, option);
 	if (option < CURLOPTTYPE_OBJECTPOINT)
@@ -315,7 +303,7 @@ CURLcode (curl_easy_getinfo)(CURL *h, CURLINFO info, ...)
 	va_list ap;
 	CURLcode rc;
 
-	if (!curl_loaded())
+	if (!curl_fn_loaded())
 		return CURLE_FAILED_INIT;
 	va_start(ap, info);
 	rc = (curl_fn.curl_easy_getinfo)(h, info, va_arg(ap, void *));

@@ -354,11 +354,13 @@ def test_libraries_are_loaded_only_by_the_tools_that_use_them():
     avro-c cost every process 5.5 MiB of memory when linked; they are
     loaded when first needed, and not at exit either."""
     unused = re.compile(r"lib(curl|archive|avro)\.so")
-    loaded, proc = loaded_libraries([tool("kcat-lite"), "-P", "-b", f"127.0.0.1:{free_port()}",
-                             "-t", "t", "-m", "1"], env={"SC_MASTER_UI": "http://127.0.0.1:1"})
+    loaded, proc = loaded_libraries(
+        [tool("kcat-lite"), "-P", "-b", f"127.0.0.1:{free_port()}", "-t", "t", "-m", "1"],
+        env={"SC_MASTER_UI": "http://127.0.0.1:1"})
     assert proc.returncode == 69, proc.stderr[-2000:]
     assert not [f for f in loaded if unused.match(f)], sorted(loaded)
-    loaded, proc = loaded_libraries([tool("sc-status"), "--master-ui", f"http://127.0.0.1:{free_port()}"])
+    loaded, proc = loaded_libraries(
+        [tool("sc-status"), "--master-ui", f"http://127.0.0.1:{free_port()}"])
     assert proc.returncode == 69, proc.stderr[-2000:]
     assert [f for f in loaded if f.startswith("libcurl.so")], sorted(loaded)
     assert not [f for f in loaded if re.match(r"lib(archive|avro)\.so", f)], sorted(loaded)
