@@ -234,7 +234,7 @@ def test_producer_settings_by_default_and_as_kcat_has_them(brokers):
 def test_consumer_prefetch_bounds_by_default_and_as_given(brokers):
     d = dump("-b", brokers, "-C", "-t", "x")
     assert d["queued.min.messages"] == "70000"
-    assert d["queued.max.messages.kbytes"] == "16384"
+    assert d["queued.max.messages.kbytes"] == "32768"
     assert d["socket.nagle.disable"] == "true"
     d = dump("-b", brokers, "-G", "g", "x", "-X", "queued.min.messages=100000",
              "-X", "queued.max.messages.kbytes=65536")
