@@ -213,7 +213,7 @@ static void print_tables(struct co_ctx *ctx, const struct co_master_state *st,
 		}
 	}
 
-	workers = table_new(7 - skip, wh + skip);
+	workers = mode == OUT_TSV ? table_new_tsv(7, stdout) : table_new(6, wh + 1);
 	for (size_t i = 0; i < st->n_workers; i++) {
 		const struct co_spark_worker *w = &st->workers[i];
 		const char *row[7];
@@ -227,7 +227,7 @@ static void print_tables(struct co_ctx *ctx, const struct co_master_state *st,
 		table_add(workers, row + skip);
 	}
 
-	apps = table_new(9 - skip, ah + skip);
+	apps = mode == OUT_TSV ? table_new_tsv(9, stdout) : table_new(8, ah + 1);
 	for (size_t i = 0; i < st->n_apps; i++) {
 		const struct co_spark_app *a = &st->apps[i];
 		const char *row[9];
@@ -244,7 +244,7 @@ static void print_tables(struct co_ctx *ctx, const struct co_master_state *st,
 		n_apps++;
 	}
 
-	drivers = table_new(6 - skip, dh + skip);
+	drivers = mode == OUT_TSV ? table_new_tsv(6, stdout) : table_new(5, dh + 1);
 	for (size_t i = 0; i < st->n_drivers; i++) {
 		const struct co_spark_driver *d = &st->drivers[i];
 		const char *row[6];
@@ -258,11 +258,8 @@ static void print_tables(struct co_ctx *ctx, const struct co_master_state *st,
 		n_drivers++;
 	}
 
-	if (mode == OUT_TSV) {
-		table_print(workers, stdout, mode);
-		table_print(apps, stdout, mode);
-		table_print(drivers, stdout, mode);
-	} else {
+	/* TSV rows went out as they were added */
+	if (mode != OUT_TSV) {
 		if (st->n_workers) {
 			putchar('\n');
 			table_print(workers, stdout, mode);

@@ -688,6 +688,7 @@ enum out_mode out_mode_choose(bool json)
 struct table {
 	size_t ncols, nrows, cap;
 	char **cells;		/* row-major, header row first */
+	FILE *tsv;		/* rows printed as added, none kept */
 };
 
 struct table *table_new(size_t ncols, const char *const *headers)
@@ -699,8 +700,32 @@ struct table *table_new(size_t ncols, const char *const *headers)
 	return t;
 }
 
+struct table *table_new_tsv(size_t ncols, FILE *out)
+{
+	struct table *t = xcalloc(1, sizeof(*t));
+
+	t->ncols = ncols;
+	t->tsv = out;
+	return t;
+}
+
 void table_add(struct table *t, const char *const *cells)
 {
+	if (t->tsv) {
+		for (size_t c = 0; c < t->ncols; c++) {
+			const char *s = cells[c] && *cells[c] ? cells[c] : "-";
+
+			/* A tab or newline inside a cell would break a TSV row. */
+			for (size_t n; *s; s += n ? n : 1) {
+				n = strcspn(s, "\t\n\r");
+				fwrite(s, 1, n, t->tsv);
+				if (!n)
+					fputc(' ', t->tsv);
+			}
+			fputc(c + 1 < t->ncols ? '\t' : '\n', t->tsv);
+		}
+		return;
+	}
 	if (t->nrows == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 8;
 

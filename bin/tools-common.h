@@ -162,6 +162,11 @@ enum out_mode out_mode_choose(bool json);
 
 struct table;
 struct table *table_new(size_t ncols, const char *const *headers);
+/*
+ * A table whose rows go to out as TSV as they are added, none kept
+ * (table_print then prints nothing): TSV needs no column widths.
+ */
+struct table *table_new_tsv(size_t ncols, FILE *out);
 void table_add(struct table *t, const char *const *cells);
 /* TEXT: a header and aligned columns; TSV: rows only, tab-separated. */
 void table_print(const struct table *t, FILE *out, enum out_mode mode);

@@ -17,13 +17,32 @@ struct sink {
 	char *data;
 	size_t len, cap;
 	bool overflow;
+	/* streamed: a 2xx body goes to fn instead */
+	CURL *curl;
+	co_http_body_fn *fn;
+	void *tag;
+	size_t streamed;
+	int fn_rc;
 };
 
 static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	struct sink *s = userdata;
 	size_t n = size * nmemb;
+	long code = 0;
 
+	if (s->fn) {
+		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &code);
+		if (code >= 200 && code <= 299) {
+			if (s->streamed + n + 1 > CO_HTTP_MAX_BODY) {
+				s->overflow = true;
+				return 0;
+			}
+			s->streamed += n;
+			s->fn_rc = s->fn(s->tag, ptr, n);
+			return s->fn_rc == CO_OK ? n : 0;
+		}
+	}
 	if (s->len + n + 1 > CO_HTTP_MAX_BODY) {
 		s->overflow = true;
 		return 0;	/* makes curl fail with CURLE_WRITE_ERROR */
@@ -262,7 +281,8 @@ static int status_error(struct co_ctx *ctx, const char *url, long status)
 }
 
 static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
-			const char *token, struct co_http_response *resp, bool *retryable)
+			const char *token, struct co_http_response *resp, bool *retryable,
+			struct sink *stream)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *headers = NULL;
@@ -280,6 +300,11 @@ static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
 	if (!co_ctx_curl(ctx))
 		return CO_ESOFTWARE;	/* with its message */
 	curl_easy_reset(ctx->curl);
+	if (stream) {
+		sink.curl = ctx->curl;
+		sink.fn = stream->fn;
+		sink.tag = stream->tag;
+	}
 	setup_easy(ctx->curl, req->url, ms, errbuf, &sink);
 	if (token && token_allowed(ctx, req->url)) {
 		if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
@@ -308,6 +333,13 @@ static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
 	*retryable = cc == CURLE_COULDNT_CONNECT || cc == CURLE_GOT_NOTHING ||
 		     cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR ||
 		     cc == CURLE_PARTIAL_FILE;
+	if (stream)
+		stream->streamed = sink.streamed;
+	if (cc == CURLE_WRITE_ERROR && sink.fn_rc != CO_OK) {
+		rc = sink.fn_rc;	/* with the body function's message */
+		*retryable = false;
+		goto out;
+	}
 	if (cc != CURLE_OK) {
 		rc = transport_error(ctx, ctx->curl, req->url, cc, errbuf, &sink);
 		goto out;
@@ -335,8 +367,8 @@ out:
 	return rc;
 }
 
-CO_API int co_http_request(struct co_ctx *ctx, const struct co_http_request *req,
-			   struct co_http_response *resp)
+static int request(struct co_ctx *ctx, const struct co_http_request *req,
+		   struct co_http_response *resp, struct sink *stream, int (*restart)(void *))
 {
 	int attempts = (req->flags & CO_HTTP_RETRY) ? RETRY_ATTEMPTS : 1;
 	char *token = NULL;
@@ -353,10 +385,12 @@ CO_API int co_http_request(struct co_ctx *ctx, const struct co_http_request *req
 
 			nanosleep(&ts, NULL);
 			co_http_response_clear(resp);
+			if (stream && stream->streamed && (rc = restart(stream->tag)))
+				break;
 		}
 		bool retryable = false;
 
-		rc = perform_once(ctx, req, token, resp, &retryable);
+		rc = perform_once(ctx, req, token, resp, &retryable, stream);
 		/* A timeout is not retried: it already spent the caller's budget. */
 		if (rc == CO_OK || !retryable)
 			break;
@@ -364,6 +398,28 @@ CO_API int co_http_request(struct co_ctx *ctx, const struct co_http_request *req
 	free(token);
 	if (rc)
 		co_http_response_clear(resp);
+	return rc;
+}
+
+CO_API int co_http_request(struct co_ctx *ctx, const struct co_http_request *req,
+			   struct co_http_response *resp)
+{
+	return request(ctx, req, resp, NULL, NULL);
+}
+
+int co_http_get_streamed(struct co_ctx *ctx, const char *url, co_http_body_fn *body_fn,
+			 int (*restart)(void *tag), void *tag)
+{
+	struct co_http_request req = {
+		.method = CO_HTTP_GET,
+		.url = url,
+		.flags = CO_HTTP_RETRY,
+	};
+	struct co_http_response resp;
+	struct sink stream = { .fn = body_fn, .tag = tag };
+	int rc = request(ctx, &req, &resp, &stream, restart);
+
+	co_http_response_clear(&resp);
 	return rc;
 }
 

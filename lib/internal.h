@@ -110,6 +110,29 @@ char *co_strdup0(const char *s);
  */
 bool co_bytes_append(char **data, size_t *len, size_t *cap, const char *p, size_t n);
 
+/*
+ * A GET whose 2xx body goes to body_fn as it arrives (a reply of another
+ * status is read as co_http_get's, and fails the same way), at most
+ * CO_HTTP_MAX_BODY bytes. Retried as co_http_get; before a retry of a
+ * reply of which body_fn got bytes, restart(tag) is called, and a status
+ * from it ends the GET. A status from body_fn ends it with that status.
+ */
+int co_http_get_streamed(struct co_ctx *ctx, const char *url, co_http_body_fn *body_fn,
+			 int (*restart)(void *tag), void *tag);
+
+/*
+ * A master's /json/ document walked as its bytes arrive (lib/master.c):
+ * feed it the bytes (a co_http_body_fn), then end it for the state it
+ * describes. origin names the document in messages and must outlive it.
+ */
+struct co_master_walk;
+struct co_master_walk *co_master_walk_new(struct co_ctx *ctx, const char *origin);
+int co_master_walk_feed(void *walk, const char *data, size_t len);
+/* Back to the document's start (for a retried GET). */
+int co_master_walk_restart(void *walk);
+int co_master_walk_end(struct co_master_walk *w, struct co_master_state **out);
+void co_master_walk_free(struct co_master_walk *w);
+
 /* JSON helpers: parse a reply, read typed members. */
 int co_json_parse(struct co_ctx *ctx, const char *text, size_t len,
 		  const char *origin, json_t **out);

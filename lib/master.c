@@ -52,25 +52,6 @@ CO_API void co_master_state_free(struct co_master_state *st)
 	free(st);
 }
 
-/* An optional array member: absent is empty, anything else but an array is an error. */
-static int get_array(struct co_ctx *ctx, const json_t *root, const char *key,
-		     const char *origin, const json_t **out)
-{
-	const json_t *v = json_object_get(root, key);
-
-	*out = NULL;
-	if (!v || json_is_null(v))
-		return CO_OK;
-	if (!json_is_array(v))
-		return co_err(ctx, CO_EPROTOCOL, "%s: '%s' is not an array", origin, key);
-	for (size_t i = 0; i < json_array_size(v); i++)
-		if (!json_is_object(json_array_get(v, i)))
-			return co_err(ctx, CO_EPROTOCOL, "%s: '%s[%zu]' is not an object",
-				      origin, key, i);
-	*out = v;
-	return CO_OK;
-}
-
 static int need_id(struct co_ctx *ctx, const char *origin, const char *what,
 		   size_t i, const char *id)
 {
@@ -79,154 +60,471 @@ static int need_id(struct co_ctx *ctx, const char *origin, const char *what,
 	return co_err(ctx, CO_EPROTOCOL, "%s: %s[%zu] has no 'id'", origin, what, i);
 }
 
-static int parse_workers(struct co_ctx *ctx, const json_t *arr, const char *origin,
-			 struct co_master_state *st)
+static void fill_worker(const json_t *o, struct co_spark_worker *w)
 {
-	size_t n = json_array_size(arr);
-
-	st->workers = calloc(n ? n : 1, sizeof(*st->workers));
-	if (!st->workers)
-		return co_err(ctx, CO_ESOFTWARE, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		const json_t *o = json_array_get(arr, i);
-		struct co_spark_worker *w = &st->workers[st->n_workers++];
-
-		w->id = co_json_strdup(o, "id");
-		w->host = co_json_strdup(o, "host");
-		w->port = (int)co_json_int(o, "port", 0);
-		w->webui = co_json_strdup(o, "webuiaddress");
-		w->cores = (int)co_json_int(o, "cores", 0);
-		w->cores_used = (int)co_json_int(o, "coresused", 0);
-		w->memory_mb = co_json_int(o, "memory", 0);
-		w->memory_used_mb = co_json_int(o, "memoryused", 0);
-		w->state = co_json_strdup(o, "state");
-		w->last_heartbeat_ms = co_json_int(o, "lastheartbeat", 0);
-		if (need_id(ctx, origin, "workers", i, w->id))
-			return CO_EPROTOCOL;
-	}
-	return CO_OK;
+	w->id = co_json_strdup(o, "id");
+	w->host = co_json_strdup(o, "host");
+	w->port = (int)co_json_int(o, "port", 0);
+	w->webui = co_json_strdup(o, "webuiaddress");
+	w->cores = (int)co_json_int(o, "cores", 0);
+	w->cores_used = (int)co_json_int(o, "coresused", 0);
+	w->memory_mb = co_json_int(o, "memory", 0);
+	w->memory_used_mb = co_json_int(o, "memoryused", 0);
+	w->state = co_json_strdup(o, "state");
+	w->last_heartbeat_ms = co_json_int(o, "lastheartbeat", 0);
 }
 
-static int parse_apps(struct co_ctx *ctx, const json_t *arr, bool active,
-		      const char *origin, struct co_master_state *st)
+static void fill_app(const json_t *o, bool active, struct co_spark_app *a)
 {
-	for (size_t i = 0; i < json_array_size(arr); i++) {
-		const json_t *o = json_array_get(arr, i);
-		struct co_spark_app *a = &st->apps[st->n_apps++];
-
-		a->id = co_json_strdup(o, "id");
-		a->name = co_json_strdup(o, "name");
-		a->user = co_json_strdup(o, "user");
-		a->state = co_json_strdup(o, "state");
-		a->start_ms = co_json_int(o, "starttime", 0);
-		a->duration_ms = co_json_int(o, "duration", 0);
-		a->cores = (int)co_json_int(o, "cores", 0);
-		a->memory_per_executor_mb = co_json_int(o, "memoryperexecutor",
-							co_json_int(o, "memoryperslave", 0));
-		a->active = active;
-		if (need_id(ctx, origin, active ? "activeapps" : "completedapps", i, a->id))
-			return CO_EPROTOCOL;
-	}
-	return CO_OK;
+	a->id = co_json_strdup(o, "id");
+	a->name = co_json_strdup(o, "name");
+	a->user = co_json_strdup(o, "user");
+	a->state = co_json_strdup(o, "state");
+	a->start_ms = co_json_int(o, "starttime", 0);
+	a->duration_ms = co_json_int(o, "duration", 0);
+	a->cores = (int)co_json_int(o, "cores", 0);
+	a->memory_per_executor_mb = co_json_int(o, "memoryperexecutor",
+						co_json_int(o, "memoryperslave", 0));
+	a->active = active;
 }
 
-static int parse_drivers(struct co_ctx *ctx, const json_t *arr, bool active,
-			 const char *origin, struct co_master_state *st)
+static void fill_driver(const json_t *o, bool active, struct co_spark_driver *d)
 {
-	for (size_t i = 0; i < json_array_size(arr); i++) {
-		const json_t *o = json_array_get(arr, i);
-		struct co_spark_driver *d = &st->drivers[st->n_drivers++];
+	d->id = co_json_strdup(o, "id");
+	d->state = co_json_strdup(o, "state");
+	d->worker = co_json_strdup(o, "worker");
+	if (d->worker && strcmp(d->worker, "None") == 0) {
+		free(d->worker);
+		d->worker = NULL;
+	}
+	d->main_class = co_json_strdup(o, "mainclass");
+	/* starttime is a string in /json/ */
+	d->start_ms = co_json_int(o, "starttime", 0);
+	d->cores = (int)co_json_int(o, "cores", 0);
+	d->memory_mb = co_json_int(o, "memory", 0);
+	d->active = active;
+}
 
-		d->id = co_json_strdup(o, "id");
-		d->state = co_json_strdup(o, "state");
-		d->worker = co_json_strdup(o, "worker");
-		if (d->worker && strcmp(d->worker, "None") == 0) {
-			free(d->worker);
-			d->worker = NULL;
+/*
+ * The document is walked member by member as its bytes arrive, and each
+ * element of its five lists is parsed by jansson on its own and turned
+ * into the state's structs at once: a master that lists 5,000 applications
+ * is held neither whole (1.5 MB) nor as one jansson tree (10 MiB more),
+ * only as the structs. Only the punctuation between members and elements
+ * is read here; every key and value is parsed by jansson, which says where
+ * it stopped.
+ */
+enum { L_WORKERS, L_ACTIVEAPPS, L_COMPLETEDAPPS, L_ACTIVEDRIVERS, L_COMPLETEDDRIVERS, L_N };
+static const char *const list_names[L_N] = {
+	"workers", "activeapps", "completedapps", "activedrivers", "completeddrivers",
+};
+
+/* What comes next in the document. */
+enum step {
+	S_OPEN,			/* '{' */
+	S_FIRST_KEY,		/* a key or '}' */
+	S_KEY,			/* a key */
+	S_COLON,		/* ':' */
+	S_VALUE,		/* the member's value (a list's '[' or null) */
+	S_FIRST_ELEMENT,	/* an element or ']' */
+	S_ELEMENT,		/* an element */
+	S_AFTER_ELEMENT,	/* ',' or ']' */
+	S_AFTER_MEMBER,		/* ',' or '}' */
+	S_END,			/* nothing but blanks */
+};
+
+struct co_master_walk {
+	struct co_ctx *ctx;
+	const char *origin;
+	char *buf;			/* the bytes not yet walked */
+	size_t len, cap, pos;		/* pos: the next byte in buf */
+	size_t base;			/* buf[0]'s offset in the document */
+	size_t tried;			/* bytes left when a value was found cut short */
+	bool eof;
+	enum step step;
+	char *key;			/* the member being read */
+	int list;			/* its list, or L_N */
+	size_t index;			/* the list's next element */
+	json_t *top;			/* the members other than the lists */
+	bool seen[L_N];
+	size_t n[L_N];			/* elements of each list */
+	struct co_spark_worker *workers;
+	struct co_spark_app *apps[2];	/* active, completed */
+	struct co_spark_driver *drivers[2];
+};
+
+#define WALK_MORE (-1)	/* the next value has not all arrived */
+
+static int malformed(struct co_master_walk *w, size_t at, const char *what)
+{
+	return co_err(w->ctx, CO_EPROTOCOL, "%s: malformed JSON at byte %zu: %s",
+		      w->origin, w->base + at, what);
+}
+
+/* The next byte after blanks (left in place), or -1 when none has arrived. */
+static int peek(struct co_master_walk *w)
+{
+	while (w->pos < w->len && strchr(" \t\n\r", w->buf[w->pos]) && w->buf[w->pos])
+		w->pos++;
+	return w->pos < w->len ? (unsigned char)w->buf[w->pos] : -1;
+}
+
+/*
+ * One JSON value (any kind) by jansson, which reports where it stopped.
+ * Until the document's end, a value that jansson cannot read may still be
+ * arriving, and a number that ends where the bytes do may go on: both wait
+ * for more, tried again once what is left has doubled, so that a long
+ * value is not read over and over.
+ */
+static int value(struct co_master_walk *w, json_t **out)
+{
+	size_t avail = w->len - w->pos;
+	json_error_t err;
+	json_t *v;
+
+	*out = NULL;
+	if (!w->eof && w->tried && avail < 2 * w->tried)
+		return WALK_MORE;
+	v = json_loadb(w->buf + w->pos, avail, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &err);
+	if (v && (w->eof || (size_t)err.position < avail || !json_is_number(v))) {
+		w->pos += (size_t)err.position;
+		w->tried = 0;
+		*out = v;
+		return CO_OK;
+	}
+	json_decref(v);
+	if (!w->eof) {
+		w->tried = avail;
+		return WALK_MORE;
+	}
+	return malformed(w, w->pos + (size_t)err.position, err.text);
+}
+
+/* Element w->index of list w->list, o, into the state's structs. */
+static int element(struct co_master_walk *w, const json_t *o)
+{
+	int l = w->list, k = l == L_ACTIVEAPPS || l == L_ACTIVEDRIVERS ? 0 : 1;
+	const char *id;
+	void **arr, *p;
+	size_t size;
+
+	if (!json_is_object(o))
+		return co_err(w->ctx, CO_EPROTOCOL, "%s: '%s[%zu]' is not an object",
+			      w->origin, list_names[l], w->index);
+	if (l == L_WORKERS)
+		arr = (void **)&w->workers, size = sizeof(*w->workers);
+	else if (l == L_ACTIVEAPPS || l == L_COMPLETEDAPPS)
+		arr = (void **)&w->apps[k], size = sizeof(*w->apps[k]);
+	else
+		arr = (void **)&w->drivers[k], size = sizeof(*w->drivers[k]);
+	if (!(p = co_grow(*arr, w->n[l], size)))
+		return co_err(w->ctx, CO_ESOFTWARE, "out of memory");
+	*arr = p;
+	p = (char *)p + w->n[l]++ * size;
+	memset(p, 0, size);
+	if (l == L_WORKERS) {
+		fill_worker(o, p);
+		id = ((struct co_spark_worker *)p)->id;
+	} else if (l == L_ACTIVEAPPS || l == L_COMPLETEDAPPS) {
+		fill_app(o, k == 0, p);
+		id = ((struct co_spark_app *)p)->id;
+	} else {
+		fill_driver(o, k == 0, p);
+		id = ((struct co_spark_driver *)p)->id;
+	}
+	return need_id(w->ctx, w->origin, list_names[l], w->index++, id);
+}
+
+/* The member w->key's value: a list's '[' or null, or any value kept in w->top. */
+static int member_value(struct co_master_walk *w, int c)
+{
+	json_t *v;
+	int rc;
+
+	for (w->list = 0; w->list < L_N && strcmp(w->key, list_names[w->list]) != 0; w->list++)
+		;
+	if (w->list < L_N && w->seen[w->list])
+		return co_err(w->ctx, CO_EPROTOCOL, "%s: '%s' appears twice",
+			      w->origin, w->key);
+	if (w->list < L_N && c == '[') {
+		w->pos++;
+		w->seen[w->list] = true;
+		w->index = 0;
+		w->step = S_FIRST_ELEMENT;
+		return CO_OK;
+	}
+	if ((rc = value(w, &v)))
+		return rc;
+	if (w->list < L_N) {
+		w->seen[w->list] = true;
+		rc = json_is_null(v) ? CO_OK :
+			co_err(w->ctx, CO_EPROTOCOL, "%s: '%s' is not an array",
+			       w->origin, list_names[w->list]);
+		json_decref(v);
+	} else if (json_object_set_new(w->top, w->key, v)) {
+		rc = co_err(w->ctx, CO_ESOFTWARE, "out of memory");
+	}
+	w->step = S_AFTER_MEMBER;
+	return rc;
+}
+
+/* Walk what has arrived: CO_OK at the document's end, WALK_MORE, or an error. */
+static int walk(struct co_master_walk *w)
+{
+	json_t *v;
+	int c, rc;
+
+	for (;;) {
+		c = peek(w);
+		if (c < 0)
+			return w->step == S_END ? CO_OK :
+				w->eof ? malformed(w, w->pos, "the document ends early") : WALK_MORE;
+		switch (w->step) {
+		case S_OPEN:
+			if (c != '{')
+				return strchr("[\"-0123456789tfn", c) ?
+					co_err(w->ctx, CO_EPROTOCOL, "%s: expected a JSON object",
+					       w->origin) :
+					malformed(w, w->pos, "'{' expected");
+			w->pos++;
+			w->step = S_FIRST_KEY;
+			break;
+		case S_FIRST_KEY:
+			if (c == '}') {
+				w->pos++;
+				w->step = S_END;
+				break;
+			}
+			/* fall through */
+		case S_KEY:
+			if (c != '"')
+				return malformed(w, w->pos, w->step == S_KEY ? "a string expected" :
+						 "a string or '}' expected");
+			if ((rc = value(w, &v)))
+				return rc;
+			free(w->key);
+			w->key = strdup(json_string_value(v));
+			json_decref(v);
+			if (!w->key)
+				return co_err(w->ctx, CO_ESOFTWARE, "out of memory");
+			w->step = S_COLON;
+			break;
+		case S_COLON:
+			if (c != ':')
+				return malformed(w, w->pos, "':' expected");
+			w->pos++;
+			w->step = S_VALUE;
+			break;
+		case S_VALUE:
+			if ((rc = member_value(w, c)))
+				return rc;
+			break;
+		case S_FIRST_ELEMENT:
+			if (c == ']') {
+				w->pos++;
+				w->step = S_AFTER_MEMBER;
+				break;
+			}
+			/* fall through */
+		case S_ELEMENT:
+			if ((rc = value(w, &v)))
+				return rc;
+			rc = element(w, v);
+			json_decref(v);
+			if (rc)
+				return rc;
+			w->step = S_AFTER_ELEMENT;
+			break;
+		case S_AFTER_ELEMENT:
+		case S_AFTER_MEMBER:
+			if (c == ',') {
+				w->step = w->step == S_AFTER_ELEMENT ? S_ELEMENT : S_KEY;
+			} else if (c == (w->step == S_AFTER_ELEMENT ? ']' : '}')) {
+				w->step = w->step == S_AFTER_ELEMENT ? S_AFTER_MEMBER : S_END;
+			} else {
+				return malformed(w, w->pos, w->step == S_AFTER_ELEMENT ?
+						 "',' or ']' expected" : "',' or '}' expected");
+			}
+			w->pos++;
+			break;
+		case S_END:
+			return malformed(w, w->pos, "end of file expected");
 		}
-		d->main_class = co_json_strdup(o, "mainclass");
-		/* starttime is a string in /json/ */
-		d->start_ms = co_json_int(o, "starttime", 0);
-		d->cores = (int)co_json_int(o, "cores", 0);
-		d->memory_mb = co_json_int(o, "memory", 0);
-		d->active = active;
-		if (need_id(ctx, origin, active ? "activedrivers" : "completeddrivers", i, d->id))
-			return CO_EPROTOCOL;
 	}
+}
+
+static void walk_clear(struct co_master_walk *w)
+{
+	for (size_t i = 0; i < w->n[L_WORKERS]; i++)
+		worker_clear(&w->workers[i]);
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = 0; i < w->n[L_ACTIVEAPPS + k]; i++)
+			app_clear(&w->apps[k][i]);
+		for (size_t i = 0; i < w->n[L_ACTIVEDRIVERS + k]; i++)
+			driver_clear(&w->drivers[k][i]);
+		free(w->apps[k]);
+		free(w->drivers[k]);
+	}
+	free(w->workers);
+	free(w->key);
+	free(w->buf);
+	json_decref(w->top);
+	memset(w, 0, sizeof(*w));
+}
+
+static int walk_start(struct co_master_walk *w, struct co_ctx *ctx, const char *origin)
+{
+	memset(w, 0, sizeof(*w));
+	w->ctx = ctx;
+	w->origin = origin;
+	if (!(w->top = json_object()))
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	return CO_OK;
+}
+
+struct co_master_walk *co_master_walk_new(struct co_ctx *ctx, const char *origin)
+{
+	struct co_master_walk *w = malloc(sizeof(*w));
+
+	if (!w) {
+		co_err(ctx, CO_ESOFTWARE, "out of memory");
+		return NULL;
+	}
+	if (walk_start(w, ctx, origin)) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void co_master_walk_free(struct co_master_walk *w)
+{
+	if (w) {
+		walk_clear(w);
+		free(w);
+	}
+}
+
+int co_master_walk_restart(void *arg)
+{
+	struct co_master_walk *w = arg;
+	struct co_ctx *ctx = w->ctx;
+	const char *origin = w->origin;
+
+	walk_clear(w);
+	return walk_start(w, ctx, origin);
+}
+
+int co_master_walk_feed(void *arg, const char *data, size_t n)
+{
+	struct co_master_walk *w = arg;
+	const char *nul;
+	int rc;
+
+	/*
+	 * jansson passes over a NUL after a number without counting it, so
+	 * where it says it stopped would be off by one; JSON has no raw NUL.
+	 */
+	if ((nul = memchr(data, '\0', n)))
+		return malformed(w, w->len + (size_t)(nul - data), "a NUL byte");
+	/* what was walked goes, when it is most of the buffer */
+	if (w->pos > w->len / 2) {
+		memmove(w->buf, w->buf + w->pos, w->len - w->pos);
+		w->base += w->pos;
+		w->len -= w->pos;
+		w->pos = 0;
+	}
+	if (n && !co_bytes_append(&w->buf, &w->len, &w->cap, data, n))
+		return co_err(w->ctx, CO_ESOFTWARE, "out of memory");
+	rc = walk(w);
+	return rc == WALK_MORE ? CO_OK : rc;
+}
+
+/* Active elements first, then completed: a and b become one array in *a. */
+static bool join(void **a, size_t na, void *b, size_t nb, size_t size)
+{
+	void *p = realloc(*a, (na + nb ? na + nb : 1) * size);
+
+	if (!p)
+		return false;
+	if (nb)
+		memcpy((char *)p + na * size, b, nb * size);
+	*a = p;
+	return true;
+}
+
+int co_master_walk_end(struct co_master_walk *w, struct co_master_state **out)
+{
+	struct co_master_state *st;
+	int rc;
+
+	*out = NULL;
+	w->eof = true;
+	if ((rc = walk(w)))
+		return rc == WALK_MORE ? malformed(w, w->pos, "the document ends early") : rc;
+	if (!json_is_string(json_object_get(w->top, "status")) ||
+	    !json_is_string(json_object_get(w->top, "url")))
+		return co_err(w->ctx, CO_EPROTOCOL,
+			      "%s: not a Spark master status (no 'url' and 'status')", w->origin);
+	if (!(st = calloc(1, sizeof(*st))) ||
+	    !join((void **)&w->workers, w->n[L_WORKERS], NULL, 0, sizeof(*w->workers)) ||
+	    !join((void **)&w->apps[0], w->n[L_ACTIVEAPPS], w->apps[1], w->n[L_COMPLETEDAPPS],
+		  sizeof(*w->apps[0])) ||
+	    !join((void **)&w->drivers[0], w->n[L_ACTIVEDRIVERS], w->drivers[1],
+		  w->n[L_COMPLETEDDRIVERS], sizeof(*w->drivers[0]))) {
+		free(st);
+		return co_err(w->ctx, CO_ESOFTWARE, "out of memory");
+	}
+	/* the structs move to the state; of the completed lists, only the arrays stay */
+	st->workers = w->workers, st->n_workers = w->n[L_WORKERS];
+	st->apps = w->apps[0], st->n_apps = w->n[L_ACTIVEAPPS] + w->n[L_COMPLETEDAPPS];
+	st->drivers = w->drivers[0];
+	st->n_drivers = w->n[L_ACTIVEDRIVERS] + w->n[L_COMPLETEDDRIVERS];
+	w->workers = NULL, w->apps[0] = NULL, w->drivers[0] = NULL;
+	memset(w->n, 0, sizeof(w->n));
+	st->url = co_json_strdup(w->top, "url");
+	st->status = co_json_strdup(w->top, "status");
+	st->alive_workers = (int)co_json_int(w->top, "aliveworkers", 0);
+	st->cores = (int)co_json_int(w->top, "cores", 0);
+	st->cores_used = (int)co_json_int(w->top, "coresused", 0);
+	st->memory_mb = co_json_int(w->top, "memory", 0);
+	st->memory_used_mb = co_json_int(w->top, "memoryused", 0);
+	if (!st->url || !st->status) {
+		co_master_state_free(st);
+		return co_err(w->ctx, CO_ESOFTWARE, "out of memory");
+	}
+	*out = st;
 	return CO_OK;
 }
 
 CO_API int co_master_state_parse(struct co_ctx *ctx, const char *text, size_t len,
 				 const char *origin, struct co_master_state **out)
 {
-	const json_t *workers, *aa, *ca, *ad, *cd;
-	struct co_master_state *st = NULL;
-	json_t *root = NULL;
-	size_t napps, ndrivers;
+	struct co_master_walk *w = co_master_walk_new(ctx, origin);
 	int rc;
 
 	*out = NULL;
-	rc = co_json_parse(ctx, text, len, origin, &root);
-	if (rc)
-		return rc;
-	if (!json_is_string(json_object_get(root, "status")) ||
-	    !json_is_string(json_object_get(root, "url"))) {
-		rc = co_err(ctx, CO_EPROTOCOL,
-			    "%s: not a Spark master status (no 'url' and 'status')", origin);
-		goto out;
-	}
-	if ((rc = get_array(ctx, root, "workers", origin, &workers)) ||
-	    (rc = get_array(ctx, root, "activeapps", origin, &aa)) ||
-	    (rc = get_array(ctx, root, "completedapps", origin, &ca)) ||
-	    (rc = get_array(ctx, root, "activedrivers", origin, &ad)) ||
-	    (rc = get_array(ctx, root, "completeddrivers", origin, &cd)))
-		goto out;
-
-	st = calloc(1, sizeof(*st));
-	napps = json_array_size(aa) + json_array_size(ca);
-	ndrivers = json_array_size(ad) + json_array_size(cd);
-	if (st) {
-		st->apps = calloc(napps ? napps : 1, sizeof(*st->apps));
-		st->drivers = calloc(ndrivers ? ndrivers : 1, sizeof(*st->drivers));
-	}
-	if (!st || !st->apps || !st->drivers) {
-		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
-		goto out;
-	}
-	st->url = co_json_strdup(root, "url");
-	st->status = co_json_strdup(root, "status");
-	st->alive_workers = (int)co_json_int(root, "aliveworkers", 0);
-	st->cores = (int)co_json_int(root, "cores", 0);
-	st->cores_used = (int)co_json_int(root, "coresused", 0);
-	st->memory_mb = co_json_int(root, "memory", 0);
-	st->memory_used_mb = co_json_int(root, "memoryused", 0);
-	if ((rc = parse_workers(ctx, workers, origin, st)) ||
-	    (rc = parse_apps(ctx, aa, true, origin, st)) ||
-	    (rc = parse_apps(ctx, ca, false, origin, st)) ||
-	    (rc = parse_drivers(ctx, ad, true, origin, st)) ||
-	    (rc = parse_drivers(ctx, cd, false, origin, st)))
-		goto out;
-	*out = st;
-	st = NULL;
-out:
-	co_master_state_free(st);
-	json_decref(root);
+	if (!w)
+		return CO_ESOFTWARE;
+	if (!(rc = co_master_walk_feed(w, text, len)))
+		rc = co_master_walk_end(w, out);
+	co_master_walk_free(w);
 	return rc;
 }
 
 static int fetch_one(struct co_ctx *ctx, const char *ui, struct co_master_state **out)
 {
-	struct co_http_response resp;
+	struct co_master_walk *w = NULL;
 	char *url = co_url_join(ui, "json/");
-	int rc;
+	int rc = CO_ESOFTWARE;
 
 	*out = NULL;
 	if (!url)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
-	rc = co_http_get(ctx, url, &resp);
-	if (rc == CO_OK)
-		rc = co_master_state_parse(ctx, resp.body, resp.len, url, out);
-	co_http_response_clear(&resp);
+	if ((w = co_master_walk_new(ctx, url)) &&
+	    !(rc = co_http_get_streamed(ctx, url, co_master_walk_feed, co_master_walk_restart, w)))
+		rc = co_master_walk_end(w, out);
+	co_master_walk_free(w);
 	free(url);
 	return rc;
 }

@@ -198,6 +198,83 @@ def test_malformed_json_is_76(stub):
         assert "malformed JSON" in proc.stderr and "/json/" in proc.stderr
 
 
+def master_json():
+    return (ROOT / "tests" / "fixtures" / "master-4.3-busy.json").read_bytes()
+
+
+def test_master_json_in_small_packets(stub):
+    # /json/ is read as it arrives: cut anywhere by the network, a number
+    # in the middle of its digits included, it reads as it does whole
+    body = master_json()
+    stub.behaviour = lambda h: h.send(200, body)
+    whole = run("sc-status", "-a", "-J", env=stub.env)
+    assert whole.returncode == 0, whole.stderr
+    assert whole.stdout.count("\n") > 5
+    number = body.index(b"1795624622668") + 6
+
+    def trickle(h):
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        cuts = sorted({0, 1, number, len(body)} | set(range(0, len(body), 211)))
+        for a, b in zip(cuts, cuts[1:]):
+            h.wfile.write(body[a:b])
+            h.wfile.flush()
+            time.sleep(0.01)
+
+    stub.behaviour = trickle
+    proc = run("sc-status", "-a", "-J", env=stub.env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == whole.stdout
+
+
+def test_master_json_cut_short_is_read_again(stub):
+    # a reply that breaks off halfway is asked for again, and the half that
+    # came first is not counted twice
+    body = master_json()
+    whole = json.loads(body)
+    stub.behaviour = lambda h: h.send(200, body)
+    expected = run("sc-status", "-a", "-J", env=stub.env).stdout
+
+    def cut_once(h):
+        if sum(1 for r in stub.requests if r[1].startswith("/json")) > 1:
+            return h.send(200, body)
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body[:len(body) // 2])
+        h.wfile.flush()
+        h.close_connection = True
+
+    stub.requests.clear()
+    stub.behaviour = cut_once
+    proc = run("sc-status", "-a", "-J", env=stub.env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == expected
+    apps = [json.loads(line) for line in proc.stdout.splitlines()
+            if json.loads(line)["type"] == "app"]
+    assert len(apps) == len(whole["activeapps"]) + len(whole["completedapps"])
+    assert sum(1 for r in stub.requests if r[1].startswith("/json")) == 2
+
+
+def test_tsv_rows_keep_their_fields_whatever_the_names(stub):
+    # a name with tabs and newlines, and an empty user, from a hostile
+    # master: each TSV row still has its kind's fields
+    doc = json.loads(master_json())
+    doc["activeapps"][0]["name"] = "a\tb\nc\r\rd\t"
+    doc["activeapps"][0]["user"] = ""
+    stub.behaviour = lambda h: h.send(200, json.dumps(doc).encode())
+    proc = run("sc-status", "-a", env=stub.env)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("\t") for line in proc.stdout.splitlines()]
+    fields = {"master": 7, "worker": 7, "app": 9, "driver": 6}
+    assert [r[0] for r in rows] == ["master", "worker", "worker", "app", "app", "driver"]
+    assert all(len(r) == fields[r[0]] for r in rows), rows
+    assert rows[3][2:4] == ["a b c  d ", "-"]
+
+
 def test_json_of_the_wrong_shape_is_76(stub):
     stub.behaviour = lambda h: h.send(200, b'{"url": "spark://x", "status": "ALIVE", '
                                            b'"workers": {"not": "a list"}}')
