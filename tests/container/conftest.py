@@ -255,8 +255,15 @@ def cluster():
         tail = build_log.read_text(errors="replace")[-4000:]
         pytest.fail(f"docker/build.sh: exit {proc.returncode}; the end of {build_log}:\n{tail}")
     t0 = time.monotonic()
-    c.compose("up", "-d")
-    c.wait_ready()
+    try:
+        c.compose("up", "-d")
+        c.wait_ready()
+    except BaseException:
+        # what did start (a port taken stops one container, not the others)
+        # does not outlive the run
+        if os.environ.get("SC_CT_KEEP") != "1":
+            c.down()
+        raise
     c.up_seconds = time.monotonic() - t0
     yield c
     if os.environ.get("SC_CT_KEEP") != "1":
