@@ -321,8 +321,8 @@ static void test_walk(struct co_ctx *ctx)
 		/* jansson would pass over this NUL, and count one byte too few */
 		static const char nul[] = "{\"workers\": [{\"id\": \"w\", \"port\": 1\0}], "
 			"\"url\": \"spark://x\", \"status\": \"ALIVE\"}";
-		struct co_master_state *st = (void *)1;
 
+		st = (void *)1;
 		CHECK_INT(co_master_state_parse(ctx, nul, sizeof(nul) - 1, "m", &st), CO_EPROTOCOL);
 		CHECK(st == NULL);
 		CHECK(strstr(co_ctx_error(ctx), "at byte 34: a NUL byte") != NULL);
