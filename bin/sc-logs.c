@@ -512,8 +512,9 @@ static void write_bundle(struct co_ctx *ctx, const struct co_master_state *st,
 		bundle_log(&b, srcs->v[i], srcs);
 	bundle_driver_log(&b, srcs);
 	if (!ctl->driver_id) {
-		bundle_event_log(&b, srcs);
+		/* the document first: it waits for the history server to know the application */
 		bundle_history_json(&b, st, srcs);
+		bundle_event_log(&b, srcs);
 	}
 	for (size_t i = 0; i < srcs->n_missing; i++)
 		json_array_append_new(json_object_get(b.manifest, "missing"),

@@ -228,29 +228,17 @@ static int spool_member(struct co_ctx *ctx, struct archive *in, const char *name
 	return CO_OK;
 }
 
-CO_API int co_archive_writer_add_members(struct co_ctx *ctx, struct co_archive_writer *w,
-					 const char *prefix, const void *data, size_t len,
-					 co_archive_member_fn *added, void *arg, size_t *unsafe)
+/* Copy the members of an archive opened for reading, then free it. */
+static int add_members(struct co_ctx *ctx, struct co_archive_writer *w, const char *prefix,
+		       struct archive *in, co_archive_member_fn *added, void *arg,
+		       size_t *unsafe)
 {
-	struct archive *in = archive_read_new();
 	struct archive_entry *e;
 	uint64_t max;
 	int rc, r;
 
-	*unsafe = 0;
-	if (!in)
-		return co_err(ctx, CO_ESOFTWARE, "out of memory");
 	rc = co_parse_size(ctx, "extract_max_size", co_config_get(ctx, CO_KEY_EXTRACT_MAX_SIZE),
 			   &max);
-	if (rc)
-		goto out;
-	archive_read_support_format_zip(in);
-	archive_read_support_format_tar(in);
-	archive_read_support_filter_all(in);
-	if (archive_read_open_memory(in, data, len) != ARCHIVE_OK) {
-		rc = co_err(ctx, CO_EDATA, "not an archive: %s", archive_error_string(in));
-		goto out;
-	}
 	while (rc == CO_OK && (r = archive_read_next_header(in, &e)) != ARCHIVE_EOF) {
 		const char *name = archive_entry_pathname(e);
 		int64_t size;
@@ -281,9 +269,53 @@ CO_API int co_archive_writer_add_members(struct co_ctx *ctx, struct co_archive_w
 			added(arg, path, size);
 		free(path);
 	}
-out:
 	archive_read_free(in);
 	return rc;
+}
+
+/* The reader of co_archive_reader_new(), or NULL with the message. */
+static struct archive *members_reader(struct co_ctx *ctx, size_t *unsafe)
+{
+	struct archive *in = co_archive_reader_new();
+
+	*unsafe = 0;
+	if (!in)
+		co_err(ctx, CO_ESOFTWARE, "out of memory");
+	return in;
+}
+
+CO_API int co_archive_writer_add_members(struct co_ctx *ctx, struct co_archive_writer *w,
+					 const char *prefix, const void *data, size_t len,
+					 co_archive_member_fn *added, void *arg, size_t *unsafe)
+{
+	struct archive *in = members_reader(ctx, unsafe);
+
+	if (!in)
+		return CO_ESOFTWARE;
+	if (archive_read_open_memory(in, data, len) != ARCHIVE_OK) {
+		int rc = co_err(ctx, CO_EDATA, "not an archive: %s", archive_error_string(in));
+
+		archive_read_free(in);
+		return rc;
+	}
+	return add_members(ctx, w, prefix, in, added, arg, unsafe);
+}
+
+CO_API int co_archive_writer_add_members_fd(struct co_ctx *ctx, struct co_archive_writer *w,
+					    const char *prefix, int fd,
+					    co_archive_member_fn *added, void *arg, size_t *unsafe)
+{
+	struct archive *in = members_reader(ctx, unsafe);
+
+	if (!in)
+		return CO_ESOFTWARE;
+	if (archive_read_open_fd(in, fd, 1 << 16) != ARCHIVE_OK) {
+		int rc = co_err(ctx, CO_EDATA, "not an archive: %s", archive_error_string(in));
+
+		archive_read_free(in);
+		return rc;
+	}
+	return add_members(ctx, w, prefix, in, added, arg, unsafe);
 }
 
 CO_API int co_archive_writer_close(struct co_ctx *ctx, struct co_archive_writer *w)

@@ -284,10 +284,25 @@ static int copy_data(struct co_ctx *ctx, const char *archive_path, struct archiv
 	}
 }
 
+struct archive *co_archive_reader_new(void)
+{
+	struct archive *in = archive_read_new();
+
+	if (in) {
+		archive_read_support_format_tar(in);
+		archive_read_support_format_zip(in);
+		archive_read_support_filter_gzip(in);
+		archive_read_support_filter_bzip2(in);
+		archive_read_support_filter_xz(in);
+		archive_read_support_filter_zstd(in);
+	}
+	return in;
+}
+
 /* Unpack every member into root, a fresh empty directory. */
 static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root)
 {
-	struct archive *in = archive_read_new();
+	struct archive *in = co_archive_reader_new();
 	struct archive *out = archive_write_disk_new();
 	struct archive_entry *e;
 	struct limits lim;
@@ -300,17 +315,6 @@ static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root
 		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
 		goto out;
 	}
-	archive_read_support_format_tar(in);
-	archive_read_support_format_zip(in);
-	/*
-	 * Only the compressions of the supported suffixes: "all" would also
-	 * hand some (lrzip, lzop, grzip) to whatever program of that name is
-	 * on PATH, run on the archive's bytes.
-	 */
-	archive_read_support_filter_gzip(in);
-	archive_read_support_filter_bzip2(in);
-	archive_read_support_filter_xz(in);
-	archive_read_support_filter_zstd(in);
 	/*
 	 * Our checks above come first; these are libarchive's own, kept as a
 	 * second line: no ".." and no writing through a symbolic link.

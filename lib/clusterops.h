@@ -995,8 +995,9 @@ int co_archive_writer_add(struct co_ctx *ctx, struct co_archive_writer *w,
 int co_archive_writer_add_fd(struct co_ctx *ctx, struct co_archive_writer *w,
 			     const char *path, int fd, int64_t *size);
 /*
- * Copy the regular files of an archive held in memory (zip or tar) as
- * members named prefix + their name. A name that is absolute or has an
+ * Copy the regular files of an archive (zip or tar, compressed as the
+ * suffixes name or not), held in memory or read from fd, as members named
+ * prefix + their name. A name that is absolute or has an
  * empty, "." or ".." component is left out and counted in *unsafe; added,
  * when not NULL, is called for each member copied, with its size. Each
  * member's data passes through an unlinked temporary file first, so that
@@ -1008,6 +1009,9 @@ typedef void co_archive_member_fn(void *arg, const char *path, int64_t size);
 int co_archive_writer_add_members(struct co_ctx *ctx, struct co_archive_writer *w,
 				  const char *prefix, const void *data, size_t len,
 				  co_archive_member_fn *added, void *arg, size_t *unsafe);
+int co_archive_writer_add_members_fd(struct co_ctx *ctx, struct co_archive_writer *w,
+				     const char *prefix, int fd,
+				     co_archive_member_fn *added, void *arg, size_t *unsafe);
 /* Finish the archive (compression trailer, central directory). */
 int co_archive_writer_close(struct co_ctx *ctx, struct co_archive_writer *w);
 void co_archive_writer_free(struct co_archive_writer *w);
@@ -1073,7 +1077,9 @@ int co_history_eventlog_zip(struct co_ctx *ctx, const char *app_id,
 			    struct co_http_response *resp);
 /*
  * The history server's zip of app_id's event log, its members copied into
- * w one by one as prefix + name (co_archive_writer_add_members()). When
+ * w one by one as prefix + name (co_archive_writer_add_members_fd()). The
+ * zip is read as it arrives into an unlinked temporary file, at most the
+ * extract_max_size setting's bytes, and never held in memory. When
  * nothing could be copied, *why (to free) says why, and the status is
  * CO_OK; another status is the writer's failure.
  */

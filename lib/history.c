@@ -2,10 +2,13 @@
 /* Spark's history server: an application's document and its event log. */
 #include "config.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -206,19 +209,86 @@ static void count_member(void *arg, const char *path, int64_t size)
 		c->added(c->arg, path, size);
 }
 
+/* The history server's zip as it arrives, in an unlinked temporary file. */
+struct spool {
+	struct co_ctx *ctx;
+	const char *url;
+	int fd;
+	uint64_t len, max;
+};
+
+static int spool_write(void *tag, const char *data, size_t len)
+{
+	struct spool *s = tag;
+
+	if (len > s->max - s->len)
+		return co_err(s->ctx, CO_EDATA, "%s: more than the limit of %llu bytes "
+			      "(extract_max_size)", s->url, (unsigned long long)s->max);
+	s->len += len;
+	while (len > 0) {
+		ssize_t n = write(s->fd, data, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return co_err(s->ctx, CO_EIO, "temporary file: %s", strerror(errno));
+		data += n;
+		len -= (size_t)n;
+	}
+	return CO_OK;
+}
+
+/* A reply asked for again starts the file again. */
+static int spool_restart(void *tag)
+{
+	struct spool *s = tag;
+
+	s->len = 0;
+	if (ftruncate(s->fd, 0) != 0 || lseek(s->fd, 0, SEEK_SET) != 0)
+		return co_err(s->ctx, CO_EIO, "temporary file: %s", strerror(errno));
+	return CO_OK;
+}
+
+/* GET the zip into fp, bounded by the extract_max_size setting; read from its start. */
+static int eventlog_zip_spool(struct co_ctx *ctx, const char *app_id, FILE *fp)
+{
+	struct spool s = { .ctx = ctx, .fd = fileno(fp) };
+	char *url = co_history_url(ctx, app_id, "/logs");
+	int rc;
+
+	if (!url)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	s.url = url;
+	rc = co_parse_size(ctx, "extract_max_size", co_config_get(ctx, CO_KEY_EXTRACT_MAX_SIZE),
+			   &s.max);
+	if (rc == CO_OK)
+		rc = co_http_get_streamed(ctx, url, UINT64_MAX, spool_write, spool_restart, &s);
+	if (rc == CO_OK && lseek(s.fd, 0, SEEK_SET) != 0)
+		rc = co_err(ctx, CO_EIO, "temporary file: %s", strerror(errno));
+	free(url);
+	return rc;
+}
+
+/*
+ * The zip goes to a temporary file as it arrives, not into memory: an
+ * event log may be gigabytes. Each member is then copied through a
+ * temporary file of its own.
+ */
 CO_API int co_history_eventlog_archive(struct co_ctx *ctx, const char *app_id,
 				       struct co_archive_writer *w, const char *prefix,
 				       co_archive_member_fn *added, void *arg, char **why)
 {
-	struct co_http_response resp;
 	struct counted c = { added, arg, 0 };
 	size_t unsafe = 0;
-	int rc = co_history_eventlog_zip(ctx, app_id, &resp), fatal = CO_OK;
+	FILE *fp = tmpfile();
+	int rc, fatal = CO_OK;
 
 	*why = NULL;
+	rc = fp ? eventlog_zip_spool(ctx, app_id, fp)
+		: co_err(ctx, CO_EIO, "temporary file: %s", strerror(errno));
 	if (rc == CO_OK) {
-		rc = co_archive_writer_add_members(ctx, w, prefix, resp.body, resp.len, count_member,
-						   &c, &unsafe);
+		rc = co_archive_writer_add_members_fd(ctx, w, prefix, fileno(fp), count_member,
+						      &c, &unsafe);
 		fatal = rc == CO_EDATA ? CO_OK : rc;	/* else the archive being written */
 	}
 	if (rc != CO_OK)
@@ -226,6 +296,7 @@ CO_API int co_history_eventlog_archive(struct co_ctx *ctx, const char *app_id,
 	else if (c.n == 0)
 		*why = strdup(unsafe ? "the history server's archive holds only unsafe member names"
 			      : "the history server's archive holds no event log");
-	co_http_response_clear(&resp);
+	if (fp)
+		fclose(fp);
 	return fatal;
 }

@@ -16,12 +16,13 @@
 struct sink {
 	char *data;
 	size_t len, cap;
-	bool overflow;
+	uint64_t overflow;	/* the limit a reply passed, 0: none */
 	/* streamed: a 2xx body goes to fn instead */
 	CURL *curl;
 	co_http_body_fn *fn;
 	void *tag;
-	size_t streamed;
+	uint64_t max;		/* the most a streamed body may bring */
+	uint64_t streamed;
 	int fn_rc;
 };
 
@@ -34,8 +35,8 @@ static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 	if (s->fn) {
 		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &code);
 		if (code >= 200 && code <= 299) {
-			if (s->streamed + n + 1 > CO_HTTP_MAX_BODY) {
-				s->overflow = true;
+			if (n > s->max - s->streamed) {
+				s->overflow = s->max;
 				return 0;
 			}
 			s->streamed += n;
@@ -44,7 +45,7 @@ static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 		}
 	}
 	if (s->len + n + 1 > CO_HTTP_MAX_BODY) {
-		s->overflow = true;
+		s->overflow = CO_HTTP_MAX_BODY;
 		return 0;	/* makes curl fail with CURLE_WRITE_ERROR */
 	}
 	return co_bytes_append(&s->data, &s->len, &s->cap, ptr, n) ? n : 0;
@@ -220,8 +221,8 @@ static int transport_error(struct co_ctx *ctx, CURL *curl, const char *url, CURL
 		return co_err(ctx, CO_EPROTOCOL, "%s: empty reply from server", url);
 	case CURLE_WRITE_ERROR:
 		if (sink->overflow)
-			return co_err(ctx, CO_EPROTOCOL, "%s: reply larger than %u MiB",
-				      url, CO_HTTP_MAX_BODY >> 20);
+			return co_err(ctx, CO_EPROTOCOL, "%s: reply larger than %llu MiB", url,
+				      (unsigned long long)sink->overflow >> 20);
 		return co_err(ctx, CO_ESOFTWARE, "%s: out of memory", url);
 	case CURLE_SEND_ERROR:
 	case CURLE_RECV_ERROR:
@@ -304,6 +305,7 @@ static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
 		sink.curl = ctx->curl;
 		sink.fn = stream->fn;
 		sink.tag = stream->tag;
+		sink.max = stream->max;
 	}
 	setup_easy(ctx->curl, req->url, ms, errbuf, &sink);
 	if (token && token_allowed(ctx, req->url)) {
@@ -407,8 +409,8 @@ CO_API int co_http_request(struct co_ctx *ctx, const struct co_http_request *req
 	return request(ctx, req, resp, NULL, NULL);
 }
 
-int co_http_get_streamed(struct co_ctx *ctx, const char *url, co_http_body_fn *body_fn,
-			 int (*restart)(void *tag), void *tag)
+int co_http_get_streamed(struct co_ctx *ctx, const char *url, uint64_t max,
+			 co_http_body_fn *body_fn, int (*restart)(void *tag), void *tag)
 {
 	struct co_http_request req = {
 		.method = CO_HTTP_GET,
@@ -416,7 +418,7 @@ int co_http_get_streamed(struct co_ctx *ctx, const char *url, co_http_body_fn *b
 		.flags = CO_HTTP_RETRY,
 	};
 	struct co_http_response resp;
-	struct sink stream = { .fn = body_fn, .tag = tag };
+	struct sink stream = { .fn = body_fn, .tag = tag, .max = max };
 	int rc = request(ctx, &req, &resp, &stream, restart);
 
 	co_http_response_clear(&resp);

@@ -112,13 +112,13 @@ bool co_bytes_append(char **data, size_t *len, size_t *cap, const char *p, size_
 
 /*
  * A GET whose 2xx body goes to body_fn as it arrives (a reply of another
- * status is read as co_http_get's, and fails the same way), at most
- * CO_HTTP_MAX_BODY bytes. Retried as co_http_get; before a retry of a
+ * status is read as co_http_get's, and fails the same way), at most max
+ * bytes. Retried as co_http_get; before a retry of a
  * reply of which body_fn got bytes, restart(tag) is called, and a status
  * from it ends the GET. A status from body_fn ends it with that status.
  */
-int co_http_get_streamed(struct co_ctx *ctx, const char *url, co_http_body_fn *body_fn,
-			 int (*restart)(void *tag), void *tag);
+int co_http_get_streamed(struct co_ctx *ctx, const char *url, uint64_t max,
+			 co_http_body_fn *body_fn, int (*restart)(void *tag), void *tag);
 
 /*
  * A master's /json/ document walked as its bytes arrive (lib/master.c):
@@ -179,5 +179,13 @@ struct co_archive_suffix {
  * One table for the extractor and the writer.
  */
 const struct co_archive_suffix *co_archive_suffix_of(const char *name);
+
+/*
+ * A reader of tar and zip, compressed with what the suffixes name (gzip,
+ * bzip2, xz, zstd) or not at all: never "all", which would also hand some
+ * compressions (lrzip, lzop, grzip) to whatever program of that name is
+ * on PATH, run on the archive's bytes. NULL when out of memory.
+ */
+struct archive *co_archive_reader_new(void);
 
 #endif

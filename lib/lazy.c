@@ -75,7 +75,6 @@
 #define ARCHIVE_FUNCS(F, D, V, P) \
 	F(struct archive *, archive_read_new, (void), (), NULL) \
 	D(int, archive_read_free, (struct archive *a), (a), ARCHIVE_OK) \
-	F(int, archive_read_support_filter_all, (struct archive *a), (a), ARCHIVE_FATAL) \
 	F(int, archive_read_support_filter_bzip2, (struct archive *a), (a), ARCHIVE_FATAL) \
 	F(int, archive_read_support_filter_gzip, (struct archive *a), (a), ARCHIVE_FATAL) \
 	F(int, archive_read_support_filter_xz, (struct archive *a), (a), ARCHIVE_FATAL) \
@@ -86,6 +85,8 @@
 	  (a, path, block), ARCHIVE_FATAL) \
 	F(int, archive_read_open_memory, (struct archive *a, const void *buf, size_t n), \
 	  (a, buf, n), ARCHIVE_FATAL) \
+	F(int, archive_read_open_fd, (struct archive *a, int fd, size_t block), (a, fd, block), \
+	  ARCHIVE_FATAL) \
 	F(int, archive_read_next_header, (struct archive *a, struct archive_entry **e), (a, e), \
 	  ARCHIVE_FATAL) \
 	F(la_ssize_t, archive_read_data, (struct archive *a, void *buf, size_t n), (a, buf, n), \

@@ -522,7 +522,8 @@ static int fetch_one(struct co_ctx *ctx, const char *ui, struct co_master_state 
 	if (!url)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
 	if ((w = co_master_walk_new(ctx, url)) &&
-	    !(rc = co_http_get_streamed(ctx, url, co_master_walk_feed, co_master_walk_restart, w)))
+	    !(rc = co_http_get_streamed(ctx, url, CO_HTTP_MAX_BODY, co_master_walk_feed,
+					 co_master_walk_restart, w)))
 		rc = co_master_walk_end(w, out);
 	co_master_walk_free(w);
 	free(url);

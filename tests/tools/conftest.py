@@ -161,6 +161,16 @@ class StubHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def send_half(self, body, ctype="application/json"):
+        """A 200 reply that announces all of body, sends half and hangs up."""
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[:len(body) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+
 
 @pytest.fixture
 def stub():

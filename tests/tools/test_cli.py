@@ -240,13 +240,7 @@ def test_master_json_cut_short_is_read_again(stub):
     def cut_once(h):
         if sum(1 for r in stub.requests if r[1].startswith("/json")) > 1:
             return h.send(200, body)
-        h.send_response(200)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body[:len(body) // 2])
-        h.wfile.flush()
-        h.close_connection = True
+        h.send_half(body)
 
     stub.requests.clear()
     stub.behaviour = cut_once

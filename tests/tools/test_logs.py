@@ -242,6 +242,40 @@ def test_bundle(finished_app, tmp_path, suffix, cluster):
     assert files[prefix + "driver.log"] == driver_file.read_bytes()
 
 
+def event_log_files(events, app_id):
+    """An application's event log as Spark wrote it: path under the events
+    dir -> bytes (a rolling log's files, without the hidden checksums)."""
+    found = {}
+    for entry in events.glob(f"*{app_id}*"):
+        for f in [entry] if entry.is_file() else sorted(entry.iterdir()):
+            if not f.name.startswith("."):
+                found[str(f.relative_to(events))] = f.read_bytes()
+    return found
+
+
+def test_bundle_takes_the_event_log_from_the_history_server(finished_app, tmp_path, cluster):
+    # a machine that does not see the events dir: the event log comes from
+    # the real history server's zip, file for file what Spark wrote
+    events = Path(os.environ["SC_EVENTS_DIR"])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "logs.tar"
+    proc = run("sc-logs", "-o", out, finished_app,
+               env={"SC_EVENTS_DIR": str(elsewhere),
+                    "SC_DRIVER_LOG_DIR": str(events.parent / "driver-logs")})
+    assert proc.returncode == 0, proc.stderr
+    with tarfile.open(out) as t:
+        files = {m.name: t.extractfile(m).read() for m in t.getmembers()}
+    prefix = f"{finished_app}/eventlog/"
+    got = {n[len(prefix):]: data for n, data in files.items() if n.startswith(prefix)}
+    wrote = event_log_files(events, finished_app)
+    assert wrote and got == wrote, (sorted(got), sorted(wrote))
+    manifest = json.loads(files[f"{finished_app}/MANIFEST.json"])
+    assert manifest["missing"] == []
+    assert {f["from"] for f in manifest["files"] if f["name"].startswith("eventlog/")} == \
+        {os.environ["SC_HISTORY_URL"]}
+
+
 def test_bundle_refuses_unknown_format(finished_app, tmp_path):
     proc = run("sc-logs", "-o", tmp_path / "logs.rar", finished_app)
     assert_usage(proc, "sc-logs",

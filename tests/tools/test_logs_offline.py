@@ -4,10 +4,13 @@ No Spark runs here: a stub master lists stub workers, whose /log/ answers
 by offset and length from bytes the test chose (pieces cut where the test
 wants them), or stops answering in the middle of a log.
 """
+import io
 import json
 import os
+import subprocess
 import tarfile
 import urllib.parse
+import zipfile
 
 import pytest
 
@@ -17,6 +20,7 @@ from test_hostile_cluster import (APP, app, isolated, master_doc, servers,  # no
 
 PIECE = (1 << 20) - 4096      # what sc-logs asks for at a time (CO_LOG_PIECE)
 WINDOW = 64 << 10             # the first --tail window (CO_LOG_TAIL_WINDOW)
+PLAIN = os.environ.get("SC_TEST_PLAIN_BIN")
 
 
 def start_worker(servers, content, number=0, die_after=None):
@@ -207,3 +211,116 @@ def test_bundle_replaces_a_link_at_its_name_and_never_follows_it(servers, isolat
     assert victim.read_text() == "keep me\n"
     assert not out.is_symlink() and tarfile.is_tarfile(out)
     assert [p.name for p in out.parent.iterdir()] == ["bundle.tar"]
+
+
+# ---- sc-logs -o: the history server's zip of the event log --------------
+
+
+def history_zip(members, stored=True):
+    """A zip as the history server gives it: name -> bytes."""
+    buf = io.BytesIO()
+    method = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(buf, "w", method) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def history_server(servers, body, cut_first=False):
+    """A master that lists APP as ended, with no workers, and the history
+    server of its event log. With cut_first, the zip's first reply breaks
+    off halfway through."""
+    doc = master_doc(completed=[app()])
+    zips = []
+
+    def behaviour(h):
+        if h.path == f"/api/v1/applications/{APP}/logs":
+            zips.append(h.path)
+            if cut_first and len(zips) == 1:
+                h.send_half(body, "application/zip")
+            else:
+                h.send(200, body, "application/zip")
+        elif h.path.startswith("/api/v1/applications/"):
+            h.send(200, json.dumps({"id": APP, "name": "job"}).encode())
+        else:
+            h.send(200, json.dumps(doc).encode())
+
+    server = servers(behaviour)
+    server.zips = zips
+    return server
+
+
+def bundle_members(path):
+    with tarfile.open(path) as t:
+        return {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+
+
+def test_bundle_takes_a_history_zip_larger_than_any_reply_kept_in_memory(servers, isolated,
+                                                                          tmp_path):
+    # 72 MiB that does not compress, more than the 64 MiB a reply read into
+    # memory may be: the zip goes to a temporary file as it arrives
+    log = os.urandom(72 << 20)
+    name = f"eventlog_v2_{APP}/events_1_{APP}"
+    master = history_server(servers, history_zip({name: log}))
+    out = tmp_path / "bundle.tar"
+    proc = run("sc-logs", "-o", out, APP, timeout=120,
+               env={**master.env, "SC_EVENTS_DIR": str(tmp_path / "none"), "SC_TIMEOUT": "30"})
+    assert "larger than" not in proc.stderr, proc.stderr
+    members = bundle_members(out)
+    assert members[f"{APP}/eventlog/{name}"] == log
+    manifest = json.loads(members[f"{APP}/MANIFEST.json"])
+    assert not [m for m in manifest["missing"] if "event log" in m], manifest
+    # what the temporary files held is gone with them
+    assert len(master.zips) == 1
+
+
+@pytest.mark.skipif(not PLAIN, reason="SC_TEST_PLAIN_BIN is not set: no build without "
+                    "sanitizers to measure memory in")
+def test_history_zip_is_not_held_in_memory(servers, isolated, tmp_path):
+    def peak(size):
+        name = f"eventlog_v2_{APP}/events_1_{APP}"
+        master = history_server(servers, history_zip({name: os.urandom(size)}))
+        out = tmp_path / f"bundle-{size}.tar"
+        rss = tmp_path / f"rss-{size}"
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(rss),
+                               os.path.join(PLAIN, "sc-logs"), "-o", str(out), APP],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, **master.env, "SC_TIMEOUT": "30",
+                                   "SC_EVENTS_DIR": str(tmp_path / "none")})
+        assert f"{APP}/eventlog/{name}" in bundle_members(out), proc.stderr
+        return int(rss.read_text().split()[-1])
+
+    small, big = peak(64 << 10), peak(48 << 20)
+    # 48 MiB more of zip, and not 1 MiB more of memory
+    assert big - small < 1024, (small, big)
+
+
+def test_history_zip_cut_short_is_asked_for_again_and_read_once(servers, isolated, tmp_path):
+    log = b"".join(b'{"Event":"SparkListenerTaskEnd","n":%d}\n' % i for i in range(20000))
+    name = f"eventlog_v2_{APP}/events_1_{APP}"
+    body = history_zip({name: log, "second": b"2\n"})
+    master = history_server(servers, body, cut_first=True)
+    out = tmp_path / "bundle.tar"
+    # the half that came first counts once against the limit: not at all
+    proc = run("sc-logs", "-o", out, APP, timeout=60,
+               env={**master.env, "SC_EVENTS_DIR": str(tmp_path / "none"),
+                    "SC_EXTRACT_MAX_SIZE": str(len(body) * 5 // 4)})
+    assert len(master.zips) == 2, proc.stderr
+    members = bundle_members(out)
+    assert members[f"{APP}/eventlog/{name}"] == log, proc.stderr
+    assert members[f"{APP}/eventlog/second"] == b"2\n"
+
+
+def test_history_zip_over_extract_max_size_is_named_not_collected(servers, isolated, tmp_path):
+    name = f"eventlog_v2_{APP}/events_1_{APP}"
+    master = history_server(servers, history_zip({name: os.urandom(1 << 20)}))
+    out = tmp_path / "bundle.tar"
+    proc = run("sc-logs", "-o", out, APP, timeout=60,
+               env={**master.env, "SC_EVENTS_DIR": str(tmp_path / "none"),
+                    "SC_EXTRACT_MAX_SIZE": "512K"})
+    assert proc.returncode == 1, proc.stderr
+    assert "(extract_max_size)" in proc.stderr
+    members = bundle_members(out)
+    assert not any("/eventlog/" in n for n in members)
+    manifest = json.loads(members[f"{APP}/MANIFEST.json"])
+    assert any(m.startswith("event log") for m in manifest["missing"]), manifest

@@ -9,7 +9,11 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -65,8 +69,24 @@ static void added(void *arg, const char *path, int64_t size)
 	(*count)++;
 }
 
-/* Write every kind of member into an archive named by suffix. */
-static void write_one(const char *suffix)
+/* A file of these bytes, open for reading from its start. */
+static int file_of(const char *name, const void *data, size_t len)
+{
+	char *path = path_for(name);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	CHECK(fd >= 0);
+	CHECK(write(fd, data, len) == (ssize_t)len);
+	CHECK(lseek(fd, 0, SEEK_SET) == 0);
+	free(path);
+	return fd;
+}
+
+/*
+ * Write every kind of member into an archive named by suffix; the members
+ * of another archive come from memory, or from a file with from_fd.
+ */
+static void write_one(const char *suffix, bool from_fd)
 {
 	static const char *const zip_members[] = {
 		"events_1_app", "{\"Event\":\"x\"}\n",
@@ -97,8 +117,16 @@ static void write_one(const char *suffix)
 	CHECK_INT(co_archive_writer_write(ctx, w, "!", 1), CO_ESOFTWARE);
 	CHECK_INT(co_archive_writer_add_fd(ctx, w, "app/three", fd, &size), CO_OK);
 	CHECK_INT(size, 12);
-	CHECK_INT(co_archive_writer_add_members(ctx, w, "app/eventlog/", zip, zip_len, added,
-						&count, &unsafe), CO_OK);
+	if (from_fd) {
+		int zfd = file_of("members.zip", zip, zip_len);
+
+		CHECK_INT(co_archive_writer_add_members_fd(ctx, w, "app/eventlog/", zfd, added,
+							   &count, &unsafe), CO_OK);
+		close(zfd);
+	} else {
+		CHECK_INT(co_archive_writer_add_members(ctx, w, "app/eventlog/", zip, zip_len,
+							added, &count, &unsafe), CO_OK);
+	}
 	CHECK_INT(count, 2);
 	CHECK_INT(unsafe, 4);
 	CHECK_INT(co_archive_writer_close(ctx, w), CO_OK);
@@ -192,6 +220,47 @@ static void test_refusals(void)
 	free(path);
 }
 
+/*
+ * Another archive's compression that libarchive would hand to a program on
+ * PATH (lrzip here) is refused, from memory or a file, and nothing runs.
+ */
+static void test_no_programs(void)
+{
+	static const char lrzip_head[] = "LRZI\0\6\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0xxxxxxxx";
+	char *bin = path_for("bin"), *fake = path_for("bin/lrzip"), *ran = path_for("ran");
+	char *path = path_for("p.tar"), *old_path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	struct co_archive_writer *w = NULL;
+	int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int in = file_of("events.zip", lrzip_head, sizeof(lrzip_head) - 1);
+	size_t unsafe;
+	struct stat st;
+	FILE *fp;
+
+	CHECK(mkdir(bin, 0755) == 0);
+	CHECK((fp = fopen(fake, "w")) != NULL);
+	fprintf(fp, "#!/bin/sh\n: > '%s'\ncat >/dev/null\n", ran);
+	fclose(fp);
+	CHECK(chmod(fake, 0755) == 0);
+	CHECK_INT(co_archive_writer_new(ctx, path, out, &w), CO_OK);
+	setenv("PATH", bin, 1);
+	CHECK_INT(co_archive_writer_add_members(ctx, w, "p/", lrzip_head, sizeof(lrzip_head) - 1,
+						NULL, NULL, &unsafe), CO_EDATA);
+	CHECK_INT(co_archive_writer_add_members_fd(ctx, w, "p/", in, NULL, NULL, &unsafe),
+		  CO_EDATA);
+	if (old_path)
+		setenv("PATH", old_path, 1);
+	CHECK(lstat(ran, &st) != 0);
+	CHECK_INT(co_archive_writer_close(ctx, w), CO_OK);
+	co_archive_writer_free(w);
+	close(out);
+	close(in);
+	free(old_path);
+	free(path);
+	free(ran);
+	free(fake);
+	free(bin);
+}
+
 int main(void)
 {
 	char cmd[64];
@@ -199,10 +268,11 @@ int main(void)
 	ctx = co_ctx_new();
 	CHECK(mkdtemp(workdir) != NULL);
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		write_one(suffixes[i]);
+		write_one(suffixes[i], i % 2);
 		read_one(suffixes[i]);
 	}
 	test_refusals();
+	test_no_programs();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", workdir);
 	CHECK(system(cmd) == 0);
 	co_ctx_free(ctx);
