@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -97,6 +98,21 @@ struct vouch {
 	const struct co_master_state *st;	/* NULL: not asked or no answer */
 	bool alive;
 	bool asked;				/* not --no-master */
+};
+
+/*
+ * The master asked on a thread of its own while the events dir is read:
+ * when listing, nothing is decided before the scan ends, and the answer is
+ * waited for there. Only the thread uses ctx until then; the scan reports
+ * on a context of its own.
+ */
+struct asking {
+	struct co_ctx *ctx;
+	const struct control *ctl;
+	struct co_master_state *st;
+	struct vouch *v;
+	pthread_t thread;
+	bool running;
 };
 
 static noreturn void usage(void)
@@ -457,6 +473,12 @@ static bool app_selected(const struct control *ctl, const char *app_id)
 	return false;
 }
 
+/* --keep and --max-total list every log before they decide. */
+static bool lists_first(const struct control *ctl)
+{
+	return ctl->keep >= 0 || ctl->max_total >= 0;
+}
+
 /*
  * An event log's protection: its application runs; or it is in progress
  * and no ALIVE master lists its application as ended (a driver that died
@@ -580,6 +602,7 @@ struct pass {
 	/* event logs kept as in progress: noted by the event pass, read by the driver pass */
 	struct kept_inprogress *kept;
 	size_t n_kept, cap_kept;
+	struct asking *asking;	/* the master's answer, to wait for after the scan */
 };
 
 /* --older-than, --app and --all: each log on its own. */
@@ -687,6 +710,17 @@ static int on_skip(struct co_ctx *ctx, const char *name, const char *reason, voi
 	return CO_OK;
 }
 
+/* protect_eventlog(), and an in-progress log kept is noted for its driver log's verdict. */
+static void protect_eventlog_noted(struct pass *p, struct item *it)
+{
+	protect_eventlog(p->ctl, p->v, it);
+	if (it->protected_why && it->eventlog->id.in_progress) {
+		p->kept = grow_or_die(p->kept, &p->cap_kept, p->n_kept + 1, sizeof(*p->kept));
+		p->kept[p->n_kept++] = (struct kept_inprogress){ xstrdup(it->app_id),
+								 it->held_back };
+	}
+}
+
 static int on_eventlog(struct co_ctx *ctx, const struct co_eventlog *log, void *arg)
 {
 	struct pass *p = arg;
@@ -694,12 +728,8 @@ static int on_eventlog(struct co_ctx *ctx, const struct co_eventlog *log, void *
 			   .mtime_ms = log->mtime_ms, .eventlog = log };
 
 	(void)ctx;
-	protect_eventlog(p->ctl, p->v, &it);
-	if (it.protected_why && log->id.in_progress) {
-		/* the driver log's verdict follows */
-		p->kept = grow_or_die(p->kept, &p->cap_kept, p->n_kept + 1, sizeof(*p->kept));
-		p->kept[p->n_kept++] = (struct kept_inprogress){ xstrdup(it.app_id), it.held_back };
-	}
+	if (!p->listing)	/* else once the master has answered */
+		protect_eventlog_noted(p, &it);
 	consider(p, &it);
 	return CO_OK;
 }
@@ -770,37 +800,67 @@ static void make_plan(struct pass *p)
 	free(order);
 }
 
-/* Carry out the plan, in the directory's own order: the log is made again from its entry. */
+/* A listed log made again from its entry: an item, and the log it points to. */
+struct remade {
+	struct item it;
+	struct co_eventlog ev;
+	struct co_driver_log dl;
+	char crc[NAME_MAX + 8];
+};
+
+static void remake(const struct pass *p, const struct entry *e, bool events, struct remade *r)
+{
+	char *name = p->arena + e->name;
+
+	*r = (struct remade){ .it = { .name = name, .bytes = e->bytes, .mtime_ms = e->mtime_ms,
+				      .protected_why = e->protected_why,
+				      .held_back = e->flags & E_HELD_BACK } };
+	snprintf(r->crc, sizeof(r->crc), ".%s.crc", name);
+	if (events) {
+		r->ev.name = name;
+		(void)co_eventlog_parse_name(name, &r->ev.id);	/* parsed when found */
+		r->ev.id.in_progress = e->flags & E_INPROGRESS;
+		r->ev.crc_name = e->flags & E_CRC ? r->crc : NULL;
+		r->it.app_id = r->ev.id.app_id;
+		r->it.eventlog = &r->ev;
+	} else {
+		r->dl.name = name;
+		(void)co_driver_log_parse_name(name, r->dl.app_id);
+		r->dl.crc_name = e->flags & E_CRC ? r->crc : NULL;
+		r->it.app_id = r->dl.app_id;
+		r->it.driver_log = &r->dl;
+	}
+}
+
+/* The listed event logs' protection, once the master has answered. */
+static void protect_entries(struct pass *p)
+{
+	for (size_t i = 0; i < p->n_entries; i++) {
+		struct entry *e = &p->entries[i];
+		struct remade r;
+
+		remake(p, e, true, &r);
+		protect_eventlog_noted(p, &r.it);
+		e->protected_why = r.it.protected_why;
+		if (r.it.held_back)
+			e->flags |= E_HELD_BACK;
+	}
+}
+
+/* Carry out the plan, in the directory's own order. */
 static void carry_out(struct pass *p, bool events)
 {
 	for (size_t i = 0; i < p->n_entries; i++) {
 		const struct entry *e = &p->entries[i];
-		struct co_eventlog ev = { .name = p->arena + e->name };
-		struct co_driver_log dl = { .name = p->arena + e->name };
-		struct item it = { .name = p->arena + e->name, .bytes = e->bytes,
-				   .mtime_ms = e->mtime_ms, .protected_why = e->protected_why,
-				   .held_back = e->flags & E_HELD_BACK };
-		char crc[NAME_MAX + 8];
+		struct remade r;
 
 		if (!e->protected_why && !(e->flags & E_REMOVE))
 			continue;
-		snprintf(crc, sizeof(crc), ".%s.crc", it.name);
-		if (events) {
-			(void)co_eventlog_parse_name(it.name, &ev.id);	/* parsed when found */
-			ev.id.in_progress = e->flags & E_INPROGRESS;
-			ev.crc_name = e->flags & E_CRC ? crc : NULL;
-			it.app_id = ev.id.app_id;
-			it.eventlog = &ev;
-		} else {
-			(void)co_driver_log_parse_name(it.name, dl.app_id);
-			dl.crc_name = e->flags & E_CRC ? crc : NULL;
-			it.app_id = dl.app_id;
-			it.driver_log = &dl;
-		}
+		remake(p, e, events, &r);
 		if (e->protected_why)
-			protected_seen(p, &it, e->flags & E_WANTED);
+			protected_seen(p, &r.it, e->flags & E_WANTED);
 		else
-			take(p, &it);
+			take(p, &r.it);
 	}
 }
 
@@ -829,6 +889,56 @@ static void finish_pass(struct pass *p, bool events)
 	p->n_entries = p->cap_entries = p->arena_len = p->arena_cap = 0;
 }
 
+static void ask_master(struct co_ctx *ctx, const struct control *ctl,
+		       struct co_master_state **st, struct vouch *v)
+{
+	v->asked = true;
+	if (co_master_state_fetch(ctx, st) != CO_OK) {
+		if (!ctl->quiet)
+			warnmsg("%s; in-progress logs are kept", co_ctx_error(ctx));
+		return;
+	}
+	v->st = *st;
+	v->alive = (*st)->status && strcmp((*st)->status, "ALIVE") == 0;
+	if (!v->alive && !ctl->quiet)
+		warnmsg("%s: the master is %s, not ALIVE; in-progress logs are kept",
+			co_master_ui(ctx, co_master_active(ctx)),
+			(*st)->status ? (*st)->status : "in no known state");
+}
+
+static void *ask_master_thread(void *arg)
+{
+	struct asking *a = arg;
+
+	ask_master(a->ctx, a->ctl, &a->st, a->v);
+	return NULL;
+}
+
+/*
+ * Ask the master while the scan runs, on a thread that takes no signal;
+ * or at once, if no thread can be made.
+ */
+static void ask_master_meanwhile(struct asking *a)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	a->running = pthread_create(&a->thread, NULL, ask_master_thread, a) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!a->running)
+		ask_master(a->ctx, a->ctl, &a->st, a->v);
+}
+
+/* The master's answer is in (or it could not be asked): the vouch is final. */
+static void master_answered(struct asking *a)
+{
+	if (a && a->running) {
+		pthread_join(a->thread, NULL);
+		a->running = false;
+	}
+}
+
 /*
  * The event logs. With --older-than, --app and --all alone each log is
  * decided, and removed, as the scan finds it, in the directory's order:
@@ -836,11 +946,17 @@ static void finish_pass(struct pass *p, bool events)
  */
 static void prune_eventlogs(struct pass *p)
 {
-	int rc = co_eventlog_dir_each(p->ctx, p->dirfd, p->ctl->dry_run ? 0
-				      : CO_EVENTLOG_FINISH_REMOVALS, on_eventlog, on_skip, p);
+	struct co_ctx *scan = co_ctx_new();	/* p->ctx may be the master's thread's */
+	int rc = scan ? co_eventlog_dir_each(scan, p->dirfd, p->ctl->dry_run ? 0
+					     : CO_EVENTLOG_FINISH_REMOVALS, on_eventlog,
+					     on_skip, p) : CO_ESOFTWARE;
 
+	master_answered(p->asking);
 	if (rc)
-		die(rc, "%s: %s", p->ctl->dir, co_ctx_error(p->ctx));
+		die(rc, "%s: %s", p->ctl->dir, scan ? co_ctx_error(scan) : "out of memory");
+	co_ctx_free(scan);
+	if (p->listing)
+		protect_entries(p);
 	finish_pass(p, true);
 	summary(p->ctl, "log", p->t);
 	if (p->n_kept)
@@ -879,11 +995,11 @@ static int prune_driver_logs(struct pass *p)
 }
 
 static int prune(struct co_ctx *ctx, const struct control *ctl, int dirfd,
-		 const struct vouch *v)
+		 const struct vouch *v, struct asking *asking)
 {
 	struct tally events = { 0 }, drivers = { 0 };
 	struct pass p = { .ctx = ctx, .ctl = ctl, .v = v, .dirfd = dirfd, .dirname = ctl->dir,
-			  .listing = ctl->keep >= 0 || ctl->max_total >= 0, .t = &events,
+			  .listing = lists_first(ctl), .t = &events, .asking = asking,
 			  .now_ms = (double)time(NULL) * 1000 };
 	size_t held_back;
 	int driver_rc;
@@ -909,30 +1025,13 @@ static int prune(struct co_ctx *ctx, const struct control *ctl, int dirfd,
 	return held_back ? CO_ETEMPFAIL : CO_OK;
 }
 
-static void ask_master(struct co_ctx *ctx, const struct control *ctl,
-		       struct co_master_state **st, struct vouch *v)
-{
-	v->asked = true;
-	if (co_master_state_fetch(ctx, st) != CO_OK) {
-		if (!ctl->quiet)
-			warnmsg("%s; in-progress logs are kept", co_ctx_error(ctx));
-		return;
-	}
-	v->st = *st;
-	v->alive = (*st)->status && strcmp((*st)->status, "ALIVE") == 0;
-	if (!v->alive && !ctl->quiet)
-		warnmsg("%s: the master is %s, not ALIVE; in-progress logs are kept",
-			co_master_ui(ctx, co_master_active(ctx)),
-			(*st)->status ? (*st)->status : "in no known state");
-}
-
 int main(int argc, char **argv)
 {
 	struct control ctl = { 0 };
-	struct co_master_state *st = NULL;
 	struct prune_lock lock;
 	struct vouch v = { 0 };
 	struct co_ctx *ctx = tool_init("sc-events-prune");
+	struct asking ask = { .ctx = ctx, .ctl = &ctl, .v = &v };
 	int dirfd, rc;
 
 	parse_options(argc, argv, ctx, &ctl);
@@ -945,12 +1044,14 @@ int main(int argc, char **argv)
 	if (dirfd < 0)
 		die(errno == EACCES ? CO_ENOPERM : CO_EIO, "%s: %s", ctl.dir, strerror(errno));
 	lock_or_die(dirfd, &ctl, &lock);
-	if (!ctl.no_master)
-		ask_master(ctx, &ctl, &st, &v);
-	rc = prune(ctx, &ctl, dirfd, &v);
+	if (!ctl.no_master && lists_first(&ctl))
+		ask_master_meanwhile(&ask);
+	else if (!ctl.no_master)
+		ask_master(ctx, &ctl, &ask.st, &v);
+	rc = prune(ctx, &ctl, dirfd, &v, &ask);
 	unlock(dirfd, &lock);
 	close(dirfd);
-	co_master_state_free(st);
+	co_master_state_free(ask.st);
 	free(ctl.apps);
 	co_ctx_free(ctx);
 	return rc;

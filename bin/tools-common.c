@@ -195,11 +195,14 @@ char *xasprintf(const char *fmt, ...)
 }
 
 __attribute__((format(printf, 1, 0)))
+/* One line, whole even when another thread writes one too. */
 static void vmsg(const char *fmt, va_list ap)
 {
+	flockfile(stderr);
 	fprintf(stderr, "%s: ", program_name);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+	funlockfile(stderr);
 }
 
 void die(int status, const char *fmt, ...)

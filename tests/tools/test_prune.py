@@ -180,22 +180,51 @@ def test_unreachable_master_keeps_in_progress(events, dead_master):
     assert "refused" in proc.stderr.lower() and "in-progress logs are kept" in proc.stderr
 
 
-def test_in_progress_goes_only_when_the_master_lists_it_ended(events, stub):
-    """A driver that died leaves .inprogress behind; one the master does not know stays."""
-    single(events, "app-20260101000000-0001.inprogress", 30)   # ended per the master
-    single(events, "app-20260101000000-0002.inprogress", 30)   # unknown to the master
-    single(events, "app-20260101000000-0003.inprogress", 30)   # running
+@pytest.mark.parametrize("how", [[], ["--keep", "100000000"]], ids=["as-read", "listed"])
+def test_in_progress_goes_only_when_the_master_lists_it_ended(events, stub, how):
+    """A driver that died leaves .inprogress behind; one the master does not know stays.
+    The same whether each log is decided as it is read, or the whole list is
+    read while the master is asked and decided once it has answered."""
+    drivers = events.parent / "driver-logs"
+    drivers.mkdir()
+    for i in (1, 2, 3):
+        single(events, f"app-20260101000000-000{i}.inprogress", 30)
+        single(drivers, f"app-20260101000000-000{i}_driver.log", 30)
+    # 1 ended per the master, 2 unknown to it, 3 running
     ended = {"id": "app-20260101000000-0001", "name": "a", "state": "FINISHED"}
     running = {"id": "app-20260101000000-0003", "name": "c", "state": "RUNNING"}
     doc = {"url": "spark://x:7077", "status": "ALIVE", "workers": [],
            "activeapps": [running], "completedapps": [ended]}
     stub.behaviour = lambda h: h.send(200, json.dumps(doc).encode())
-    proc = run("sc-events-prune", "-d", events, "--all", env=stub.env)
+    proc = run("sc-events-prune", "-d", events, f"--driver-log-dir={drivers}", "--all", *how,
+               env=stub.env)
     assert proc.returncode == 0, proc.stderr
-    assert removed(proc) == ["app-20260101000000-0001.inprogress"]
+    assert removed(proc) == ["app-20260101000000-0001.inprogress",
+                             "app-20260101000000-0001_driver.log"]
     assert "kept app-20260101000000-0002.inprogress: in progress, and the master does not " \
         "list it as ended" in proc.stderr
     assert "kept app-20260101000000-0003.inprogress: application running" in proc.stderr
+    assert "kept app-20260101000000-0002_driver.log: its event log is kept as in progress" \
+        in proc.stderr
+    assert "kept app-20260101000000-0003_driver.log: application running" in proc.stderr
+    assert sorted(p.name for p in events.iterdir() if not p.name.startswith(".")) == [
+        "app-20260101000000-0002.inprogress", "app-20260101000000-0003.inprogress"]
+
+
+@pytest.mark.parametrize("how", [[], ["--keep", "0"]], ids=["as-read", "listed"])
+def test_a_master_that_is_not_alive_holds_in_progress_logs_back(events, stub, how):
+    single(events, "app-20260101000000-0001.inprogress", 30)
+    single(events, "app-20260101000000-0002", 30)
+    ended = {"id": "app-20260101000000-0001", "name": "a", "state": "FINISHED"}
+    doc = {"url": "spark://x:7077", "status": "STANDBY", "workers": [],
+           "activeapps": [], "completedapps": [ended]}
+    stub.behaviour = lambda h: h.send(200, json.dumps(doc).encode())
+    proc = run("sc-events-prune", "-d", events, "--all", *how, env=stub.env)
+    assert proc.returncode == 75, proc.stderr
+    assert removed(proc) == ["app-20260101000000-0002"]
+    assert "the master is STANDBY, not ALIVE" in proc.stderr
+    assert "kept app-20260101000000-0001.inprogress: in progress, and the master is not " \
+        "ALIVE to vouch that it ended" in proc.stderr
 
 
 def test_symlinks_are_never_followed(events, tmp_path):
