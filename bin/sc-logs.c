@@ -499,10 +499,15 @@ static void write_bundle(struct co_ctx *ctx, const struct co_master_state *st,
 {
 	const struct control *ctl = srcs->ctl;
 	const char *app_id = srcs->app_id;
-	/* Written beside the target and renamed: never half an archive at its name. */
-	struct atomic_file *file = atomic_file_open_or_die(ctl->output);
+	struct atomic_file *file;
 	struct bundle b = { .ctx = ctx, .app_id = app_id };
 	char *manifest;
+
+	/* every member's name starts with it (an id the master may have given) */
+	if (!co_driver_log_id_valid(app_id))
+		die(CO_EDATA, "'%s': not an id to name the bundle's members after", app_id);
+	/* Written beside the target and renamed: never half an archive at its name. */
+	file = atomic_file_open_or_die(ctl->output);
 
 	bundle_check(&b, co_archive_writer_new(ctx, ctl->output, atomic_file_fd(file), &b.w));
 	b.manifest = json_pack("{s:s, s:[], s:[]}", "application", app_id, "files", "missing");

@@ -87,6 +87,28 @@ CO_API int co_archive_writer_new(struct co_ctx *ctx, const char *name, int fd,
 	return CO_OK;
 }
 
+/*
+ * A member name stays relative and plain: not empty, no leading "/", no
+ * empty, "." or ".." component; so that unpacking the archive stays in its
+ * directory, whoever named the member (a worker's id, another archive).
+ */
+static bool plain_relative_path(const char *name)
+{
+	const char *p = name;
+
+	if (!name || !*name || *name == '/')
+		return false;
+	for (;;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		if (p[n] == '\0')
+			return true;
+		p += n + 1;
+	}
+}
+
 CO_API int co_archive_writer_begin(struct co_ctx *ctx, struct co_archive_writer *w,
 				   const char *path, int64_t size, int64_t mtime)
 {
@@ -98,6 +120,9 @@ CO_API int co_archive_writer_begin(struct co_ctx *ctx, struct co_archive_writer 
 			      (long long)w->left);
 	if (size < 0)
 		return co_err(ctx, CO_ESOFTWARE, "%s: %s: negative size", w->name, path);
+	if (!plain_relative_path(path))
+		return co_err(ctx, CO_EDATA, "%s: '%s': not a plain relative member name",
+			      w->name, path);
 	e = archive_entry_new();
 	if (!e)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
@@ -169,38 +194,18 @@ CO_API int co_archive_writer_add_fd(struct co_ctx *ctx, struct co_archive_writer
 	return add_fd(ctx, w, path, fd, -1, size);
 }
 
-/*
- * A member name copied from another archive stays relative and plain: not
- * empty, no leading "/", no empty, "." or ".." component; so that unpacking
- * the new archive stays in its directory.
- */
-static bool plain_relative_path(const char *name)
-{
-	const char *p = name;
-
-	if (!name || !*name || *name == '/')
-		return false;
-	for (;;) {
-		size_t n = strcspn(p, "/");
-
-		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return false;
-		if (p[n] == '\0')
-			return true;
-		p += n + 1;
-	}
-}
 
 /*
  * A member's data into an unlinked temporary file, so that the size
  * announced in the new archive is what it really holds, never what the
- * member's header claims; bounded by the extract_max_size setting.
+ * member's header claims. All the members together are bounded by the
+ * extract_max_size setting, max: *used counts what came before.
  */
 static int spool_member(struct co_ctx *ctx, struct archive *in, const char *name,
-			uint64_t max, FILE **out)
+			uint64_t max, uint64_t *used, FILE **out)
 {
 	FILE *fp = tmpfile();
-	uint64_t total = 0;
+	uint64_t total = *used;
 	char buf[65536];
 	la_ssize_t got;
 
@@ -211,8 +216,9 @@ static int spool_member(struct co_ctx *ctx, struct archive *in, const char *name
 		total += (uint64_t)got;
 		if (total > max) {
 			fclose(fp);
-			return co_err(ctx, CO_EDATA, "%s: unpacks to more than the limit of %llu "
-				      "bytes (extract_max_size)", name, (unsigned long long)max);
+			return co_err(ctx, CO_EDATA, "%s: the archive unpacks to more than the "
+				      "limit of %llu bytes (extract_max_size)", name,
+				      (unsigned long long)max);
 		}
 		if (fwrite(buf, 1, (size_t)got, fp) != (size_t)got) {
 			fclose(fp);
@@ -224,6 +230,7 @@ static int spool_member(struct co_ctx *ctx, struct archive *in, const char *name
 		return co_err(ctx, got < 0 ? CO_EDATA : CO_EIO, "%s: %s", name,
 			      got < 0 ? archive_error_string(in) : strerror(errno));
 	}
+	*used = total;
 	*out = fp;
 	return CO_OK;
 }
@@ -234,7 +241,10 @@ static int add_members(struct co_ctx *ctx, struct co_archive_writer *w, const ch
 		       size_t *unsafe)
 {
 	struct archive_entry *e;
-	uint64_t max;
+	uint64_t max, used = 0;
+	/* validated when set */
+	long long max_members = strtoll(co_config_get(ctx, CO_KEY_EXTRACT_MAX_MEMBERS), NULL, 10);
+	long long members = 0;
 	int rc, r;
 
 	rc = co_parse_size(ctx, "extract_max_size", co_config_get(ctx, CO_KEY_EXTRACT_MAX_SIZE),
@@ -249,13 +259,18 @@ static int add_members(struct co_ctx *ctx, struct co_archive_writer *w, const ch
 			rc = co_err(ctx, CO_EDATA, "%s", archive_error_string(in));
 			break;
 		}
+		if (++members > max_members) {
+			rc = co_err(ctx, CO_EDATA, "more than %lld members (extract_max_members)",
+				    max_members);
+			break;
+		}
 		if (archive_entry_filetype(e) != AE_IFREG || !archive_entry_size_is_set(e))
 			continue;
 		if (!plain_relative_path(name)) {
 			(*unsafe)++;
 			continue;
 		}
-		rc = spool_member(ctx, in, name, max, &fp);
+		rc = spool_member(ctx, in, name, max, &used, &fp);
 		if (rc)
 			break;
 		if (asprintf(&path, "%s%s", prefix, name) < 0) {

@@ -258,26 +258,52 @@ static int read_limits(struct co_ctx *ctx, struct limits *lim)
 	return rc;
 }
 
-static int copy_data(struct co_ctx *ctx, const char *archive_path, struct archive *in,
-		     struct archive *out, const char *name, struct limits *lim)
+/* Room for n more bytes of what the archive unpacks to, or the error. */
+static int count_bytes(struct co_ctx *ctx, const char *archive_path, const char *name,
+		       struct limits *lim, uint64_t n)
 {
+	if (n > lim->max_bytes - lim->bytes)
+		return co_err(ctx, CO_EDATA, "%s: %s: unpacks to more than the limit of "
+			      "%llu bytes (extract_max_size)", archive_path, name,
+			      (unsigned long long)lim->max_bytes);
+	lim->bytes += n;
+	return CO_OK;
+}
+
+/*
+ * A member's data, counted as it is unpacked (a header's size may lie) by
+ * the extent it reaches, not the bytes it brings: the holes of a sparse
+ * member take room in the file too, as does its size in the header, to
+ * which the file is cut or extended at its end.
+ */
+static int copy_data(struct co_ctx *ctx, const char *archive_path, struct archive *in,
+		     struct archive *out, const char *name, struct limits *lim, uint64_t declared)
+{
+	uint64_t extent = 0;
+
 	for (;;) {
 		const void *buf;
 		size_t size;
 		la_int64_t offset;
 		int r = archive_read_data_block(in, &buf, &size, &offset);
+		int rc;
 
 		if (r == ARCHIVE_EOF)
-			return CO_OK;
+			return declared > extent ? count_bytes(ctx, archive_path, name, lim,
+							       declared - extent) : CO_OK;
 		if (r < ARCHIVE_WARN)
 			return co_err(ctx, CO_EDATA, "%s: %s: %s", archive_path, name,
 				      archive_error_string(in));
-		/* Counted as it is unpacked: a header's size may lie. */
-		if (size > lim->max_bytes - lim->bytes)
-			return co_err(ctx, CO_EDATA, "%s: %s: unpacks to more than the limit of "
-				      "%llu bytes (extract_max_size)", archive_path, name,
-				      (unsigned long long)lim->max_bytes);
-		lim->bytes += size;
+		if (offset < 0 || (uint64_t)offset > UINT64_MAX - size)
+			return co_err(ctx, CO_EDATA, "%s: %s: a block out of range",
+				      archive_path, name);
+		if ((uint64_t)offset + size > extent) {
+			rc = count_bytes(ctx, archive_path, name, lim,
+					 (uint64_t)offset + size - extent);
+			if (rc)
+				return rc;
+			extent = (uint64_t)offset + size;
+		}
 		if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_WARN)
 			return co_err(ctx, write_status(archive_errno(out)), "%s: %s",
 				      name, archive_error_string(out));
@@ -331,6 +357,7 @@ static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root
 		goto out;
 	}
 	while ((r = archive_read_next_header(in, &e)) != ARCHIVE_EOF) {
+		la_int64_t size;
 		char *name;
 
 		if (r < ARCHIVE_WARN) {
@@ -344,13 +371,18 @@ static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root
 			goto out;
 		}
 		name = co_strdup0(archive_entry_pathname(e));
-		rc = prepare_entry(ctx, archive_path, root, e);
+		size = archive_entry_size(e);
+		/* a size past the limit is refused before its file is made */
+		rc = size > 0 && (uint64_t)size > lim.max_bytes - lim.bytes
+		     ? count_bytes(ctx, archive_path, name ? name : "", &lim, (uint64_t)size)
+		     : prepare_entry(ctx, archive_path, root, e);
 		if (rc == CO_OK && archive_write_header(out, e) < ARCHIVE_WARN)
 			rc = co_err(ctx, archive_errno(out) ? write_status(archive_errno(out))
 				    : CO_EDATA, "%s: %s: %s", archive_path, name ? name : "",
 				    archive_error_string(out));
-		if (rc == CO_OK && archive_entry_size(e) > 0)
-			rc = copy_data(ctx, archive_path, in, out, name ? name : "", &lim);
+		if (rc == CO_OK && size > 0)
+			rc = copy_data(ctx, archive_path, in, out, name ? name : "", &lim,
+				       (uint64_t)size);
 		if (rc == CO_OK && archive_write_finish_entry(out) < ARCHIVE_WARN)
 			rc = co_err(ctx, write_status(archive_errno(out)), "%s: %s: %s",
 				    archive_path, name ? name : "", archive_error_string(out));

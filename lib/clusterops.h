@@ -978,7 +978,11 @@ struct co_archive_writer;
  */
 int co_archive_writer_new(struct co_ctx *ctx, const char *name, int fd,
 			  struct co_archive_writer **out);
-/* Start a member of exactly size bytes; mtime in seconds since the epoch. */
+/*
+ * Start a member of exactly size bytes; mtime in seconds since the epoch.
+ * A name that is empty or absolute, or has an empty, "." or ".." component,
+ * is CO_EDATA: the archive stays in its directory when unpacked.
+ */
 int co_archive_writer_begin(struct co_ctx *ctx, struct co_archive_writer *w,
 			    const char *path, int64_t size, int64_t mtime);
 /* Bytes of the member begun; more than it announced is CO_ESOFTWARE. */

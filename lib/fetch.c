@@ -677,8 +677,11 @@ static bool begin_body(struct xfer *x)
 			return false;
 		}
 		x->item->resumed = true;
-	} else if (x->range_sent && !restart_part(x)) {
-		return false;	/* a 200 to a Range request: the whole file again */
+	} else if (code == 206) {
+		x->bad_range = true;	/* a part of the file, asked for by no one */
+		return false;
+	} else if ((x->range_sent || x->item->bytes > 0) && !restart_part(x)) {
+		return false;	/* the whole file, from its first byte: the part starts again */
 	}
 	curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
 	x->item->total = len >= 0 ? x->item->bytes + (uint64_t)len : 0;
@@ -1072,7 +1075,9 @@ static void finish_attempt(CURLM *multi, struct xfer *x, CURLcode cc,
 		transient = true;
 		x->no_range = true;
 		status = CO_EPROTOCOL;
-		snprintf(why, sizeof(why), "wrong Content-Range in reply to a range request");
+		snprintf(why, sizeof(why), "%s", x->range_sent
+			 ? "wrong Content-Range in reply to a range request"
+			 : "a part of the file (206) in reply to a request for all of it");
 	} else if (cc != CURLE_OK) {
 		transient = transient_curl_error(cc);
 		status = curl_error_status(cc);

@@ -75,11 +75,16 @@ static const char *last_lines(const char *data, size_t len, long n)
 	return p;
 }
 
-/* The tail's window: enough lines, the start of the file, or as far back as it looks. */
+/*
+ * The tail's window: enough lines, the start of the file, or as far back as
+ * it looks. It grows only while the worker gave all of the window asked
+ * for, and never past CO_LOG_TAIL_MAX: what the worker claims cannot make
+ * it ask again for ever.
+ */
 static void take_tail(struct co_log_cursor *c, const struct co_log_chunk *p,
 		      const char **data, size_t *len, bool *more)
 {
-	if (p->start > 0 && p->end - p->start < CO_LOG_TAIL_MAX &&
+	if (p->start > 0 && c->window < CO_LOG_TAIL_MAX && p->end - p->start >= c->window &&
 	    count_lines(p->data, p->len) <= (size_t)c->tail) {
 		c->window *= 2;
 		*more = true;
@@ -116,8 +121,9 @@ CO_API int co_log_cursor_take(struct co_ctx *ctx, struct co_log_cursor *c,
 		*len = (size_t)(c->limit - c->delivered);
 	c->delivered += (int64_t)*len;
 	c->pieces++;
+	/* asked for again only after a piece that moved on: a loop that ends */
+	*more = p->end > c->offset && p->end < (c->limit >= 0 ? c->limit : p->total);
 	c->offset = p->end;
-	*more = p->end < (c->limit >= 0 ? c->limit : p->total);
 	return CO_OK;
 }
 
@@ -418,9 +424,9 @@ CO_API int co_worker_log_archive(struct co_ctx *ctx, const struct co_worker_log_
 		if (rc == CO_OK)
 			rc = take_reply(ctx, id, &c, &resp, &data, &len, &more);
 		/* The member's size is the log's at its first piece. */
-		if (rc == CO_OK && !*first_url) {
-			rc = co_archive_writer_begin(ctx, w, path, c.limit, time(NULL));
-			*first_url = url;
+		if (rc == CO_OK && !*first_url &&
+		    (rc = co_archive_writer_begin(ctx, w, path, c.limit, time(NULL))) == CO_OK) {
+			*first_url = url;	/* begun: the archive holds part of it */
 			url = NULL;
 		}
 		if (rc == CO_OK)

@@ -10,6 +10,7 @@ import io
 import os
 import socket
 import stat
+import subprocess
 import tarfile
 
 import pytest
@@ -235,6 +236,25 @@ def test_archive_bomb_stops_at_the_extraction_limit(tmp_path, out):
     assert sorted(p.name for p in out.iterdir()) == ["bomb.tar.gz"]
 
 
+def test_sparse_member_counts_its_holes_against_the_extraction_limit(tmp_path, out):
+    # GNU tar stores a sparse file as its few data blocks and a map of holes:
+    # a tar.gz of a few hundred bytes that unpacks to 4 GiB
+    sparse = tmp_path / "build" / "big.csv"
+    sparse.parent.mkdir()
+    with open(sparse, "wb") as f:
+        f.truncate(4 << 30)
+        f.seek((4 << 30) - 1)
+        f.write(b"\n")
+    archive = tmp_path / "src" / "sparse.tar.gz"
+    archive.parent.mkdir()
+    subprocess.run(["tar", "-C", sparse.parent, "-S", "-czf", archive, "big.csv"], check=True)
+    assert archive.stat().st_size < 64 << 10
+    proc = fetch("-x", "-d", out, f"file://{archive}", env={"SC_EXTRACT_MAX_SIZE": "1M"})
+    assert proc.returncode == 1, proc.stderr
+    assert "big.csv: unpacks to more than the limit of 1048576 bytes" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["sparse.tar.gz"]
+
+
 def test_archive_with_too_many_members_is_refused(tmp_path, out):
     url = source(tmp_path, "many.tar.gz", bomb(30, 1))
     proc = fetch("-x", "-d", out, url, env={"SC_EXTRACT_MAX_MEMBERS": "10"})
@@ -257,6 +277,23 @@ def test_extracted_root_follows_the_umask(tmp_path, out):
     assert stat.S_IMODE((out / "pub").stat().st_mode) == 0o755
 
 
+def send_whole(h, body, cut=False, headers=()):
+    """A 200 with all of body; with cut, the connection drops after its
+    first 100,000 bytes."""
+    h.send_response(200)
+    for k, v in headers:
+        h.send_header(k, v)
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    if cut:
+        h.wfile.write(body[:100_000])
+        h.wfile.flush()
+        h.close_connection = True
+        h.connection.shutdown(socket.SHUT_RDWR)
+        return
+    h.wfile.write(body)
+
+
 def test_no_resume_without_a_validator_or_a_digest(stub, tmp_path):
     """A .part whose version is unknown is not continued: the file may have
     changed, and its old head would be spliced onto the new tail."""
@@ -275,16 +312,7 @@ def test_no_resume_without_a_validator_or_a_digest(stub, tmp_path):
             h.end_headers()
             h.wfile.write(body[start:])
             return
-        h.send_response(200)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        if len(ranges) == 1:
-            h.wfile.write(body[:100_000])
-            h.wfile.flush()
-            h.close_connection = True
-            h.connection.shutdown(socket.SHUT_RDWR)
-            return
-        h.wfile.write(body)
+        send_whole(h, body, cut=len(ranges) == 1)
     stub.behaviour = drop_then_change
     out = tmp_path / "out"
     url = f"http://127.0.0.1:{stub.server_address[1]}/changing.bin"
@@ -292,3 +320,49 @@ def test_no_resume_without_a_validator_or_a_digest(stub, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (out / "changing.bin").read_bytes() == new
     assert ranges == [None, None]
+
+
+def test_a_wrong_content_range_is_not_spliced_onto_the_part(stub, tmp_path):
+    """A reply cut short leaves a .part; the range request that follows gets
+    a wrong Content-Range, and the whole file is asked for again: it must
+    replace the part, not follow it."""
+    body = os.urandom(300_000)
+    ranges = []
+
+    def cut_then_wrong_range(h):
+        rng = h.headers.get("Range")
+        ranges.append(rng)
+        if rng is not None:     # always the wrong part: from the start
+            h.send_response(206)
+            h.send_header("ETag", '"v1"')
+            h.send_header("Content-Range", f"bytes 0-{len(body) - 1}/{len(body)}")
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+            return
+        send_whole(h, body, cut=len(ranges) == 1, headers=[("ETag", '"v1"')])
+    stub.behaviour = cut_then_wrong_range
+    out = tmp_path / "out"
+    url = f"http://127.0.0.1:{stub.server_address[1]}/data.bin"
+    proc = run("sc-fetch", "-d", out, url)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "data.bin").read_bytes() == body
+    assert ranges == [None, "bytes=100000-", None]
+
+
+def test_a_part_of_the_file_asked_for_by_no_one_is_refused(stub, tmp_path):
+    body = b"the whole file\n" * 1000
+
+    def partial_always(h):
+        h.send_response(206)
+        h.send_header("Content-Range", f"bytes 5-{len(body) - 1}/{len(body)}")
+        h.send_header("Content-Length", str(len(body) - 5))
+        h.end_headers()
+        h.wfile.write(body[5:])
+    stub.behaviour = partial_always
+    out = tmp_path / "out"
+    url = f"http://127.0.0.1:{stub.server_address[1]}/data.bin"
+    proc = run("sc-fetch", "-d", out, url)
+    assert proc.returncode != 0, proc.stderr
+    assert "a part of the file (206) in reply to a request for all of it" in proc.stderr
+    assert not (out / "data.bin").exists()

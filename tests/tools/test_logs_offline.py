@@ -23,14 +23,9 @@ WINDOW = 64 << 10             # the first --tail window (CO_LOG_TAIL_WINDOW)
 PLAIN = os.environ.get("SC_TEST_PLAIN_BIN")
 
 
-def start_worker(servers, content, number=0, die_after=None):
-    """A worker's /json/ and /log/, serving content by offset and length.
-
-    With die_after=N, the (N+1)th /log/ request and every later one get the
-    connection closed without a reply, as from a worker that died. The
-    requests are kept in .log_requests.
-    """
-    worker_id = f"worker-{number}"
+def stub_worker(servers, answer, worker_id="worker-0"):
+    """A worker's /json/, and its /log/ answered by answer(h, query, n) for
+    the n-th request; the queries are kept in .log_requests."""
     requests = []
 
     def behaviour(h):
@@ -39,7 +34,21 @@ def start_worker(servers, content, number=0, die_after=None):
             return
         q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(h.path).query))
         requests.append(q)
-        if die_after is not None and len(requests) > die_after:
+        answer(h, q, len(requests))
+
+    server = servers(behaviour)
+    server.log_requests = requests
+    return server
+
+
+def start_worker(servers, content, number=0, die_after=None):
+    """A worker's /json/ and /log/, serving content by offset and length.
+
+    With die_after=N, the (N+1)th /log/ request and every later one get the
+    connection closed without a reply, as from a worker that died.
+    """
+    def answer(h, q, n):
+        if die_after is not None and n > die_after:
             h.close_connection = True
             return
         length = int(q["byteLength"])
@@ -50,8 +59,7 @@ def start_worker(servers, content, number=0, die_after=None):
         head = f"==== Bytes {start}-{end} of {total} of /work/{APP}/0/stderr ====\n"
         h.send(200, head.encode() + content[start:end], "text/plain")
 
-    server = servers(behaviour)
-    server.log_requests = requests
+    server = stub_worker(servers, answer, f"worker-{number}")
     server.number = number
     return server
 
@@ -324,3 +332,87 @@ def test_history_zip_over_extract_max_size_is_named_not_collected(servers, isola
     assert not any("/eventlog/" in n for n in members)
     manifest = json.loads(members[f"{APP}/MANIFEST.json"])
     assert any(m.startswith("event log") for m in manifest["missing"]), manifest
+
+
+@pytest.mark.parametrize("limit, message", [
+    ({"SC_EXTRACT_MAX_SIZE": "1M"}, "the archive unpacks to more than the limit of 1048576 "
+                                     "bytes (extract_max_size)"),
+    ({"SC_EXTRACT_MAX_MEMBERS": "10"}, "more than 10 members (extract_max_members)")])
+def test_history_zip_limits_count_all_its_members(servers, isolated, tmp_path, limit, message):
+    # 40 members of 64 KiB or more, a small zip: each under both limits,
+    # together over them
+    members = {f"eventlog_v2_{APP}/events_{i}_{APP}": b"%d\n" % i * (64 << 9)
+               for i in range(40)}
+    master = history_server(servers, history_zip(members, stored=False))
+    out = tmp_path / "bundle.tar"
+    proc = run("sc-logs", "-o", out, APP, timeout=60,
+               env={**master.env, "SC_EVENTS_DIR": str(tmp_path / "none"), **limit})
+    assert proc.returncode == 1, proc.stderr
+    assert message in proc.stderr
+    manifest = json.loads(bundle_members(out)[f"{APP}/MANIFEST.json"])
+    assert any(m.startswith("event log") and message in m for m in manifest["missing"]), \
+        manifest
+
+
+def test_bundle_never_names_a_member_after_a_hostile_worker_id(servers, isolated, tmp_path):
+    # any host can register as a worker, under any id: its logs are left
+    # out rather than put where unpacking the bundle would leave its dir
+    bad = "../../../../tmp/planted"
+    master, _ = lying_worker(servers, lambda n, q: (
+        f"==== Bytes 0-8 of 8 of /work/{APP}/0/stderr ====\nplanted\n").encode(), bad)
+    out = tmp_path / "bundle.tar"
+    proc = run("sc-logs", "-o", out, APP, timeout=60,
+               env={**master.env, "SC_EVENTS_DIR": str(tmp_path / "none")})
+    assert proc.returncode == 1, proc.stderr
+    assert "not a plain relative member name" in proc.stderr
+    names = list(bundle_members(out))
+    assert names and not any(".." in n.split("/") for n in names), names
+def lying_worker(servers, replies, worker_id="worker-0"):
+    """A worker whose /log/ answers the n-th request with replies(n, query),
+    and a master that lists it under worker_id."""
+    wk = stub_worker(servers, lambda h, q, n: h.send(200, replies(n, q), "text/plain"),
+                     worker_id)
+    docs = [dict(worker(wk.url, worker_id), port=1000)]
+    return servers(lambda h: h.send(200, json.dumps(master_doc(
+        workers=docs, completed=[app()])).encode())), wk.log_requests
+
+
+def test_tail_window_stops_growing_whatever_the_worker_claims(servers, isolated):
+    # a reply that always claims a tiny range short of the start, with too
+    # few lines: the window doubles only while the worker gives all of it
+    master, requests = lying_worker(
+        servers, lambda n, q: f"==== Bytes 1-2 of 3 of /work/{APP}/0/stderr ====\nx".encode())
+    proc = run("sc-logs", "--tail", "5", APP, env=master.env, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert len(requests) == 1, requests
+
+
+def test_tail_window_grows_to_its_limit_and_no_further(servers, isolated):
+    # a worker that gives every window asked for, each a single line
+    def whole_window(n, q):
+        length = int(q["byteLength"])
+        total = 1 << 40
+        return (f"==== Bytes {total - length}-{total} of {total} of /work/{APP}/0/stderr "
+                "====\n").encode() + b"x" * (length - 1) + b"\n"
+    master, requests = lying_worker(servers, whole_window)
+    proc = run("sc-logs", "--tail", "5", APP, env=master.env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    windows = [int(q["byteLength"]) for q in requests]
+    assert windows == [WINDOW << i for i in range(9)], windows     # 64 KiB to 16 MiB
+
+
+def test_bundle_ends_when_the_log_stops_short_of_its_first_size(servers, isolated, tmp_path):
+    # the first piece says the log has 1000 bytes, every later one that it
+    # ends at 5: no piece moves on, so the log ends, short and named so
+    def shrinking(n, q):
+        if n == 1:
+            return f"==== Bytes 0-5 of 1000 of /work/{APP}/0/stderr ====\n01234".encode()
+        return f"==== Bytes 5-5 of 5 of /work/{APP}/0/stderr ====\n".encode()
+    master, requests = lying_worker(servers, shrinking)
+    out = tmp_path / "bundle.tar"
+    proc = run("sc-logs", "-o", out, APP, timeout=30,
+               env={**master.env, "SC_EVENTS_DIR": str(tmp_path / "none")})
+    assert len(requests) == 2, requests
+    assert proc.returncode not in (0, 1), proc.stderr   # its first piece is in: no archive
+    assert "fewer bytes than it announced" in proc.stderr
+    assert list(out.parent.iterdir()) == []

@@ -140,6 +140,7 @@ static void test_cursor_refuses_what_does_not_advance(void)
 static void test_cursor_tail(void)
 {
 	static const char text[] = "one\ntwo\nthree\nfour\nfive\n";
+	const int64_t T = 1 << 30, W = CO_LOG_TAIL_WINDOW;	/* a log's size, the first window */
 	struct co_log_cursor c;
 	int64_t offset, length;
 	const char *data;
@@ -150,21 +151,26 @@ static void test_cursor_tail(void)
 	co_log_cursor_next(&c, &offset, &length);
 	CHECK_INT(offset, -1);
 	CHECK_INT(length, CO_LOG_TAIL_WINDOW);
-	/* a window that does not reach the start and holds too few lines: look further */
-	CHECK_INT(take(&c, piece(1000, 1005, 1005, "five\n"), &data, &len, &more), CO_OK);
+	/* a whole window that does not reach the start, with too few lines: look further */
+	CHECK_INT(take(&c, piece(T - W, T, T, "five\n"), &data, &len, &more), CO_OK);
 	CHECK(more);
 	CHECK_INT(len, 0);
 	co_log_cursor_next(&c, &offset, &length);
 	CHECK_INT(offset, -1);
-	CHECK_INT(length, 2 * CO_LOG_TAIL_WINDOW);
-	CHECK_INT(take(&c, piece(981, 1005, 1005, text), &data, &len, &more), CO_OK);
+	CHECK_INT(length, 2 * W);
+	CHECK_INT(take(&c, piece(T - 2 * W, T, T, text), &data, &len, &more), CO_OK);
 	CHECK(!more);
 	CHECK_INT(len, strlen("four\nfive\n"));
 	CHECK(memcmp(data, "four\nfive\n", len) == 0);
 	/* following goes on from the end of the tail */
 	co_log_cursor_next(&c, &offset, &length);
-	CHECK_INT(offset, 1005);
+	CHECK_INT(offset, T);
 	CHECK_INT(length, CO_LOG_PIECE);
+	/* less than the window asked for, short of the start: taken as it is */
+	co_log_cursor_init(&c, 5, false);
+	CHECK_INT(take(&c, piece(1000, 1005, 1005, "five\n"), &data, &len, &more), CO_OK);
+	CHECK(!more);
+	CHECK_INT(len, 5);
 
 	/* the start of the file: whatever there is */
 	co_log_cursor_init(&c, 10, false);
@@ -183,8 +189,15 @@ static void test_cursor_tail(void)
 	CHECK_INT(offset, 24);
 	/* no further back than CO_LOG_TAIL_MAX, however few lines */
 	co_log_cursor_init(&c, 5, false);
-	CHECK_INT(take(&c, piece(1, 1 + CO_LOG_TAIL_MAX, 1 + CO_LOG_TAIL_MAX, "x\n"), &data,
-		       &len, &more), CO_OK);
+	for (int64_t w = W; w < CO_LOG_TAIL_MAX; w *= 2) {
+		co_log_cursor_next(&c, &offset, &length);
+		CHECK_INT(length, w);
+		CHECK_INT(take(&c, piece(T - w, T, T, "x\n"), &data, &len, &more), CO_OK);
+		CHECK(more);
+	}
+	co_log_cursor_next(&c, &offset, &length);
+	CHECK_INT(length, CO_LOG_TAIL_MAX);
+	CHECK_INT(take(&c, piece(T - CO_LOG_TAIL_MAX, T, T, "x\n"), &data, &len, &more), CO_OK);
 	CHECK(!more);
 }
 
@@ -216,6 +229,13 @@ static void test_cursor_fixed(void)
 	CHECK_INT(co_log_cursor_finish(ctx, &c, "w", &pad), CO_OK);
 	CHECK_INT(pad, 3);
 	c.delivered -= 20;
+	CHECK_INT(co_log_cursor_finish(ctx, &c, "w", &pad), CO_EPROTOCOL);
+	/* a piece that moves nothing ends the reading, short of the size */
+	co_log_cursor_init(&c, -1, true);
+	CHECK_INT(take(&c, piece(0, 5, 1000, "01234"), &data, &len, &more), CO_OK);
+	CHECK(more);
+	CHECK_INT(take(&c, piece(5, 5, 5, ""), &data, &len, &more), CO_OK);
+	CHECK(!more);
 	CHECK_INT(co_log_cursor_finish(ctx, &c, "w", &pad), CO_EPROTOCOL);
 }
 
