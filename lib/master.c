@@ -154,6 +154,14 @@ struct co_master_walk {
 };
 
 #define WALK_MORE (-1)	/* the next value has not all arrived */
+/*
+ * What jansson is given at a time: a member, or an element of a list, is
+ * at most 1 MiB (a real one is a few hundred bytes); its tree can take
+ * twenty times its text. The lists together hold at most a million
+ * elements: a master that retains more than that is not a real one.
+ */
+#define VALUE_MAX ((size_t)1 << 20)
+#define ELEMENTS_MAX 1000000
 
 static int malformed(struct co_master_walk *w, size_t at, const char *what)
 {
@@ -182,17 +190,22 @@ static int value(struct co_master_walk *w, json_t **out)
 	json_error_t err;
 	json_t *v;
 
+	size_t span = avail < VALUE_MAX ? avail : VALUE_MAX;
+
 	*out = NULL;
-	if (!w->eof && w->tried && avail < 2 * w->tried)
+	if (!w->eof && w->tried && avail < 2 * w->tried && avail < VALUE_MAX)
 		return WALK_MORE;
-	v = json_loadb(w->buf + w->pos, avail, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &err);
-	if (v && (w->eof || (size_t)err.position < avail || !json_is_number(v))) {
+	v = json_loadb(w->buf + w->pos, span, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &err);
+	if (v && ((size_t)err.position < span || !json_is_number(v) ||
+		  (w->eof && span == avail))) {
 		w->pos += (size_t)err.position;
 		w->tried = 0;
 		*out = v;
 		return CO_OK;
 	}
 	json_decref(v);
+	if (span == VALUE_MAX)
+		return malformed(w, w->pos, "a value longer than 1 MiB");
 	if (!w->eof) {
 		w->tried = avail;
 		return WALK_MORE;
@@ -211,6 +224,10 @@ static int element(struct co_master_walk *w, const json_t *o)
 	if (!json_is_object(o))
 		return co_err(w->ctx, CO_EPROTOCOL, "%s: '%s[%zu]' is not an object",
 			      w->origin, list_names[l], w->index);
+	if (w->n[L_WORKERS] + w->n[L_ACTIVEAPPS] + w->n[L_COMPLETEDAPPS] +
+	    w->n[L_ACTIVEDRIVERS] + w->n[L_COMPLETEDDRIVERS] >= ELEMENTS_MAX)
+		return co_err(w->ctx, CO_EPROTOCOL, "%s: more than %d workers, applications "
+			      "and drivers", w->origin, ELEMENTS_MAX);
 	if (l == L_WORKERS)
 		arr = (void **)&w->workers, size = sizeof(*w->workers);
 	else if (l == L_ACTIVEAPPS || l == L_COMPLETEDAPPS)

@@ -404,6 +404,51 @@ static void test_walk_pieces(struct co_ctx *ctx)
  * took 10 MiB more). Not measured under a sanitizer, whose allocator keeps
  * what is freed.
  */
+/* A hostile master: a member too long for jansson's tree, too many elements. */
+static void test_hostile_master(struct co_ctx *ctx)
+{
+	static const char head[] = "{\"status\": \"ALIVE\", \"x\": [";
+	static const char element[] = "{\"id\":\"a\"},";
+	size_t n = 1000001, cap = sizeof(head) + n * (sizeof(element) - 1) + 16, len;
+	char *doc = malloc(cap);
+	struct co_master_state *st = NULL;
+
+	CHECK(doc != NULL);
+	if (!doc)
+		return;
+	/* an unknown member of 2 MiB: refused before jansson reads it whole */
+	len = (size_t)snprintf(doc, cap, "%s", head);
+	while (len < (2u << 20))
+		len += (size_t)snprintf(doc + len, cap - len, "0,");
+	len += (size_t)snprintf(doc + len, cap - len, "0]}");
+	CHECK_INT(co_master_state_parse(ctx, doc, len, "m", &st), CO_EPROTOCOL);
+	CHECK(strstr(co_ctx_error(ctx), "malformed JSON at byte 25: a value longer than 1 MiB")
+	      != NULL);
+	for (size_t piece = 4096; piece <= (1u << 16); piece *= 16) {
+		struct co_master_walk *w = co_master_walk_new(ctx, "m");
+		int rc = CO_OK;
+
+		for (size_t at = 0; rc == CO_OK && at < len; at += piece)
+			rc = co_master_walk_feed(w, doc + at, at + piece < len ? piece : len - at);
+		if (rc == CO_OK)
+			rc = co_master_walk_end(w, &st);
+		CHECK_INT(rc, CO_EPROTOCOL);
+		CHECK(strstr(co_ctx_error(ctx), "a value longer than 1 MiB") != NULL);
+		co_master_walk_free(w);
+	}
+	/* a million and one applications, each a few bytes */
+	len = (size_t)snprintf(doc, cap, "{\"status\": \"ALIVE\", \"completedapps\": [");
+	for (size_t i = 0; i < n; i++) {
+		memcpy(doc + len, element, sizeof(element) - 1);
+		len += sizeof(element) - 1;
+	}
+	len += (size_t)snprintf(doc + len - 1, cap - len + 1, "]}") - 1;
+	CHECK_INT(co_master_state_parse(ctx, doc, len, "m", &st), CO_EPROTOCOL);
+	CHECK(strstr(co_ctx_error(ctx), "more than 1000000 workers, applications and drivers")
+	      != NULL);
+	free(doc);
+}
+
 static void test_big_master(struct co_ctx *ctx)
 {
 #if defined(__SANITIZE_ADDRESS__)
@@ -503,6 +548,7 @@ int main(void)
 	test_walk(ctx);
 	test_walk_pieces(ctx);
 	test_big_master(ctx);
+	test_hostile_master(ctx);
 	test_final_states();
 	test_worker_log_header(ctx);
 	co_ctx_free(ctx);
