@@ -994,9 +994,9 @@ static int curl_error_status(CURLcode cc)
 	case CURLE_LOGIN_DENIED:
 	case CURLE_REMOTE_ACCESS_DENIED:
 		return CO_ENOPERM;
-	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_URL_MALFORMAT:
 		return CO_EUSAGE;
+	case CURLE_UNSUPPORTED_PROTOCOL:	/* the URL's was checked: a redirect's */
 	case CURLE_TOO_MANY_REDIRECTS:
 	case CURLE_WEIRD_SERVER_REPLY:
 		return CO_EPROTOCOL;

@@ -366,3 +366,12 @@ def test_a_part_of_the_file_asked_for_by_no_one_is_refused(stub, tmp_path):
     assert proc.returncode != 0, proc.stderr
     assert "a part of the file (206) in reply to a request for all of it" in proc.stderr
     assert not (out / "data.bin").exists()
+
+
+def test_a_redirect_to_the_local_disk_is_refused(stub, tmp_path, victim):
+    stub.behaviour = lambda h: h.send(302, b"", headers=[("Location", f"file://{victim}")])
+    out = tmp_path / "out"
+    proc = run("sc-fetch", "-d", out, f"http://127.0.0.1:{stub.server_address[1]}/data.csv")
+    assert proc.returncode == 76, proc.stderr
+    assert not (out / "data.csv").exists()
+    assert victim.read_text() == "precious\n"
