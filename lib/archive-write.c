@@ -194,7 +194,6 @@ CO_API int co_archive_writer_add_fd(struct co_ctx *ctx, struct co_archive_writer
 	return add_fd(ctx, w, path, fd, -1, size);
 }
 
-
 /*
  * A member's data into an unlinked temporary file, so that the size
  * announced in the new archive is what it really holds, never what the
