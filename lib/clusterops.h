@@ -1179,15 +1179,18 @@ int co_worker_log_archive(struct co_ctx *ctx, const struct co_worker_log_id *id,
  * that is no longer a regular file (a link, a FIFO put in its place) or
  * cannot be opened is left out; added() is called for each one copied,
  * and their count is in *copied. The status is the writer's: CO_OK, or why
- * the archive could not be written.
+ * the archive could not be written. The events dir is everyone's: a file
+ * larger than the extract_max_size setting allows, with what was copied
+ * before it, is left out.
  */
 int co_eventlog_archive(struct co_ctx *ctx, int dirfd, const struct co_eventlog *log,
 			struct co_archive_writer *w, const char *prefix,
 			co_archive_member_fn *added, void *arg, size_t *copied);
 /*
  * Every event log of app_id in the events dir (the events_dir setting),
- * where this machine sees it, copied into w as co_eventlog_archive() does;
- * *copied counts the files. The status is the writer's.
+ * where this machine sees it, copied into w as co_eventlog_archive() does,
+ * all of them within one extract_max_size; *copied counts the files. The
+ * status is the writer's.
  */
 int co_eventlog_archive_app(struct co_ctx *ctx, const char *app_id,
 			    struct co_archive_writer *w, const char *prefix,

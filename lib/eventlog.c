@@ -928,16 +928,26 @@ CO_API int co_eventlog_open_file(struct co_ctx *ctx, int dirfd, const struct co_
 	return CO_OK;
 }
 
+/*
+ * One file of an event log into w. The events dir is everyone's: a file
+ * larger than what is left of the bundle's allowance (*left bytes) is left
+ * out, as is one gone or swapped since the scan.
+ */
 static int archive_file(struct co_ctx *ctx, int dirfd, const struct co_eventlog *log,
 			const char *file, struct co_archive_writer *w, const char *prefix,
-			co_archive_member_fn *added, void *arg, size_t *copied)
+			co_archive_member_fn *added, void *arg, size_t *copied, uint64_t *left)
 {
+	struct stat sb;
 	char *path;
 	int64_t size;
 	int fd, rc;
 
 	if (co_eventlog_open_file(ctx, dirfd, log, file, &fd) != CO_OK)
 		return CO_OK;	/* gone or swapped since the scan: left out */
+	if (fstat(fd, &sb) != 0 || (uint64_t)sb.st_size > *left) {
+		close(fd);
+		return CO_OK;
+	}
 	if (asprintf(&path, "%s%s%s%s", prefix, log->name, file ? "/" : "",
 		     file ? file : "") < 0) {
 		close(fd);
@@ -946,6 +956,7 @@ static int archive_file(struct co_ctx *ctx, int dirfd, const struct co_eventlog 
 	rc = co_archive_writer_add_fd(ctx, w, path, fd, &size);
 	close(fd);
 	if (rc == CO_OK) {
+		*left -= (uint64_t)size < *left ? (uint64_t)size : *left;
 		(*copied)++;
 		if (added)
 			added(arg, path, size);
@@ -954,18 +965,38 @@ static int archive_file(struct co_ctx *ctx, int dirfd, const struct co_eventlog 
 	return rc;
 }
 
-CO_API int co_eventlog_archive(struct co_ctx *ctx, int dirfd, const struct co_eventlog *log,
-			       struct co_archive_writer *w, const char *prefix,
-			       co_archive_member_fn *added, void *arg, size_t *copied)
+static int archive_log(struct co_ctx *ctx, int dirfd, const struct co_eventlog *log,
+		       struct co_archive_writer *w, const char *prefix,
+		       co_archive_member_fn *added, void *arg, size_t *copied, uint64_t *left)
 {
 	int rc = CO_OK;
 
 	*copied = 0;
 	if (!log->id.rolling)
-		return archive_file(ctx, dirfd, log, NULL, w, prefix, added, arg, copied);
+		return archive_file(ctx, dirfd, log, NULL, w, prefix, added, arg, copied, left);
 	for (size_t i = 0; rc == CO_OK && i < log->n_files; i++)
-		rc = archive_file(ctx, dirfd, log, log->files[i], w, prefix, added, arg, copied);
+		rc = archive_file(ctx, dirfd, log, log->files[i], w, prefix, added, arg, copied,
+				  left);
 	return rc;
+}
+
+/* What the bundle takes from the events dir: the extract_max_size setting. */
+static uint64_t allowance(struct co_ctx *ctx)
+{
+	uint64_t max;
+
+	return co_parse_size(ctx, "extract_max_size",
+			     co_config_get(ctx, CO_KEY_EXTRACT_MAX_SIZE), &max) == CO_OK
+	       ? max : 0;
+}
+
+CO_API int co_eventlog_archive(struct co_ctx *ctx, int dirfd, const struct co_eventlog *log,
+			       struct co_archive_writer *w, const char *prefix,
+			       co_archive_member_fn *added, void *arg, size_t *copied)
+{
+	uint64_t left = allowance(ctx);
+
+	return archive_log(ctx, dirfd, log, w, prefix, added, arg, copied, &left);
 }
 
 CO_API int co_eventlog_archive_app(struct co_ctx *ctx, const char *app_id,
@@ -975,6 +1006,7 @@ CO_API int co_eventlog_archive_app(struct co_ctx *ctx, const char *app_id,
 	const char *dir = co_events_dir_path(ctx, co_config_get(ctx, CO_KEY_EVENTS_DIR));
 	struct co_eventlog_dir *logs = NULL;
 	int rc = CO_OK, fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	uint64_t left = allowance(ctx);
 	size_t n;
 
 	*copied = 0;
@@ -983,7 +1015,7 @@ CO_API int co_eventlog_archive_app(struct co_ctx *ctx, const char *app_id,
 	for (size_t i = 0; rc == CO_OK && logs && i < logs->n_logs; i++) {
 		if (strcmp(logs->logs[i].id.app_id, app_id) != 0)
 			continue;
-		rc = co_eventlog_archive(ctx, fd, &logs->logs[i], w, prefix, added, arg, &n);
+		rc = archive_log(ctx, fd, &logs->logs[i], w, prefix, added, arg, &n, &left);
 		*copied += n;
 	}
 	co_eventlog_dir_free(logs);

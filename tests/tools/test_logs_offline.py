@@ -416,3 +416,21 @@ def test_bundle_ends_when_the_log_stops_short_of_its_first_size(servers, isolate
     assert proc.returncode not in (0, 1), proc.stderr   # its first piece is in: no archive
     assert "fewer bytes than it announced" in proc.stderr
     assert list(out.parent.iterdir()) == []
+
+
+def test_bundle_leaves_out_a_planted_event_log_larger_than_allowed(servers, isolated, tmp_path):
+    # anyone can put a file in the shared events dir under an application's
+    # name: a sparse one costs its planter nothing and would be read whole
+    events = tmp_path / "events"
+    events.mkdir()
+    with open(events / APP, "wb") as f:
+        f.truncate(2 << 30)
+    name = f"eventlog_v2_{APP}/events_1_{APP}"
+    master = history_server(servers, history_zip({name: b'{"Event":"x"}\n'}))
+    out = tmp_path / "bundle.tar"
+    proc = run("sc-logs", "-o", out, APP, timeout=60,
+               env={**master.env, "SC_EVENTS_DIR": str(events), "SC_EXTRACT_MAX_SIZE": "1M"})
+    assert out.stat().st_size < 1 << 20, proc.stderr
+    members = bundle_members(out)
+    assert f"{APP}/eventlog/{APP}" not in members
+    assert members[f"{APP}/eventlog/{name}"] == b'{"Event":"x"}\n'    # the history server's
