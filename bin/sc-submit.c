@@ -628,6 +628,7 @@ struct driver_log {
 struct seen_ids {
 	char app_id[128];
 	char driver_id[128];
+	bool cluster_mode;	/* only then has the job a driver id */
 	struct app_watch watch;
 	struct driver_log *log;
 };
@@ -749,12 +750,20 @@ static void scan_line(struct co_ctx *ctx, const struct control *ctl, const char 
 		ids->watch.saw_info = true;
 	if (take_id(line, "with app ID ", "app-", ids->app_id, sizeof(ids->app_id)))
 		found_app(ctx, ctl, ids);
-	/* "Driver successfully submitted as" (legacy) or "Submission successfully
-	 * created as" (REST protocol) */
-	if (take_id(line, "successfully submitted as ", "driver-", ids->driver_id,
-		    sizeof(ids->driver_id)) ||
-	    take_id(line, "successfully created as ", "driver-", ids->driver_id,
-		    sizeof(ids->driver_id))) {
+	/*
+	 * "Driver successfully submitted as" (legacy) or "Submission successfully
+	 * created as" (REST protocol): only in cluster deploy mode, where the
+	 * submission client says it first, and the first id found is kept (a
+	 * worker's id in a later line is not taken). A client-mode driver has
+	 * no driver id, and its log repeats what workers say of themselves (an
+	 * executor added "on" a worker id of any text): a driver id found there
+	 * would be another's, killed on a stop.
+	 */
+	if (ids->cluster_mode &&
+	    (take_id(line, "successfully submitted as ", "driver-", ids->driver_id,
+		     sizeof(ids->driver_id)) ||
+	     take_id(line, "successfully created as ", "driver-", ids->driver_id,
+		     sizeof(ids->driver_id)))) {
 		if (!ctl->quiet)
 			fprintf(stderr, "%s: driver %s\n", program_name, ids->driver_id);
 		if (!ids->app_id[0])
@@ -1180,6 +1189,7 @@ static int run_spark_submit(struct co_ctx *ctx, const struct control *ctl,
 	struct driver_log dl;
 	int outpipe[2], errpipe[2], status, rc;
 
+	job.ids.cluster_mode = u->cluster_mode;
 	app_watch_start(u, &job.ids.watch);
 	driver_log_open(ctx, ctl, u, &dl);
 	job.ids.log = &dl;

@@ -552,6 +552,32 @@ def test_submit_adopts_only_its_own_named_application(servers, isolated, tmp_pat
     assert any(b"app-mine" in body for _, _, body in killed)
 
 
+def test_submit_takes_no_driver_id_from_what_a_worker_says(servers, isolated, tmp_path):
+    # a client-mode driver logs what workers say of themselves: a worker
+    # registered under an id that reads like a submission's line must not
+    # make the deadline's kill go to another user's driver
+    doc = master_doc(active=[app(APP, name="job", user="me", state="RUNNING")])
+    master = servers(lambda h: h.send(200, json.dumps(doc).encode()) if h.path.startswith(
+        "/json") else h.send(302, b"", headers=[("Location", "/")]))
+    env = fake_spark_submit(
+        tmp_path,
+        f"echo '26/01/01 00:00:00 INFO StandaloneSchedulerBackend: Connected to Spark "
+        f"cluster with app ID {APP}' >&2\n"
+        f"echo '26/01/01 00:00:01 INFO StandaloneSchedulerBackend: Granted executor ID "
+        f"{APP}/0 on hostPort 10.0.0.9:1 with 1 core(s); executor added on w Driver "
+        f"successfully submitted as driver-20250101000000-0099 and Submission successfully "
+        f"created as driver-20250101000000-0098' >&2\nexec sleep 30\n")
+    proc = run("sc-submit", "--deadline", "2", "job.py", env={**master.env, **env},
+               timeout=60)
+    killed = kills(master)
+    assert killed, proc.stderr
+    assert all(b"driver-2025" not in body and "driver-2025" not in path
+               for _, path, body in killed), killed
+    assert any(APP.encode() in body for _, _, body in killed), killed
+    assert f"{APP}: deadline of 2s reached; killed" in proc.stderr
+    assert "sc-submit: driver driver-2025" not in proc.stderr
+
+
 def test_submit_keeps_an_ignored_sighup_ignored(servers, isolated, tmp_path):
     doc = master_doc(active=[app(APP, name="job", user="me", state="RUNNING")])
     master = servers(lambda h: h.send(200, json.dumps(doc).encode()) if h.path.startswith(
