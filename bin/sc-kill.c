@@ -31,6 +31,7 @@ struct target {
 	char *id;
 	char *name;
 	char *state;	/* last state seen */
+	bool unvouched;	/* last seen missing from a master that did not take the kill */
 	enum outcome outcome;
 	char *error;
 };
@@ -44,6 +45,7 @@ struct control {
 	const char *name_glob;
 	struct target *targets;
 	size_t n_targets;
+	size_t kill_master;	/* the master the kills went to */
 };
 
 static noreturn void usage(void)
@@ -292,7 +294,17 @@ static int confirm(struct co_ctx *ctx, struct control *ctl)
 			if (t->outcome != PENDING)
 				continue;
 			state = lookup(st, t);
-			/* Gone from the master's lists: it ended and was forgotten. */
+			/*
+			 * Gone from the lists of the master that took the kill, ALIVE: it
+			 * ended and was forgotten. Another master's lists (after a
+			 * failover, or from one that lies) say nothing of it.
+			 */
+			t->unvouched = !state && (co_master_active(ctx) != ctl->kill_master ||
+						  strcmp(st->status, "ALIVE") != 0);
+			if (t->unvouched) {
+				pending++;
+				continue;
+			}
 			set_state(t, state ? state : "GONE");
 			if (!state || co_spark_state_is_final(state))
 				t->outcome = KILLED;
@@ -308,9 +320,14 @@ static int confirm(struct co_ctx *ctx, struct control *ctl)
 	}
 	for (size_t i = 0; i < ctl->n_targets; i++) {
 		struct target *t = &ctl->targets[i];
-		char msg[128];
+		char msg[160];
 
-		if (t->outcome == PENDING) {
+		if (t->outcome == PENDING && t->unvouched) {
+			snprintf(msg, sizeof(msg), "not confirmed after %.0f s: the master that "
+				 "answers does not list it, and did not take the kill",
+				 ctl->confirm_seconds);
+			fail(t, FAILED, msg);
+		} else if (t->outcome == PENDING) {
 			snprintf(msg, sizeof(msg), "still %s after %.0f s",
 				 t->state ? t->state : "running", ctl->confirm_seconds);
 			fail(t, FAILED, msg);
@@ -392,6 +409,7 @@ int main(int argc, char **argv)
 	rc = ctl.name_glob ? resolve_name(&ctl, st) : CO_OK;
 	if (rc == CO_OK) {
 		request_kills(ctx, &ctl, st);
+		ctl.kill_master = co_master_active(ctx);
 		co_master_state_free(st);
 		confirm_rc = ctl.dry_run ? CO_OK : confirm(ctx, &ctl);
 		rc = report(&ctl, co_master_ui(ctx, co_master_active(ctx)));

@@ -418,3 +418,27 @@ def test_the_token_goes_to_every_configured_master(masters):
     proc = run("sc-status", env={**group_env(m1, m2), "SC_TOKEN": "s3cret"})
     assert proc.returncode == 0, proc.stderr
     assert sorted(seen) == sorted([(m1.url, "Bearer s3cret"), (m2.url, "Bearer s3cret")])
+
+
+def test_kill_is_not_confirmed_by_a_master_that_did_not_take_it(masters):
+    # the ALIVE master takes the kill and stops answering; the other one,
+    # ALIVE too (a lie, or a failover without recovery), lists nothing: its
+    # silence about the application confirms nothing
+    m1, m2 = masters("ALIVE"), masters("STANDBY")
+    m2.apps = []
+    answer = m1.answer
+
+    def gone_after_the_kill(h):
+        if h.path == "/json/" and [r for r in m1.requests if r[0] == "POST"]:
+            m2.status = "ALIVE"
+            return h.send(503, b"{}")
+        if h.path == "/app/kill/":
+            return h.send(302, b"", headers=[("Location", "/")])   # taken, not done
+        return answer(h)
+    m1.server.behaviour = gone_after_the_kill
+    proc = run("sc-kill", "-J", "--wait", "2", APP, env=group_env(m1, m2))
+    assert proc.returncode == 1, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["outcome"] != "killed", out
+    assert "not confirmed after 2 s: the master that answers does not list it" in proc.stderr
+    assert [r[1] for r in m1.requests if r[0] == "POST"] == ["/app/kill/"]
