@@ -132,6 +132,13 @@ enum co_http_method { CO_HTTP_GET, CO_HTTP_POST };
 /* Flags for struct co_http_request. */
 #define CO_HTTP_ANY_STATUS	0x1	/* do not turn 4xx/5xx into errors */
 #define CO_HTTP_RETRY		0x2	/* idempotent: retry transient failures */
+/*
+ * A JSON document (a worker's state, a REST reply, the history server's
+ * document on an application): at most CO_HTTP_MAX_DOC bytes, as jansson's
+ * tree of it takes some twenty times its text.
+ */
+#define CO_HTTP_DOCUMENT	0x4
+#define CO_HTTP_MAX_DOC		(2u << 20)
 
 struct co_http_request {
 	enum co_http_method method;
@@ -152,7 +159,8 @@ struct co_http_response {
 /*
  * Perform one request (with a bounded retry when CO_HTTP_RETRY is set).
  * Transport failures map to CO_EUNAVAILABLE (refused, unresolvable),
- * CO_ETEMPFAIL (timeout) or CO_EPROTOCOL (empty or oversized reply); unless
+ * CO_ETEMPFAIL (timeout) or CO_EPROTOCOL (empty or oversized reply: more
+ * than 64 MiB, or CO_HTTP_MAX_DOC with CO_HTTP_DOCUMENT); unless
  * CO_HTTP_ANY_STATUS, 401/403 map to CO_ENOPERM, 5xx to CO_EUNAVAILABLE
  * and other non-2xx/3xx statuses to CO_EPROTOCOL. Messages start with the
  * URL. A bearer token ($SC_TOKEN or the token_file) and ~/.netrc are used

@@ -122,7 +122,8 @@ CO_API double co_history_patience(const struct co_spark_app *app)
 
 	if (!app || app->active)
 		return HISTORY_WAIT_SECONDS;
-	ended_ago = (double)time(NULL) - (double)(app->start_ms + app->duration_ms) / 1000.0;
+	/* in doubles: the master's numbers may add up past int64 */
+	ended_ago = (double)time(NULL) - ((double)app->start_ms + (double)app->duration_ms) / 1000.0;
 	return ended_ago < HISTORY_RECENT_SECONDS ? HISTORY_WAIT_SECONDS : 0;
 }
 
@@ -145,8 +146,8 @@ CO_API int co_history_app_fetch(struct co_ctx *ctx, const char *app_id, double w
 				struct co_history_app **out)
 {
 	struct co_http_response resp = { 0 };
-	struct co_http_request req = { .method = CO_HTTP_GET,
-				       .flags = CO_HTTP_ANY_STATUS | CO_HTTP_RETRY };
+	struct co_http_request req = { .method = CO_HTTP_GET, .flags = CO_HTTP_ANY_STATUS |
+				       CO_HTTP_RETRY | CO_HTTP_DOCUMENT };
 	double deadline = now_seconds() + wait_seconds;
 	char *url = co_history_url(ctx, app_id, NULL);
 	int rc;

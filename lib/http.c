@@ -22,6 +22,7 @@ struct sink {
 	co_http_body_fn *fn;
 	void *tag;
 	uint64_t max;		/* the most a streamed body may bring */
+	uint64_t max_kept;	/* the most a body kept in data may bring */
 	uint64_t streamed;
 	int fn_rc;
 };
@@ -44,8 +45,8 @@ static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 			return s->fn_rc == CO_OK ? n : 0;
 		}
 	}
-	if (s->len + n + 1 > CO_HTTP_MAX_BODY) {
-		s->overflow = CO_HTTP_MAX_BODY;
+	if (s->len + n + 1 > s->max_kept) {
+		s->overflow = s->max_kept;
 		return 0;	/* makes curl fail with CURLE_WRITE_ERROR */
 	}
 	return co_bytes_append(&s->data, &s->len, &s->cap, ptr, n) ? n : 0;
@@ -287,7 +288,8 @@ static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *headers = NULL;
-	struct sink sink = { 0 };
+	struct sink sink = { .max_kept = (req->flags & CO_HTTP_DOCUMENT) ? CO_HTTP_MAX_DOC
+						: CO_HTTP_MAX_BODY };
 	char *auth = NULL;
 	char *ctype = NULL;
 	char *location = NULL;
@@ -584,6 +586,7 @@ static int multi_add(struct co_http_multi *m, const char *url, void *tag,
 		return co_err(m->ctx, CO_ESOFTWARE, "out of memory");
 	}
 	t->tag = tag;
+	t->sink.max_kept = CO_HTTP_MAX_BODY;
 	setup_easy(t->curl, t->url, timeout_ms(m->ctx), t->errbuf, &t->sink);
 	t->multi = m;
 	t->limit = timeout_ms(m->ctx) / 1000.0;

@@ -58,7 +58,8 @@ static int rest_call_one(struct co_ctx *ctx, const char *base, enum co_http_meth
 		.body = body,
 		.body_len = body ? strlen(body) : 0,
 		/* Spark answers errors as JSON with 4xx/5xx: read them. */
-		.flags = CO_HTTP_ANY_STATUS | (method == CO_HTTP_GET ? CO_HTTP_RETRY : 0),
+		.flags = CO_HTTP_ANY_STATUS | CO_HTTP_DOCUMENT |
+			 (method == CO_HTTP_GET ? CO_HTTP_RETRY : 0),
 	};
 	struct co_http_response resp;
 	char *url = co_url_join(base, path);

@@ -133,7 +133,9 @@ CO_API int co_worker_state_fetch(struct co_ctx *ctx, const char *webui,
 	*out = NULL;
 	if (!url)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
-	rc = co_http_get(ctx, url, &resp);
+	rc = co_http_request(ctx, &(struct co_http_request){
+		.method = CO_HTTP_GET, .url = url, .flags = CO_HTTP_RETRY | CO_HTTP_DOCUMENT },
+			     &resp);
 	if (rc == CO_OK)
 		rc = co_worker_state_parse(ctx, resp.body, resp.len, url, out);
 	co_http_response_clear(&resp);

@@ -434,3 +434,20 @@ def test_bundle_leaves_out_a_planted_event_log_larger_than_allowed(servers, isol
     members = bundle_members(out)
     assert f"{APP}/eventlog/{APP}" not in members
     assert members[f"{APP}/eventlog/{name}"] == b'{"Event":"x"}\n'    # the history server's
+
+
+def test_a_worker_state_larger_than_a_document_is_refused(servers, isolated):
+    # a worker's /json/ is parsed whole, and its tree takes some twenty
+    # times its text: more than 2 MiB of it is not read
+    def huge_state(h):
+        doc = dict(worker_json(), id="worker-0",
+                   finishedexecutors=[{"id": i, "appid": "app-x", "appdesc": {"name": "j"}}
+                                      for i in range(60000)])
+        h.send(200, json.dumps(doc).encode())
+    wk = servers(huge_state)
+    docs = [dict(worker(wk.url, "worker-0"), port=1000)]
+    master = servers(lambda h: h.send(200, json.dumps(master_doc(
+        workers=docs, completed=[app()])).encode()))
+    proc = run("sc-logs", APP, env=master.env, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert "reply larger than 2 MiB" in proc.stderr

@@ -442,3 +442,20 @@ def test_kill_is_not_confirmed_by_a_master_that_did_not_take_it(masters):
     assert out["outcome"] != "killed", out
     assert "not confirmed after 2 s: the master that answers does not list it" in proc.stderr
     assert [r[1] for r in m1.requests if r[0] == "POST"] == ["/app/kill/"]
+
+
+def test_a_rest_reply_larger_than_a_document_is_refused(masters):
+    m = masters("ALIVE")
+    answer = m.answer
+
+    def padded(h):
+        if h.path.startswith("/v1/submissions/kill/"):
+            return h.send(200, json.dumps({
+                "action": "KillSubmissionResponse", "success": True,
+                "message": "x" * (3 << 20), "submissionId": DRIVER,
+                "serverSparkVersion": "3.5.1"}).encode())
+        return answer(h)
+    m.server.behaviour = padded
+    proc = run("sc-kill", "--rest", "--driver", DRIVER, env=group_env(m))
+    assert proc.returncode == 1, proc.stderr
+    assert "reply larger than 2 MiB" in proc.stderr
