@@ -667,16 +667,24 @@ static void list_text(struct kc_opts *o, const struct rd_kafka_metadata *md, int
 	}
 }
 
+/*
+ * A JSON string of what the broker says (names and hosts: any bytes a
+ * hostile broker sends), its invalid UTF-8 replaced and the rest escaped
+ * by jansson.
+ */
 static void json_str(const char *s)
 {
-	/* Topic and broker names are plain ASCII; quotes escaped anyway. */
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			putchar('\\');
-		putchar(*s);
-	}
-	putchar('"');
+	size_t len;
+	char *valid = co_utf8_replace_invalid(s ? s : "", s ? strlen(s) : 0, &len);
+	json_t *j = valid ? json_stringn(valid, len) : NULL;
+	char *text = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+
+	if (!text)
+		die(CO_ESOFTWARE, "out of memory");
+	fputs(text, stdout);
+	free(text);
+	json_decref(j);
+	free(valid);
 }
 
 static void list_json(struct kc_opts *o, const struct rd_kafka_metadata *md, int32_t ctrl)
@@ -686,9 +694,14 @@ static void list_json(struct kc_opts *o, const struct rd_kafka_metadata *md, int
 	printf("},\"query\":{\"topic\":");
 	json_str(o->n_topics ? o->topics[0] : "*");
 	printf("},\"controllerid\":%" PRId32 ",\"brokers\":[", ctrl);
-	for (int i = 0; i < md->broker_cnt; i++)
-		printf("%s{\"id\":%" PRId32 ",\"name\":\"%s:%d\"}", i ? "," : "",
-		       md->brokers[i].id, md->brokers[i].host, md->brokers[i].port);
+	for (int i = 0; i < md->broker_cnt; i++) {
+		char *name = xasprintf("%s:%d", md->brokers[i].host, md->brokers[i].port);
+
+		printf("%s{\"id\":%" PRId32 ",\"name\":", i ? "," : "", md->brokers[i].id);
+		json_str(name);
+		putchar('}');
+		free(name);
+	}
 	printf("],\"topics\":[");
 	for (int i = 0; i < md->topic_cnt; i++) {
 		const struct rd_kafka_metadata_topic *t = &md->topics[i];
