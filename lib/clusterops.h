@@ -135,10 +135,11 @@ enum co_http_method { CO_HTTP_GET, CO_HTTP_POST };
 /*
  * A JSON document (a worker's state, a REST reply, the history server's
  * document on an application): at most CO_HTTP_MAX_DOC bytes, as jansson's
- * tree of it takes some twenty times its text.
+ * tree of it takes some twenty times its text. A worker keeps 1,000
+ * finished executors by default, each about 2 KiB with its command line.
  */
 #define CO_HTTP_DOCUMENT	0x4
-#define CO_HTTP_MAX_DOC		(2u << 20)
+#define CO_HTTP_MAX_DOC		(8u << 20)
 
 struct co_http_request {
 	enum co_http_method method;

@@ -438,11 +438,11 @@ def test_bundle_leaves_out_a_planted_event_log_larger_than_allowed(servers, isol
 
 def test_a_worker_state_larger_than_a_document_is_refused(servers, isolated):
     # a worker's /json/ is parsed whole, and its tree takes some twenty
-    # times its text: more than 2 MiB of it is not read
+    # times its text: more than 8 MiB of it is not read
     def huge_state(h):
         doc = dict(worker_json(), id="worker-0",
                    finishedexecutors=[{"id": i, "appid": "app-x", "appdesc": {"name": "j"}}
-                                      for i in range(60000)])
+                                      for i in range(150000)])
         h.send(200, json.dumps(doc).encode())
     wk = servers(huge_state)
     docs = [dict(worker(wk.url, "worker-0"), port=1000)]
@@ -450,4 +450,4 @@ def test_a_worker_state_larger_than_a_document_is_refused(servers, isolated):
         workers=docs, completed=[app()])).encode()))
     proc = run("sc-logs", APP, env=master.env, timeout=60)
     assert proc.returncode == 1, proc.stderr
-    assert "reply larger than 2 MiB" in proc.stderr
+    assert "reply larger than 8 MiB" in proc.stderr

@@ -452,10 +452,10 @@ def test_a_rest_reply_larger_than_a_document_is_refused(masters):
         if h.path.startswith("/v1/submissions/kill/"):
             return h.send(200, json.dumps({
                 "action": "KillSubmissionResponse", "success": True,
-                "message": "x" * (3 << 20), "submissionId": DRIVER,
+                "message": "x" * (9 << 20), "submissionId": DRIVER,
                 "serverSparkVersion": "3.5.1"}).encode())
         return answer(h)
     m.server.behaviour = padded
     proc = run("sc-kill", "--rest", "--driver", DRIVER, env=group_env(m))
     assert proc.returncode == 1, proc.stderr
-    assert "reply larger than 2 MiB" in proc.stderr
+    assert "reply larger than 8 MiB" in proc.stderr
