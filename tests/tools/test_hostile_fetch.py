@@ -363,7 +363,7 @@ def test_a_part_of_the_file_asked_for_by_no_one_is_refused(stub, tmp_path):
     out = tmp_path / "out"
     url = f"http://127.0.0.1:{stub.server_address[1]}/data.bin"
     proc = run("sc-fetch", "-d", out, url)
-    assert proc.returncode != 0, proc.stderr
+    assert proc.returncode == 76, proc.stderr
     assert "a part of the file (206) in reply to a request for all of it" in proc.stderr
     assert not (out / "data.bin").exists()
 
