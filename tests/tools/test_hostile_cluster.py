@@ -465,6 +465,18 @@ def fake_spark_submit(tmp_path, script):
             "SPARK_USER": "me"}
 
 
+# spark-submit's INFO line with the application's id, as a shell command
+APP_ID_LINE = (f"echo '26/01/01 00:00:00 INFO StandaloneSchedulerBackend: Connected to Spark "
+               f"cluster with app ID {APP}' >&2\n")
+
+
+def job_master(servers):
+    """A master running APP for user me under the name job; kills redirect."""
+    doc = master_doc(active=[app(APP, name="job", user="me", state="RUNNING")])
+    return servers(lambda h: h.send(200, json.dumps(doc).encode()) if h.path.startswith(
+        "/json") else h.send(302, b"", headers=[("Location", "/")]))
+
+
 def kills(server):
     return [r for r in server.requests if r[0] == "POST" and "kill" in r[1]]
 
@@ -556,13 +568,10 @@ def test_submit_takes_no_driver_id_from_what_a_worker_says(servers, isolated, tm
     # a client-mode driver logs what workers say of themselves: a worker
     # registered under an id that reads like a submission's line must not
     # make the deadline's kill go to another user's driver
-    doc = master_doc(active=[app(APP, name="job", user="me", state="RUNNING")])
-    master = servers(lambda h: h.send(200, json.dumps(doc).encode()) if h.path.startswith(
-        "/json") else h.send(302, b"", headers=[("Location", "/")]))
+    master = job_master(servers)
     env = fake_spark_submit(
         tmp_path,
-        f"echo '26/01/01 00:00:00 INFO StandaloneSchedulerBackend: Connected to Spark "
-        f"cluster with app ID {APP}' >&2\n"
+        APP_ID_LINE +
         f"echo '26/01/01 00:00:01 INFO StandaloneSchedulerBackend: Granted executor ID "
         f"{APP}/0 on hostPort 10.0.0.9:1 with 1 core(s); executor added on w Driver "
         f"successfully submitted as driver-20250101000000-0099 and Submission successfully "
@@ -579,13 +588,8 @@ def test_submit_takes_no_driver_id_from_what_a_worker_says(servers, isolated, tm
 
 
 def test_submit_keeps_an_ignored_sighup_ignored(servers, isolated, tmp_path):
-    doc = master_doc(active=[app(APP, name="job", user="me", state="RUNNING")])
-    master = servers(lambda h: h.send(200, json.dumps(doc).encode()) if h.path.startswith(
-        "/json") else h.send(302, b"", headers=[("Location", "/")]))
-    env = fake_spark_submit(
-        tmp_path,
-        f"echo '26/01/01 00:00:00 INFO StandaloneSchedulerBackend: Connected to Spark "
-        f"cluster with app ID {APP}' >&2\nsleep 3\necho done\n")
+    master = job_master(servers)
+    env = fake_spark_submit(tmp_path, APP_ID_LINE + "sleep 3\necho done\n")
 
     def ignore_hup():
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
