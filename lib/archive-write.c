@@ -240,14 +240,9 @@ static int add_members(struct co_ctx *ctx, struct co_archive_writer *w, const ch
 		       size_t *unsafe)
 {
 	struct archive_entry *e;
-	uint64_t max, used = 0;
-	/* validated when set */
-	long long max_members = strtoll(co_config_get(ctx, CO_KEY_EXTRACT_MAX_MEMBERS), NULL, 10);
-	long long members = 0;
-	int rc, r;
+	struct co_extract_limits lim;
+	int rc = co_extract_limits_read(ctx, &lim), r;
 
-	rc = co_parse_size(ctx, "extract_max_size", co_config_get(ctx, CO_KEY_EXTRACT_MAX_SIZE),
-			   &max);
 	while (rc == CO_OK && (r = archive_read_next_header(in, &e)) != ARCHIVE_EOF) {
 		const char *name = archive_entry_pathname(e);
 		int64_t size;
@@ -258,9 +253,9 @@ static int add_members(struct co_ctx *ctx, struct co_archive_writer *w, const ch
 			rc = co_err(ctx, CO_EDATA, "%s", archive_error_string(in));
 			break;
 		}
-		if (++members > max_members) {
+		if (++lim.members > lim.max_members) {
 			rc = co_err(ctx, CO_EDATA, "more than %lld members (extract_max_members)",
-				    max_members);
+				    lim.max_members);
 			break;
 		}
 		if (archive_entry_filetype(e) != AE_IFREG || !archive_entry_size_is_set(e))
@@ -269,7 +264,7 @@ static int add_members(struct co_ctx *ctx, struct co_archive_writer *w, const ch
 			(*unsafe)++;
 			continue;
 		}
-		rc = spool_member(ctx, in, name, max, &used, &fp);
+		rc = spool_member(ctx, in, name, lim.max_bytes, &lim.bytes, &fp);
 		if (rc)
 			break;
 		if (asprintf(&path, "%s%s", prefix, name) < 0) {

@@ -240,13 +240,7 @@ static int prepare_entry(struct co_ctx *ctx, const char *archive_path, const cha
 	return rc;
 }
 
-/* What one archive may unpack to, from ctx's configuration. */
-struct limits {
-	uint64_t max_bytes, bytes;
-	long long max_members, members;
-};
-
-static int read_limits(struct co_ctx *ctx, struct limits *lim)
+int co_extract_limits_read(struct co_ctx *ctx, struct co_extract_limits *lim)
 {
 	const char *members = co_config_get(ctx, CO_KEY_EXTRACT_MAX_MEMBERS);
 	int rc = co_parse_size(ctx, "extract_max_size",
@@ -260,7 +254,7 @@ static int read_limits(struct co_ctx *ctx, struct limits *lim)
 
 /* Room for n more bytes of what the archive unpacks to, or the error. */
 static int count_bytes(struct co_ctx *ctx, const char *archive_path, const char *name,
-		       struct limits *lim, uint64_t n)
+		       struct co_extract_limits *lim, uint64_t n)
 {
 	if (n > lim->max_bytes - lim->bytes)
 		return co_err(ctx, CO_EDATA, "%s: %s: unpacks to more than the limit of "
@@ -277,7 +271,7 @@ static int count_bytes(struct co_ctx *ctx, const char *archive_path, const char 
  * which the file is cut or extended at its end.
  */
 static int copy_data(struct co_ctx *ctx, const char *archive_path, struct archive *in,
-		     struct archive *out, const char *name, struct limits *lim, uint64_t declared)
+		     struct archive *out, const char *name, struct co_extract_limits *lim, uint64_t declared)
 {
 	uint64_t extent = 0;
 
@@ -331,8 +325,8 @@ static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root
 	struct archive *in = co_archive_reader_new();
 	struct archive *out = archive_write_disk_new();
 	struct archive_entry *e;
-	struct limits lim;
-	int rc = read_limits(ctx, &lim);
+	struct co_extract_limits lim;
+	int rc = co_extract_limits_read(ctx, &lim);
 	int r;
 
 	if (rc)

@@ -983,11 +983,9 @@ static int archive_log(struct co_ctx *ctx, int dirfd, const struct co_eventlog *
 /* What the bundle takes from the events dir: the extract_max_size setting. */
 static uint64_t allowance(struct co_ctx *ctx)
 {
-	uint64_t max;
+	struct co_extract_limits lim;
 
-	return co_parse_size(ctx, "extract_max_size",
-			     co_config_get(ctx, CO_KEY_EXTRACT_MAX_SIZE), &max) == CO_OK
-	       ? max : 0;
+	return co_extract_limits_read(ctx, &lim) == CO_OK ? lim.max_bytes : 0;
 }
 
 CO_API int co_eventlog_archive(struct co_ctx *ctx, int dirfd, const struct co_eventlog *log,

@@ -254,14 +254,15 @@ static int spool_restart(void *tag)
 static int eventlog_zip_spool(struct co_ctx *ctx, const char *app_id, FILE *fp)
 {
 	struct spool s = { .ctx = ctx, .fd = fileno(fp) };
+	struct co_extract_limits lim;
 	char *url = co_history_url(ctx, app_id, "/logs");
 	int rc;
 
 	if (!url)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
 	s.url = url;
-	rc = co_parse_size(ctx, "extract_max_size", co_config_get(ctx, CO_KEY_EXTRACT_MAX_SIZE),
-			   &s.max);
+	rc = co_extract_limits_read(ctx, &lim);
+	s.max = lim.max_bytes;
 	if (rc == CO_OK)
 		rc = co_http_get_streamed(ctx, url, UINT64_MAX, spool_write, spool_restart, &s);
 	if (rc == CO_OK && lseek(s.fd, 0, SEEK_SET) != 0)

@@ -188,4 +188,15 @@ const struct co_archive_suffix *co_archive_suffix_of(const char *name);
  */
 struct archive *co_archive_reader_new(void);
 
+/*
+ * What one archive may unpack to (the extract_max_size and
+ * extract_max_members settings), and what it has so far: bytes and members
+ * start at 0. The status of a size that does not parse, with its message.
+ */
+struct co_extract_limits {
+	uint64_t max_bytes, bytes;
+	long long max_members, members;
+};
+int co_extract_limits_read(struct co_ctx *ctx, struct co_extract_limits *lim);
+
 #endif
