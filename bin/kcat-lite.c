@@ -634,19 +634,24 @@ const struct rd_kafka_metadata *kc_metadata(struct kc_opts *o, rd_kafka_t *rk,
 
 static void list_text(struct kc_opts *o, const struct rd_kafka_metadata *md, int32_t ctrl)
 {
-	printf("Metadata for %s (from broker %" PRId32 ": %s):\n",
-	       o->n_topics ? o->topics[0] : "all topics", md->orig_broker_id,
-	       md->orig_broker_name);
-	printf(" %d brokers:\n", md->broker_cnt);
-	for (int i = 0; i < md->broker_cnt; i++)
-		printf("  broker %" PRId32 " at %s:%d%s\n", md->brokers[i].id,
-		       md->brokers[i].host, md->brokers[i].port,
+	/* Names the brokers give are shown with their control characters as '?'. */
+	printf("Metadata for %s (from broker %" PRId32 ": ",
+	       o->n_topics ? o->topics[0] : "all topics", md->orig_broker_id);
+	fputs_printable(md->orig_broker_name, stdout);
+	printf("):\n %d brokers:\n", md->broker_cnt);
+	for (int i = 0; i < md->broker_cnt; i++) {
+		printf("  broker %" PRId32 " at ", md->brokers[i].id);
+		fputs_printable(md->brokers[i].host, stdout);
+		printf(":%d%s\n", md->brokers[i].port,
 		       md->brokers[i].id == ctrl ? " (controller)" : "");
+	}
 	printf(" %d topics:\n", md->topic_cnt);
 	for (int i = 0; i < md->topic_cnt; i++) {
 		const struct rd_kafka_metadata_topic *t = &md->topics[i];
 
-		printf("  topic \"%s\" with %d partitions:", t->topic, t->partition_cnt);
+		fputs("  topic \"", stdout);
+		fputs_printable(t->topic, stdout);
+		printf("\" with %d partitions:", t->partition_cnt);
 		if (t->err)
 			printf(" %s", rd_kafka_err2str(t->err));
 		putchar('\n');

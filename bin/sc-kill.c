@@ -180,7 +180,7 @@ static int resolve_name(struct control *ctl, const struct co_master_state *st)
 			matches, ctl->name_glob);
 		for (size_t i = 0; i < st->n_apps; i++)
 			if (name_matches(ctl, &st->apps[i]))
-				fprintf(stderr, "  %s\t%s\n", st->apps[i].id, st->apps[i].name);
+				list_app(&st->apps[i]);
 		return CO_EFAIL;
 	}
 	for (size_t i = 0; i < st->n_apps; i++)

@@ -186,7 +186,7 @@ static void add_source(struct sources *srcs, const struct co_spark_worker *w, in
 {
 	const struct control *ctl = srcs->ctl;
 	struct source *s;
-	char exec[16];
+	char exec[16], *where;
 
 	for (size_t i = 0; i < srcs->n; i++)
 		if (srcs->v[i]->id.executor == executor && !strcmp(srcs->v[i]->worker_id, w->id) &&
@@ -200,6 +200,7 @@ static void add_source(struct sources *srcs, const struct co_spark_worker *w, in
 					   .executor = executor, .driver_id = ctl->driver_id };
 	s->worker_id = xstrdup(w->id);
 	s->where = xasprintf("%s:%d", w->host ? w->host : "?", w->port);
+	where = printable(s->where);	/* what the worker says it is: a prefix shows it safe */
 	snprintf(exec, sizeof(exec), "%d", executor);
 	if (executor >= 0)
 		s->label = xasprintf("executor %d %s on %s", executor, stream, s->where);
@@ -209,12 +210,13 @@ static void add_source(struct sources *srcs, const struct co_spark_worker *w, in
 	if (ctl->no_prefix || ctl->mode == OUT_JSON)
 		s->prefix = NULL;
 	else if (ctl->mode == OUT_TSV)
-		s->prefix = xasprintf("%s\t%s\t%s\t", s->where, executor >= 0 ? exec : "driver",
+		s->prefix = xasprintf("%s\t%s\t%s\t", where, executor >= 0 ? exec : "driver",
 				      stream);
 	else if (executor >= 0)
-		s->prefix = xasprintf("[%s exec %s %s] ", s->where, exec, stream);
+		s->prefix = xasprintf("[%s exec %s %s] ", where, exec, stream);
 	else
-		s->prefix = xasprintf("[%s driver %s] ", s->where, stream);
+		s->prefix = xasprintf("[%s driver %s] ", where, stream);
+	free(where);
 	s->lines.max = CO_LOG_PIECE;
 	if (srcs->reader && co_log_reader_add(srcs->reader, &s->id, s) != CO_OK)
 		die(CO_ESOFTWARE, "out of memory");
@@ -264,8 +266,7 @@ static const char *resolve_app(const struct control *ctl, const struct co_master
 		warnmsg("%zu applications match '%s'; give an id:", matches, ctl->name_glob);
 		for (size_t i = 0; i < st->n_apps; i++)
 			if (co_spark_app_named(&st->apps[i], ctl->name_glob))
-				fprintf(stderr, "  %s\t%s\t%s\n", st->apps[i].id, st->apps[i].name,
-					st->apps[i].state);
+				list_app(&st->apps[i]);
 		exit(CO_EFAIL);
 	}
 	return found->id;

@@ -166,10 +166,13 @@ static void print_other_masters(struct co_ctx *ctx, FILE *out, const char *sep)
 
 		if (i == co_master_active(ctx))
 			continue;
-		fprintf(out, "%s%s %s", first ? "" : sep, co_master_ui(ctx, i),
-			status ? status : error ? "no answer" : "not asked");
-		if (!status && error)
-			fprintf(out, " (%s)", error);
+		fprintf(out, "%s%s ", first ? "" : sep, co_master_ui(ctx, i));
+		fputs_printable(status ? status : error ? "no answer" : "not asked", out);
+		if (!status && error) {
+			fputs(" (", out);
+			fputs_printable(error, out);
+			fputc(')', out);
+		}
 		first = false;
 	}
 }
@@ -190,27 +193,40 @@ static void print_tables(struct co_ctx *ctx, const struct co_master_state *st,
 	char b1[64], b2[64], b3[64], b4[32];
 
 	if (mode == OUT_TSV) {
+		struct table *masters = table_new_tsv(7, stdout);
+
+		snprintf(b1, sizeof(b1), "%d", st->alive_workers);
+		snprintf(b2, sizeof(b2), "%d/%d", st->cores_used, st->cores);
+		snprintf(b3, sizeof(b3), "%" PRId64 "/%" PRId64, st->memory_used_mb, st->memory_mb);
 		/* The last field, the UI of the master shown, came with failover groups. */
-		printf("master\t%s\t%s\t%d\t%d/%d\t%" PRId64 "/%" PRId64 "\t%s\n", st->url,
-		       st->status, st->alive_workers, st->cores_used, st->cores,
-		       st->memory_used_mb, st->memory_mb, ui);
+		table_add(masters, (const char *const[]){ "master", st->url, st->status, b1, b2,
+							  b3, ui });
+		table_free(masters);
 		for (size_t i = 0; i < co_master_count(ctx); i++) {
 			const char *error, *status = co_master_seen(ctx, i, &error);
 
-			if (i != co_master_active(ctx))
-				printf("othermaster\t%s\t%s\t%s\n", co_master_ui(ctx, i),
-				       status ? status : "-", error ? error : "");
+			if (i == co_master_active(ctx))
+				continue;
+			printf("othermaster\t%s\t", co_master_ui(ctx, i));
+			fputs_field(status ? status : "-", stdout);
+			putchar('\t');
+			fputs_field(error ? error : "", stdout);	/* empty: it answered */
+			putchar('\n');
 		}
 	} else {
+		char *url = printable(st->url), *status = printable(st->status);
+
 		printf("Master %s: %s, %d alive worker%s, %d/%d cores, %" PRId64 "/%" PRId64
-		       " MiB in use\n", st->url, st->status, st->alive_workers,
+		       " MiB in use\n", url, status, st->alive_workers,
 		       st->alive_workers == 1 ? "" : "s", st->cores_used, st->cores,
 		       st->memory_used_mb, st->memory_mb);
 		if (co_master_count(ctx) > 1) {
-			printf("Master UI %s (%s); other masters: ", ui, st->status);
+			printf("Master UI %s (%s); other masters: ", ui, status);
 			print_other_masters(ctx, stdout, ", ");
 			putchar('\n');
 		}
+		free(url);
+		free(status);
 	}
 
 	workers = mode == OUT_TSV ? table_new_tsv(7, stdout) : table_new(6, wh + 1);

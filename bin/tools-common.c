@@ -194,13 +194,98 @@ char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
-__attribute__((format(printf, 1, 0)))
-/* One line, whole even when another thread writes one too. */
-static void vmsg(const char *fmt, va_list ap)
+/*
+ * How many bytes at s a terminal would take as a control: a C0 byte, DEL,
+ * or a C1 control in UTF-8 (U+0080..U+009F: U+009B is CSI); 0 for text.
+ */
+static size_t control_length(const unsigned char *s)
+{
+	if (*s < 0x20 || *s == 0x7f)
+		return 1;
+	if (s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f)
+		return 2;
+	return 0;
+}
+
+/* s to fp, controls as '?' (and, for a cell, a tab, newline or CR as a space). */
+static void put_text(const char *s, FILE *fp, bool cell)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		size_t n = 0, c;
+
+		while (p[n] && !control_length(p + n))
+			n++;
+		fwrite(p, 1, n, fp);
+		p += n;
+		if (*p && (c = control_length(p)) != 0) {
+			fputc(cell && (*p == '\t' || *p == '\n' || *p == '\r') ? ' ' : '?', fp);
+			p += c;
+		}
+	}
+}
+
+void fputs_printable(const char *s, FILE *fp)
+{
+	put_text(s, fp, false);
+}
+
+void fputs_field(const char *s, FILE *fp)
+{
+	put_text(s, fp, true);
+}
+
+void list_app(const struct co_spark_app *a)
 {
 	flockfile(stderr);
+	fputs("  ", stderr);
+	fputs_field(a->id, stderr);
+	fputc('\t', stderr);
+	fputs_field(a->name ? a->name : "", stderr);
+	fputc('\t', stderr);
+	fputs_field(a->state ? a->state : "", stderr);
+	fputc('\n', stderr);
+	funlockfile(stderr);
+}
+
+/* put_text into a new string. */
+static char *text_copy(const char *s, bool cell)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&text, &len);
+
+	if (!fp)
+		out_of_memory();
+	put_text(s, fp, cell);
+	if (fclose(fp) != 0)
+		out_of_memory();
+	return text;
+}
+
+char *printable(const char *s)
+{
+	return text_copy(s ? s : "", false);
+}
+
+__attribute__((format(printf, 1, 0)))
+/*
+ * One line, whole even when another thread writes one too. Messages carry
+ * what masters, workers and files name: their control characters are
+ * shown as '?', never sent to the terminal.
+ */
+static void vmsg(const char *fmt, va_list ap)
+{
+	char *text = NULL;
+
+	flockfile(stderr);
 	fprintf(stderr, "%s: ", program_name);
-	vfprintf(stderr, fmt, ap);
+	if (vasprintf(&text, fmt, ap) >= 0)
+		fputs_printable(text, stderr);
+	else
+		fputs(fmt, stderr);	/* out of memory: the message's shape */
+	free(text);
 	fputc('\n', stderr);
 	funlockfile(stderr);
 }
@@ -712,19 +797,25 @@ struct table *table_new_tsv(size_t ncols, FILE *out)
 	return t;
 }
 
+/*
+ * A cell as printed: "-" when empty; a tab, newline or CR (which would
+ * break a TSV row) as a space, any other control character as '?'.
+ */
+static void put_cell(const char *s, FILE *fp)
+{
+	fputs_field(s && *s ? s : "-", fp);
+}
+
+static char *cell_text(const char *s)
+{
+	return text_copy(s && *s ? s : "-", true);
+}
+
 void table_add(struct table *t, const char *const *cells)
 {
 	if (t->tsv) {
 		for (size_t c = 0; c < t->ncols; c++) {
-			const char *s = cells[c] && *cells[c] ? cells[c] : "-";
-
-			/* A tab or newline inside a cell would break a TSV row. */
-			for (size_t n; *s; s += n ? n : 1) {
-				n = strcspn(s, "\t\n\r");
-				fwrite(s, 1, n, t->tsv);
-				if (!n)
-					fputc(' ', t->tsv);
-			}
+			put_cell(cells[c], t->tsv);
 			fputc(c + 1 < t->ncols ? '\t' : '\n', t->tsv);
 		}
 		return;
@@ -735,16 +826,8 @@ void table_add(struct table *t, const char *const *cells)
 		t->cells = xreallocarray(t->cells, cap * t->ncols, sizeof(*t->cells));
 		t->cap = cap;
 	}
-	for (size_t c = 0; c < t->ncols; c++) {
-		const char *s = cells[c];
-		char *copy = xstrdup(s && *s ? s : "-");
-
-		/* A tab or newline inside a cell would break a TSV row. */
-		for (char *p = copy; *p; p++)
-			if (*p == '\t' || *p == '\n' || *p == '\r')
-				*p = ' ';
-		t->cells[t->nrows * t->ncols + c] = copy;
-	}
+	for (size_t c = 0; c < t->ncols; c++)
+		t->cells[t->nrows * t->ncols + c] = cell_text(cells[c]);
 	t->nrows++;
 }
 

@@ -160,6 +160,18 @@ enum out_mode { OUT_TEXT, OUT_TSV, OUT_JSON };
 /* JSON when asked, an aligned table on a terminal, TSV otherwise. */
 enum out_mode out_mode_choose(bool json);
 
+/*
+ * Text from a master, a worker or a file name, made safe for a terminal:
+ * each control character (C0, DEL, a C1 in UTF-8) shown as '?'.
+ */
+void fputs_printable(const char *s, FILE *fp);
+/* The same as a TSV field: a tab, newline or CR as a space. */
+void fputs_field(const char *s, FILE *fp);
+char *printable(const char *s);	/* a copy; free it */
+
+/* "  id<TAB>name<TAB>state" on stderr: a line of a list of ambiguous matches. */
+void list_app(const struct co_spark_app *a);
+
 struct table;
 struct table *table_new(size_t ncols, const char *const *headers);
 /*

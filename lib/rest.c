@@ -241,6 +241,11 @@ CO_API int co_rest_create(struct co_ctx *ctx, const struct co_rest_submission *s
 	else if (!reply.submission_id)
 		rc = co_err(ctx, CO_EPROTOCOL, "%s: reply has no submissionId",
 			    ctx->rest_used ? ctx->rest_used : co_config_get(ctx, CO_KEY_REST_URL));
+	else if (!co_driver_log_id_valid(reply.submission_id))
+		/* It goes into the id file, a driver log's name and later requests. */
+		rc = co_err(ctx, CO_EPROTOCOL, "%s: the submissionId is not an id "
+			    "(letters, digits, '.', '_' and '-' only)",
+			    ctx->rest_used ? ctx->rest_used : co_config_get(ctx, CO_KEY_REST_URL));
 	else {
 		*submission_id = reply.submission_id;
 		reply.submission_id = NULL;
@@ -269,6 +274,14 @@ static int id_call(struct co_ctx *ctx, enum co_http_method method, const char *v
 	return rc;
 }
 
+/* A driver state as Spark writes one: RUNNING, FINISHED, ... */
+static bool state_word(const char *s)
+{
+	size_t len = strlen(s);
+
+	return len > 0 && len <= 32 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == len;
+}
+
 CO_API int co_rest_status(struct co_ctx *ctx, const char *id, char **driver_state)
 {
 	struct co_rest_reply reply;
@@ -280,6 +293,8 @@ CO_API int co_rest_status(struct co_ctx *ctx, const char *id, char **driver_stat
 	if (!reply.success || !reply.driver_state)
 		rc = co_err(ctx, CO_EFAIL, "%s: no such submission%s%s", id,
 			    reply.message ? ": " : "", reply.message ? reply.message : "");
+	else if (!state_word(reply.driver_state))
+		rc = co_err(ctx, CO_EPROTOCOL, "%s: the driverState is not a state", id);
 	else {
 		*driver_state = reply.driver_state;
 		reply.driver_state = NULL;

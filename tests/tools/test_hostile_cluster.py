@@ -699,3 +699,130 @@ def test_kill_sends_a_hostile_csrf_token_as_one_field(servers, isolated):
     assert len(posts) == 1, posts
     form = urllib.parse.parse_qs(posts[0][2].decode(), strict_parsing=True)
     assert form == {"id": [APP], "terminate": ["true"], "csrfToken": [token]}
+
+
+# ---- what the cluster names never drives the terminal ----------------------
+
+# An OSC title, a screen clear, the C1 CSI of UTF-8, a newline, a tab.
+HOSTILE = "x\x1b]0;owned\x07\x1b[2J\u009b2J\nfake\tcell"
+SEEN = "x?]0;owned??[2J?2J fake cell"         # as a TSV field
+PRINTED = "x?]0;owned??[2J?2J?fake?cell"      # in a message or a prefix
+
+
+def assert_no_controls(text):
+    """Nothing a terminal acts on: only newline and tab, and no C1 control."""
+    bad = [c for c in text if (ord(c) < 0x20 and c not in "\n\t") or 0x7f <= ord(c) <= 0x9f]
+    assert not bad, repr(text)
+
+
+def on_tty(name, *args, env):
+    """Run a tool with stdout on a pseudo-terminal; (status, stdout, stderr)."""
+    import pty
+    master_fd, slave_fd = pty.openpty()
+    proc = subprocess.Popen([tool(name), *args], stdout=slave_fd, stderr=subprocess.PIPE,
+                            env=dict(os.environ, **env))
+    os.close(slave_fd)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master_fd, 65536)
+        except OSError:     # EIO: the tool closed its end
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master_fd)
+    err = proc.stderr.read()
+    proc.stderr.close()
+    return proc.wait(timeout=20), out.decode(), err.decode()
+
+
+def hostile_master(servers):
+    doc = master_doc(workers=[dict(worker("http://127.0.0.1:1"), host=HOSTILE, id=HOSTILE)],
+                     active=[app(APP, name=HOSTILE, user=HOSTILE, state="RUNNING")],
+                     completed=[app("app-20260101000000-0002", name=HOSTILE)])
+    doc["url"] = HOSTILE
+    return servers(lambda h: h.send(200, json.dumps(doc).encode()))
+
+
+def test_status_shows_control_characters_as_question_marks(servers, isolated):
+    master = hostile_master(servers)
+    status, out, err = on_tty("sc-status", "-a", env=master.env)
+    assert status == 0, err
+    assert_no_controls(out.replace("\r", ""))
+    assert SEEN in out, out
+    # on a pipe: one line a row, as many fields as the kind has
+    proc = run("sc-status", "-a", env=master.env)
+    assert proc.returncode == 0, proc.stderr
+    assert_no_controls(proc.stdout)
+    rows = [line.split("\t") for line in proc.stdout.splitlines()]
+    assert [r[0] for r in rows] == ["master", "worker", "app", "app"], rows
+    assert [len(r) for r in rows] == [7, 7, 9, 9], rows
+    assert rows[0][1] == SEEN and rows[2][2] == SEEN, rows
+
+
+def test_kill_lists_ambiguous_names_without_control_characters(servers, isolated):
+    doc = master_doc(active=[app(APP, name=HOSTILE, state="RUNNING"),
+                             app("app-20260101000000-0002", name=HOSTILE, state="RUNNING")])
+    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    proc = run("sc-kill", "--name", "x*", env=master.env)
+    assert proc.returncode == 1, proc.stderr
+    assert_no_controls(proc.stderr)
+    assert f"  {APP}\t{SEEN}\tRUNNING" in proc.stderr.splitlines(), proc.stderr
+    assert not kills(master)
+
+
+def test_logs_prefix_names_a_hostile_worker_host_safely(servers, isolated):
+    def worker_behaviour(h):
+        if h.path.startswith("/json"):
+            h.send(200, json.dumps(worker_json()).encode())
+        else:
+            h.send(200, b"==== Bytes 0-6 of 6 of /x/stderr ====\nhello\n", "text/plain")
+
+    wk = servers(worker_behaviour)
+    doc = master_doc(workers=[dict(worker(wk.url), host=HOSTILE)], completed=[app()])
+    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    proc = run("sc-logs", APP, env=master.env)
+    assert proc.returncode == 0, proc.stderr
+    assert_no_controls(proc.stdout + proc.stderr)
+    assert proc.stdout.splitlines() == [f"{PRINTED}:1\t0\tstderr\thello"], proc.stdout
+
+
+@pytest.mark.parametrize("field,value,why", [
+    ("submissionId", "driver-1\x1b]0;owned\x07", "the submissionId is not an id"),
+    ("submissionId", "../../x", "the submissionId is not an id"),
+    ("message", HOSTILE, "submission refused: " + PRINTED),
+])
+def test_rest_submit_refuses_or_cleans_what_the_server_says(servers, isolated, tmp_path, field,
+                                                           value, why):
+    reply = {"action": "CreateSubmissionResponse", "success": field != "message",
+             "submissionId": "driver-20260101000000-0007", "serverSparkVersion": "4.3.0"}
+    reply[field] = value
+    master = servers(lambda h: h.send(200, json.dumps(reply).encode()))
+    jar = tmp_path / "app.jar"
+    jar.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    ids = tmp_path / "id"
+    proc = run("sc-submit", "--rest", "--app-id-file", ids, "--class", "Main", jar,
+               env=master.env)
+    assert proc.returncode == (1 if field == "message" else 76), proc.stderr
+    assert why in proc.stderr, proc.stderr
+    assert_no_controls(proc.stderr)
+    assert proc.stdout == "" and not ids.exists()
+
+
+def test_rest_wait_refuses_a_driver_state_that_is_not_one(servers, isolated, tmp_path):
+    def behaviour(h):
+        if h.path == "/v1/submissions/create":
+            h.send(200, json.dumps({"action": "CreateSubmissionResponse", "success": True,
+                                    "submissionId": "driver-20260101000000-0007"}).encode())
+        else:
+            h.send(200, json.dumps({"action": "SubmissionStatusResponse", "success": True,
+                                    "driverState": "FINISHED\x1b[2J"}).encode())
+
+    master = servers(behaviour)
+    jar = tmp_path / "app.jar"
+    jar.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    proc = run("sc-submit", "--rest", "--wait", "--class", "Main", jar, env=master.env)
+    assert proc.returncode == 76, proc.stderr
+    assert "the driverState is not a state" in proc.stderr
+    assert_no_controls(proc.stdout + proc.stderr)
