@@ -1389,14 +1389,25 @@ static int stop_driver(struct co_ctx *ctx, const struct control *ctl, const char
 	return CO_ETEMPFAIL;
 }
 
-/* Follow the driver until it ends; a signal or the deadline kills it on the cluster. */
+/*
+ * How long the driver's status may stay unknown (the REST server down, or
+ * no master ALIVE) before --wait gives up: a master's failover takes one
+ * to two minutes.
+ */
+#define STATUS_PATIENCE 300.0
+
+/*
+ * Follow the driver until it ends; a signal or the deadline kills it on the
+ * cluster. A status call that fails for a while (unreachable, timed out, no
+ * master ALIVE) is asked again, and the deadline still holds meanwhile.
+ */
 static int follow_driver(struct co_ctx *ctx, const struct control *ctl, const char *id,
 			 char **final_state)
 {
 	char *last = NULL;
+	double unknown_since = -1;
 	int rc;
 
-	install_signal_handlers();
 	for (;;) {
 		char *state = NULL;
 
@@ -1405,12 +1416,29 @@ static int follow_driver(struct co_ctx *ctx, const struct control *ctl, const ch
 			return stop_driver(ctx, ctl, id);
 		}
 		rc = co_rest_status(ctx, id, &state);
+		if (rc == CO_EUNAVAILABLE || rc == CO_ETEMPFAIL) {
+			double now = monotonic_now();
+
+			if (unknown_since < 0) {
+				unknown_since = now;
+				warnmsg("driver %s: status unknown (%s); asking again", id,
+					co_ctx_error(ctx));
+			} else if (now - unknown_since >= STATUS_PATIENCE) {
+				warnmsg("driver %s: status unknown for %.0f s (%s); it may still run",
+					id, now - unknown_since, co_ctx_error(ctx));
+				free(last);
+				return rc;
+			}
+			sleep_seconds(ctl->poll_seconds);
+			continue;
+		}
 		if (rc) {
 			free(last);
 			die_ctx(ctx, rc);
 		}
-		if (!ctl->quiet && (!last || strcmp(last, state) != 0))
+		if (!ctl->quiet && (!last || strcmp(last, state) != 0 || unknown_since >= 0))
 			fprintf(stderr, "%s: driver %s: %s\n", program_name, id, state);
+		unknown_since = -1;
 		free(last);
 		last = state;
 		if (co_spark_state_is_final(state)) {
@@ -1438,10 +1466,24 @@ static int submit_rest(struct co_ctx *ctx, const struct control *ctl)
 		goto out;
 	}
 	take_lock(ctl);
+	/*
+	 * From the request on, a signal stops the job: a driver created while
+	 * it came is killed, as the caller gave up before its id was printed.
+	 */
+	install_signal_handlers();
 	rc = co_rest_create(ctx, &job.sub, &id);
+	if (rc && got_signal) {
+		warnmsg("%s", co_ctx_error(ctx));
+		rc = 128 + got_signal;
+		goto out;
+	}
 	if (rc)
 		die_ctx(ctx, rc);
 	write_id_file(ctl->app_id_file, id);
+	if (got_signal) {
+		rc = stop_driver(ctx, ctl, id);
+		goto out;
+	}
 	if (!ctl->quiet)
 		fprintf(stderr, "%s: submitted %s to %s\n", program_name, id,
 			co_rest_url_used(ctx) ? co_rest_url_used(ctx)

@@ -826,3 +826,81 @@ def test_rest_wait_refuses_a_driver_state_that_is_not_one(servers, isolated, tmp
     assert proc.returncode == 76, proc.stderr
     assert "the driverState is not a state" in proc.stderr
     assert_no_controls(proc.stdout + proc.stderr)
+
+
+# ---- sc-submit --rest --wait: a REST server that goes away ------------------
+
+DRIVER_ID = "driver-20260101000000-0007"
+
+
+def rest_server(servers, status_replies, create_delay=0.0):
+    """A REST server: create answers DRIVER_ID (after create_delay s), status
+    answers status_replies in turn (an int is that HTTP status, a str that
+    driverState; the last one repeats), kill succeeds."""
+    replies = list(status_replies)
+
+    def behaviour(h):
+        if h.path == "/v1/submissions/create":
+            time.sleep(create_delay)
+            h.send(200, json.dumps({"action": "CreateSubmissionResponse", "success": True,
+                                    "submissionId": DRIVER_ID}).encode())
+        elif h.path.startswith("/v1/submissions/kill/"):
+            h.send(200, json.dumps({"action": "KillSubmissionResponse", "success": True,
+                                    "submissionId": DRIVER_ID}).encode())
+        else:
+            reply = replies.pop(0) if len(replies) > 1 else replies[0]
+            if isinstance(reply, int):
+                h.send(reply, b"busy", "text/plain")
+            else:
+                h.send(200, json.dumps({"action": "SubmissionStatusResponse", "success": True,
+                                        "driverState": reply}).encode())
+
+    return servers(behaviour)
+
+
+def rest_jar(tmp_path):
+    jar = tmp_path / "app.jar"
+    jar.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    return jar
+
+
+def test_rest_wait_asks_again_while_the_status_is_unknown(servers, isolated, tmp_path):
+    rest = rest_server(servers, ["RUNNING", 503, 503, "FINISHED"])
+    proc = run("sc-submit", "--rest", "--wait", "--class", "Main", rest_jar(tmp_path),
+               env=rest.env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"{DRIVER_ID}\tFINISHED\n"
+    assert f"driver {DRIVER_ID}: status unknown" in proc.stderr
+    assert proc.stderr.count("status unknown") == 1, proc.stderr
+    assert not kills(rest)
+
+
+def test_rest_wait_keeps_the_deadline_while_the_status_is_unknown(servers, isolated, tmp_path):
+    rest = rest_server(servers, ["RUNNING", 503])
+    proc = run("sc-submit", "--rest", "--wait", "--deadline", "3", "--class", "Main",
+               rest_jar(tmp_path), env=rest.env, timeout=60)
+    assert proc.returncode == 75, proc.stderr
+    assert "deadline of 3s reached; killed" in proc.stderr, proc.stderr
+    assert [r[1] for r in kills(rest)] == [f"/v1/submissions/kill/{DRIVER_ID}"]
+
+
+@pytest.mark.parametrize("wait", [True, False])
+def test_rest_signal_during_the_submission_kills_the_driver_created(servers, isolated, tmp_path,
+                                                                    wait):
+    rest = rest_server(servers, ["RUNNING"], create_delay=1.5)
+    ids = tmp_path / "id"
+    args = ["--rest", *(["--wait"] if wait else []), "--app-id-file", str(ids), "--class",
+            "Main", str(rest_jar(tmp_path))]
+    proc = subprocess.Popen([tool("sc-submit"), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, **rest.env))
+    deadline = time.time() + 10
+    while not any(r[1] == "/v1/submissions/create" for r in rest.requests):
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert f"killing driver {DRIVER_ID}" in err
+    assert [r[1] for r in kills(rest)] == [f"/v1/submissions/kill/{DRIVER_ID}"]
+    assert out == ""
+    no_sanitizer_report(err)
