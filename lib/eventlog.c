@@ -10,12 +10,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -775,6 +778,7 @@ static int still_only_members(int fd, const char *log_name)
 
 CO_API int co_eventlog_remove(struct co_ctx *ctx, int dirfd, const struct co_eventlog *log)
 {
+	uint64_t nonce;
 	char *hidden;
 	int rc;
 
@@ -787,7 +791,14 @@ CO_API int co_eventlog_remove(struct co_ctx *ctx, int dirfd, const struct co_eve
 			unlinkat(dirfd, log->crc_name, 0);	/* a checksum alone is harmless */
 		return CO_OK;
 	}
-	if (asprintf(&hidden, HIDDEN_PREFIX "%s", log->name) < 0)
+	/*
+	 * A name nobody can take first: anyone who can write the events dir
+	 * could otherwise plant ".sc-prune.<name>" to make this rename fail
+	 * for ever.
+	 */
+	if (getrandom(&nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce))
+		nonce = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL) ^ (uintptr_t)&nonce;
+	if (asprintf(&hidden, HIDDEN_PREFIX "%s.%016" PRIx64, log->name, nonce) < 0)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
 	/* The one step that makes the log disappear, atomically. */
 	if (renameat(dirfd, log->name, dirfd, hidden) != 0) {

@@ -214,6 +214,33 @@ def test_prune_never_empties_a_planted_sc_prune_dir(events, isolated):
     assert (forged / "data").exists() and (linked / "data").exists()
 
 
+@pytest.mark.parametrize("kind", ["dir", "file"])
+def test_prune_is_not_blocked_by_a_planted_hidden_name(events, isolated, kind):
+    # ".sc-prune.<name>" taken first by another user must not make that
+    # log impossible to prune
+    app_id = "app-20260101000000-0003"
+    log = events / f"eventlog_v2_{app_id}"
+    log.mkdir()
+    (log / f"events_1_{app_id}").write_bytes(b"e")
+    (log / f"appstatus_{app_id}").write_bytes(b"")
+    old = time.time() - 30 * 86400
+    for p in (log / f"events_1_{app_id}", log / f"appstatus_{app_id}", log):
+        os.utime(p, (old, old))
+    planted = events / f".sc-prune.eventlog_v2_{app_id}"
+    if kind == "dir":
+        planted.mkdir()
+        (planted / "precious").write_text("keep")
+    else:
+        planted.write_text("keep")
+    proc = run("sc-events-prune", "--no-master", "-d", events, "--older-than", "7d")
+    assert proc.returncode == 0, proc.stderr
+    assert removed(proc) == [f"eventlog_v2_{app_id}"]
+    assert not log.exists()
+    assert (planted / "precious" if kind == "dir" else planted).read_text() == "keep"
+    assert sorted(p.name for p in events.iterdir() if p.name.startswith(".sc-prune.")) == \
+        [planted.name] + ([".sc-prune.lock"] if (events / ".sc-prune.lock").exists() else [])
+
+
 def test_prune_finishes_its_own_marked_leftover(events, isolated):
     hidden = events / ".sc-prune.eventlog_v2_app-20260101000000-0001"
     hidden.mkdir()
