@@ -1122,12 +1122,14 @@ int co_eventlog_open_file(struct co_ctx *ctx, int dirfd, const struct co_eventlo
 
 /*
  * Where an application's executors run or ran: each worker of st that may
- * have run app_id is asked for its /json/, and found() is called for each
- * of the application's executors it lists (running or finished). A worker
- * that was dead a full minute before the application started is not asked;
- * one that cannot be asked, or whose address now answers for another
- * worker (unless it is DEAD), is passed to missing(), which may be NULL,
- * with the reason.
+ * have run app_id is asked for its /json/ (a few at a time, all within
+ * three times the configured timeout), and found() is called for each of
+ * the application's executors it lists (running or finished), in st's
+ * order of workers. A worker that was dead a full minute before the
+ * application started is not asked; one that cannot be asked, or whose
+ * address now answers for another worker (unless it is DEAD), is passed to
+ * missing(), which may be NULL, with the reason; those left unasked when
+ * the time is up are passed once, as "ID and N more workers".
  */
 typedef void co_executor_fn(void *arg, const struct co_spark_worker *w, int executor_id);
 typedef void co_missing_fn(void *arg, const char *what, const char *why);

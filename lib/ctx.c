@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -48,6 +49,14 @@ CURL *co_ctx_curl(struct co_ctx *ctx)
 	if (!ctx->curl)
 		ctx->curl = co_curl_easy(ctx);
 	return ctx->curl;
+}
+
+double co_monotonic(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 CURLM *co_curl_multi(struct co_ctx *ctx)

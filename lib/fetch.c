@@ -432,14 +432,6 @@ static bool sink_synced(struct sink *s, struct xfer *x)
 	return done;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int errno_status(int err, int dflt)
 {
 	switch (err) {
@@ -599,7 +591,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 	size_t n = size * nmemb;
 	static const char cr[] = "content-range:";
 
-	x->last_data = now_s();
+	x->last_data = co_monotonic();
 	if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
 		/* a new reply (after a redirect or a 100): forget the last one */
 		x->content_range_start = -1;
@@ -699,7 +691,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	size_t n = size * nmemb;
 	int err;
 
-	x->last_data = now_s();
+	x->last_data = co_monotonic();
 	if (!x->body_started && !begin_body(x))
 		return 0;
 	if (x->discard)
@@ -813,7 +805,7 @@ static bool start_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x,
 	x->write_errno = 0;
 	x->content_range_start = -1;
 	x->errbuf[0] = '\0';
-	x->last_data = now_s();
+	x->last_data = co_monotonic();
 	x->range_sent = !x->is_file && !x->no_range && it->bytes > 0;
 
 	CURL *e = x->easy;
@@ -1107,7 +1099,7 @@ static void finish_attempt(CURLM *multi, struct xfer *x, CURLcode cc,
 	if (transient && it->attempts <= (int)opt->retries) {
 		x->state = X_WAITING;
 		it->state = CO_FETCH_WAITING;
-		x->ready_at = now_s() + backoff(opt, it->attempts, retry_after, seed);
+		x->ready_at = co_monotonic() + backoff(opt, it->attempts, retry_after, seed);
 		snprintf(it->error, sizeof(it->error), "%s: %s", it->url, why);
 		return;
 	}
@@ -1191,7 +1183,7 @@ static int setup(struct co_ctx *ctx, struct xfer *x, struct co_fetch_item *it,
 /* A slot is free and an attempt is due: start it now, not after a poll. */
 static bool can_start(const struct xfer *xs, size_t n, unsigned parallel)
 {
-	double now = now_s();
+	double now = co_monotonic();
 	unsigned active = 0;
 	bool due = false;
 
@@ -1241,7 +1233,7 @@ CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t 
 	}
 	while (left > 0) {
 		unsigned active = 0;
-		double now = now_s(), wake = now + 0.25;
+		double now = co_monotonic(), wake = now + 0.25;
 		int running = 0;
 		CURLMsg *msg;
 		int queued;
@@ -1276,7 +1268,7 @@ CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t 
 		for (size_t i = 0; i < n; i++) {
 			struct xfer *x = &xs[i];
 
-			if (x->state != X_ACTIVE || now_s() - x->last_data <= opt->stall_timeout)
+			if (x->state != X_ACTIVE || co_monotonic() - x->last_data <= opt->stall_timeout)
 				continue;
 			snprintf(x->errbuf, sizeof(x->errbuf), "no data received for %g s",
 				 opt->stall_timeout);
@@ -1297,7 +1289,7 @@ CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t 
 					       opt->progress_interval : 0.2);
 		}
 		if (left > 0 && !can_start(xs, n, parallel)) {
-			int ms = (int)((wake - now_s()) * 1000);
+			int ms = (int)((wake - co_monotonic()) * 1000);
 
 			curl_multi_poll(multi, NULL, 0, ms > 0 ? (ms < 250 ? ms : 250) : 0, NULL);
 		}

@@ -134,21 +134,13 @@ static void wait_a_second(void)
 	nanosleep(&ts, NULL);
 }
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 CO_API int co_history_app_fetch(struct co_ctx *ctx, const char *app_id, double wait_seconds,
 				struct co_history_app **out)
 {
 	struct co_http_response resp = { 0 };
 	struct co_http_request req = { .method = CO_HTTP_GET, .flags = CO_HTTP_ANY_STATUS |
 				       CO_HTTP_RETRY | CO_HTTP_DOCUMENT };
-	double deadline = now_seconds() + wait_seconds;
+	double deadline = co_monotonic() + wait_seconds;
 	char *url = co_history_url(ctx, app_id, NULL);
 	int rc;
 
@@ -157,7 +149,7 @@ CO_API int co_history_app_fetch(struct co_ctx *ctx, const char *app_id, double w
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
 	req.url = url;
 	while ((rc = co_http_request(ctx, &req, &resp)) == CO_OK && resp.status == 404 &&
-	       now_seconds() < deadline) {
+	       co_monotonic() < deadline) {
 		co_http_response_clear(&resp);
 		wait_a_second();
 	}

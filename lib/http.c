@@ -194,7 +194,7 @@ static bool token_allowed(const struct co_ctx *ctx, const char *url)
 	return ok;
 }
 
-static long timeout_ms(const struct co_ctx *ctx)
+long co_timeout_ms(const struct co_ctx *ctx)
 {
 	double t = strtod(co_config_get(ctx, CO_KEY_TIMEOUT), NULL);
 
@@ -217,7 +217,7 @@ static int transport_error(struct co_ctx *ctx, CURL *curl, const char *url, CURL
 		return co_err(ctx, CO_EUNAVAILABLE, "%s: could not resolve host", url);
 	case CURLE_OPERATION_TIMEDOUT:
 		return co_err(ctx, CO_ETEMPFAIL, "%s: timed out after %.1f s", url,
-			      timeout_ms(ctx) / 1000.0);
+			      co_timeout_ms(ctx) / 1000.0);
 	case CURLE_GOT_NOTHING:
 		return co_err(ctx, CO_EPROTOCOL, "%s: empty reply from server", url);
 	case CURLE_WRITE_ERROR:
@@ -295,7 +295,7 @@ static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
 	char *location = NULL;
 	CURLcode cc;
 	int rc = CO_OK;
-	long ms = timeout_ms(ctx);
+	long ms = co_timeout_ms(ctx);
 
 	*retryable = false;
 	if ((rc = check_scheme(ctx, req->url)))
@@ -526,14 +526,6 @@ CO_API void co_http_multi_free(struct co_http_multi *m)
 	free(m);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* A streamed transfer's body: a 2xx reply's to its function, any other to the sink. */
 static size_t stream_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -546,9 +538,9 @@ static size_t stream_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 	if (code < 200 || code > 299)
 		return sink_write(ptr, size, nmemb, &t->sink);
 	t->streamed += n;
-	t0 = now_s();
+	t0 = co_monotonic();
 	t->body_rc = t->body_fn(t->tag, ptr, n);
-	t->multi->away += now_s() - t0;
+	t->multi->away += co_monotonic() - t0;
 	return t->body_rc == CO_OK ? n : 0;
 }
 
@@ -565,7 +557,7 @@ static int deadline_check(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 
 	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
 	if (t->started &&
-	    now_s() - t->started - (t->multi->away - t->away_at_start) > t->limit) {
+	    co_monotonic() - t->started - (t->multi->away - t->away_at_start) > t->limit) {
 		t->timed_out = true;
 		return 1;	/* makes curl fail with CURLE_ABORTED_BY_CALLBACK */
 	}
@@ -573,7 +565,7 @@ static int deadline_check(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 }
 
 static int multi_add(struct co_http_multi *m, const char *url, void *tag,
-		     co_http_body_fn *body_fn)
+		     co_http_body_fn *body_fn, uint64_t max_kept)
 {
 	struct transfer *t;
 	int rc = check_scheme(m->ctx, url);
@@ -586,10 +578,10 @@ static int multi_add(struct co_http_multi *m, const char *url, void *tag,
 		return co_err(m->ctx, CO_ESOFTWARE, "out of memory");
 	}
 	t->tag = tag;
-	t->sink.max_kept = CO_HTTP_MAX_BODY;
-	setup_easy(t->curl, t->url, timeout_ms(m->ctx), t->errbuf, &t->sink);
+	t->sink.max_kept = max_kept;
+	setup_easy(t->curl, t->url, co_timeout_ms(m->ctx), t->errbuf, &t->sink);
 	t->multi = m;
-	t->limit = timeout_ms(m->ctx) / 1000.0;
+	t->limit = co_timeout_ms(m->ctx) / 1000.0;
 	curl_easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, 0L);
 	curl_easy_setopt(t->curl, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(t->curl, CURLOPT_XFERINFOFUNCTION, deadline_check);
@@ -612,13 +604,18 @@ static int multi_add(struct co_http_multi *m, const char *url, void *tag,
 
 CO_API int co_http_multi_get(struct co_http_multi *m, const char *url, void *tag)
 {
-	return multi_add(m, url, tag, NULL);
+	return multi_add(m, url, tag, NULL, CO_HTTP_MAX_BODY);
+}
+
+int co_http_multi_get_document(struct co_http_multi *m, const char *url, void *tag)
+{
+	return multi_add(m, url, tag, NULL, CO_HTTP_MAX_DOC);
 }
 
 CO_API int co_http_multi_get_streamed(struct co_http_multi *m, const char *url, void *tag,
 				      co_http_body_fn *body_fn)
 {
-	return multi_add(m, url, tag, body_fn);
+	return multi_add(m, url, tag, body_fn, CO_HTTP_MAX_BODY);
 }
 
 /* Start queued transfers while there is room. */
@@ -634,7 +631,7 @@ static int start_queued(struct co_http_multi *m)
 			transfer_free(t);
 			return co_err(m->ctx, CO_ESOFTWARE, "cannot start a transfer");
 		}
-		t->started = now_s();
+		t->started = co_monotonic();
 		t->away_at_start = m->away;
 		t->next = m->active;
 		m->active = t;
@@ -649,7 +646,7 @@ CO_API int co_http_multi_next(struct co_http_multi *m, void **tag,
 	memset(resp, 0, sizeof(*resp));
 	*tag = NULL;
 	if (m->returned_at) {
-		m->away += now_s() - m->returned_at;
+		m->away += co_monotonic() - m->returned_at;
 		m->returned_at = 0;
 	}
 	for (;;) {
@@ -694,7 +691,7 @@ CO_API int co_http_multi_next(struct co_http_multi *m, void **tag,
 					: resp->body ? CO_OK : co_err(m->ctx, CO_ESOFTWARE, "out of memory");
 			}
 			transfer_free(t);
-			m->returned_at = now_s();
+			m->returned_at = co_monotonic();
 			return 1;
 		}
 		if (m->running == 0 && !m->queue)

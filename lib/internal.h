@@ -98,6 +98,15 @@ int co_dir_each(struct co_ctx *ctx, int dirfd, const char *what,
 		int (*fn)(struct co_ctx *ctx, const char *name, unsigned char d_type, void *arg),
 		void *arg);
 
+/* Seconds on the monotonic clock. */
+double co_monotonic(void);
+
+/* The configured time allowed for each HTTP request (SC_TIMEOUT), in ms. */
+long co_timeout_ms(const struct co_ctx *ctx);
+
+/* co_http_multi_get of a document: at most CO_HTTP_MAX_DOC bytes (CO_HTTP_DOCUMENT). */
+int co_http_multi_get_document(struct co_http_multi *m, const char *url, void *tag);
+
 /* Join a base URL and a path without doubling the slash. Caller frees. */
 char *co_url_join(const char *base, const char *path);
 

@@ -854,7 +854,6 @@ CO_API int co_master_still_running(struct co_ctx *ctx, const char *id, double si
 {
 	const struct co_spark_app *a;
 	const struct co_spark_driver *d;
-	struct timespec now;
 	double t;
 	int rc;
 
@@ -869,8 +868,7 @@ CO_API int co_master_still_running(struct co_ctx *ctx, const char *id, double si
 		rc = co_err(ctx, CO_ETEMPFAIL, "no master is ALIVE");
 	}
 	if (rc != CO_OK) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		t = (double)now.tv_sec + now.tv_nsec / 1e9;
+		t = co_monotonic();
 		if (!*silent_since)
 			*silent_since = t;
 		return t - *silent_since > silence_s ? rc : CO_OK;

@@ -443,17 +443,137 @@ CO_API int co_worker_log_archive(struct co_ctx *ctx, const struct co_worker_log_
 	return rc;
 }
 
+/* Workers asked for their /json/ at once: each reply is held until parsed. */
+#define LOOKUP_PARALLEL 4
+
+/* One worker to ask, and what it answered. */
+struct lookup {
+	const struct co_spark_worker *w;
+	char *url;
+	bool dead, answered;
+	bool not_asked;		/* the lookup's time was up first */
+	int rc;			/* of the last try */
+	char *why;		/* why it is missing, or NULL */
+	int *executors;		/* the application's, as it lists them */
+	size_t n_executors;
+};
+
+/* A worker's /json/ in hand: keep the application's executors, or say why not. */
+static void lookup_take(struct lookup *l, const char *app_id, struct co_worker_state *ws)
+{
+	l->answered = true;
+	/*
+	 * A worker restarted on the same port answers for the dead one's
+	 * address: its executors are its own, and its own entry adds them.
+	 */
+	if (strcmp(ws->id, l->w->id) != 0) {
+		if (!l->dead)
+			l->why = strdup("its address now belongs to another worker");
+		return;
+	}
+	for (size_t e = 0; e < ws->n_executors; e++) {
+		int *v;
+
+		if (!ws->executors[e].app_id || strcmp(ws->executors[e].app_id, app_id) != 0)
+			continue;
+		v = realloc(l->executors, (l->n_executors + 1) * sizeof(*v));
+		if (!v) {
+			l->why = strdup("out of memory");
+			return;
+		}
+		l->executors = v;
+		v[l->n_executors++] = ws->executors[e].id;
+	}
+}
+
+static void lookup_failed(struct co_ctx *ctx, struct lookup *l, int rc)
+{
+	l->rc = rc;
+	free(l->why);
+	l->why = strdup(co_ctx_error(ctx));
+}
+
+/*
+ * Ask the workers LOOKUP_PARALLEL at a time, for at most limit seconds in
+ * all (a transfer under way then still has its own time): a master can list
+ * any number of workers at addresses that never answer.
+ */
+static void lookup_all(struct co_ctx *ctx, struct lookup *lk, size_t n, const char *app_id,
+		       double limit)
+{
+	struct co_http_multi *m = co_http_multi_new(ctx, LOOKUP_PARALLEL);
+	double start = co_monotonic();
+	struct co_http_response resp;
+	void *tag;
+	int status, r;
+
+	for (size_t i = 0; i < n; i++) {
+		if (lk[i].why)
+			continue;	/* its URL could not be made */
+		if (!m)
+			lookup_failed(ctx, &lk[i], CO_ESOFTWARE);
+		else if ((r = co_http_multi_get_document(m, lk[i].url, &lk[i])) != CO_OK)
+			lookup_failed(ctx, &lk[i], r);
+	}
+	while (m && (r = co_http_multi_next(m, &tag, &resp, &status)) == 1) {
+		struct lookup *l = tag;
+		struct co_worker_state *ws = NULL;
+
+		if (status == CO_OK)
+			status = co_worker_state_parse(ctx, resp.body, resp.len, l->url, &ws);
+		co_http_response_clear(&resp);
+		if (status == CO_OK)
+			lookup_take(l, app_id, ws);
+		else
+			lookup_failed(ctx, l, status);
+		co_worker_state_free(ws);
+		if (co_monotonic() - start >= limit)
+			break;
+	}
+	co_http_multi_free(m);	/* those not yet answered are left out */
+	for (size_t i = 0; i < n; i++)
+		if (!lk[i].answered && !lk[i].why)
+			lk[i].not_asked = true;
+	/*
+	 * A refused or dropped connection (a restarting worker) gets the
+	 * retries a single request has, while time is left; a timeout does
+	 * not, it already spent its time.
+	 */
+	for (size_t i = 0; i < n && co_monotonic() - start < limit; i++) {
+		struct co_worker_state *ws;
+
+		if (lk[i].answered || lk[i].not_asked || lk[i].rc != CO_EUNAVAILABLE)
+			continue;
+		if ((r = co_worker_state_fetch(ctx, lk[i].w->webui, &ws)) != CO_OK) {
+			lookup_failed(ctx, &lk[i], r);
+			continue;
+		}
+		free(lk[i].why);
+		lk[i].why = NULL;
+		lookup_take(&lk[i], app_id, ws);
+		co_worker_state_free(ws);
+	}
+}
+
 CO_API void co_app_executors_find(struct co_ctx *ctx, const struct co_master_state *st,
 				  const char *app_id, co_executor_fn *found,
 				  co_missing_fn *missing, void *arg)
 {
 	const struct co_spark_app *app = co_master_state_app(st, app_id);
 	int64_t app_start_ms = app ? app->start_ms : 0;
+	struct lookup *lk = st->n_workers ? calloc(st->n_workers, sizeof(*lk)) : NULL;
+	const char *first_not_asked = NULL;
+	size_t n = 0, not_asked = 0;
+	double limit;
 
+	if (st->n_workers && !lk) {
+		if (missing)
+			missing(arg, "executors", "out of memory");
+		return;
+	}
 	for (size_t i = 0; i < st->n_workers; i++) {
 		const struct co_spark_worker *w = &st->workers[i];
 		bool dead = w->state && strcmp(w->state, "DEAD") == 0;
-		struct co_worker_state *ws;
 
 		/*
 		 * A worker that was dead when the application started never ran
@@ -463,20 +583,39 @@ CO_API void co_app_executors_find(struct co_ctx *ctx, const struct co_master_sta
 		 */
 		if (!w->webui || (dead && w->last_heartbeat_ms < app_start_ms - 60000))
 			continue;
-		if (co_worker_state_fetch(ctx, w->webui, &ws) != CO_OK) {
-			if (missing)
-				missing(arg, w->id, co_ctx_error(ctx));
-			continue;
+		lk[n].w = w;
+		lk[n].dead = dead;
+		if (!(lk[n].url = co_url_join(w->webui, "json/"))) {
+			co_err(ctx, CO_ESOFTWARE, "out of memory");
+			lookup_failed(ctx, &lk[n], CO_ESOFTWARE);
 		}
-		/*
-		 * A worker restarted on the same port answers for the dead one's
-		 * address: its executors are its own, and its own entry adds them.
-		 */
-		if (strcmp(ws->id, w->id) != 0 && missing && !dead)
-			missing(arg, w->id, "its address now belongs to another worker");
-		for (size_t e = 0; strcmp(ws->id, w->id) == 0 && e < ws->n_executors; e++)
-			if (ws->executors[e].app_id && strcmp(ws->executors[e].app_id, app_id) == 0)
-				found(arg, w, ws->executors[e].id);
-		co_worker_state_free(ws);
+		n++;
 	}
+	limit = 3.0 * (double)co_timeout_ms(ctx) / 1000.0;
+	lookup_all(ctx, lk, n, app_id, limit);
+	/* In the master's order, whatever order the answers came in. */
+	for (size_t i = 0; i < n; i++) {
+		if (lk[i].not_asked && !not_asked++)
+			first_not_asked = lk[i].w->id;
+		if (lk[i].why && missing)
+			missing(arg, lk[i].w->id, lk[i].why);
+		for (size_t e = 0; e < lk[i].n_executors; e++)
+			found(arg, lk[i].w, lk[i].executors[e]);
+		free(lk[i].url);
+		free(lk[i].why);
+		free(lk[i].executors);
+	}
+	/* One line for them all: a master can list thousands. */
+	if (not_asked && missing) {
+		char what[512], why[128];
+
+		if (not_asked == 1)
+			snprintf(what, sizeof(what), "%s", first_not_asked);
+		else
+			snprintf(what, sizeof(what), "%s and %zu more workers", first_not_asked,
+				 not_asked - 1);
+		snprintf(why, sizeof(why), "not asked: the workers' lookup took its %.0f s", limit);
+		missing(arg, what, why);
+	}
+	free(lk);
 }

@@ -305,15 +305,7 @@ def test_logs_refuse_a_worker_address_that_is_not_http(servers, isolated, scheme
 
 
 def test_token_goes_to_the_master_and_not_to_a_worker(servers, isolated):
-    def worker_behaviour(h):
-        if h.path.startswith("/json"):
-            h.send(200, json.dumps(worker_json()).encode())
-        else:
-            h.send(200, b"==== Bytes 0-6 of 6 of /x/stderr ====\nhello\n", "text/plain")
-
-    wk = servers(worker_behaviour)
-    doc = master_doc(workers=[worker(wk.url)], completed=[app()])
-    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    master, wk = logs_cluster(servers, says_hello)
     proc = run("sc-logs", APP, env={**master.env, "SC_TOKEN": "s3cret"})
     assert proc.returncode == 0, proc.stderr
     assert "hello" in proc.stdout
@@ -347,6 +339,10 @@ def logs_cluster(servers, log_reply):
     return master, wk
 
 
+def says_hello(h):
+    h.send(200, b"==== Bytes 0-6 of 6 of /x/stderr ====\nhello\n", "text/plain")
+
+
 def claims_more_than_it_sends(h):
     h.send(200, b"==== Bytes 0-0 of 5000000000 of /x/stderr ====\n", "text/plain")
 
@@ -363,6 +359,38 @@ def test_logs_stream_ends_a_log_that_does_not_advance(servers, isolated, reply):
     assert "does not advance" in proc.stderr
     assert len(proc.stdout) < 200
     assert sum(1 for r in wk.requests if r[1].startswith("/log")) < 10
+
+
+def test_logs_worker_lookup_is_bounded_whatever_the_master_lists(servers, isolated):
+    # A master listing many "workers" at an address that takes connections
+    # and never answers: the lookup of the workers ends within its bound
+    # (three times the request timeout), the real worker's log comes, and
+    # each worker not asked is named.
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(128)            # never accepted: every request hangs
+    hole_url = f"http://127.0.0.1:{hole.getsockname()[1]}"
+    master, wk = logs_cluster(servers, says_hello)
+    doc = master_doc(workers=[worker(wk.url)] + [worker(hole_url, f"worker-hole-{i}")
+                                                 for i in range(40)],
+                     completed=[app()])
+    master.behaviour = lambda h: h.send(200, json.dumps(doc).encode())
+    started = time.monotonic()
+    try:
+        proc = run("sc-logs", "--no-prefix", APP, env=dict(master.env, SC_TIMEOUT="1"),
+                   timeout=60)
+    finally:
+        hole.close()
+    took = time.monotonic() - started
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == "hello\n"
+    assert took < 10, took      # asked one by one, 40 s at least
+    # those that timed out one by one, the rest on one line
+    timed_out = [line for line in proc.stderr.splitlines() if "timed out after 1.0 s" in line]
+    not_asked = [line for line in proc.stderr.splitlines() if "not asked" in line]
+    assert 4 <= len(timed_out) < 40 and len(not_asked) == 1, proc.stderr
+    assert not_asked[0].endswith(f"and {39 - len(timed_out)} more workers: not asked: "
+                                 "the workers' lookup took its 3 s"), proc.stderr
 
 
 def test_logs_piece_short_of_its_bytes_is_printed_as_far_as_it_came(servers, isolated):
@@ -800,15 +828,9 @@ def test_kill_lists_ambiguous_names_without_control_characters(servers, isolated
 
 
 def test_logs_prefix_names_a_hostile_worker_host_safely(servers, isolated):
-    def worker_behaviour(h):
-        if h.path.startswith("/json"):
-            h.send(200, json.dumps(worker_json()).encode())
-        else:
-            h.send(200, b"==== Bytes 0-6 of 6 of /x/stderr ====\nhello\n", "text/plain")
-
-    wk = servers(worker_behaviour)
+    master, wk = logs_cluster(servers, says_hello)
     doc = master_doc(workers=[dict(worker(wk.url), host=HOSTILE)], completed=[app()])
-    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    master.behaviour = lambda h: h.send(200, json.dumps(doc).encode())
     proc = run("sc-logs", APP, env=master.env)
     assert proc.returncode == 0, proc.stderr
     assert_no_controls(proc.stdout + proc.stderr)
