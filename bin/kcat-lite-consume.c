@@ -24,7 +24,7 @@ struct part {
 	char *topic;
 	int32_t partition;
 	bool eof;		/* at the end, no message since */
-	bool done;		/* past the -o e@ timestamp */
+	bool done;		/* past the -o e@ timestamp, or -C -e at its end */
 };
 
 struct consumer {
@@ -286,8 +286,17 @@ static void handle(struct consumer *c, rd_kafka_message_t *rm)
 
 	if (rm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 		p = find_part(c, rd_kafka_topic_name(rm->rkt), rm->partition);
-		if (p)
+		/*
+		 * As kcat: -C -e stops a partition at its first end, so that
+		 * partitions written all the time still end; -G -e waits until
+		 * every partition is at its end at once, as its offsets are
+		 * committed and a message skipped here would be lost to the group.
+		 */
+		if (p) {
 			p->eof = true;
+			if (c->o->exit_eof && c->o->mode != MODE_GROUP)
+				p->done = true;
+		}
 		if (!c->o->quiet && c->o->exit_eof && c->o->verbose >= 1)
 			warnmsg("reached the end of %s [%" PRId32 "] at offset %" PRId64,
 				rd_kafka_topic_name(rm->rkt), rm->partition, rm->offset);

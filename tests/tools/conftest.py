@@ -117,6 +117,25 @@ def wait_for(predicate, timeout=60, interval=0.5, what="condition"):
         time.sleep(interval)
 
 
+def kafka_libs():
+    """The jars of the running broker: the KAFKA_LIBS it was started with."""
+    with open(os.path.join(os.environ["SC_STATE_DIR"], "run", "kafka-broker.pid")) as f:
+        pid = f.read().strip()
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        for var in f.read().split(b"\0"):
+            if var.startswith(b"KAFKA_LIBS="):
+                return var[len(b"KAFKA_LIBS="):].decode()
+    pytest.fail("the broker's environment names no KAFKA_LIBS")
+
+
+def kafka_topic_create(brokers, topic, n_partitions, *options):
+    """Create a topic with Kafka's own tool (the local cluster's jars, SC_STATE_DIR)."""
+    subprocess.run(["java", "-Xmx128m", "-cp", os.path.join(kafka_libs(), "*"),
+                    "org.apache.kafka.tools.TopicCommand", "--bootstrap-server", brokers,
+                    "--create", "--topic", topic, "--partitions", str(n_partitions),
+                    *options], check=True, capture_output=True, timeout=180)
+
+
 def free_port():
     """A loopback port where nothing listens (as for a stopped master)."""
     with socket.socket() as s:

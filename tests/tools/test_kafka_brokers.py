@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from conftest import ROOT, SANITIZER_MARKERS, tool, wait_for
+from conftest import ROOT, SANITIZER_MARKERS, kafka_topic_create, tool, wait_for
 
 pytestmark = [pytest.mark.big, pytest.mark.kafka]
 
@@ -52,17 +52,6 @@ def check_stderr(text):
     return text
 
 
-def kafka_libs():
-    """The jars of the running broker: the KAFKA_LIBS it was started with."""
-    with open(os.path.join(os.environ["SC_STATE_DIR"], "run", "kafka-broker.pid")) as f:
-        pid = f.read().strip()
-    with open(f"/proc/{pid}/environ", "rb") as f:
-        for var in f.read().split(b"\0"):
-            if var.startswith(b"KAFKA_LIBS="):
-                return var[len(b"KAFKA_LIBS="):].decode()
-    pytest.fail("the broker's environment names no KAFKA_LIBS")
-
-
 def metadata(brokers, topic):
     proc = subprocess.run(["kcat", "-b", brokers, "-L", "-J", "-t", topic, "-m", "10"],
                           capture_output=True, text=True, timeout=60)
@@ -87,11 +76,8 @@ def fully_replicated(brokers, topic, n_partitions):
 def create_topic(brokers, n_partitions):
     """A topic with 3 replicas and min.insync.replicas=2, by Kafka's own tool."""
     topic = "t-" + uuid.uuid4().hex[:12]
-    subprocess.run(["java", "-Xmx128m", "-cp", os.path.join(kafka_libs(), "*"),
-                    "org.apache.kafka.tools.TopicCommand", "--bootstrap-server", brokers,
-                    "--create", "--topic", topic, "--partitions", str(n_partitions),
-                    "--replication-factor", "3", "--config", "min.insync.replicas=2"],
-                   check=True, capture_output=True, timeout=180)
+    kafka_topic_create(brokers, topic, n_partitions, "--replication-factor", "3",
+                       "--config", "min.insync.replicas=2")
     wait_for(lambda: fully_replicated(brokers, topic, n_partitions), timeout=60,
              what=f"{topic}'s replicas to be in sync")
     return topic

@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, SANITIZER_MARKERS, assert_usage, tool, wait_for
+from conftest import ROOT, SANITIZER_MARKERS, assert_usage, kafka_topic_create, tool, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -224,6 +224,45 @@ def test_group_exit_at_end_and_resume(brokers):
     assert kc(*grp, t, check=0).stdout == b"a\nb\nc\n"
     kc("-b", brokers, "-P", "-t", t, input=b"d\n", check=0)
     assert kc(*grp, t, check=0).stdout == b"d\n"
+
+
+def test_exit_at_end_stops_each_partition_at_its_first_end(brokers):
+    # kcat's -C -e: a partition is done at its first end, and what is
+    # written to it later is not read, so that a topic written all the time
+    # still ends. Partition 0 is empty, partition 1 holds 500,000 messages;
+    # once partition 0's end is reported, the consumer's output is left
+    # unread (it blocks), messages are written to partition 0, then the
+    # output is read to the end.
+    t, n = topic_name(), 500_000
+    kafka_topic_create(brokers, t, 2, "--replication-factor", "1")
+    kc("-b", brokers, "-P", "-t", t, "-p", "1",
+       input=b"".join(b"%06d\n" % i for i in range(n)), timeout=240, check=0)
+    proc = subprocess.Popen([tool("kcat-lite"), "-b", brokers, "-C", "-e", "-v", "-t", t,
+                             "-f", "%p %s\n"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err, ended = [], threading.Event()
+
+    def read_stderr():
+        for line in proc.stderr:
+            err.append(line.decode(errors="replace"))
+            if f"reached the end of {t} [0]" in err[-1]:
+                ended.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    out = b""
+    while not ended.is_set() and proc.poll() is None:
+        out += os.read(proc.stdout.fileno(), 4096)
+    assert ended.is_set() and proc.poll() is None, "".join(err)
+    kc("-b", brokers, "-P", "-t", t, "-p", "0", input=b"late-1\nlate-2\n", check=0)
+    time.sleep(2)     # fetched meanwhile, while the consumer is blocked
+    out += proc.stdout.read()
+    assert proc.wait(timeout=120) == 0, "".join(err)
+    reader.join(timeout=10)
+    lines = out.splitlines()
+    assert not [line for line in lines if b"late" in line], lines[-5:]
+    assert lines == [b"1 %06d" % i for i in range(n)]
+    for marker in SANITIZER_MARKERS:
+        assert marker not in "".join(err), "".join(err)
 
 
 def test_one_million_messages_none_lost(brokers):
