@@ -146,6 +146,24 @@ static struct part *find_part(struct consumer *c, const char *topic, int32_t par
 	return NULL;
 }
 
+/*
+ * Nothing more of this partition is printed. Without a group its fetching
+ * stops too; a group's partitions are the rebalance callback's to change.
+ */
+static void part_done(struct consumer *c, struct part *p)
+{
+	rd_kafka_topic_partition_list_t *one;
+
+	if (p->done)
+		return;
+	p->done = true;
+	if (c->o->mode == MODE_GROUP || !(one = rd_kafka_topic_partition_list_new(1)))
+		return;
+	rd_kafka_topic_partition_list_add(one, p->topic, p->partition);
+	rd_kafka_pause_partitions(c->rk, one);
+	rd_kafka_topic_partition_list_destroy(one);
+}
+
 static bool all_finished(const struct consumer *c)
 {
 	if (!c->n_parts)
@@ -295,7 +313,7 @@ static void handle(struct consumer *c, rd_kafka_message_t *rm)
 		if (p) {
 			p->eof = true;
 			if (c->o->exit_eof && c->o->mode != MODE_GROUP)
-				p->done = true;
+				part_done(c, p);
 		}
 		if (!c->o->quiet && c->o->exit_eof && c->o->verbose >= 1)
 			warnmsg("reached the end of %s [%" PRId32 "] at offset %" PRId64,
@@ -326,7 +344,7 @@ static void handle(struct consumer *c, rd_kafka_message_t *rm)
 			rd_kafka_timestamp_type_t tt;
 
 			if (rd_kafka_message_timestamp(rm, &tt) >= c->end_ts) {
-				p->done = true;
+				part_done(c, p);
 				return;
 			}
 		}

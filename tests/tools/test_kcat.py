@@ -216,6 +216,19 @@ def test_offsets(brokers):
     assert q[t]["0"]["offset"] == -1
 
 
+def test_end_timestamp_stops_each_partition(brokers):
+    # -o e@MS: each partition stops at its first message at or after MS
+    t = topic_name()
+    kc("-b", brokers, "-P", "-t", t, input=b"a\nb\nc\n", check=0)
+    time.sleep(0.05)
+    stop_ms = int(time.time() * 1000)
+    time.sleep(0.05)
+    kc("-b", brokers, "-P", "-t", t, input=b"d\ne\n", check=0)
+    out = kc("-b", brokers, "-C", "-t", t, "-o", "beginning", "-o", f"e@{stop_ms}",
+             timeout=60, check=0).stdout
+    assert out == b"a\nb\nc\n"
+
+
 def test_group_exit_at_end_and_resume(brokers):
     t, g = topic_name(), "g-" + uuid.uuid4().hex[:8]
     kc("-b", brokers, "-P", "-t", t, input=b"a\nb\nc\n", check=0)
