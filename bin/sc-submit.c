@@ -140,8 +140,8 @@ static noreturn void usage(void)
 	       "0 submitted (with --wait: FINISHED) and 1 FAILED, KILLED or ERROR;\n"
 	       "128+N when stopped by signal N; 64 usage; 69 spark-submit or the master\n"
 	       "unreachable; 73 the lock file is a symbolic link or cannot be created;\n"
-	       "75 --deadline or --executor-timeout reached, or the lock held by another\n"
-	       "run; see clusterops(7).\n");
+	       "75 --deadline or --executor-timeout reached, the lock held by another\n"
+	       "run, or no master ALIVE; see clusterops(7).\n");
 	exit(CO_OK);
 }
 
@@ -865,6 +865,11 @@ static void executor_watch_check(struct co_ctx *ctx, const struct control *ctl,
 		warnmsg("%s: --executor-timeout no longer applied: %s", ids->app_id,
 			co_ctx_error(ctx));
 		w->done = true;
+		return;
+	}
+	if (strcmp(st->status, "ALIVE") != 0) {
+		/* a standby or recovering master knows no application yet: no verdict */
+		co_master_state_free(st);
 		return;
 	}
 	w->last_check = now;

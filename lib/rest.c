@@ -106,6 +106,14 @@ static bool not_alive(const struct co_rest_reply *r)
 	       (strstr(r->message, "in ALIVE state") || strstr(r->message, "state is not alive"));
 }
 
+/* Every REST server asked is of a standby or recovering master: try later. */
+static int no_alive_master(struct co_ctx *ctx, const struct co_rest_reply *r)
+{
+	return co_err(ctx, CO_ETEMPFAIL, "%s: no master is ALIVE: %s",
+		      ctx->rest_used ? ctx->rest_used : co_config_get(ctx, CO_KEY_REST_URL),
+		      r->message);
+}
+
 /*
  * Send a request to the REST server of the master in use, then to the
  * others', each once, while they answer that they are not the ALIVE one or
@@ -235,7 +243,9 @@ CO_API int co_rest_create(struct co_ctx *ctx, const struct co_rest_submission *s
 	free(body);
 	if (rc)
 		return rc;
-	if (!reply.success)
+	if (not_alive(&reply))
+		rc = no_alive_master(ctx, &reply);
+	else if (!reply.success)
 		rc = co_err(ctx, CO_EFAIL, "submission refused: %s",
 			    reply.message ? reply.message : "no reason given");
 	else if (!reply.submission_id)
@@ -290,7 +300,9 @@ CO_API int co_rest_status(struct co_ctx *ctx, const char *id, char **driver_stat
 	*driver_state = NULL;
 	if ((rc = id_call(ctx, CO_HTTP_GET, "status", id, &reply)))
 		return rc;
-	if (!reply.success || !reply.driver_state)
+	if (not_alive(&reply))
+		rc = no_alive_master(ctx, &reply);
+	else if (!reply.success || !reply.driver_state)
 		rc = co_err(ctx, CO_EFAIL, "%s: no such submission%s%s", id,
 			    reply.message ? ": " : "", reply.message ? reply.message : "");
 	else if (!state_word(reply.driver_state))
@@ -310,7 +322,9 @@ CO_API int co_rest_kill(struct co_ctx *ctx, const char *id)
 
 	if ((rc = id_call(ctx, CO_HTTP_POST, "kill", id, &reply)))
 		return rc;
-	if (!reply.success)
+	if (not_alive(&reply))
+		rc = no_alive_master(ctx, &reply);
+	else if (!reply.success)
 		rc = co_err(ctx, CO_EFAIL, "%s: %s", id,
 			    reply.message ? reply.message : "kill refused");
 	co_rest_reply_clear(&reply);

@@ -668,6 +668,19 @@ def test_submit_keeps_an_ignored_sighup_ignored(servers, isolated, tmp_path):
     assert "stopping" not in stderr
 
 
+def test_submit_executor_timeout_takes_no_verdict_from_a_standby(servers, isolated, tmp_path):
+    # a master that is not ALIVE lists nothing: the job is not killed on it
+    doc = master_doc(status="STANDBY")
+    master = servers(lambda h: h.send(200, json.dumps(doc).encode()) if h.path.startswith(
+        "/json") else h.send(302, b"", headers=[("Location", "/")]))
+    env = fake_spark_submit(tmp_path, APP_ID_LINE + "sleep 4\necho done\n")
+    proc = run("sc-submit", "--executor-timeout=1s", "job.py", env={**master.env, **env},
+               timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "done" in proc.stdout
+    assert kills(master) == [] and "killed" not in proc.stderr
+
+
 # ---- sc-logs -o: the event log's sources are not trusted ----------------
 
 
@@ -885,7 +898,7 @@ DRIVER_ID = "driver-20260101000000-0007"
 def rest_server(servers, status_replies, create_delay=0.0):
     """A REST server: create answers DRIVER_ID (after create_delay s), status
     answers status_replies in turn (an int is that HTTP status, a str that
-    driverState; the last one repeats), kill succeeds."""
+    driverState, a dict that reply; the last one repeats), kill succeeds."""
     replies = list(status_replies)
 
     def behaviour(h):
@@ -900,6 +913,8 @@ def rest_server(servers, status_replies, create_delay=0.0):
             reply = replies.pop(0) if len(replies) > 1 else replies[0]
             if isinstance(reply, int):
                 h.send(reply, b"busy", "text/plain")
+            elif isinstance(reply, dict):
+                h.send(200, json.dumps(reply).encode())
             else:
                 h.send(200, json.dumps({"action": "SubmissionStatusResponse", "success": True,
                                         "driverState": reply}).encode())
@@ -913,8 +928,15 @@ def rest_jar(tmp_path):
     return jar
 
 
-def test_rest_wait_asks_again_while_the_status_is_unknown(servers, isolated, tmp_path):
-    rest = rest_server(servers, ["RUNNING", 503, 503, "FINISHED"])
+STANDBY_REPLY = {"action": "SubmissionStatusResponse", "success": False,
+                 "message": "Current state is not alive: RECOVERING. Can only request "
+                            "driver status in ALIVE state."}
+
+
+@pytest.mark.parametrize("unknown", [503, STANDBY_REPLY], ids=["503", "standby"])
+def test_rest_wait_asks_again_while_the_status_is_unknown(servers, isolated, tmp_path,
+                                                          unknown):
+    rest = rest_server(servers, ["RUNNING", unknown, unknown, "FINISHED"])
     proc = run("sc-submit", "--rest", "--wait", "--class", "Main", rest_jar(tmp_path),
                env=rest.env, timeout=60)
     assert proc.returncode == 0, proc.stderr
