@@ -347,6 +347,20 @@ static bool lock_file_current(int dirfd, int fd)
 }
 
 /*
+ * The name is taken by what cannot be the lock: anyone who can write the
+ * events dir could otherwise stop every prune by planting it. The run goes
+ * on without the lock, which only keeps two runs from working at once: a
+ * log that another run removed first counts as gone.
+ */
+static int lock_unusable(const struct control *ctl, const char *why)
+{
+	if (!ctl->quiet)
+		warnmsg("%s/%s: %s; not used as the lock, the run goes on without it",
+			ctl->dir, LOCK_NAME, why);
+	return -1;
+}
+
+/*
  * The lock file cannot be opened for writing. A dry run, or a run in a
  * directory it cannot write (and so cannot delete from), goes on with a
  * shared lock on an existing file it can read, else with none, and says so.
@@ -363,12 +377,14 @@ static int open_lock_readonly(int dirfd, const struct control *ctl, int open_err
 				: "nothing can be deleted here, and the run");
 		return -1;
 	}
+	if (fd >= 0 && !ctl->dry_run) {
+		close(fd);
+		fd = -1;
+		errno = open_errno;
+	}
 	if (fd < 0)
-		die(errno == EACCES ? CO_ENOPERM : CO_EIO, "%s/%s: %s", ctl->dir, LOCK_NAME,
-		    strerror(errno));
-	if (!ctl->dry_run)
-		die(CO_ENOPERM, "%s/%s: %s (a lock file this user cannot write)", ctl->dir,
-		    LOCK_NAME, strerror(open_errno));
+		return lock_unusable(ctl, errno == EACCES || errno == EPERM
+				     ? "a file this user cannot write" : strerror(errno));
 	if (!ctl->quiet)
 		warnmsg("%s/%s: %s; the dry run takes a shared lock", ctl->dir, LOCK_NAME,
 			strerror(open_errno));
@@ -385,17 +401,19 @@ static int open_lock_file(int dirfd, const struct control *ctl, bool *exclusive)
 		    O_NOCTTY, 0666);
 	*exclusive = fd >= 0;
 	if (fd < 0 && errno == ELOOP)
-		die(CO_EIO, "%s/%s: a symbolic link; not used as the lock file", ctl->dir,
-		    LOCK_NAME);
+		return lock_unusable(ctl, "a symbolic link");
+	if (fd < 0 && errno == EISDIR)
+		return lock_unusable(ctl, "a directory");
 	if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS))
 		fd = open_lock_readonly(dirfd, ctl, errno);
 	else if (fd < 0)
 		die(CO_EIO, "%s/%s: %s", ctl->dir, LOCK_NAME, strerror(errno));
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
-		die(CO_EIO, "%s/%s: not a regular file; not used as the lock file", ctl->dir,
-		    LOCK_NAME);
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return lock_unusable(ctl, "not a regular file");
+	}
 	/* Every user who prunes this dir must be able to lock it, as with the dir before. */
 	if (*exclusive && sb.st_uid == geteuid() && (sb.st_mode & 07777) != 0666)
 		(void)fchmod(fd, 0666);

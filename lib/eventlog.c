@@ -731,7 +731,8 @@ static int remove_hidden_dir(struct co_ctx *ctx, int events_fd, int fd, const ch
 	if (rc == CO_OK && unlinkat(dirfd(d), OWNER_MARKER, 0) != 0 && errno != ENOENT)
 		rc = co_err(ctx, CO_EIO, "%s/%s: %s", shown, OWNER_MARKER, strerror(errno));
 	closedir(d);
-	if (rc == CO_OK && unlinkat(events_fd, hidden, AT_REMOVEDIR) != 0)
+	/* ENOENT: a run without the lock finished it first */
+	if (rc == CO_OK && unlinkat(events_fd, hidden, AT_REMOVEDIR) != 0 && errno != ENOENT)
 		rc = co_err(ctx, CO_EIO, "%s: %s", shown, strerror(errno));
 	return rc;
 }
