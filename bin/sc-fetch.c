@@ -84,8 +84,8 @@ static noreturn void usage(void)
 	       "  -J, --json           one JSON object per file\n",
 	       program_name, program_name, DEFAULT_JOBS, DEFAULT_RETRIES);
 	tool_common_usage(stdout);
-	printf("\nThe --timeout also bounds a stall: a transfer that receives nothing for\n"
-	       "that long fails (and is retried).\n"
+	printf("\nThe --timeout also bounds a stall: a transfer that receives nothing, or\n"
+	       "less than 1 KiB, in that long fails (and is retried).\n"
 	       "\nExit status: 0 every file fetched or already present; 1 some file failed\n"
 	       "(checksum mismatch, not found, unsafe archive); 64 usage; 65 bad manifest\n"
 	       "or lock file; 69 server unreachable; 73 cannot create output; 74 I/O error;\n"

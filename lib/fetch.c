@@ -67,6 +67,14 @@
  */
 #define VALIDATOR_XATTR "user.clusterops.validator"
 #define MAX_RETRY_AFTER 300.0
+/* The most of an error page read (and thrown away) before its status stands. */
+#define ERROR_PAGE_MAX (64u << 10)
+/*
+ * A transfer that receives less than this in a whole stall timeout is
+ * stalled too: a server sending a byte every few seconds would otherwise
+ * hold it for ever.
+ */
+#define TRICKLE_MIN 1024
 
 /* X_SYNCING: received whole; the sink is hashing the rest and syncing it. */
 enum xfer_state { X_WAITING, X_ACTIVE, X_SYNCING, X_DONE };
@@ -92,6 +100,8 @@ struct xfer {
 	bool no_range;		/* the server answered a range wrongly: start over */
 	bool body_started;
 	bool discard;		/* an error page: not written */
+	uint64_t discarded;	/* of it, up to ERROR_PAGE_MAX */
+	bool error_page_cut;	/* longer than that: its status is enough */
 	bool bad_range;
 	int write_errno;
 	long content_range_start;	/* -1 when the reply had none */
@@ -100,6 +110,8 @@ struct xfer {
 	struct curl_slist *headers;	/* If-Range, for the current attempt */
 	double ready_at;	/* monotonic time the next attempt may start */
 	double last_data;	/* monotonic time of the last bytes received */
+	double window_start;	/* a trickle: bytes received since then */
+	uint64_t window_bytes;
 	struct sink *sink;
 	/* The sink's, while it has a range of this transfer to work on: */
 	uint64_t wb_started;	/* offset up to which writeback was started */
@@ -585,13 +597,20 @@ static bool header_value(const char *line, size_t n, const char *name, char *buf
 	return true;
 }
 
+/* Bytes have come: progress against a stall and a trickle. */
+static void got_data(struct xfer *x, size_t n)
+{
+	x->last_data = co_monotonic();
+	x->window_bytes += n;
+}
+
 static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 {
 	struct xfer *x = arg;
 	size_t n = size * nmemb;
 	static const char cr[] = "content-range:";
 
-	x->last_data = co_monotonic();
+	got_data(x, n);
 	if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
 		/* a new reply (after a redirect or a 100): forget the last one */
 		x->content_range_start = -1;
@@ -691,11 +710,15 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	size_t n = size * nmemb;
 	int err;
 
-	x->last_data = co_monotonic();
+	got_data(x, n);
 	if (!x->body_started && !begin_body(x))
 		return 0;
-	if (x->discard)
-		return n;
+	if (x->discard) {
+		/* an endless error page must not hold the transfer: its status says it */
+		x->discarded += n;
+		x->error_page_cut = x->discarded > ERROR_PAGE_MAX;
+		return x->error_page_cut ? 0 : n;
+	}
 	if (n > x->limit - x->item->bytes) {
 		x->too_big = true;	/* stop now, before the disk fills */
 		return 0;
@@ -801,11 +824,13 @@ static bool start_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x,
 	it->attempts++;
 	it->state = CO_FETCH_ACTIVE;
 	x->state = X_ACTIVE;
-	x->body_started = x->discard = x->bad_range = false;
+	x->body_started = x->discard = x->bad_range = x->error_page_cut = false;
+	x->discarded = 0;
 	x->write_errno = 0;
 	x->content_range_start = -1;
 	x->errbuf[0] = '\0';
-	x->last_data = co_monotonic();
+	x->last_data = x->window_start = co_monotonic();
+	x->window_bytes = 0;
 	x->range_sent = !x->is_file && !x->no_range && it->bytes > 0;
 
 	CURL *e = x->easy;
@@ -1026,6 +1051,30 @@ static double backoff(const struct co_fetch_options *opt, int attempt, curl_off_
 }
 
 /* One attempt ended: done, failed, or another attempt later. */
+/*
+ * Nothing received for the stall timeout, or less than TRICKLE_MIN bytes in
+ * a whole one: the reason goes into errbuf.
+ */
+static bool stalled(struct xfer *x, double timeout)
+{
+	double now = co_monotonic();
+
+	if (now - x->last_data > timeout) {
+		snprintf(x->errbuf, sizeof(x->errbuf), "no data received for %g s", timeout);
+		return true;
+	}
+	if (now - x->window_start <= timeout)
+		return false;
+	if (x->window_bytes < TRICKLE_MIN) {
+		snprintf(x->errbuf, sizeof(x->errbuf), "less than %d bytes received in %g s",
+			 TRICKLE_MIN, timeout);
+		return true;
+	}
+	x->window_start = now;	/* enough came: a new window */
+	x->window_bytes = 0;
+	return false;
+}
+
 static void finish_attempt(CURLM *multi, struct xfer *x, CURLcode cc,
 			   const struct co_fetch_options *opt, unsigned *seed)
 {
@@ -1041,6 +1090,8 @@ static void finish_attempt(CURLM *multi, struct xfer *x, CURLcode cc,
 	curl_multi_remove_handle(multi, x->easy);
 	if (cc == CURLE_OK && !x->body_started && !begin_body(x))
 		cc = CURLE_WRITE_ERROR;	/* an empty reply to a Range request */
+	if (cc == CURLE_WRITE_ERROR && x->error_page_cut)
+		cc = CURLE_OK;	/* the HTTP status below tells what it was */
 	curl_easy_cleanup(x->easy);
 	x->easy = NULL;
 	curl_slist_free_all(x->headers);
@@ -1268,10 +1319,8 @@ CO_API int co_fetch_run(struct co_ctx *ctx, struct co_fetch_item *items, size_t 
 		for (size_t i = 0; i < n; i++) {
 			struct xfer *x = &xs[i];
 
-			if (x->state != X_ACTIVE || co_monotonic() - x->last_data <= opt->stall_timeout)
+			if (x->state != X_ACTIVE || !stalled(x, opt->stall_timeout))
 				continue;
-			snprintf(x->errbuf, sizeof(x->errbuf), "no data received for %g s",
-				 opt->stall_timeout);
 			finish_attempt(multi, x, CURLE_OPERATION_TIMEDOUT, opt, &seed);
 			if (x->state == X_DONE)
 				left--;

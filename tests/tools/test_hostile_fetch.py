@@ -12,6 +12,7 @@ import socket
 import stat
 import subprocess
 import tarfile
+import time
 
 import pytest
 
@@ -375,3 +376,49 @@ def test_a_redirect_to_the_local_disk_is_refused(stub, tmp_path, victim):
     assert proc.returncode == 76, proc.stderr
     assert not (out / "data.csv").exists()
     assert victim.read_text() == "precious\n"
+
+
+def test_an_endless_error_page_ends_with_its_status(stub, tmp_path):
+    def endless_404(h):
+        h.send_response(404)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        try:
+            while True:
+                h.wfile.write(b"4000\r\n" + b"x" * 0x4000 + b"\r\n")
+        except OSError:
+            pass
+        h.close_connection = True
+    stub.behaviour = endless_404
+    out = tmp_path / "out"
+    started = time.monotonic()
+    proc = run("sc-fetch", "-d", out, f"http://127.0.0.1:{stub.server_address[1]}/data.csv",
+               timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert "HTTP 404" in proc.stderr
+    assert time.monotonic() - started < 20
+    assert not (out / "data.csv").exists()
+
+
+def test_a_trickle_counts_as_a_stall(stub, tmp_path):
+    # a byte every 0.2 s never leaves 1 s without data, yet would take
+    # hours for a real file: less than 1 KiB in a whole --timeout is a stall
+    def trickle(h):
+        h.send_response(200)
+        h.send_header("Content-Length", "100000")
+        h.end_headers()
+        try:
+            for _ in range(100):
+                h.wfile.write(b"x")
+                h.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            pass
+        h.close_connection = True
+    stub.behaviour = trickle
+    out = tmp_path / "out"
+    proc = run("sc-fetch", "--timeout", "1", "--retries", "0", "-d", out,
+               f"http://127.0.0.1:{stub.server_address[1]}/data.bin", timeout=60)
+    assert proc.returncode == 75, proc.stderr
+    assert "less than 1024 bytes received in 1 s" in proc.stderr
+    assert not (out / "data.bin").exists()
