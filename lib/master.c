@@ -252,7 +252,22 @@ static int element(struct co_master_walk *w, const json_t *o)
 	return need_id(w->ctx, w->origin, list_names[l], w->index++, id);
 }
 
-/* The member w->key's value: a list's '[' or null, or any value kept in w->top. */
+/*
+ * The other members the state is made of: only they are kept, so that a
+ * document of many large members of no use costs one member at a time.
+ */
+static bool kept_member(const char *key)
+{
+	static const char *const kept[] = { "url", "status", "aliveworkers", "cores",
+					     "coresused", "memory", "memoryused" };
+
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+		if (strcmp(key, kept[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The member w->key's value: a list's '[' or null, or a value kept in w->top. */
 static int member_value(struct co_master_walk *w, int c)
 {
 	json_t *v;
@@ -277,6 +292,8 @@ static int member_value(struct co_master_walk *w, int c)
 		rc = json_is_null(v) ? CO_OK :
 			co_err(w->ctx, CO_EPROTOCOL, "%s: '%s' is not an array",
 			       w->origin, list_names[w->list]);
+		json_decref(v);
+	} else if (!kept_member(w->key)) {
 		json_decref(v);
 	} else if (json_object_set_new(w->top, w->key, v)) {
 		rc = co_err(w->ctx, CO_ESOFTWARE, "out of memory");
