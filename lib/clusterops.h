@@ -1215,10 +1215,11 @@ int co_eventlog_archive_app(struct co_ctx *ctx, const char *app_id,
 
 /*
  * Where to read a worker's log next, and whether a piece is believable.
- * A piece that is not the end of the file must move forward and carry
- * about the bytes its header claims (a few bytes off where the worker's
- * text decoder cut a character); otherwise the log ends with an error,
- * rather than a loop that never ends or filler the worker asked for.
+ * A piece that is not the end of the file must move forward, by at least
+ * half of what was asked, and carry about the bytes its header claims (a
+ * few bytes off where the worker's text decoder cut a character);
+ * otherwise the log ends with an error, rather than a loop that never ends
+ * or filler the worker asked for.
  * With tail >= 0 the end of the file is read first, in doubling windows up
  * to CO_LOG_TAIL_MAX, until it holds that many lines. With fixed, the log
  * is read up to the size it had at its first piece and no further (an

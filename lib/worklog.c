@@ -39,12 +39,20 @@ CO_API void co_log_cursor_next(const struct co_log_cursor *c, int64_t *offset, i
 
 static bool piece_advances(int64_t offset, const struct co_log_chunk *p)
 {
+	int64_t asked = p->total - offset < CO_LOG_PIECE ? p->total - offset : CO_LOG_PIECE;
+
 	if (p->end < offset)
 		return false;
 	if (p->end == offset)
 		return p->end == p->total;	/* nothing new: only at the end */
 	if (p->len == 0 && p->end < p->total)
 		return false;	/* a range without bytes, short of the end */
+	/*
+	 * Short of the end, a worker gives all it was asked for: a piece of
+	 * less than half of it would let a few bytes a reply go on for ever.
+	 */
+	if (p->end < p->total && p->end - offset < asked / 2)
+		return false;
 	return (int64_t)p->len + PIECE_SLOP >= p->end - p->start;
 }
 

@@ -351,7 +351,24 @@ def never_advances(h):
     h.send(200, b"==== Bytes 0-10 of 100 of /x/stderr ====\n0123456789", "text/plain")
 
 
-@pytest.mark.parametrize("reply", [claims_more_than_it_sends, never_advances])
+def a_byte_at_a_time(h):
+    """Each piece of a huge log one byte long, where it was asked for."""
+    q = urllib.parse.parse_qs(urllib.parse.urlparse(h.path).query)
+    n = int(q.get("offset", ["0"])[0])
+    h.send(200, f"==== Bytes {n}-{n + 1} of {9 * 10**18} of /x/stderr ====\nx".encode(),
+           "text/plain")
+
+
+PIECE = (1 << 20) - 4096      # what sc-logs asks for at a time (CO_LOG_PIECE)
+
+
+def whole_piece_again(h):
+    """The first piece of a longer log, whole, again and again."""
+    h.send(200, f"==== Bytes 0-{PIECE} of {3 * PIECE} of /x/stderr ====\n".encode() +
+           b"x" * PIECE, "text/plain")
+
+
+@pytest.mark.parametrize("reply", [claims_more_than_it_sends, never_advances, a_byte_at_a_time])
 def test_logs_stream_ends_a_log_that_does_not_advance(servers, isolated, reply):
     master, wk = logs_cluster(servers, reply)
     proc = run("sc-logs", APP, env=master.env, timeout=20)
@@ -440,7 +457,8 @@ def test_logs_reply_with_an_endless_header_line(servers, isolated):
 
 # A log that never began is named missing (1); one that stops advancing
 # once its member is begun cannot be finished, and ends the bundle (76).
-@pytest.mark.parametrize("reply, status", [(claims_more_than_it_sends, 1), (never_advances, 76)])
+@pytest.mark.parametrize("reply, status", [(claims_more_than_it_sends, 1), (never_advances, 1),
+                                           (whole_piece_again, 76)])
 def test_logs_bundle_bounded_and_no_temporary_file_left(servers, isolated, tmp_path, reply,
                                                         status):
     master, wk = logs_cluster(servers, reply)

@@ -402,12 +402,16 @@ def test_tail_window_grows_to_its_limit_and_no_further(servers, isolated):
 
 
 def test_bundle_ends_when_the_log_stops_short_of_its_first_size(servers, isolated, tmp_path):
-    # the first piece says the log has 1000 bytes, every later one that it
-    # ends at 5: no piece moves on, so the log ends, short and named so
+    # the first piece says the log has 1000 bytes more than it, every later
+    # one that it ends there: no piece moves on, so the log ends, short and
+    # named so
+    piece = (1 << 20) - 4096      # what sc-logs asks for at a time
+
     def shrinking(n, q):
         if n == 1:
-            return f"==== Bytes 0-5 of 1000 of /work/{APP}/0/stderr ====\n01234".encode()
-        return f"==== Bytes 5-5 of 5 of /work/{APP}/0/stderr ====\n".encode()
+            return (f"==== Bytes 0-{piece} of {piece + 1000} of /work/{APP}/0/stderr "
+                    "====\n").encode() + b"x" * piece
+        return f"==== Bytes {piece}-{piece} of {piece} of /work/{APP}/0/stderr ====\n".encode()
     master, requests = lying_worker(servers, shrinking)
     out = tmp_path / "bundle.tar"
     proc = run("sc-logs", "-o", out, APP, timeout=30,

@@ -73,6 +73,16 @@ static int take(struct co_log_cursor *c, struct co_log_chunk p, const char **dat
 	return co_log_cursor_take(ctx, c, &p, "w", data, len, more);
 }
 
+/* A whole piece: what a worker gives short of the end of a log. */
+static const char *whole_piece(void)
+{
+	static char text[CO_LOG_PIECE + 1];
+
+	if (!text[0])
+		memset(text, 'x', CO_LOG_PIECE);
+	return text;
+}
+
 static void test_cursor_reads_forward(void)
 {
 	struct co_log_cursor c;
@@ -85,21 +95,25 @@ static void test_cursor_reads_forward(void)
 	co_log_cursor_next(&c, &offset, &length);
 	CHECK_INT(offset, 0);
 	CHECK_INT(length, CO_LOG_PIECE);
-	CHECK_INT(take(&c, piece(0, 4, 10, "abcd"), &data, &len, &more), CO_OK);
-	CHECK_INT(len, 4);
+	CHECK_INT(take(&c, piece(0, CO_LOG_PIECE, CO_LOG_PIECE + 6, whole_piece()), &data, &len,
+		       &more), CO_OK);
+	CHECK_INT(len, CO_LOG_PIECE);
 	CHECK(more);
 	co_log_cursor_next(&c, &offset, &length);
-	CHECK_INT(offset, 4);
+	CHECK_INT(offset, CO_LOG_PIECE);
 	/* a character cut by the piece came back re-encoded a little short */
-	CHECK_INT(take(&c, piece(4, 10, 10, "efgh"), &data, &len, &more), CO_OK);
+	CHECK_INT(take(&c, piece(CO_LOG_PIECE, CO_LOG_PIECE + 6, CO_LOG_PIECE + 6, "efgh"), &data,
+		       &len, &more), CO_OK);
 	CHECK_INT(len, 4);
 	CHECK(!more);
 	/* at the end, nothing new is fine (following) */
-	CHECK_INT(take(&c, piece(10, 10, 10, ""), &data, &len, &more), CO_OK);
+	CHECK_INT(take(&c, piece(CO_LOG_PIECE + 6, CO_LOG_PIECE + 6, CO_LOG_PIECE + 6, ""), &data,
+		       &len, &more), CO_OK);
 	CHECK_INT(len, 0);
 	CHECK(!more);
 	/* the file grew */
-	CHECK_INT(take(&c, piece(10, 12, 12, "ij"), &data, &len, &more), CO_OK);
+	CHECK_INT(take(&c, piece(CO_LOG_PIECE + 6, CO_LOG_PIECE + 8, CO_LOG_PIECE + 8, "ij"),
+		       &data, &len, &more), CO_OK);
 	CHECK_INT(len, 2);
 	CHECK(memcmp(data, "ij", 2) == 0);
 }
@@ -117,8 +131,16 @@ static void test_cursor_refuses_what_does_not_advance(void)
 	CHECK(strstr(co_ctx_error(ctx), "does not advance") != NULL);
 	/* the same piece again and again */
 	co_log_cursor_init(&c, -1, false);
-	CHECK_INT(take(&c, piece(0, 10, 100, "0123456789"), &data, &len, &more), CO_OK);
-	CHECK_INT(take(&c, piece(0, 10, 100, "0123456789"), &data, &len, &more), CO_EPROTOCOL);
+	CHECK_INT(take(&c, piece(0, CO_LOG_PIECE, 3 * CO_LOG_PIECE, whole_piece()), &data, &len,
+		       &more), CO_OK);
+	CHECK_INT(take(&c, piece(0, CO_LOG_PIECE, 3 * CO_LOG_PIECE, whole_piece()), &data, &len,
+		       &more), CO_EPROTOCOL);
+	/* a byte a reply, of a huge file: it would go on for ever */
+	co_log_cursor_init(&c, -1, false);
+	CHECK_INT(take(&c, piece(0, 1, 5000000000LL, "x"), &data, &len, &more), CO_EPROTOCOL);
+	co_log_cursor_init(&c, -1, false);
+	CHECK_INT(take(&c, piece(0, CO_LOG_PIECE / 2 - 1, 2 * CO_LOG_PIECE, whole_piece() +
+			    CO_LOG_PIECE / 2 + 1), &data, &len, &more), CO_EPROTOCOL);
 	/* backwards */
 	CHECK_INT(take(&c, piece(0, 5, 100, "01234"), &data, &len, &more), CO_EPROTOCOL);
 	/* a range without its bytes */
@@ -232,9 +254,11 @@ static void test_cursor_fixed(void)
 	CHECK_INT(co_log_cursor_finish(ctx, &c, "w", &pad), CO_EPROTOCOL);
 	/* a piece that moves nothing ends the reading, short of the size */
 	co_log_cursor_init(&c, -1, true);
-	CHECK_INT(take(&c, piece(0, 5, 1000, "01234"), &data, &len, &more), CO_OK);
+	CHECK_INT(take(&c, piece(0, CO_LOG_PIECE, CO_LOG_PIECE + 1000, whole_piece()), &data, &len,
+		       &more), CO_OK);
 	CHECK(more);
-	CHECK_INT(take(&c, piece(5, 5, 5, ""), &data, &len, &more), CO_OK);
+	CHECK_INT(take(&c, piece(CO_LOG_PIECE, CO_LOG_PIECE, CO_LOG_PIECE, ""), &data, &len,
+		       &more), CO_OK);
 	CHECK(!more);
 	CHECK_INT(co_log_cursor_finish(ctx, &c, "w", &pad), CO_EPROTOCOL);
 }
