@@ -453,6 +453,12 @@ CO_API int co_worker_log_archive(struct co_ctx *ctx, const struct co_worker_log_
 
 /* Workers asked for their /json/ at once: each reply is held until parsed. */
 #define LOOKUP_PARALLEL 4
+/*
+ * The most executors of one application taken from a worker: ten times
+ * the finished ones a worker keeps by default (spark.worker.ui.
+ * retainedExecutors), so that a worker cannot make a reader of thousands.
+ */
+#define EXECUTORS_MAX 10000
 
 /* One worker to ask, and what it answered. */
 struct lookup {
@@ -484,6 +490,11 @@ static void lookup_take(struct lookup *l, const char *app_id, struct co_worker_s
 
 		if (!ws->executors[e].app_id || strcmp(ws->executors[e].app_id, app_id) != 0)
 			continue;
+		if (l->n_executors == EXECUTORS_MAX) {
+			l->why = strdup("lists more than 10000 executors of the application; "
+					"the others are left out");
+			return;
+		}
 		v = realloc(l->executors, (l->n_executors + 1) * sizeof(*v));
 		if (!v) {
 			l->why = strdup("out of memory");

@@ -410,6 +410,23 @@ def test_logs_worker_lookup_is_bounded_whatever_the_master_lists(servers, isolat
                                  "the workers' lookup took its 3 s"), proc.stderr
 
 
+def test_logs_takes_at_most_10000_executors_from_a_worker(servers, isolated):
+    def worker_behaviour(h):
+        if h.path.startswith("/json"):
+            h.send(200, json.dumps(worker_json(executors=range(10001))).encode())
+        else:
+            says_hello(h)
+
+    wk = servers(worker_behaviour)
+    doc = master_doc(workers=[worker(wk.url)], completed=[app()])
+    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    proc = run("sc-logs", "-e", "0", "-e", "9999", "-e", "10000", "--no-prefix", APP,
+               env=master.env, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == "hello\nhello\n"
+    assert "worker-1: lists more than 10000 executors of the application" in proc.stderr
+
+
 def test_logs_piece_short_of_its_bytes_is_printed_as_far_as_it_came(servers, isolated):
     # a piece's bytes go on as they arrive: those that came are printed, and
     # the log ends with an error, as the rest never came

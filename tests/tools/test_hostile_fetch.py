@@ -7,6 +7,7 @@ stub HTTP server, and check that nothing outside datain is ever written.
 """
 import hashlib
 import io
+import itertools
 import os
 import socket
 import stat
@@ -378,17 +379,26 @@ def test_a_redirect_to_the_local_disk_is_refused(stub, tmp_path, victim):
     assert victim.read_text() == "precious\n"
 
 
+def send_pieces(h, status, headers, pieces, pause=0.0):
+    """Answer status and headers, then each of pieces, until the client hangs up."""
+    h.send_response(status)
+    for k, v in headers:
+        h.send_header(k, v)
+    h.end_headers()
+    try:
+        for piece in pieces:
+            h.wfile.write(piece)
+            h.wfile.flush()
+            time.sleep(pause)
+    except OSError:
+        pass
+    h.close_connection = True
+
+
 def test_an_endless_error_page_ends_with_its_status(stub, tmp_path):
     def endless_404(h):
-        h.send_response(404)
-        h.send_header("Transfer-Encoding", "chunked")
-        h.end_headers()
-        try:
-            while True:
-                h.wfile.write(b"4000\r\n" + b"x" * 0x4000 + b"\r\n")
-        except OSError:
-            pass
-        h.close_connection = True
+        send_pieces(h, 404, [("Transfer-Encoding", "chunked")],
+                    itertools.repeat(b"4000\r\n" + b"x" * 0x4000 + b"\r\n"))
     stub.behaviour = endless_404
     out = tmp_path / "out"
     started = time.monotonic()
@@ -404,17 +414,7 @@ def test_a_trickle_counts_as_a_stall(stub, tmp_path):
     # a byte every 0.2 s never leaves 1 s without data, yet would take
     # hours for a real file: less than 1 KiB in a whole --timeout is a stall
     def trickle(h):
-        h.send_response(200)
-        h.send_header("Content-Length", "100000")
-        h.end_headers()
-        try:
-            for _ in range(100):
-                h.wfile.write(b"x")
-                h.wfile.flush()
-                time.sleep(0.2)
-        except OSError:
-            pass
-        h.close_connection = True
+        send_pieces(h, 200, [("Content-Length", "100000")], itertools.repeat(b"x", 100), 0.2)
     stub.behaviour = trickle
     out = tmp_path / "out"
     proc = run("sc-fetch", "--timeout", "1", "--retries", "0", "-d", out,
