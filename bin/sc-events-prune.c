@@ -400,14 +400,18 @@ static int open_lock_file(int dirfd, const struct control *ctl, bool *exclusive)
 	fd = openat(dirfd, LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
 		    O_NOCTTY, 0666);
 	*exclusive = fd >= 0;
-	if (fd < 0 && errno == ELOOP)
-		return lock_unusable(ctl, "a symbolic link");
-	if (fd < 0 && errno == EISDIR)
-		return lock_unusable(ctl, "a directory");
-	if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS))
+	if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
 		fd = open_lock_readonly(dirfd, ctl, errno);
-	else if (fd < 0)
-		die(CO_EIO, "%s/%s: %s", ctl->dir, LOCK_NAME, strerror(errno));
+	} else if (fd < 0) {
+		int err = errno;
+
+		/* a link (ELOOP), a directory (EISDIR), a socket (ENXIO), ... */
+		if (fstatat(dirfd, LOCK_NAME, &sb, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(sb.st_mode))
+			return lock_unusable(ctl, S_ISLNK(sb.st_mode) ? "a symbolic link"
+					     : S_ISDIR(sb.st_mode) ? "a directory"
+					     : "not a regular file");
+		die(CO_EIO, "%s/%s: %s", ctl->dir, LOCK_NAME, strerror(err));
+	}
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {

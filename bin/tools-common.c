@@ -207,10 +207,10 @@ static size_t control_length(const unsigned char *s)
 	return 0;
 }
 
-/* s to fp, controls as '?' (and, for a cell, a tab, newline or CR as a space). */
+/* s (NULL as "") to fp, controls as '?' (and, for a cell, a tab, newline or CR as a space). */
 static void put_text(const char *s, FILE *fp, bool cell)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
 
 	while (*p) {
 		size_t n = 0, c;
@@ -266,7 +266,7 @@ static char *text_copy(const char *s, bool cell)
 
 char *printable(const char *s)
 {
-	return text_copy(s ? s : "", false);
+	return text_copy(s, false);
 }
 
 __attribute__((format(printf, 1, 0)))

@@ -7,6 +7,7 @@ user cannot write. No cluster is needed: the master is a stub or not asked.
 import fcntl
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -138,7 +139,7 @@ def test_a_lock_file_left_behind_is_locked_again(events):
     assert list(events.iterdir()) == []
 
 
-@pytest.mark.parametrize("kind", ["symlink", "dangling", "fifo", "dir"])
+@pytest.mark.parametrize("kind", ["symlink", "dangling", "fifo", "dir", "socket"])
 def test_a_lock_name_that_is_not_a_file_does_not_stop_pruning(events, tmp_path, kind):
     # anyone who can write the events dir can take the name first: it is
     # neither followed nor used, and the run goes on without the lock
@@ -152,6 +153,10 @@ def test_a_lock_name_that_is_not_a_file_does_not_stop_pruning(events, tmp_path, 
         lock.symlink_to(tmp_path / "missing")
     elif kind == "fifo":
         os.mkfifo(lock)
+    elif kind == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(lock))
+        sock.close()
     else:
         lock.mkdir()
     for args in (["--all", "-n"], ["--all"]):
