@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -391,6 +392,9 @@ struct bundle {
 	const char *app_id;
 	const char *from;	/* where the members being added come from */
 	json_t *manifest;	/* {"files": [...], "missing": [...]} */
+	const char *output;
+	int scratch;		/* each worker log, before it goes in */
+	uint64_t left;		/* of extract_max_size, for the worker logs */
 };
 
 /* A failure to write the archive ends the run; its temporary file goes. */
@@ -421,7 +425,11 @@ static void bundle_add(struct bundle *b, const char *name, const char *data, siz
 	free(path);
 }
 
-/* One log, piece by piece, straight into the archive. */
+/*
+ * One log into the scratch file, then whole into the archive: a worker
+ * that fails half-way, or a log larger than what is left of the bundle's
+ * allowance, costs that log only, named in the manifest.
+ */
 static void bundle_log(struct bundle *b, struct source *s, struct sources *srcs)
 {
 	char *path = s->id.executor >= 0
@@ -430,18 +438,28 @@ static void bundle_log(struct bundle *b, struct source *s, struct sources *srcs)
 		: xasprintf("%s/driver/%s/%s", b->app_id, b->app_id, s->id.stream);
 	char *first_url;
 	int64_t size;
-	int rc = co_worker_log_archive(b->ctx, &s->id, b->w, path, &first_url, &size);
-	bool begun = first_url != NULL;
+	int rc;
 
-	if (rc == CO_OK) {
+	if (ftruncate(b->scratch, 0) != 0 || lseek(b->scratch, 0, SEEK_SET) != 0)
+		die(CO_EIO, "%s: temporary file: %s", b->output, strerror(errno));
+	first_url = NULL;
+	rc = co_archive_writer_check_name(b->ctx, b->w, path);
+	if (rc == CO_OK)
+		rc = co_worker_log_copy(b->ctx, &s->id, b->scratch, &b->left, &first_url,
+					&size);
+	if (rc == CO_EIO)	/* the scratch file, on the archive's disk */
+		die(rc, "%s: %s", b->output, co_ctx_error(b->ctx));
+	if (rc != CO_OK) {
+		note_missing(srcs, s->label, co_ctx_error(b->ctx));
+	} else {
+		if (lseek(b->scratch, 0, SEEK_SET) != 0)
+			die(CO_EIO, "%s: temporary file: %s", b->output, strerror(errno));
+		bundle_check(b, co_archive_writer_add_fd(b->ctx, b->w, path, b->scratch, &size));
 		b->from = first_url;
 		bundle_note(b, path, size);
-	} else if (!begun) {	/* nothing of it is in the archive */
-		note_missing(srcs, s->label, co_ctx_error(b->ctx));
 	}
 	free(first_url);
 	free(path);
-	bundle_check(b, begun ? rc : CO_OK);
 }
 
 /* The driver's log as it is now, when there is one. */
@@ -501,7 +519,7 @@ static void write_bundle(struct co_ctx *ctx, const struct co_master_state *st,
 	const struct control *ctl = srcs->ctl;
 	const char *app_id = srcs->app_id;
 	struct atomic_file *file;
-	struct bundle b = { .ctx = ctx, .app_id = app_id };
+	struct bundle b = { .ctx = ctx, .app_id = app_id, .output = ctl->output };
 	char *manifest;
 
 	/* every member's name starts with it (an id the master may have given) */
@@ -511,6 +529,10 @@ static void write_bundle(struct co_ctx *ctx, const struct co_master_state *st,
 	file = atomic_file_open_or_die(ctl->output);
 
 	bundle_check(&b, co_archive_writer_new(ctx, ctl->output, atomic_file_fd(file), &b.w));
+	bundle_check(&b, co_parse_size(ctx, "extract_max_size",
+				       co_config_get(ctx, CO_KEY_EXTRACT_MAX_SIZE), &b.left));
+	if ((b.scratch = atomic_file_scratch(file)) < 0)
+		die(CO_ECANTCREAT, "%s: temporary file: %s", ctl->output, strerror(errno));
 	b.manifest = json_pack("{s:s, s:[], s:[]}", "application", app_id, "files", "missing");
 	if (!b.manifest)
 		die(CO_ESOFTWARE, "out of memory");
@@ -530,6 +552,7 @@ static void write_bundle(struct co_ctx *ctx, const struct co_master_state *st,
 		die(CO_ESOFTWARE, "out of memory");
 	bundle_add(&b, "MANIFEST.json", manifest, strlen(manifest), NULL);
 	bundle_check(&b, co_archive_writer_close(ctx, b.w));
+	close(b.scratch);
 	atomic_file_commit_or_die(file, ctl->output);
 	co_archive_writer_free(b.w);
 	free(manifest);

@@ -535,7 +535,7 @@ static void guard_pending(void)
 }
 
 /* ".NAME.tmp.XXXXXX" created in dirfd with O_EXCL, as mkstemp(3) would. */
-static int create_beside(int dirfd, const char *name, char *tmp, size_t size)
+static int create_beside(int dirfd, const char *name, char *tmp, size_t size, int access)
 {
 	static const char chars[] =
 		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -554,7 +554,7 @@ static int create_beside(int dirfd, const char *name, char *tmp, size_t size)
 			errno = ENAMETOOLONG;
 			return -1;
 		}
-		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		fd = openat(dirfd, tmp, access | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
 		if (fd >= 0 || errno != EEXIST)
 			return fd;
 	}
@@ -585,7 +585,7 @@ static struct atomic_file *open_beside(const char *path, bool guard)
 		if (guard)
 			guard_pending();
 		af->fd = create_beside(af->dirfd, af->name, pending[af->slot].name,
-				       sizeof(pending[af->slot].name));
+				       sizeof(pending[af->slot].name), O_WRONLY);
 		err = errno;
 	}
 	if (af->fd < 0) {
@@ -606,6 +606,20 @@ struct atomic_file *atomic_file_open(const char *path)
 int atomic_file_fd(const struct atomic_file *af)
 {
 	return af->fd;
+}
+
+int atomic_file_scratch(const struct atomic_file *af)
+{
+	char tmp[NAME_MAX + 1];
+	int fd = openat(af->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd;
+	/* a file system without O_TMPFILE: a name, at once removed */
+	fd = create_beside(af->dirfd, af->name, tmp, sizeof(tmp), O_RDWR);
+	if (fd >= 0)
+		unlinkat(af->dirfd, tmp, 0);
+	return fd;
 }
 
 void atomic_file_abort(struct atomic_file *af)

@@ -112,6 +112,12 @@ struct atomic_file;
 struct atomic_file *atomic_file_open(const char *path);
 /* The temporary file's descriptor, open for writing; owned by af. */
 int atomic_file_fd(const struct atomic_file *af);
+/*
+ * A nameless file in the same directory, open for reading and writing,
+ * gone when closed: room for what is to go into the file, on its disk
+ * rather than in a small /tmp. -1 with errno set.
+ */
+int atomic_file_scratch(const struct atomic_file *af);
 /* Flush, rename into place, flush the directory; 0 or an errno value.
  * af is freed either way (the temporary file removed on failure). */
 int atomic_file_commit(struct atomic_file *af);

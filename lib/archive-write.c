@@ -109,6 +109,13 @@ static bool plain_relative_path(const char *name)
 	}
 }
 
+CO_API int co_archive_writer_check_name(struct co_ctx *ctx, const struct co_archive_writer *w,
+					const char *path)
+{
+	return plain_relative_path(path) ? CO_OK : co_err(ctx, CO_EDATA, "%s: '%s': not a plain "
+							  "relative member name", w->name, path);
+}
+
 CO_API int co_archive_writer_begin(struct co_ctx *ctx, struct co_archive_writer *w,
 				   const char *path, int64_t size, int64_t mtime)
 {
@@ -120,9 +127,8 @@ CO_API int co_archive_writer_begin(struct co_ctx *ctx, struct co_archive_writer 
 			      (long long)w->left);
 	if (size < 0)
 		return co_err(ctx, CO_ESOFTWARE, "%s: %s: negative size", w->name, path);
-	if (!plain_relative_path(path))
-		return co_err(ctx, CO_EDATA, "%s: '%s': not a plain relative member name",
-			      w->name, path);
+	if ((rc = co_archive_writer_check_name(ctx, w, path)) != CO_OK)
+		return rc;
 	e = archive_entry_new();
 	if (!e)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");

@@ -992,6 +992,8 @@ int co_archive_writer_new(struct co_ctx *ctx, const char *name, int fd,
  * A name that is empty or absolute, or has an empty, "." or ".." component,
  * is CO_EDATA: the archive stays in its directory when unpacked.
  */
+int co_archive_writer_check_name(struct co_ctx *ctx, const struct co_archive_writer *w,
+				 const char *path);
 int co_archive_writer_begin(struct co_ctx *ctx, struct co_archive_writer *w,
 			    const char *path, int64_t size, int64_t mtime);
 /* Bytes of the member begun; more than it announced is CO_ESOFTWARE. */
@@ -1170,18 +1172,18 @@ int co_log_reader_run(struct co_log_reader *r, co_log_data_fn *data, co_log_fail
 		      void *arg);
 
 /*
- * Copy one worker log whole into w as the member path, piece by piece: the
- * member's size is the log's size at the first piece (what the log grows by
- * later is left out), and re-encoded text that comes back a little short is
- * filled up with newlines (co_log_cursor_finish()); its size in *size.
- * *first_url is the first piece's URL (caller frees) once the member has
- * begun: a failure while it is still NULL (the log cannot be read) leaves
- * w as it was; a failure after it leaves an archive that cannot be
- * completed.
+ * Copy one worker log whole into fd, from its current offset, piece by
+ * piece: the log as it was at the first piece (what it grows by later is
+ * left out). *left is the budget of bytes (the extract_max_size setting
+ * over a bundle's logs): a log that says it is larger fails at its first
+ * piece, and *left shrinks by what a copied log took. Its size in *size,
+ * its first piece's URL in *first_url (the caller frees it; NULL when not
+ * one piece came). On a failure, what fd got is to be thrown away: the
+ * worker's failure, CO_EDATA for a log over the budget, or CO_EIO when fd
+ * could not be written.
  */
-int co_worker_log_archive(struct co_ctx *ctx, const struct co_worker_log_id *id,
-			  struct co_archive_writer *w, const char *path,
-			  char **first_url, int64_t *size);
+int co_worker_log_copy(struct co_ctx *ctx, const struct co_worker_log_id *id, int fd,
+		       uint64_t *left, char **first_url, int64_t *size);
 
 /*
  * Copy every file of an event log that co_eventlog_dir_scan() listed into

@@ -3,15 +3,17 @@
  * An application's logs on the workers: which workers ran its executors,
  * and reading their logs through the /log/ endpoint in bounded pieces:
  * where to read next and whether a piece is believable (the cursor), many
- * logs at once (the reader), or one whole log into an archive.
+ * logs at once (the reader), or one whole log into a file.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -409,9 +411,24 @@ CO_API int co_log_reader_run(struct co_log_reader *r, co_log_data_fn *data,
 
 /* ---- one log into an archive ------------------------------------------- */
 
-CO_API int co_worker_log_archive(struct co_ctx *ctx, const struct co_worker_log_id *id,
-				 struct co_archive_writer *w, const char *path,
-				 char **first_url, int64_t *size)
+/* All of data into fd, whatever write(2) takes at a time. */
+static int write_fully(struct co_ctx *ctx, int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return co_err(ctx, CO_EIO, "temporary file: %s", strerror(errno));
+		data += n;
+		len -= (size_t)n;
+	}
+	return CO_OK;
+}
+
+CO_API int co_worker_log_copy(struct co_ctx *ctx, const struct co_worker_log_id *id, int fd,
+			      uint64_t *left, char **first_url, int64_t *size)
 {
 	struct co_log_cursor c;
 	bool more = true;
@@ -419,6 +436,7 @@ CO_API int co_worker_log_archive(struct co_ctx *ctx, const struct co_worker_log_
 	int rc = CO_OK;
 
 	*first_url = NULL;
+	*size = 0;
 	co_log_cursor_init(&c, -1, true);
 	while (rc == CO_OK && more) {
 		char *url = next_url(id, &c);
@@ -431,23 +449,26 @@ CO_API int co_worker_log_archive(struct co_ctx *ctx, const struct co_worker_log_
 		rc = co_http_get(ctx, url, &resp);
 		if (rc == CO_OK)
 			rc = take_reply(ctx, id, &c, &resp, &data, &len, &more);
-		/* The member's size is the log's at its first piece. */
-		if (rc == CO_OK && !*first_url &&
-		    (rc = co_archive_writer_begin(ctx, w, path, c.limit, time(NULL))) == CO_OK) {
-			*first_url = url;	/* begun: the archive holds part of it */
+		/* what the log says it holds, before any of it is taken */
+		if (rc == CO_OK && (uint64_t)c.limit > *left)
+			rc = co_err(ctx, CO_EDATA, "%s: the log's %" PRId64 " bytes are more than "
+				    "the %" PRIu64 " left of the limit (extract_max_size)",
+				    id->webui, c.limit, *left);
+		if (rc == CO_OK && !*first_url) {
+			*first_url = url;
 			url = NULL;
 		}
 		if (rc == CO_OK)
-			rc = co_archive_writer_write(ctx, w, data, len);
+			rc = write_fully(ctx, fd, data, len);
 		co_http_response_clear(&resp);
 		free(url);
 	}
-	/* Re-encoded text comes back a little short: keep the header true. */
 	if (rc == CO_OK)
 		rc = co_log_cursor_finish(ctx, &c, id->webui, &pad);
-	for (; rc == CO_OK && pad > 0; pad--)
-		rc = co_archive_writer_write(ctx, w, "\n", 1);
-	*size = c.limit;
+	if (rc == CO_OK) {
+		*size = c.delivered;
+		*left -= (uint64_t)c.delivered;
+	}
 	return rc;
 }
 

@@ -154,16 +154,29 @@ def test_a_worker_that_dies_mid_stream(servers, isolated):
 
 
 def test_bundle_when_a_worker_dies_mid_log(servers, isolated, tmp_path):
-    content = lines_of(60000, 37)
-    master, requests = one_worker(servers, content, die_after=1)
+    # the other worker's log is kept whole; the dead one's part is left out
+    # and named, and nothing but the bundle is left beside it
+    content = lines_of(60000, 37)       # two pieces and more
+    good = start_worker(servers, b"steady\nstream\n", 0)
+    dying = start_worker(servers, content, 1, die_after=1)
+    master = cluster(servers, good, dying)
     out = tmp_path / "out" / "bundle.tar.gz"
     out.parent.mkdir()
     proc = run("sc-logs", "-o", out, APP, env={**master.env,
                                               "SC_EVENTS_DIR": str(tmp_path / "none")},
                timeout=60)
-    # its first piece is in the archive already: the archive cannot be finished
-    assert proc.returncode not in (0, 1), proc.stderr
-    assert list(out.parent.iterdir()) == []
+    assert proc.returncode == 1, proc.stderr
+    assert "not collected: executor 0 stderr on 127.0.0.1:1001: " in proc.stderr
+    # its first piece came, and then no more
+    assert [q["offset"] for q in dying.log_requests][:2] == ["0", str(PIECE)]
+    assert list(out.parent.iterdir()) == [out]
+    members = bundle_members(out)
+    assert members[f"{APP}/executors/worker-0/0/stderr"] == b"steady\nstream\n"
+    assert not any(n.startswith(f"{APP}/executors/worker-1/") for n in members)
+    manifest = json.loads(members[f"{APP}/MANIFEST.json"])
+    assert [f["name"] for f in manifest["files"]] == ["executors/worker-0/0/stderr"]
+    assert any(m.startswith("executor 0 stderr on 127.0.0.1:1001: ")
+               for m in manifest["missing"])
 
 
 def test_bundle_when_a_worker_dies_before_a_log(servers, isolated, tmp_path):
@@ -401,10 +414,11 @@ def test_tail_window_grows_to_its_limit_and_no_further(servers, isolated):
     assert windows == [WINDOW << i for i in range(9)], windows     # 64 KiB to 16 MiB
 
 
-def test_bundle_ends_when_the_log_stops_short_of_its_first_size(servers, isolated, tmp_path):
+def test_bundle_leaves_out_a_log_that_stops_short_of_its_first_size(servers, isolated,
+                                                                    tmp_path):
     # the first piece says the log has 1000 bytes more than it, every later
-    # one that it ends there: no piece moves on, so the log ends, short and
-    # named so
+    # one that it ends there: no piece moves on, so the log ends, short,
+    # and is left out of the bundle, named
     piece = (1 << 20) - 4096      # what sc-logs asks for at a time
 
     def shrinking(n, q):
@@ -417,9 +431,41 @@ def test_bundle_ends_when_the_log_stops_short_of_its_first_size(servers, isolate
     proc = run("sc-logs", "-o", out, APP, timeout=30,
                env={**master.env, "SC_EVENTS_DIR": str(tmp_path / "none")})
     assert len(requests) == 2, requests
-    assert proc.returncode not in (0, 1), proc.stderr   # its first piece is in: no archive
+    assert proc.returncode == 1, proc.stderr
     assert "fewer bytes than it announced" in proc.stderr
-    assert list(out.parent.iterdir()) == []
+    assert list(out.parent.iterdir()) == [out]
+    members = bundle_members(out)
+    assert list(members) == [f"{APP}/MANIFEST.json"]
+    assert "fewer bytes than it announced" in \
+        json.loads(members[f"{APP}/MANIFEST.json"])["missing"][0]
+
+
+def test_bundle_takes_no_more_worker_logs_than_allowed(servers, isolated, tmp_path):
+    # a worker that says its log is 9 EB is left out at its first piece,
+    # before any of it is taken; of two real logs of 1000 bytes, the one
+    # that would go past the 1500 bytes allowed is left out
+    def endless(n, q):
+        return (f"==== Bytes 0-100 of 9000000000000000000 of /work/{APP}/0/stderr "
+                "====\n").encode() + b"x" * 100
+    huge = stub_worker(servers, lambda h, q, n: h.send(200, endless(n, q), "text/plain"),
+                       "worker-0")
+    huge.number = 0
+    first = start_worker(servers, lines_of(100, 10), 1)
+    second = start_worker(servers, lines_of(100, 10), 2)
+    master = cluster(servers, huge, first, second)
+    out = tmp_path / "bundle.tar"
+    proc = run("sc-logs", "-o", out, APP, timeout=30,
+               env={**master.env, "SC_EVENTS_DIR": str(tmp_path / "none"),
+                    "SC_EXTRACT_MAX_SIZE": "1500"})
+    assert proc.returncode == 1, proc.stderr
+    assert len(huge.log_requests) == 1
+    assert "executor 0 stderr on 127.0.0.1:1000: " in proc.stderr
+    assert "executor 0 stderr on 127.0.0.1:1002: " in proc.stderr
+    assert "left of the limit (extract_max_size)" in proc.stderr
+    members = bundle_members(out)
+    assert members[f"{APP}/executors/worker-1/0/stderr"] == lines_of(100, 10)
+    assert sorted(n for n in members if "/executors/" in n) == \
+        [f"{APP}/executors/worker-1/0/stderr"]
 
 
 def test_bundle_leaves_out_a_planted_event_log_larger_than_allowed(servers, isolated, tmp_path):
