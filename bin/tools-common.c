@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -43,10 +44,13 @@ static void close_stdout(void)
 
 struct co_ctx *tool_ctx;
 
+/* A configuration that could not be read: said once the options are. */
+static int config_status;
+static char *config_error;
+
 struct co_ctx *tool_init(const char *name)
 {
 	struct co_ctx *ctx;
-	int rc;
 
 	program_name = name;
 	opterr = 0;	/* tool_common_option() words the complaint */
@@ -54,9 +58,9 @@ struct co_ctx *tool_init(const char *name)
 	ctx = tool_ctx = co_ctx_new();
 	if (!ctx)
 		out_of_memory();
-	rc = co_config_load(ctx);
-	if (rc)
-		die_ctx(ctx, rc);
+	/* --help and --version work whatever the configuration holds */
+	if ((config_status = co_config_load(ctx)) != CO_OK)
+		config_error = xstrdup(co_ctx_error(ctx));
 	return ctx;
 }
 
@@ -103,6 +107,9 @@ void tool_common_option(struct co_ctx *ctx, int opt, const char *arg, char **arg
 void tool_options_done(struct co_ctx *ctx)
 {
 	const char *file = co_config_file(ctx);
+
+	if (config_status != CO_OK)
+		die(config_status, "%s", config_error);
 
 	if (!show_config)
 		return;
@@ -281,9 +288,16 @@ static void vmsg(const char *fmt, va_list ap)
 
 	flockfile(stderr);
 	fprintf(stderr, "%s: ", program_name);
-	if (vasprintf(&text, fmt, ap) >= 0)
-		fputs_printable(text, stderr);
-	else
+	if (vasprintf(&text, fmt, ap) >= 0) {
+		/* "***" may be longer than what it stands for */
+		size_t size = 2 * strlen(text) + 8;
+		char *masked = malloc(size);
+
+		if (masked)
+			co_mask_credentials(text, masked, size);
+		fputs_printable(masked ? masked : "(out of memory)", stderr);
+		free(masked);
+	} else
 		fputs(fmt, stderr);	/* out of memory: the message's shape */
 	free(text);
 	fputc('\n', stderr);
@@ -927,7 +941,7 @@ const char *format_duration_ms(int64_t ms, char buf[32])
 	else if (s < 3600)
 		snprintf(buf, 32, "%dm%02ds", (int)(s / 60), (int)(s % 60));
 	else
-		snprintf(buf, 32, "%dh%02dm%02ds", (int)(s / 3600), (int)(s / 60 % 60),
+		snprintf(buf, 32, "%" PRId64 "h%02dm%02ds", s / 3600, (int)(s / 60 % 60),
 			 (int)(s % 60));
 	return buf;
 }

@@ -38,7 +38,8 @@ enum {
 	{ "version", no_argument, NULL, 'V' }
 
 /* Name the program, arrange for stdout to be checked at exit, and load
- * the configuration (dies with the library's status on a bad one). */
+ * the configuration (a bad one is reported by tool_options_done(), so
+ * that --help and --version work whatever it holds). */
 struct co_ctx *tool_init(const char *name);
 /* The context tool_init() made, kept here so that it stays reachable to
  * the end on the paths that exit without freeing it (die()). */
@@ -50,7 +51,8 @@ extern struct co_ctx *tool_ctx;
  */
 void tool_common_option(struct co_ctx *ctx, int opt, const char *arg, char **argv);
 
-/* After option parsing: --show-config prints the configuration and exits. */
+/* After option parsing: a configuration that could not be read ends the
+ * run with the library's status; --show-config prints it and exits. */
 void tool_options_done(struct co_ctx *ctx);
 
 /* The help text of the common options, for each tool's usage(). */

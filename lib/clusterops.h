@@ -119,6 +119,13 @@ const char *co_config_file(const struct co_ctx *ctx);
 char *co_spark_master_host(struct co_ctx *ctx, const char *master_url);
 
 /*
+ * in, with the user name and password of every URL in it
+ * ("scheme://user:password@host") shown as "***", into out (at most size
+ * bytes, NUL included): what a message may say of a URL.
+ */
+void co_mask_credentials(const char *in, char *out, size_t size);
+
+/*
  * A size such as "4096", "500K", "10G" (K, M, G, T: powers of 1024; an
  * optional trailing "B" or "iB") into *bytes. CO_EUSAGE, naming what, when
  * it is not a positive size.

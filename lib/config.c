@@ -9,10 +9,12 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -267,8 +269,10 @@ static int url_list_check(struct co_ctx *ctx, enum co_key key, const char *value
 			return co_err(ctx, CO_EUSAGE, "invalid %s '%s': too many URLs (at most %d)",
 				      keys[key].name, value, CO_MASTERS_MAX);
 		if (!url_proper(s, len))
-			return co_err(ctx, CO_EUSAGE, "invalid %s '%s': '%.*s' is not an http or "
-				      "https URL with a host", keys[key].name, value, (int)len, s);
+			return co_err(ctx, CO_EUSAGE, "invalid %s '%s': '%.*s' %s", keys[key].name,
+				      value, (int)len, s, memchr(s, '@', len)
+				      ? "has a user name or password (they belong in ~/.netrc)"
+				      : "is not an http or https URL with a host");
 		s += len;
 		if (*s == '\0')
 			return CO_OK;
@@ -370,6 +374,9 @@ static void strip_comment(char *s)
 }
 
 /* "key = value" lines; '#' starts a comment; blank lines are skipped. */
+/* More than a configuration file ever holds: anything larger is not one. */
+#define CONFIG_MAX (1 << 20)
+
 static int read_file(struct co_ctx *ctx, const char *path, FILE *fp)
 {
 	char *line = NULL;
@@ -377,11 +384,24 @@ static int read_file(struct co_ctx *ctx, const char *path, FILE *fp)
 	unsigned lineno = 0;
 	int rc = CO_OK;
 
-	while (getline(&line, &cap, fp) != -1) {
+	size_t total = 0;
+	ssize_t n;
+
+	while ((n = getline(&line, &cap, fp)) != -1) {
 		char *p, *eq, *name, *value;
 		int key;
 
 		lineno++;
+		/* a file that grows while it is read is bounded too */
+		if ((total += (size_t)n) > CONFIG_MAX) {
+			rc = co_err(ctx, CO_EDATA, "%s: larger than a configuration file may be "
+				    "(1 MiB)", path);
+			break;
+		}
+		if (memchr(line, '\0', (size_t)n)) {
+			rc = co_err(ctx, CO_EDATA, "%s:%u: a NUL byte", path, lineno);
+			break;
+		}
 		strip_comment(line);
 		p = trim(line);
 		if (*p == '\0' || *p == '#')
@@ -414,6 +434,36 @@ static int read_file(struct co_ctx *ctx, const char *path, FILE *fp)
 	return rc;
 }
 
+/*
+ * The configuration file, for reading: a regular file of at most
+ * CONFIG_MAX bytes. A FIFO or a device in its place (/dev/zero) would
+ * hang the tool or fill its memory before it did anything.
+ */
+static FILE *open_config(struct co_ctx *ctx, const char *path, int *rc)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat sb;
+	FILE *fp;
+
+	if (fd < 0) {
+		*rc = co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > CONFIG_MAX) {
+		*rc = co_err(ctx, CO_EDATA, "%s: %s", path, S_ISREG(sb.st_mode)
+			     ? "larger than a configuration file may be (1 MiB)"
+			     : "not a regular file");
+		close(fd);
+		return NULL;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 || !(fp = fdopen(fd, "r"))) {
+		*rc = co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	return fp;
+}
+
 static int load_file(struct co_ctx *ctx)
 {
 	const char *explicit = getenv("SC_CONFIG");
@@ -444,9 +494,8 @@ static int load_file(struct co_ctx *ctx)
 	if (!path)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
 
-	fp = fopen(path, "r");
+	fp = open_config(ctx, path, &rc);
 	if (!fp) {
-		rc = co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
 		free(path);
 		return rc;
 	}

@@ -95,13 +95,50 @@ CO_API const char *co_ctx_error(const struct co_ctx *ctx)
 	return ctx ? ctx->errmsg : "out of memory";
 }
 
+/* Where the authority of a URL that starts at p (after "://") ends. */
+static size_t authority_length(const char *p)
+{
+	return strcspn(p, "/?#'\" \t\r\n");
+}
+
+CO_API void co_mask_credentials(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+
+	if (size == 0)
+		return;
+	while (*in && o + 1 < size) {
+		const char *at;
+		size_t auth;
+
+		if (strncmp(in, "://", 3) != 0) {
+			out[o++] = *in++;
+			continue;
+		}
+		auth = authority_length(in + 3);
+		at = memrchr(in + 3, '@', auth);
+		if (!at) {
+			out[o++] = *in++;
+			continue;
+		}
+		o += (size_t)snprintf(out + o, size - o, "://***");
+		if (o >= size)
+			o = size - 1;
+		in = at;	/* the '@' and the host follow */
+	}
+	out[o] = '\0';
+}
+
 int co_err(struct co_ctx *ctx, int status, const char *fmt, ...)
 {
+	char text[sizeof(ctx->errmsg)];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(ctx->errmsg, sizeof(ctx->errmsg), fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	/* a URL's user name and password stay out of every message */
+	co_mask_credentials(text, ctx->errmsg, sizeof(ctx->errmsg));
 	return status;
 }
 

@@ -148,6 +148,7 @@ int co_json_parse(struct co_ctx *ctx, const char *text, size_t len,
 /* Member as a new string: strings are copied, numbers formatted; NULL if absent. */
 char *co_json_strdup(const json_t *obj, const char *key);
 int64_t co_json_int(const json_t *obj, const char *key, int64_t dflt);
+int co_json_count(const json_t *obj, const char *key);
 
 /* REST replies. */
 struct co_rest_reply {

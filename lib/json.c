@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,4 +64,15 @@ int64_t co_json_int(const json_t *obj, const char *key, int64_t dflt)
 			return n;
 	}
 	return dflt;
+}
+
+/*
+ * A count or a port a master or worker gives, in [0, INT_MAX], else 0 (not
+ * known): any host may register as a worker, with 2^40 cores.
+ */
+int co_json_count(const json_t *obj, const char *key)
+{
+	int64_t n = co_json_int(obj, key, 0);
+
+	return n >= 0 && n <= INT_MAX ? (int)n : 0;
 }

@@ -64,10 +64,12 @@ static void fill_worker(const json_t *o, struct co_spark_worker *w)
 {
 	w->id = co_json_strdup(o, "id");
 	w->host = co_json_strdup(o, "host");
-	w->port = (int)co_json_int(o, "port", 0);
+	w->port = co_json_count(o, "port");
+	if (w->port > 65535)
+		w->port = 0;
 	w->webui = co_json_strdup(o, "webuiaddress");
-	w->cores = (int)co_json_int(o, "cores", 0);
-	w->cores_used = (int)co_json_int(o, "coresused", 0);
+	w->cores = co_json_count(o, "cores");
+	w->cores_used = co_json_count(o, "coresused");
 	w->memory_mb = co_json_int(o, "memory", 0);
 	w->memory_used_mb = co_json_int(o, "memoryused", 0);
 	w->state = co_json_strdup(o, "state");
@@ -82,7 +84,7 @@ static void fill_app(const json_t *o, bool active, struct co_spark_app *a)
 	a->state = co_json_strdup(o, "state");
 	a->start_ms = co_json_int(o, "starttime", 0);
 	a->duration_ms = co_json_int(o, "duration", 0);
-	a->cores = (int)co_json_int(o, "cores", 0);
+	a->cores = co_json_count(o, "cores");
 	a->memory_per_executor_mb = co_json_int(o, "memoryperexecutor",
 						co_json_int(o, "memoryperslave", 0));
 	a->active = active;
@@ -100,7 +102,7 @@ static void fill_driver(const json_t *o, bool active, struct co_spark_driver *d)
 	d->main_class = co_json_strdup(o, "mainclass");
 	/* starttime is a string in /json/ */
 	d->start_ms = co_json_int(o, "starttime", 0);
-	d->cores = (int)co_json_int(o, "cores", 0);
+	d->cores = co_json_count(o, "cores");
 	d->memory_mb = co_json_int(o, "memory", 0);
 	d->active = active;
 }
@@ -518,9 +520,9 @@ int co_master_walk_end(struct co_master_walk *w, struct co_master_state **out)
 	memset(w->n, 0, sizeof(w->n));
 	st->url = co_json_strdup(w->top, "url");
 	st->status = co_json_strdup(w->top, "status");
-	st->alive_workers = (int)co_json_int(w->top, "aliveworkers", 0);
-	st->cores = (int)co_json_int(w->top, "cores", 0);
-	st->cores_used = (int)co_json_int(w->top, "coresused", 0);
+	st->alive_workers = co_json_count(w->top, "aliveworkers");
+	st->cores = co_json_count(w->top, "cores");
+	st->cores_used = co_json_count(w->top, "coresused");
 	st->memory_mb = co_json_int(w->top, "memory", 0);
 	st->memory_used_mb = co_json_int(w->top, "memoryused", 0);
 	if (!st->url || !st->status) {

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,11 +35,16 @@ static int add_executors(struct co_ctx *ctx, const json_t *arr, bool finished,
 	for (size_t i = 0; i < json_array_size(arr); i++) {
 		const json_t *o = json_array_get(arr, i);
 		struct co_worker_executor *e = &st->executors[st->n_executors++];
+		int64_t id;
 
 		if (!json_is_object(o) || !json_object_get(o, "id"))
 			return co_err(ctx, CO_EPROTOCOL, "%s: executor entry %zu has no 'id'",
 				      origin, i);
-		e->id = (int)co_json_int(o, "id", -1);
+		id = co_json_int(o, "id", -1);
+		if (id < 0 || id > INT_MAX)
+			return co_err(ctx, CO_EPROTOCOL, "%s: executor entry %zu has the id %"
+				      PRId64 ", not one Spark gives", origin, i, id);
+		e->id = (int)id;
 		e->app_id = co_json_strdup(o, "appid");
 		e->app_name = co_json_strdup(json_object_get(o, "appdesc"), "name");
 		e->finished = finished;
@@ -106,8 +112,8 @@ CO_API int co_worker_state_parse(struct co_ctx *ctx, const char *text, size_t le
 	}
 	st->id = co_json_strdup(root, "id");
 	st->master_url = co_json_strdup(root, "masterurl");
-	st->cores = (int)co_json_int(root, "cores", 0);
-	st->cores_used = (int)co_json_int(root, "coresused", 0);
+	st->cores = co_json_count(root, "cores");
+	st->cores_used = co_json_count(root, "coresused");
 	st->memory_mb = co_json_int(root, "memory", 0);
 	st->memory_used_mb = co_json_int(root, "memoryused", 0);
 	if ((rc = add_executors(ctx, ex, false, origin, st)) ||

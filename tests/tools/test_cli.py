@@ -91,6 +91,55 @@ def test_missing_explicit_config_file(no_user_config, tmp_path):
     assert "missing.conf" in proc.stderr
 
 
+@pytest.mark.parametrize("kind", ["fifo", "device", "nul", "huge"])
+def test_config_file_that_is_not_one(no_user_config, tmp_path, kind):
+    # a FIFO or /dev/zero in the config file's place would hang the tool, or
+    # fill its memory, before it did anything; a NUL byte would cut a line
+    conf = tmp_path / "conf"
+    if kind == "fifo":
+        os.mkfifo(conf)
+    elif kind == "device":
+        conf = "/dev/zero"
+    elif kind == "nul":
+        conf.write_bytes(b"master = spark://h:7077\0ignored\n")
+    else:
+        conf.write_bytes(b"# " + b"x" * (2 << 20) + b"\n")
+    proc = run("sc-status", "--show-config", env={"SC_CONFIG": str(conf)}, timeout=10)
+    assert proc.returncode == 65, proc.stderr
+    assert f"{conf}" in proc.stderr
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("name", TOOLS + ["sc-logs", "sc-events-prune", "kcat-lite"])
+def test_help_and_version_whatever_the_configuration(no_user_config, tmp_path, name):
+    # the way out of a bad configuration is read in --help: it comes first
+    conf = tmp_path / "bad.conf"
+    conf.write_text("this is not a setting\n")
+    env = {"SC_CONFIG": str(conf)}
+    for flag in ("--help", "--version"):
+        proc = run(name, flag, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout and proc.stderr == ""
+    proc = run(name, "--show-config", env=env)
+    assert proc.returncode == 65 and f"{conf}:1:" in proc.stderr, proc.stderr
+
+
+def test_messages_never_show_a_url_password(no_user_config, tmp_path):
+    # a URL's user name and password are never printed, whoever made the
+    # message: the configuration's check, or a transfer that failed
+    proc = run("sc-status", "--show-config",
+               env={"SC_MASTER_UI": "http://alice:SEKRET@127.0.0.1:8080"})
+    assert proc.returncode == 64, proc.stderr
+    assert "SEKRET" not in proc.stderr and "alice" not in proc.stderr
+    assert "http://***@127.0.0.1:8080" in proc.stderr
+    assert "user name or password" in proc.stderr
+    proc = run("sc-fetch", "-q", "-d", tmp_path, f"http://bob:PW2@127.0.0.1:{free_port()}/f",
+               env={"SC_TIMEOUT": "1"}, timeout=30)
+    assert proc.returncode == 69, proc.stderr
+    assert "PW2" not in proc.stderr and "bob" not in proc.stderr
+    assert "http://***@127.0.0.1:" in proc.stderr
+
+
 # ---- sc-submit builds the spark-submit command without touching user arguments
 
 

@@ -1010,3 +1010,20 @@ def test_rest_signal_during_the_submission_kills_the_driver_created(servers, iso
     assert [r[1] for r in kills(rest)] == [f"/v1/submissions/kill/{DRIVER_ID}"]
     assert out == ""
     no_sanitizer_report(err)
+
+
+def test_status_shows_numbers_out_of_range_as_not_known(servers, isolated):
+    # a registered "worker" with a port past 65535 and 2^40 cores, an app
+    # that ran for 2^63 ms: no count wraps round to a negative one
+    big = dict(worker("http://127.0.0.1:1"), port=99999999999, cores=1 << 40,
+               coresused=(1 << 32) + 1)
+    long_app = dict(app(APP, state="RUNNING"), duration=(1 << 63) - 1, cores=1 << 40)
+    doc = master_doc(workers=[big], active=[long_app])
+    doc["cores"] = 1 << 40
+    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    proc = run("sc-status", "-a", env=master.env)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r.split("\t")[0]: r.split("\t") for r in proc.stdout.splitlines()}
+    assert not any(f.startswith("-") and f != "-" for r in rows.values() for f in r), rows
+    assert "1215752191" not in proc.stdout, rows
+    assert rows["app"][8] == "2562047788015h12m55s", rows

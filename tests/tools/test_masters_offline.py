@@ -343,7 +343,7 @@ def test_rest_with_no_alive_master_is_refused(masters, tmp_path):
     ("SC_MASTER_UI", "http://h1:8080,,http://h2:8080", "an empty URL in the list"),
     ("SC_MASTER_UI", "http://h1:8080,file:///etc/passwd", "'file:///etc/passwd' is not an"),
     ("SC_REST_URL", "http://h1:6066, http://h2:6066", "' http://h2:6066' is not an"),
-    ("SC_REST_URL", "http://u@h1:6066", "is not an http or https URL"),
+    ("SC_REST_URL", "http://u@h1:6066", "has a user name or password"),
     # Caught by libcurl, when the list is first used (env) or given (flag).
     ("SC_MASTER_UI", "http://h1:8080,http://h2:99999", "'http://h2:99999' is not an http"),
     ("SC_MASTER_UI", "http://[::1:8080", "'http://[::1:8080' is not an http"),

@@ -316,7 +316,7 @@ static void test_url_lists(void)
 		{ "ftp://h1/", "'ftp://h1/' is not an http" },
 		{ "http://h1:8080,file:///etc/passwd", "'file:///etc/passwd' is not" },
 		{ "http://h1:8080, http://h2:8080", "' http://h2:8080' is not" },
-		{ "http://user:pw@h1:8080", "is not an http" },
+		{ "http://user:pw@h1:8080", "'http://***@h1:8080' has a user name or password" },
 		{ "http://", "is not an http" },
 		{ "http:/h1:8080", "is not an http" },
 		{ "http:h1:8080", "is not an http" },
@@ -360,6 +360,30 @@ static void test_url_lists(void)
 	clear_env();
 }
 
+/* A URL's user name and password never reach a message. */
+static void test_mask_credentials(void)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "GET http://alice:pw@h:1/x failed", "GET http://***@h:1/x failed" },
+		{ "'https://tok@h/p@q'", "'https://***@h/p@q'" },
+		{ "http://h/a@b and ftp://u:p@g", "http://h/a@b and ftp://***@g" },
+		{ "http://a:b@c@h", "http://***@h" },
+		{ "mail me@here, ://", "mail me@here, ://" },
+		{ "", "" },
+		{ NULL, NULL } };
+	char out[64], tiny[8];
+
+	for (size_t i = 0; cases[i].in; i++) {
+		co_mask_credentials(cases[i].in, out, sizeof(out));
+		CHECK_STR(out, cases[i].out);
+	}
+	/* cut to the room there is, never past it */
+	co_mask_credentials("http://u:p@h", tiny, sizeof(tiny));
+	CHECK_STR(tiny, "http://");
+	co_mask_credentials("abcdefghijk", tiny, sizeof(tiny));
+	CHECK_STR(tiny, "abcdefg");
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -373,6 +397,7 @@ int main(void)
 	test_master_host();
 	test_master_list();
 	test_url_lists();
+	test_mask_credentials();
 	for (const char *const *f = (const char *const[]){ "explicit.conf", "bad1.conf",
 			"bad2.conf", "bad3.conf", "nohost.conf", "lists.conf", NULL }; *f; f++) {
 		char p[600];
