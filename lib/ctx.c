@@ -77,6 +77,7 @@ CO_API void co_ctx_free(struct co_ctx *ctx)
 			free(ctx->layer[k][s]);
 	free(ctx->config_file);
 	free(ctx->csrf_token);
+	co_http_multi_free(ctx->workers);
 	co_url_lists_free(ctx);
 	for (size_t i = 0; i < CO_MASTERS_MAX; i++) {
 		free(ctx->seen[i].status);

@@ -694,8 +694,10 @@ CO_API int co_http_multi_next(struct co_http_multi *m, void **tag,
 			m->returned_at = co_monotonic();
 			return 1;
 		}
-		if (m->running == 0 && !m->queue)
+		if (m->running == 0 && !m->queue) {
+			m->returned_at = 0;	/* idle until more is asked of it */
 			return 0;
+		}
 		if (curl_multi_poll(m->multi, NULL, 0, 1000, NULL) != CURLM_OK)
 			return co_err(m->ctx, CO_ESOFTWARE, "transfer engine failed");
 	}

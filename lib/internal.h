@@ -43,6 +43,7 @@ struct co_ctx {
 	char *layer[CO_KEY_COUNT][CO_SRC_FLAG + 1];
 	char *config_file;
 	CURL *curl;		/* reused so connections are kept alive */
+	struct co_http_multi *workers;	/* the workers' lookup's, kept alive likewise */
 	char *csrf_token;	/* master UI kill-form token, fetched once */
 	bool csrf_fetched;
 	bool curl_ready;	/* curl_global_init done, on first use */

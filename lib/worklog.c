@@ -200,6 +200,8 @@ struct co_log_reader {
 	struct reader_log **logs;
 	co_log_data_fn *data;	/* while running */
 	void *arg;
+	/* kept from run to run: a follower asks the same workers each time */
+	struct co_http_multi *multi;
 };
 
 CO_API struct co_log_reader *co_log_reader_new(struct co_ctx *ctx, int max_parallel,
@@ -234,6 +236,7 @@ CO_API void co_log_reader_free(struct co_log_reader *r)
 	for (size_t i = 0; i < r->n; i++)
 		reader_log_free(r->logs[i]);
 	free(r->logs);
+	co_http_multi_free(r->multi);
 	free(r);
 }
 
@@ -372,7 +375,8 @@ static int reply_in(struct co_ctx *ctx, struct reader_log *l, struct co_http_res
 CO_API int co_log_reader_run(struct co_log_reader *r, co_log_data_fn *data,
 			     co_log_fail_fn *failed, void *arg)
 {
-	struct co_http_multi *m = co_http_multi_new(r->ctx, r->max_parallel);
+	struct co_http_multi *m = r->multi ? r->multi
+		: (r->multi = co_http_multi_new(r->ctx, r->max_parallel));
 	struct co_http_response resp;
 	int rc = m ? CO_OK : CO_ESOFTWARE, status, got = 0;
 	void *tag;
@@ -405,7 +409,10 @@ CO_API int co_log_reader_run(struct co_log_reader *r, co_log_data_fn *data,
 	}
 	if (rc == CO_OK && got != 0)
 		rc = got;	/* the transfer engine itself failed */
-	co_http_multi_free(m);
+	if (rc != CO_OK) {	/* what it still holds is not asked for again */
+		co_http_multi_free(m);
+		r->multi = NULL;
+	}
 	return rc;
 }
 
@@ -541,11 +548,13 @@ static void lookup_failed(struct co_ctx *ctx, struct lookup *l, int rc)
 static void lookup_all(struct co_ctx *ctx, struct lookup *lk, size_t n, const char *app_id,
 		       double limit)
 {
-	struct co_http_multi *m = co_http_multi_new(ctx, LOOKUP_PARALLEL);
+	/* one for every lookup of a run: -f asks the same workers each second */
+	struct co_http_multi *m = ctx->workers ? ctx->workers
+		: (ctx->workers = co_http_multi_new(ctx, LOOKUP_PARALLEL));
 	double start = co_monotonic();
 	struct co_http_response resp;
 	void *tag;
-	int status, r;
+	int status, r = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		if (lk[i].why)
@@ -567,10 +576,15 @@ static void lookup_all(struct co_ctx *ctx, struct lookup *lk, size_t n, const ch
 		else
 			lookup_failed(ctx, l, status);
 		co_worker_state_free(ws);
-		if (co_monotonic() - start >= limit)
+		if (co_monotonic() - start >= limit) {
+			r = -1;
 			break;
+		}
 	}
-	co_http_multi_free(m);	/* those not yet answered are left out */
+	if (r != 0) {	/* those not yet answered are left out */
+		co_http_multi_free(m);
+		ctx->workers = NULL;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (!lk[i].answered && !lk[i].why)
 			lk[i].not_asked = true;

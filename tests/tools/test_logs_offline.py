@@ -4,19 +4,21 @@ No Spark runs here: a stub master lists stub workers, whose /log/ answers
 by offset and length from bytes the test chose (pieces cut where the test
 wants them), or stops answering in the middle of a log.
 """
+import http.server
 import io
 import json
 import os
 import subprocess
 import tarfile
+import threading
 import urllib.parse
 import zipfile
 
 import pytest
 
 from conftest import run
-from test_hostile_cluster import (APP, app, isolated, master_doc, servers,  # noqa: F401
-                                  worker, worker_json)
+from test_hostile_cluster import (APP, RecordingHandler, app, isolated,  # noqa: F401
+                                  master_doc, servers, worker, worker_json)
 
 PIECE = (1 << 20) - 4096      # what sc-logs asks for at a time (CO_LOG_PIECE)
 WINDOW = 64 << 10             # the first --tail window (CO_LOG_TAIL_WINDOW)
@@ -501,3 +503,62 @@ def test_a_worker_state_larger_than_a_document_is_refused(servers, isolated):
     proc = run("sc-logs", APP, env=master.env, timeout=60)
     assert proc.returncode == 1, proc.stderr
     assert "reply larger than 8 MiB" in proc.stderr
+
+
+class KeepAliveHandler(RecordingHandler):
+    """A stub that keeps its connections open between requests, as Jetty does."""
+    protocol_version = "HTTP/1.1"
+
+
+def test_follow_keeps_its_connections_to_the_workers(isolated):
+    # -f asks every worker for its state and its logs each second: over the
+    # same connections, not a new one per request
+    clients = {"/json": set(), "/log": set()}
+    master_asked = []
+
+    def worker_behaviour(h):
+        kind = "/json" if h.path.startswith("/json") else "/log"
+        clients[kind].add(h.client_address[1])
+        if kind == "/json":
+            h.send(200, json.dumps(dict(worker_json(), id="worker-0")).encode())
+            return
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(h.path).query))
+        start = int(q.get("offset", 0))
+        head = f"==== Bytes {min(start, 5)}-5 of 5 of /work/{APP}/0/stderr ====\n"
+        h.send(200, head.encode() + b"line\n"[min(start, 5):], "text/plain")
+
+    started = []
+
+    def start(behaviour):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), KeepAliveHandler)
+        server.daemon_threads = True
+        server.requests, server.headers, server.behaviour = [], [], behaviour
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        server.url = f"http://127.0.0.1:{server.server_address[1]}"
+        started.append(server)
+        return server
+
+    def master_behaviour(h):
+        master_asked.append(h.path)
+        running = len(master_asked) < 6
+        a = dict(app(), state="RUNNING" if running else "FINISHED")
+        doc = master_doc(workers=[dict(worker(wk.url, "worker-0"), port=1000)],
+                         active=[a] if running else [], completed=[] if running else [a])
+        h.send(200, json.dumps(doc).encode())
+
+    try:
+        wk = start(worker_behaviour)
+        master = start(master_behaviour)
+        proc = run("sc-logs", "-f", APP, timeout=60,
+                   env={"SC_MASTER": "spark://127.0.0.1:1", "SC_MASTER_UI": master.url,
+                        "SC_TIMEOUT": "5"})
+    finally:
+        for server in started:
+            server.shutdown()
+            server.server_close()
+    assert proc.returncode == 0, proc.stderr
+    assert text(proc) == ["line"]
+    json_asked = sum(1 for r in wk.requests if r[1].startswith("/json"))
+    log_asked = sum(1 for r in wk.requests if r[1].startswith("/log"))
+    assert json_asked >= 4 and log_asked >= 4, wk.requests
+    assert len(clients["/json"]) == 1 and len(clients["/log"]) == 1, clients
