@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -436,6 +437,24 @@ static void validate(struct kc_opts *o)
 	}
 }
 
+const char *kc_parse_int64(const char *s, bool negative_ok, int64_t *out)
+{
+	const char *d = negative_ok && *s == '-' ? s + 1 : s;
+	char *end;
+	long long v;
+
+	if (!isdigit((unsigned char)*d))
+		return "not a number";
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end)
+		return "not a number";
+	if (errno == ERANGE)
+		return "out of range";
+	*out = (int64_t)v;
+	return NULL;
+}
+
 const char *kc_brokers(const struct kc_opts *o)
 {
 	const char *b = co_kafka_props_get(o->props, "bootstrap.servers");
@@ -770,19 +789,30 @@ int kc_query(struct kc_opts *o)
 
 	for (size_t i = 0; i < o->n_topics; i++) {
 		char *topic = strdup(o->topics[i]), *c2, *c1;
-		long long p, ts;
+		const char *why = NULL, *what = "";
+		int64_t p = 0, ts = 0;
 
 		if (!topic)
 			die(CO_ESOFTWARE, "out of memory");
 		c2 = strrchr(topic, ':');
 		c1 = c2 ? memrchr(topic, ':', (size_t)(c2 - topic)) : NULL;
-		if (!c1 || c1 == topic || sscanf(c1, ":%lld:%lld", &p, &ts) != 2 || p < 0 ||
-		    p > INT32_MAX) {
+		if (c1 && c1 != topic) {
+			*c1 = *c2 = '\0';
+			what = "the partition is ";
+			why = kc_parse_int64(c1 + 1, false, &p);
+			if (!why && p > INT32_MAX)
+				why = "out of range";
+			if (!why) {
+				what = "the timestamp is ";
+				why = kc_parse_int64(c2 + 1, true, &ts);
+			}
+		}
+		if (!c1 || c1 == topic || why) {
 			free(topic);
 			rd_kafka_topic_partition_list_destroy(parts);
-			usage_error("-Q -t '%s': expected TOPIC:PARTITION:TIMESTAMP", o->topics[i]);
+			usage_error("-Q -t '%s': %s%s%sexpected TOPIC:PARTITION:TIMESTAMP",
+				    o->topics[i], why ? what : "", why ? why : "", why ? "; " : "");
 		}
-		*c1 = '\0';
 		rd_kafka_topic_partition_list_add(parts, topic, (int32_t)p)->offset = ts;
 		free(topic);
 	}

@@ -1,0 +1,74 @@
+"""kcat-lite's options, property files and exit statuses: no broker needed.
+
+Every run is given an unreachable broker (127.0.0.1:1) and no property file
+of the invoking user's, so that what is tested is what happens before
+kcat-lite would connect.
+"""
+import pytest
+
+from conftest import assert_usage, run
+
+UNREACHABLE = ["-b", "127.0.0.1:1", "-m", "1", "-q"]
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """No KCAT_CONFIG, no ~/.config/kcat.conf, no SC_KAFKA_PASSWORD*."""
+    for name in ("KCAT_CONFIG", "KAFKACAT_CONFIG", "SC_KAFKA_PASSWORD", "SC_KAFKA_PASSWORD_FILE",
+                 "SC_CONFIG", "SC_BROKERS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    (tmp_path / "home").mkdir()
+    return tmp_path / "home"
+
+
+@pytest.mark.parametrize("offset, why", [
+    ("-9223372036854775808", "out of range"),
+    ("-9223372036854775807", "out of range"),
+    ("99999999999999999999", "out of range"),
+    ("-99999999999999999999", "out of range"),
+    ("s@99999999999999999999", "out of range"),
+    ("e@99999999999999999999", "out of range"),
+    ("5x", "not a number"),
+    (" 5", "not a number"),
+    ("+5", "not a number"),
+    ("s@", "not a number"),
+    ("s@-1", "not a number"),
+    ("e@ 7", "not a number"),
+    ("tomorrow", "not a number"),
+])
+def test_offset_out_of_range_or_garbage_is_usage_error(home, offset, why):
+    assert_usage(run("kcat-lite", "-C", "-t", "x", "-o", offset, *UNREACHABLE), "kcat-lite",
+                 f"invalid -o '{offset}': {why}")
+
+
+@pytest.mark.parametrize("offset", ["0", "-0", "-5", "9223372036854775807", "s@1",
+                                    "e@9223372036854775807", "-9223372036854773807"])
+def test_offsets_in_range_are_taken(home, offset):
+    # Taken: the run goes on to the brokers, which are unreachable.
+    proc = run("kcat-lite", "-C", "-t", "x", "-o", offset, *UNREACHABLE)
+    assert proc.returncode == 69, proc.stderr
+    assert "invalid -o" not in proc.stderr
+
+
+@pytest.mark.parametrize("arg, why", [
+    ("x:1:5abc", "the timestamp is not a number"),
+    ("x:1:99999999999999999999999", "the timestamp is out of range"),
+    ("x:+1: 7", "the partition is not a number"),
+    ("x:1: 7", "the timestamp is not a number"),
+    ("x:-1:7", "the partition is not a number"),
+    ("x:2147483648:7", "the partition is out of range"),
+    ("x:1:", "the timestamp is not a number"),
+    ("x::7", "the partition is not a number"),
+    ("x:7", "expected TOPIC:PARTITION:TIMESTAMP"),
+])
+def test_query_takes_topic_partition_timestamp_strictly(home, arg, why):
+    assert_usage(run("kcat-lite", "-Q", "-t", arg, *UNREACHABLE), "kcat-lite",
+                 f"-Q -t '{arg}': {why}")
+
+
+@pytest.mark.parametrize("arg", ["x:0:1700000000000", "x:2147483647:-1"])
+def test_query_in_range_is_taken(home, arg):
+    proc = run("kcat-lite", "-Q", "-t", arg, *UNREACHABLE)
+    assert proc.returncode == 69, proc.stderr
