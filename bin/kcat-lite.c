@@ -125,9 +125,10 @@ static void option_X(struct kc_opts *o, const char *arg)
 	}
 	/* kcat's name for -r; its other schema.registry.* are libserdes's. */
 	if (strncmp(arg, "schema.registry.", 16) == 0) {
+		/* The name alone: basic.auth.user.info's value is a password. */
 		if (strncmp(arg + 16, "url=", 4) || !arg[20])
-			usage_error("-X %s: of the schema registry's properties only "
-				    "schema.registry.url=URL is known", arg);
+			usage_error("-X %.*s: of the schema registry's properties only "
+				    "schema.registry.url=URL is known", (int)strcspn(arg, "=:"), arg);
 		o->registry = arg + 20;
 		return;
 	}

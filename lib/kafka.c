@@ -91,14 +91,28 @@ CO_API int co_kafka_props_add_arg(struct co_ctx *ctx, struct co_kafka_props *pro
 	char *name;
 	int rc;
 
-	if (!eq || eq == arg)
-		return co_err(ctx, CO_EUSAGE, "'%s': expected property=value", arg);
+	/* Only the name: what follows may be a secret given with ':' or ' '. */
+	if (!eq || eq == arg) {
+		size_t n = strcspn(arg, ":= \t");
+
+		if (!n)
+			return co_err(ctx, CO_EUSAGE, "expected property=value, not a value alone");
+		return co_err(ctx, CO_EUSAGE, "'%.*s': expected property=value", (int)n, arg);
+	}
 	name = strndup(arg, (size_t)(eq - arg));
 	if (!name)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
 	rc = co_kafka_props_set(ctx, props, name, eq + 1);
 	free(name);
 	return rc;
+}
+
+/* Properties whose values are secrets, never shown in a message. */
+static bool secret_property(const char *name)
+{
+	return strstr(name, "password") || strstr(name, "secret") ||
+	       strstr(name, "basic.auth.user.info") || strcmp(name, "sasl.jaas.config") == 0 ||
+	       strcmp(name, "ssl.key.pem") == 0 || strcmp(name, "sasl.oauthbearer.config") == 0;
 }
 
 /* Strip leading and trailing white space in place. */
@@ -353,6 +367,10 @@ CO_API int co_kafka_conf_new(struct co_ctx *ctx, const struct co_kafka_props *pr
 		if (rd_kafka_conf_set(conf, props->names[i], props->values[i], errstr,
 				      sizeof(errstr)) != RD_KAFKA_CONF_OK) {
 			rd_kafka_conf_destroy(conf);
+			if (secret_property(props->names[i]) && *props->values[i] &&
+			    strstr(errstr, props->values[i]))
+				return co_err(ctx, CO_EUSAGE, "property %s: invalid value (not shown)",
+					      props->names[i]);
 			return co_err(ctx, CO_EUSAGE, "property %s: %s", props->names[i],
 				      errstr);
 		}

@@ -72,3 +72,18 @@ def test_query_takes_topic_partition_timestamp_strictly(home, arg, why):
 def test_query_in_range_is_taken(home, arg):
     proc = run("kcat-lite", "-Q", "-t", arg, *UNREACHABLE)
     assert proc.returncode == 69, proc.stderr
+
+
+@pytest.mark.parametrize("args, name", [
+    (["-X", "schema.registry.basic.auth.user.info=alice:SEKRET", "-s", "avro"],
+     "schema.registry.basic.auth.user.info"),
+    (["-X", "schema.registry.basic.auth.user.info:alice:SEKRET", "-s", "avro"],
+     "schema.registry.basic.auth.user.info"),
+    (["-X", "sasl.password:SEKRET"], "'sasl.password'"),
+    (["-X", "sasl.jaas.config SEKRET"], "'sasl.jaas.config'"),
+    (["-X", "=SEKRET"], "expected property=value"),
+])
+def test_usage_errors_name_a_property_without_its_value(home, args, name):
+    proc = run("kcat-lite", "-C", "-t", "x", *args, *UNREACHABLE)
+    assert_usage(proc, "kcat-lite", name)
+    assert "SEKRET" not in proc.stderr

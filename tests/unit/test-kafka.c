@@ -178,6 +178,10 @@ static void test_props(void)
 	CHECK_INT(co_kafka_props_parse(ctx, p, "ok=1\nbroken\n", 12, "f"), CO_EDATA);
 	CHECK_STR(co_ctx_error(ctx), "f:2: expected property=value");
 	CHECK_INT(co_kafka_props_add_arg(ctx, p, "noequals"), CO_EUSAGE);
+	CHECK_INT(co_kafka_props_add_arg(ctx, p, "sasl.password:SEKRET"), CO_EUSAGE);
+	CHECK_STR(co_ctx_error(ctx), "'sasl.password': expected property=value");
+	CHECK_INT(co_kafka_props_add_arg(ctx, p, "=SEKRET"), CO_EUSAGE);
+	CHECK(strstr(co_ctx_error(ctx), "SEKRET") == NULL);
 	CHECK_INT(co_kafka_props_add_arg(ctx, p, "linger.ms=7"), CO_OK);
 	CHECK_INT(co_kafka_conf_new(ctx, p, &conf), CO_EUSAGE);	/* "ok" is unknown */
 	CHECK(strstr(co_ctx_error(ctx), "property ok") != NULL);
