@@ -87,11 +87,11 @@ static noreturn void usage(void)
 	       "  -V, --version      output version information and exit\n"
 	       "\n"
 	       "Exit status: 0 success; 1 some message not delivered, a transaction\n"
-	       "not committed, or an unknown topic; 64 usage; 65 malformed input, or a\n"
-	       "message -s cannot decode; 69 brokers or the schema registry unreachable,\n"
-	       "or all brokers lost; 74 I/O error; 76 the schema registry answered\n"
-	       "something other than a schema; 77 authentication refused; see\n"
-	       "clusterops(7).\n",
+	       "not committed, or an unknown topic; 64 usage; 65 malformed input, a bad\n"
+	       "line in a property file, or a message -s cannot decode; 69 brokers or\n"
+	       "the schema registry unreachable, or all brokers lost; 74 I/O error;\n"
+	       "76 the schema registry answered something other than a schema;\n"
+	       "77 authentication refused; see clusterops(7).\n",
 	       program_name, DEFAULT_METADATA_TIMEOUT_S);
 	exit(CO_OK);
 }

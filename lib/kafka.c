@@ -231,10 +231,34 @@ static int jaas_convert(struct co_ctx *ctx, struct co_kafka_props *props, const 
 	return rc;
 }
 
-/* One name=value from a file, as a Java client file means it. */
-static int props_set_from_file(struct co_ctx *ctx, struct co_kafka_props *props, char *name,
-			       char *value, const char *origin, int lineno)
+/*
+ * A property from a file is tried on a scratch configuration as it is
+ * read, so that one librdkafka does not know, or a value it refuses, is
+ * bad data at its FILE:LINE rather than a usage error without a place.
+ * plugin.library.paths loads its plugins when set: it is left to the
+ * configuration that is used.
+ */
+static int file_prop_check(struct co_ctx *ctx, rd_kafka_conf_t *scratch, const char *name,
+			   const char *value, const char *origin, int lineno)
 {
+	char errstr[512];
+
+	if (strcmp(name, "plugin.library.paths") == 0 ||
+	    rd_kafka_conf_set(scratch, name, value, errstr, sizeof(errstr)) == RD_KAFKA_CONF_OK)
+		return CO_OK;
+	if (secret_property(name) && *value && strstr(errstr, value))
+		return co_err(ctx, CO_EDATA, "%s:%d: property %s: invalid value (not shown)",
+			      origin, lineno, name);
+	return co_err(ctx, CO_EDATA, "%s:%d: property %s: %s", origin, lineno, name, errstr);
+}
+
+/* One name=value from a file, as a Java client file means it. */
+static int props_set_from_file(struct co_ctx *ctx, struct co_kafka_props *props,
+			       rd_kafka_conf_t *scratch, char *name, char *value,
+			       const char *origin, int lineno)
+{
+	int rc;
+
 	java_unescape(name);
 	java_unescape(value);
 	if (java_only(name))
@@ -242,7 +266,9 @@ static int props_set_from_file(struct co_ctx *ctx, struct co_kafka_props *props,
 	if (strcmp(name, "sasl.jaas.config") == 0)
 		return jaas_convert(ctx, props, value, origin, lineno);
 	if (strcmp(name, "ssl.endpoint.identification.algorithm") == 0 && !*value)
-		return co_kafka_props_set(ctx, props, name, "none");
+		value = "none";
+	if ((rc = file_prop_check(ctx, scratch, name, value, origin, lineno)))
+		return rc;
 	return co_kafka_props_set(ctx, props, name, value);
 }
 
@@ -251,14 +277,19 @@ CO_API int co_kafka_props_parse(struct co_ctx *ctx, struct co_kafka_props *props
 {
 	size_t pos = 0;
 	int lineno = 0, rc = CO_OK;
+	rd_kafka_conf_t *scratch = rd_kafka_conf_new();
 
+	if (!scratch)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
 	while (pos < len && rc == CO_OK) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
 		char *line = strndup(text + pos, n), *s, *eq;
 
-		if (!line)
+		if (!line) {
+			rd_kafka_conf_destroy(scratch);
 			return co_err(ctx, CO_ESOFTWARE, "out of memory");
+		}
 		lineno++;
 		pos += n + 1;
 		s = trim(line);
@@ -269,12 +300,13 @@ CO_API int co_kafka_props_parse(struct co_ctx *ctx, struct co_kafka_props *props
 					    origin, lineno);
 			} else {
 				*eq = '\0';
-				rc = props_set_from_file(ctx, props, trim(s), trim(eq + 1), origin,
-							 lineno);
+				rc = props_set_from_file(ctx, props, scratch, trim(s), trim(eq + 1),
+							 origin, lineno);
 			}
 		}
 		free(line);
 	}
+	rd_kafka_conf_destroy(scratch);
 	return rc;
 }
 

@@ -87,3 +87,24 @@ def test_usage_errors_name_a_property_without_its_value(home, args, name):
     proc = run("kcat-lite", "-C", "-t", "x", *args, *UNREACHABLE)
     assert_usage(proc, "kcat-lite", name)
     assert "SEKRET" not in proc.stderr
+
+
+@pytest.mark.parametrize("line, why", [
+    ("ssl.truststore.location=/etc/x.jks", "property ssl.truststore.location: "),
+    ("security.protocol=SASL_SSLX", "property security.protocol: "),
+])
+@pytest.mark.parametrize("how", ["-F", "KCAT_CONFIG", "~/.config/kcat.conf"])
+def test_bad_property_in_a_file_is_bad_data_at_its_line(home, monkeypatch, line, why, how):
+    path = home / ".config" / "kcat.conf"
+    path.parent.mkdir()
+    path.write_text(f"# client\nclient.id=me\n{line}\n")
+    args = []
+    if how == "-F":
+        args = ["-F", str(path)]
+    elif how == "KCAT_CONFIG":
+        monkeypatch.setenv("KCAT_CONFIG", str(path))
+    proc = run("kcat-lite", "-C", "-t", "x", *args, "-X", "dump", *UNREACHABLE)
+    assert proc.returncode == 65, proc.stderr
+    assert proc.stderr.startswith(f"kcat-lite: {path}:3: {why}"), proc.stderr
+    assert "--help" not in proc.stderr
+    assert proc.stdout == ""

@@ -175,8 +175,17 @@ static void test_props(void)
 	CHECK_INT(co_kafka_props_count(p), 2);
 	CHECK_STR(co_kafka_props_get(p, "bootstrap.servers"), "a:1");
 	CHECK_STR(co_kafka_props_get(p, "client.id"), "z");
-	CHECK_INT(co_kafka_props_parse(ctx, p, "ok=1\nbroken\n", 12, "f"), CO_EDATA);
+	CHECK_INT(co_kafka_props_parse(ctx, p, "acks=1\nbroken\n", 14, "f"), CO_EDATA);
 	CHECK_STR(co_ctx_error(ctx), "f:2: expected property=value");
+	/* A property librdkafka does not know, or a value it refuses, is bad
+	 * data at its line, and is not kept. */
+	CHECK_INT(co_kafka_props_parse(ctx, p, "#\nssl.truststore.location=/x.jks\n", 33, "f"),
+		  CO_EDATA);
+	CHECK(strncmp(co_ctx_error(ctx), "f:2: property ssl.truststore.location: ", 39) == 0);
+	CHECK_INT(co_kafka_props_parse(ctx, p, "security.protocol=SASL_SSLX\n", 28, "f"), CO_EDATA);
+	CHECK(strncmp(co_ctx_error(ctx), "f:1: property security.protocol: ", 33) == 0);
+	CHECK(co_kafka_props_get(p, "security.protocol") == NULL);
+	CHECK_INT(co_kafka_props_add_arg(ctx, p, "ok=1"), CO_OK);
 	CHECK_INT(co_kafka_props_add_arg(ctx, p, "noequals"), CO_EUSAGE);
 	CHECK_INT(co_kafka_props_add_arg(ctx, p, "sasl.password:SEKRET"), CO_EUSAGE);
 	CHECK_STR(co_ctx_error(ctx), "'sasl.password': expected property=value");
