@@ -9,12 +9,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kcat-lite.h"
@@ -359,17 +361,24 @@ static void read_default_conf(struct kc_opts *o)
 	co_kafka_props_free(file);
 }
 
+/* The largest password file read: 1 MiB. */
+#define PASSWORD_FILE_MAX (1024 * 1024)
+
 /*
  * sasl.password from $SC_KAFKA_PASSWORD, else from the first line of the
  * file $SC_KAFKA_PASSWORD_FILE names, unless -X or -F gave one: secrets
  * stay off the command line. A property file of KCAT_CONFIG gives way.
+ * The file must be a regular file (a FIFO would block the open or the
+ * read for ever) of at most PASSWORD_FILE_MAX bytes.
  */
 static void password_from_env(struct kc_opts *o)
 {
 	const char *env = getenv("SC_KAFKA_PASSWORD"), *path = getenv("SC_KAFKA_PASSWORD_FILE");
 	char buf[4096];
-	size_t n;
-	FILE *fp;
+	size_t n = 0;
+	ssize_t r;
+	struct stat sb;
+	int fd, flags;
 
 	if (co_kafka_props_get(o->props, "sasl.password"))
 		return;
@@ -379,13 +388,32 @@ static void password_from_env(struct kc_opts *o)
 	}
 	if (!path || !*path)
 		return;
-	fp = fopen(path, "r");
-	if (!fp)
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
 		die(errno == EACCES ? CO_ENOPERM : CO_EIO, "SC_KAFKA_PASSWORD_FILE %s: %s", path,
 		    strerror(errno));
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
-	fclose(fp);
+	if (fstat(fd, &sb) != 0)
+		die(CO_EIO, "SC_KAFKA_PASSWORD_FILE %s: %s", path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		die(CO_EDATA, "SC_KAFKA_PASSWORD_FILE %s: not a regular file", path);
+	if (sb.st_size > PASSWORD_FILE_MAX)
+		die(CO_EDATA, "SC_KAFKA_PASSWORD_FILE %s: larger than 1 MiB, too large for a "
+		    "password file", path);
+	if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+		die(CO_EIO, "SC_KAFKA_PASSWORD_FILE %s: %s", path, strerror(errno));
+	/* The first line is all that is used: the first 4 KiB are read. */
+	while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die(CO_EIO, "SC_KAFKA_PASSWORD_FILE %s: %s", path, strerror(errno));
+		n += (size_t)r;
+	}
+	close(fd);
 	buf[n] = '\0';
+	for (size_t i = 0; i < n && buf[i] != '\r' && buf[i] != '\n'; i++)
+		if (!buf[i])
+			die(CO_EDATA, "SC_KAFKA_PASSWORD_FILE %s: a NUL byte in the password", path);
 	buf[strcspn(buf, "\r\n")] = '\0';
 	if (!buf[0])
 		die(CO_EDATA, "SC_KAFKA_PASSWORD_FILE %s: empty", path);

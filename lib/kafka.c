@@ -8,14 +8,20 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
 #include "internal.h"
+
+/* The largest property file read: 1 MiB. */
+#define CO_KAFKA_PROPS_FILE_MAX (1024 * 1024)
 
 struct co_kafka_props {
 	size_t n, cap;
@@ -310,40 +316,65 @@ CO_API int co_kafka_props_parse(struct co_ctx *ctx, struct co_kafka_props *props
 	return rc;
 }
 
+/*
+ * A property file: a regular file of at most CO_KAFKA_PROPS_FILE_MAX bytes.
+ * Opened without blocking, so that a FIFO under the name cannot hold the
+ * run, and checked before a byte is read, so that /dev/zero cannot fill
+ * memory.
+ */
 CO_API int co_kafka_props_read_file(struct co_ctx *ctx, struct co_kafka_props *props,
 				    const char *path)
 {
-	FILE *fp = fopen(path, "r");
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY), flags, rc;
+	struct stat sb;
 	char *text = NULL;
-	size_t len = 0, cap = 0, n;
-	int rc;
+	size_t len = 0;
+	ssize_t n;
 
-	if (!fp)
+	if (fd < 0)
 		return co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
-	for (;;) {
-		if (cap - len < 4096) {
-			char *p = realloc(text, cap + 65536);
-
-			if (!p) {
-				free(text);
-				fclose(fp);
-				return co_err(ctx, CO_ESOFTWARE, "out of memory");
-			}
-			text = p;
-			cap += 65536;
+	if (fstat(fd, &sb) != 0) {
+		rc = co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		rc = co_err(ctx, CO_EDATA, "%s: not a regular file", path);
+		goto out;
+	}
+	if (sb.st_size > CO_KAFKA_PROPS_FILE_MAX)
+		goto too_large;
+	if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		rc = co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	/* One byte more than allowed: a file that grew since fstat is seen. */
+	text = malloc(CO_KAFKA_PROPS_FILE_MAX + 1);
+	if (!text) {
+		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
+		goto out;
+	}
+	while (len <= CO_KAFKA_PROPS_FILE_MAX &&
+	       (n = read(fd, text + len, CO_KAFKA_PROPS_FILE_MAX + 1 - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
+			goto out;
 		}
-		n = fread(text + len, 1, cap - len, fp);
-		len += n;
-		if (n == 0)
-			break;
+		len += (size_t)n;
 	}
-	if (ferror(fp)) {
-		rc = co_err(ctx, CO_EIO, "%s: read error", path);
-	} else {
-		rc = co_kafka_props_parse(ctx, props, text, len, path);
+	if (len > CO_KAFKA_PROPS_FILE_MAX)
+		goto too_large;
+	rc = co_kafka_props_parse(ctx, props, text, len, path);
+	goto out;
+too_large:
+	rc = co_err(ctx, CO_EDATA, "%s: larger than 1 MiB, too large for a property file", path);
+out:
+	if (text) {
+		explicit_bzero(text, len);
+		free(text);
 	}
-	free(text);
-	fclose(fp);
+	close(fd);
 	return rc;
 }
 

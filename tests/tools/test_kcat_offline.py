@@ -4,6 +4,8 @@ Every run is given an unreachable broker (127.0.0.1:1) and no property file
 of the invoking user's, so that what is tested is what happens before
 kcat-lite would connect.
 """
+import os
+
 import pytest
 
 from conftest import assert_usage, run
@@ -108,3 +110,73 @@ def test_bad_property_in_a_file_is_bad_data_at_its_line(home, monkeypatch, line,
     assert proc.stderr.startswith(f"kcat-lite: {path}:3: {why}"), proc.stderr
     assert "--help" not in proc.stderr
     assert proc.stdout == ""
+
+
+def config_file_env(home, how, path):
+    """The arguments, environment and name in messages that make kcat-lite
+    read `path` as `how` says."""
+    if how == "-F":
+        return ["-F", str(path)], {}, path
+    if how == "KCAT_CONFIG":
+        return [], {"KCAT_CONFIG": str(path)}, path
+    if how == "SC_KAFKA_PASSWORD_FILE":
+        return [], {"SC_KAFKA_PASSWORD_FILE": str(path)}, path
+    conf = home / ".config" / "kcat.conf"
+    conf.parent.mkdir(exist_ok=True)
+    conf.symlink_to(path)
+    return [], {}, conf
+
+
+HOWS = ["-F", "KCAT_CONFIG", "~/.config/kcat.conf", "SC_KAFKA_PASSWORD_FILE"]
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_a_fifo_for_a_file_is_refused_at_once(home, tmp_path, how):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    args, env, name = config_file_env(home, how, fifo)
+    proc = run("kcat-lite", "-C", "-t", "x", *args, "-X", "dump", *UNREACHABLE, env=env,
+               timeout=20)
+    assert proc.returncode == 65, proc.stderr
+    assert f"{name}: not a regular file" in proc.stderr
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_a_device_for_a_file_is_refused(home, how):
+    args, env, name = config_file_env(home, how, "/dev/zero")
+    proc = run("kcat-lite", "-C", "-t", "x", *args, "-X", "dump", *UNREACHABLE, env=env,
+               timeout=20)
+    assert proc.returncode == 65, proc.stderr
+    assert f"{name}: not a regular file" in proc.stderr
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_a_file_over_1_mib_is_refused(home, tmp_path, how):
+    big = tmp_path / "big.properties"
+    with open(big, "w") as f:
+        f.write("client.id=x\n")
+        f.truncate(1024 * 1024 + 1)
+    args, env, name = config_file_env(home, how, big)
+    proc = run("kcat-lite", "-C", "-t", "x", *args, "-X", "dump", *UNREACHABLE, env=env,
+               timeout=20)
+    assert proc.returncode == 65, proc.stderr
+    assert f"{name}: larger than 1 MiB" in proc.stderr
+
+
+def test_a_file_of_1_mib_is_read(home, tmp_path):
+    ok = tmp_path / "ok.properties"
+    line = "# " + "x" * 1021 + "\n"
+    ok.write_text(line * 1023 + "client.id=from-the-file\n" + "#" * (1024 - 24 - 1) + "\n")
+    assert ok.stat().st_size == 1024 * 1024
+    proc = run("kcat-lite", "-C", "-t", "x", "-F", ok, "-X", "dump", *UNREACHABLE)
+    assert proc.returncode == 0, proc.stderr
+    assert "client.id = from-the-file\n" in proc.stdout
+
+
+def test_a_nul_byte_in_the_password_file_is_refused(home, tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_bytes(b"abc\0def\n")
+    proc = run("kcat-lite", "-C", "-t", "x", "-X", "dump", *UNREACHABLE,
+               env={"SC_KAFKA_PASSWORD_FILE": str(pw)})
+    assert proc.returncode == 65, proc.stderr
+    assert f"{pw}: a NUL byte in the password" in proc.stderr
