@@ -180,3 +180,38 @@ def test_a_nul_byte_in_the_password_file_is_refused(home, tmp_path):
                env={"SC_KAFKA_PASSWORD_FILE": str(pw)})
     assert proc.returncode == 65, proc.stderr
     assert f"{pw}: a NUL byte in the password" in proc.stderr
+
+
+def dump(*args, env=None):
+    """-X dump's properties; no -b, so that a file's brokers are seen."""
+    proc = run("kcat-lite", "-C", "-t", "x", *args, "-X", "dump", "-q", env=env)
+    assert proc.returncode == 0, proc.stderr
+    return dict(line.split(" = ", 1) for line in proc.stdout.splitlines() if " = " in line)
+
+
+def test_java_properties_continuations_and_escapes(home, tmp_path):
+    conf = tmp_path / "client.properties"
+    conf.write_text(
+        "! Java client properties\n"
+        "bootstrap.servers=pkc-1.example.com\\:9092\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \\\n"
+        "    username=\"alice\" \\\n"
+        "    password=\"p\\\\\\\\w\";\n"
+        "sasl.mechanism PLAIN\n"
+        "client.id : caf\\u00e9\\tone\n"
+        "client.rack=a\\\n"
+        "    b\n")
+    d = dump("-F", conf)
+    assert d["sasl.username"] == "alice" and d["sasl.password"] == "[hidden]"
+    assert d["metadata.broker.list"] == "pkc-1.example.com:9092"
+    assert d["sasl.mechanisms"] == "PLAIN"
+    assert d["client.id"] == "café\tone"
+    assert d["client.rack"] == "ab"
+
+
+def test_a_nul_byte_in_a_property_file_is_refused_at_its_line(home, tmp_path):
+    conf = tmp_path / "client.properties"
+    conf.write_bytes(b"client.id=x\nsasl.password=abc\0def\n")
+    proc = run("kcat-lite", "-C", "-t", "x", "-F", conf, "-X", "dump", *UNREACHABLE)
+    assert proc.returncode == 65, proc.stderr
+    assert proc.stderr == f"kcat-lite: {conf}:2: a NUL byte in the line\n"
