@@ -45,17 +45,23 @@ struct consumer {
 	int status;
 };
 
+/* -o -N starts RD_KAFKA_OFFSET_TAIL(N) before the end: N must keep it an int64_t. */
+#define TAIL_MAX (INT64_MAX + RD_KAFKA_OFFSET_TAIL_BASE)
+
+static noreturn void bad_offset(const char *arg, const char *why)
+{
+	usage_error("invalid -o '%s': %s; expected beginning, end, stored, N, -N, s@MS or e@MS",
+		    arg, why);
+}
+
 static void parse_offset(struct consumer *c)
 {
-	const char *arg = c->o->offset;
-	char *end;
+	const char *arg = c->o->offset, *why;
 
 	c->start = RD_KAFKA_OFFSET_BEGINNING;
-	if (c->o->offset_end) {
-		c->end_ts = strtoll(c->o->offset_end + 2, &end, 10);
-		if (*end || end == c->o->offset_end + 2 || c->end_ts < 0)
-			usage_error("invalid -o '%s'", c->o->offset_end);
-	}
+	if (c->o->offset_end &&
+	    (why = kc_parse_int64(c->o->offset_end + 2, false, &c->end_ts)))
+		bad_offset(c->o->offset_end, why);
 	if (!arg) {
 		if (c->o->mode == MODE_GROUP)
 			c->start = RD_KAFKA_OFFSET_STORED;
@@ -69,15 +75,15 @@ static void parse_offset(struct consumer *c)
 	else if (strcmp(arg, "stored") == 0)
 		c->start = RD_KAFKA_OFFSET_STORED;
 	else if (strncmp(arg, "s@", 2) == 0) {
-		c->start_ts = strtoll(arg + 2, &end, 10);
-		if (*end || end == arg + 2 || c->start_ts < 0)
-			usage_error("invalid -o '%s'", arg);
+		if ((why = kc_parse_int64(arg + 2, false, &c->start_ts)))
+			bad_offset(arg, why);
 	} else {
-		long long v = strtoll(arg, &end, 10);
+		int64_t v;
 
-		if (*end || end == arg)
-			usage_error("invalid -o '%s': expected beginning, end, stored, N, -N, "
-				    "s@MS or e@MS", arg);
+		if ((why = kc_parse_int64(arg, true, &v)))
+			bad_offset(arg, why);
+		if (v < -TAIL_MAX)
+			bad_offset(arg, "out of range");
 		if (v < 0)
 			c->tail = -v;
 		else

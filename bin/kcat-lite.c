@@ -7,13 +7,16 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kcat-lite.h"
@@ -86,11 +89,11 @@ static noreturn void usage(void)
 	       "  -V, --version      output version information and exit\n"
 	       "\n"
 	       "Exit status: 0 success; 1 some message not delivered, a transaction\n"
-	       "not committed, or an unknown topic; 64 usage; 65 malformed input, or a\n"
-	       "message -s cannot decode; 69 brokers or the schema registry unreachable,\n"
-	       "or all brokers lost; 74 I/O error; 76 the schema registry answered\n"
-	       "something other than a schema; 77 authentication refused; see\n"
-	       "clusterops(7).\n",
+	       "not committed, or an unknown topic; 64 usage; 65 malformed input, a bad\n"
+	       "line in a property file, or a message -s cannot decode; 69 brokers or\n"
+	       "the schema registry unreachable, or all brokers lost; 74 I/O error;\n"
+	       "76 the schema registry answered something other than a schema;\n"
+	       "77 authentication refused; see clusterops(7).\n",
 	       program_name, DEFAULT_METADATA_TIMEOUT_S);
 	exit(CO_OK);
 }
@@ -124,9 +127,10 @@ static void option_X(struct kc_opts *o, const char *arg)
 	}
 	/* kcat's name for -r; its other schema.registry.* are libserdes's. */
 	if (strncmp(arg, "schema.registry.", 16) == 0) {
+		/* The name alone: basic.auth.user.info's value is a password. */
 		if (strncmp(arg + 16, "url=", 4) || !arg[20])
-			usage_error("-X %s: of the schema registry's properties only "
-				    "schema.registry.url=URL is known", arg);
+			usage_error("-X %.*s: of the schema registry's properties only "
+				    "schema.registry.url=URL is known", (int)strcspn(arg, "=:"), arg);
 		o->registry = arg + 20;
 		return;
 	}
@@ -357,17 +361,24 @@ static void read_default_conf(struct kc_opts *o)
 	co_kafka_props_free(file);
 }
 
+/* The largest password file read: 1 MiB. */
+#define PASSWORD_FILE_MAX (1024 * 1024)
+
 /*
  * sasl.password from $SC_KAFKA_PASSWORD, else from the first line of the
  * file $SC_KAFKA_PASSWORD_FILE names, unless -X or -F gave one: secrets
  * stay off the command line. A property file of KCAT_CONFIG gives way.
+ * The file must be a regular file (a FIFO would block the open or the
+ * read for ever) of at most PASSWORD_FILE_MAX bytes.
  */
 static void password_from_env(struct kc_opts *o)
 {
 	const char *env = getenv("SC_KAFKA_PASSWORD"), *path = getenv("SC_KAFKA_PASSWORD_FILE");
 	char buf[4096];
-	size_t n;
-	FILE *fp;
+	size_t n = 0;
+	ssize_t r;
+	struct stat sb;
+	int fd, flags;
 
 	if (co_kafka_props_get(o->props, "sasl.password"))
 		return;
@@ -377,13 +388,32 @@ static void password_from_env(struct kc_opts *o)
 	}
 	if (!path || !*path)
 		return;
-	fp = fopen(path, "r");
-	if (!fp)
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
 		die(errno == EACCES ? CO_ENOPERM : CO_EIO, "SC_KAFKA_PASSWORD_FILE %s: %s", path,
 		    strerror(errno));
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
-	fclose(fp);
+	if (fstat(fd, &sb) != 0)
+		die(CO_EIO, "SC_KAFKA_PASSWORD_FILE %s: %s", path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		die(CO_EDATA, "SC_KAFKA_PASSWORD_FILE %s: not a regular file", path);
+	if (sb.st_size > PASSWORD_FILE_MAX)
+		die(CO_EDATA, "SC_KAFKA_PASSWORD_FILE %s: larger than 1 MiB, too large for a "
+		    "password file", path);
+	if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+		die(CO_EIO, "SC_KAFKA_PASSWORD_FILE %s: %s", path, strerror(errno));
+	/* The first line is all that is used: the first 4 KiB are read. */
+	while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die(CO_EIO, "SC_KAFKA_PASSWORD_FILE %s: %s", path, strerror(errno));
+		n += (size_t)r;
+	}
+	close(fd);
 	buf[n] = '\0';
+	for (size_t i = 0; i < n && buf[i] != '\r' && buf[i] != '\n'; i++)
+		if (!buf[i])
+			die(CO_EDATA, "SC_KAFKA_PASSWORD_FILE %s: a NUL byte in the password", path);
 	buf[strcspn(buf, "\r\n")] = '\0';
 	if (!buf[0])
 		die(CO_EDATA, "SC_KAFKA_PASSWORD_FILE %s: empty", path);
@@ -434,6 +464,24 @@ static void validate(struct kc_opts *o)
 		o->delim = unescape_dup("\\n", &o->delim_len);
 		o->delim_arg = "\\n";
 	}
+}
+
+const char *kc_parse_int64(const char *s, bool negative_ok, int64_t *out)
+{
+	const char *d = negative_ok && *s == '-' ? s + 1 : s;
+	char *end;
+	long long v;
+
+	if (!isdigit((unsigned char)*d))
+		return "not a number";
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end)
+		return "not a number";
+	if (errno == ERANGE)
+		return "out of range";
+	*out = (int64_t)v;
+	return NULL;
 }
 
 const char *kc_brokers(const struct kc_opts *o)
@@ -770,19 +818,30 @@ int kc_query(struct kc_opts *o)
 
 	for (size_t i = 0; i < o->n_topics; i++) {
 		char *topic = strdup(o->topics[i]), *c2, *c1;
-		long long p, ts;
+		const char *why = NULL, *what = "";
+		int64_t p = 0, ts = 0;
 
 		if (!topic)
 			die(CO_ESOFTWARE, "out of memory");
 		c2 = strrchr(topic, ':');
 		c1 = c2 ? memrchr(topic, ':', (size_t)(c2 - topic)) : NULL;
-		if (!c1 || c1 == topic || sscanf(c1, ":%lld:%lld", &p, &ts) != 2 || p < 0 ||
-		    p > INT32_MAX) {
+		if (c1 && c1 != topic) {
+			*c1 = *c2 = '\0';
+			what = "the partition is ";
+			why = kc_parse_int64(c1 + 1, false, &p);
+			if (!why && p > INT32_MAX)
+				why = "out of range";
+			if (!why) {
+				what = "the timestamp is ";
+				why = kc_parse_int64(c2 + 1, true, &ts);
+			}
+		}
+		if (!c1 || c1 == topic || why) {
 			free(topic);
 			rd_kafka_topic_partition_list_destroy(parts);
-			usage_error("-Q -t '%s': expected TOPIC:PARTITION:TIMESTAMP", o->topics[i]);
+			usage_error("-Q -t '%s': %s%s%sexpected TOPIC:PARTITION:TIMESTAMP",
+				    o->topics[i], why ? what : "", why ? why : "", why ? "; " : "");
 		}
-		*c1 = '\0';
 		rd_kafka_topic_partition_list_add(parts, topic, (int32_t)p)->offset = ts;
 		free(topic);
 	}

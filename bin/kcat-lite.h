@@ -84,6 +84,10 @@ const struct rd_kafka_metadata *kc_metadata(struct kc_opts *o, rd_kafka_t *rk,
 bool kc_auth_failed(struct kc_opts *o, rd_kafka_t *rk);
 /* The broker list in use, for messages. */
 const char *kc_brokers(const struct kc_opts *o);
+/* A decimal integer, all of s: digits after an optional '-' (when
+ * negative_ok), nothing else, within int64_t. NULL when it is one, else why
+ * it is not ("not a number", "out of range"). */
+const char *kc_parse_int64(const char *s, bool negative_ok, int64_t *out);
 
 /* Whether -s asked for Avro for the key (0) or the value (1). */
 static inline bool kc_avro(const struct kc_opts *o, int field)

@@ -8,14 +8,20 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
 #include "internal.h"
+
+/* The largest property file read: 1 MiB. */
+#define CO_KAFKA_PROPS_FILE_MAX (1024 * 1024)
 
 struct co_kafka_props {
 	size_t n, cap;
@@ -91,8 +97,14 @@ CO_API int co_kafka_props_add_arg(struct co_ctx *ctx, struct co_kafka_props *pro
 	char *name;
 	int rc;
 
-	if (!eq || eq == arg)
-		return co_err(ctx, CO_EUSAGE, "'%s': expected property=value", arg);
+	/* Only the name: what follows may be a secret given with ':' or ' '. */
+	if (!eq || eq == arg) {
+		size_t n = strcspn(arg, ":= \t");
+
+		if (!n)
+			return co_err(ctx, CO_EUSAGE, "expected property=value, not a value alone");
+		return co_err(ctx, CO_EUSAGE, "'%.*s': expected property=value", (int)n, arg);
+	}
 	name = strndup(arg, (size_t)(eq - arg));
 	if (!name)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
@@ -101,17 +113,12 @@ CO_API int co_kafka_props_add_arg(struct co_ctx *ctx, struct co_kafka_props *pro
 	return rc;
 }
 
-/* Strip leading and trailing white space in place. */
-static char *trim(char *s)
+/* Properties whose values are secrets, never shown in a message. */
+static bool secret_property(const char *name)
 {
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
+	return strstr(name, "password") || strstr(name, "secret") ||
+	       strstr(name, "basic.auth.user.info") || strcmp(name, "sasl.jaas.config") == 0 ||
+	       strcmp(name, "ssl.key.pem") == 0 || strcmp(name, "sasl.oauthbearer.config") == 0;
 }
 
 /* Java client properties that librdkafka has no use for. */
@@ -129,26 +136,16 @@ static bool java_only(const char *name)
 	       strncmp(name, "basic.auth.", 11) == 0;
 }
 
-/* Remove the backslash of "\:" and "\=", as Java property files have them. */
-static void java_unescape(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++) {
-		if (*s == '\\' && (s[1] == ':' || s[1] == '='))
-			s++;
-		*d++ = *s;
-	}
-	*d = '\0';
-}
-
 /*
  * One option of a JAAS line: NAME=VALUE with the value quoted ("" or '')
- * or bare, up to white space or ';'. Returns the position after it, or
- * NULL at the end of the line.
+ * or bare, up to white space or ';'. In a quoted value a backslash escapes
+ * as Java's StreamTokenizer (which reads JAAS lines) has it: \a \b \f \n
+ * \r \t \v, up to three octal digits, and any other character stands for
+ * itself (\\ a backslash, \" a quote). Returns the position after it, or
+ * NULL at the end of the line; *nul is set when the value holds a NUL.
  */
 static const char *jaas_option(const char *s, char *name, size_t nsize, char *value,
-			       size_t vsize)
+			       size_t vsize, bool *nul)
 {
 	size_t n = 0;
 	char quote = 0;
@@ -168,11 +165,29 @@ static const char *jaas_option(const char *s, char *name, size_t nsize, char *va
 		s++;
 		if (*s == '"' || *s == '\'')
 			quote = *s++;
-		while (*s && (quote ? *s != quote : !isspace((unsigned char)*s) && *s != ';'))
+		while (*s && (quote ? *s != quote : !isspace((unsigned char)*s) && *s != ';')) {
+			int c = (unsigned char)*s++;
+
+			if (quote && c == '\\' && *s) {
+				static const char from[] = "abfnrtv", to[] = "\a\b\f\n\r\t\v";
+				const char *e = strchr(from, *s);
+
+				if (*s >= '0' && *s <= '7') {
+					int max = *s <= '3' ? 3 : 2;
+
+					c = 0;
+					for (int i = 0; i < max && *s >= '0' && *s <= '7'; i++)
+						c = c * 8 + (*s++ - '0');
+				} else {
+					c = e ? to[e - from] : (unsigned char)*s;
+					s++;
+				}
+				if (!c)
+					*nul = true;
+			}
 			if (n + 1 < vsize)
-				value[n++] = *s++;
-			else
-				s++;
+				value[n++] = (char)c;
+		}
 		if (quote && *s == quote)
 			s++;
 	}
@@ -187,7 +202,7 @@ static int jaas_convert(struct co_ctx *ctx, struct co_kafka_props *props, const 
 	char module[256], flag[64], name[64], value[1024];
 	char user[1024] = "", pass[1024] = "";
 	const char *s = v;
-	bool have_user = false, have_pass = false;
+	bool have_user = false, have_pass = false, nul = false;
 	int rc;
 
 	if (sscanf(s, "%255s %63s", module, flag) != 2 ||
@@ -198,7 +213,7 @@ static int jaas_convert(struct co_ctx *ctx, struct co_kafka_props *props, const 
 			      "convert to librdkafka's sasl.username and sasl.password", origin,
 			      lineno);
 	s = strstr(s, flag) + strlen(flag);
-	while ((s = jaas_option(s, name, sizeof(name), value, sizeof(value)))) {
+	while ((s = jaas_option(s, name, sizeof(name), value, sizeof(value), &nul))) {
 		if (strcmp(name, "username") == 0) {
 			memcpy(user, value, sizeof(user));
 			have_user = true;
@@ -208,7 +223,10 @@ static int jaas_convert(struct co_ctx *ctx, struct co_kafka_props *props, const 
 		}
 	}
 	explicit_bzero(value, sizeof(value));
-	if (!have_user || !have_pass)
+	if (nul)
+		rc = co_err(ctx, CO_EDATA, "%s:%d: sasl.jaas.config: a NUL byte in a value", origin,
+			    lineno);
+	else if (!have_user || !have_pass)
 		rc = co_err(ctx, CO_EDATA, "%s:%d: sasl.jaas.config: no username or password",
 			    origin, lineno);
 	else if (!(rc = co_kafka_props_set(ctx, props, "sasl.username", user)))
@@ -217,87 +235,319 @@ static int jaas_convert(struct co_ctx *ctx, struct co_kafka_props *props, const 
 	return rc;
 }
 
-/* One name=value from a file, as a Java client file means it. */
-static int props_set_from_file(struct co_ctx *ctx, struct co_kafka_props *props, char *name,
-			       char *value, const char *origin, int lineno)
+/*
+ * A property from a file is tried on a scratch configuration as it is
+ * read, so that one librdkafka does not know, or a value it refuses, is
+ * bad data at its FILE:LINE rather than a usage error without a place.
+ * plugin.library.paths loads its plugins when set: it is left to the
+ * configuration that is used.
+ */
+static int file_prop_check(struct co_ctx *ctx, rd_kafka_conf_t *scratch, const char *name,
+			   const char *value, const char *origin, int lineno)
 {
-	java_unescape(name);
-	java_unescape(value);
+	char errstr[512];
+
+	if (strcmp(name, "plugin.library.paths") == 0 ||
+	    rd_kafka_conf_set(scratch, name, value, errstr, sizeof(errstr)) == RD_KAFKA_CONF_OK)
+		return CO_OK;
+	if (secret_property(name) && *value && strstr(errstr, value))
+		return co_err(ctx, CO_EDATA, "%s:%d: property %s: invalid value (not shown)",
+			      origin, lineno, name);
+	return co_err(ctx, CO_EDATA, "%s:%d: property %s: %s", origin, lineno, name, errstr);
+}
+
+/* One name=value from a file, as a Java client file means it. */
+static int props_set_from_file(struct co_ctx *ctx, struct co_kafka_props *props,
+			       rd_kafka_conf_t *scratch, char *name, char *value,
+			       const char *origin, int lineno)
+{
+	int rc;
+
 	if (java_only(name))
 		return CO_OK;
 	if (strcmp(name, "sasl.jaas.config") == 0)
 		return jaas_convert(ctx, props, value, origin, lineno);
 	if (strcmp(name, "ssl.endpoint.identification.algorithm") == 0 && !*value)
-		return co_kafka_props_set(ctx, props, name, "none");
+		value = "none";
+	if ((rc = file_prop_check(ctx, scratch, name, value, origin, lineno)))
+		return rc;
 	return co_kafka_props_set(ctx, props, name, value);
 }
 
-CO_API int co_kafka_props_parse(struct co_ctx *ctx, struct co_kafka_props *props,
-				const char *text, size_t len, const char *origin)
+/* White space as java.util.Properties has it. */
+static bool java_space(char c)
 {
-	size_t pos = 0;
-	int lineno = 0, rc = CO_OK;
+	return c == ' ' || c == '\t' || c == '\f';
+}
 
-	while (pos < len && rc == CO_OK) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
-		char *line = strndup(text + pos, n), *s, *eq;
-
-		if (!line)
-			return co_err(ctx, CO_ESOFTWARE, "out of memory");
-		lineno++;
-		pos += n + 1;
-		s = trim(line);
-		if (*s && *s != '#') {
-			eq = strchr(s, '=');
-			if (!eq || eq == s) {
-				rc = co_err(ctx, CO_EDATA, "%s:%d: expected property=value",
-					    origin, lineno);
-			} else {
-				*eq = '\0';
-				rc = props_set_from_file(ctx, props, trim(s), trim(eq + 1), origin,
-							 lineno);
-			}
-		}
-		free(line);
+/* Append a code point as UTF-8. */
+static size_t put_utf8(char *d, unsigned long cp)
+{
+	if (cp < 0x80) {
+		d[0] = (char)cp;
+		return 1;
 	}
+	if (cp < 0x800) {
+		d[0] = (char)(0xc0 | cp >> 6);
+		d[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		d[0] = (char)(0xe0 | cp >> 12);
+		d[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		d[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	d[0] = (char)(0xf0 | cp >> 18);
+	d[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+	d[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+	d[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* \uXXXX at s (s[0] is 'u'): its value, or -1 when it is not four hex digits. */
+static long hex4(const char *s, const char *end)
+{
+	long v = 0;
+
+	if (end - s < 5 || s[0] != 'u')
+		return -1;
+	for (int i = 1; i <= 4; i++) {
+		if (!isxdigit((unsigned char)s[i]))
+			return -1;
+		v = v * 16 + (isdigit((unsigned char)s[i]) ? s[i] - '0' :
+						       tolower((unsigned char)s[i]) - 'a' + 10);
+	}
+	return v;
+}
+
+/*
+ * Unescape [s, end) as java.util.Properties does into out (at least as
+ * large: no escape grows): \t \n \r \f, \uXXXX (written as UTF-8, a
+ * surrogate pair as one character), and any other \c is c. Returns NULL,
+ * or what is wrong.
+ */
+static const char *java_unescape(const char *s, const char *end, char *out)
+{
+	char *d = out;
+
+	while (s < end) {
+		char c = *s++;
+		long cp;
+
+		if (c != '\\' || s == end) {
+			if (c != '\\')
+				*d++ = c;
+			continue;
+		}
+		c = *s++;
+		switch (c) {
+		case 't': *d++ = '\t'; break;
+		case 'n': *d++ = '\n'; break;
+		case 'r': *d++ = '\r'; break;
+		case 'f': *d++ = '\f'; break;
+		case 'u':
+			if ((cp = hex4(s - 1, end)) < 0)
+				return "malformed \\uXXXX escape";
+			s += 4;
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				long lo = end - s >= 2 && s[0] == '\\' ? hex4(s + 1, end) : -1;
+
+				if (lo < 0xdc00 || lo > 0xdfff)
+					return "\\uXXXX: a lone surrogate";
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				s += 6;
+			} else if (cp >= 0xdc00 && cp <= 0xdfff) {
+				return "\\uXXXX: a lone surrogate";
+			} else if (cp == 0) {
+				return "a NUL byte (\\u0000)";
+			}
+			d += put_utf8(d, (unsigned long)cp);
+			break;
+		default: *d++ = c; break;
+		}
+	}
+	*d = '\0';
+	return NULL;
+}
+
+/* Whether the character before p, from start, is escaped by a backslash. */
+static bool escaped(const char *start, const char *p)
+{
+	size_t n = 0;
+
+	while (p > start && p[-1] == '\\') {
+		p--;
+		n++;
+	}
+	return n % 2 == 1;
+}
+
+/*
+ * One logical line, [s, end): its leading white space dropped and its
+ * continuations joined. Key and value as java.util.Properties separates
+ * them (the first unescaped '=', ':' or white space, with white space
+ * around it), except that a line without a separator is an error and
+ * trailing white space that is not escaped is dropped.
+ */
+static int props_line(struct co_ctx *ctx, struct co_kafka_props *props,
+		      rd_kafka_conf_t *scratch, const char *s, const char *end,
+		      const char *origin, int lineno)
+{
+	const char *k = s, *v;
+	char *name, *value;
+	const char *why;
+	int rc;
+
+	while (end > s && java_space(end[-1]) && !escaped(s, end - 1))
+		end--;
+	while (k < end && !(*k == '=' || *k == ':' || java_space(*k)))
+		k += *k == '\\' && k + 1 < end ? 2 : 1;
+	if (k == s || k == end)
+		return co_err(ctx, CO_EDATA, "%s:%d: expected property=value", origin, lineno);
+	v = k;
+	while (v < end && java_space(*v))
+		v++;
+	if (v < end && (*v == '=' || *v == ':'))
+		v++;
+	while (v < end && java_space(*v))
+		v++;
+	name = malloc((size_t)(k - s) + 1);
+	value = malloc((size_t)(end - v) + 1);
+	if (!name || !value) {
+		free(name);
+		free(value);
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	}
+	if ((why = java_unescape(s, k, name)) || (why = java_unescape(v, end, value)))
+		rc = co_err(ctx, CO_EDATA, "%s:%d: %s", origin, lineno, why);
+	else
+		rc = props_set_from_file(ctx, props, scratch, name, value, origin, lineno);
+	explicit_bzero(value, (size_t)(end - v) + 1);
+	free(name);
+	free(value);
 	return rc;
 }
 
+/*
+ * A file in kcat's format, which is java.util.Properties' as far as kcat's
+ * go: '#' and '!' comments; a line that ends in an odd number of
+ * backslashes goes on, after its next line's leading white space; a NUL
+ * byte is refused. Lines end at \n, \r or \r\n.
+ */
+CO_API int co_kafka_props_parse(struct co_ctx *ctx, struct co_kafka_props *props,
+				const char *text, size_t len, const char *origin)
+{
+	const char *p = text, *end = text + len;
+	char *buf = malloc(len + 1);
+	int lineno = 0, rc = CO_OK;
+	rd_kafka_conf_t *scratch = rd_kafka_conf_new();
+
+	if (!buf || !scratch) {
+		free(buf);
+		if (scratch)
+			rd_kafka_conf_destroy(scratch);
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	}
+	while (p < end && rc == CO_OK) {
+		int first = lineno + 1;
+		size_t n = 0;
+		bool more = true, comment = false;
+
+		/* Natural lines, joined while each ends in a continuation. */
+		for (bool joined = false; more && p < end;) {
+			const char *nl = p, *q;
+
+			lineno++;
+			while (nl < end && *nl != '\n' && *nl != '\r')
+				nl++;
+			q = p;
+			while (q < nl && java_space(*q))
+				q++;
+			if (!joined && (q == nl || *q == '#' || *q == '!'))
+				comment = true;
+			if (memchr(q, '\0', (size_t)(nl - q))) {
+				rc = co_err(ctx, CO_EDATA, "%s:%d: a NUL byte in the line", origin,
+					    lineno);
+				break;
+			}
+			more = !comment && nl > q && nl[-1] == '\\' && !escaped(q, nl - 1);
+			memcpy(buf + n, q, (size_t)(nl - q) - more);
+			n += (size_t)(nl - q) - more;
+			p = nl < end && *nl == '\r' && nl + 1 < end && nl[1] == '\n' ? nl + 2 :
+			    nl < end ? nl + 1 : nl;
+			joined = true;
+			if (comment)
+				break;
+		}
+		if (rc == CO_OK && !comment && n)
+			rc = props_line(ctx, props, scratch, buf, buf + n, origin, first);
+	}
+	explicit_bzero(buf, len + 1);
+	free(buf);
+	rd_kafka_conf_destroy(scratch);
+	return rc;
+}
+
+/*
+ * A property file: a regular file of at most CO_KAFKA_PROPS_FILE_MAX bytes.
+ * Opened without blocking, so that a FIFO under the name cannot hold the
+ * run, and checked before a byte is read, so that /dev/zero cannot fill
+ * memory.
+ */
 CO_API int co_kafka_props_read_file(struct co_ctx *ctx, struct co_kafka_props *props,
 				    const char *path)
 {
-	FILE *fp = fopen(path, "r");
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY), flags, rc;
+	struct stat sb;
 	char *text = NULL;
-	size_t len = 0, cap = 0, n;
-	int rc;
+	size_t len = 0;
+	ssize_t n;
 
-	if (!fp)
+	if (fd < 0)
 		return co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
-	for (;;) {
-		if (cap - len < 4096) {
-			char *p = realloc(text, cap + 65536);
-
-			if (!p) {
-				free(text);
-				fclose(fp);
-				return co_err(ctx, CO_ESOFTWARE, "out of memory");
-			}
-			text = p;
-			cap += 65536;
+	if (fstat(fd, &sb) != 0) {
+		rc = co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		rc = co_err(ctx, CO_EDATA, "%s: not a regular file", path);
+		goto out;
+	}
+	if (sb.st_size > CO_KAFKA_PROPS_FILE_MAX)
+		goto too_large;
+	if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		rc = co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	/* One byte more than allowed: a file that grew since fstat is seen. */
+	text = malloc(CO_KAFKA_PROPS_FILE_MAX + 1);
+	if (!text) {
+		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
+		goto out;
+	}
+	while (len <= CO_KAFKA_PROPS_FILE_MAX &&
+	       (n = read(fd, text + len, CO_KAFKA_PROPS_FILE_MAX + 1 - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
+			goto out;
 		}
-		n = fread(text + len, 1, cap - len, fp);
-		len += n;
-		if (n == 0)
-			break;
+		len += (size_t)n;
 	}
-	if (ferror(fp)) {
-		rc = co_err(ctx, CO_EIO, "%s: read error", path);
-	} else {
-		rc = co_kafka_props_parse(ctx, props, text, len, path);
+	if (len > CO_KAFKA_PROPS_FILE_MAX)
+		goto too_large;
+	rc = co_kafka_props_parse(ctx, props, text, len, path);
+	goto out;
+too_large:
+	rc = co_err(ctx, CO_EDATA, "%s: larger than 1 MiB, too large for a property file", path);
+out:
+	if (text) {
+		explicit_bzero(text, len);
+		free(text);
 	}
-	free(text);
-	fclose(fp);
+	close(fd);
 	return rc;
 }
 
@@ -353,6 +603,10 @@ CO_API int co_kafka_conf_new(struct co_ctx *ctx, const struct co_kafka_props *pr
 		if (rd_kafka_conf_set(conf, props->names[i], props->values[i], errstr,
 				      sizeof(errstr)) != RD_KAFKA_CONF_OK) {
 			rd_kafka_conf_destroy(conf);
+			if (secret_property(props->names[i]) && *props->values[i] &&
+			    strstr(errstr, props->values[i]))
+				return co_err(ctx, CO_EUSAGE, "property %s: invalid value (not shown)",
+					      props->names[i]);
 			return co_err(ctx, CO_EUSAGE, "property %s: %s", props->names[i],
 				      errstr);
 		}

@@ -175,9 +175,22 @@ static void test_props(void)
 	CHECK_INT(co_kafka_props_count(p), 2);
 	CHECK_STR(co_kafka_props_get(p, "bootstrap.servers"), "a:1");
 	CHECK_STR(co_kafka_props_get(p, "client.id"), "z");
-	CHECK_INT(co_kafka_props_parse(ctx, p, "ok=1\nbroken\n", 12, "f"), CO_EDATA);
+	CHECK_INT(co_kafka_props_parse(ctx, p, "acks=1\nbroken\n", 14, "f"), CO_EDATA);
 	CHECK_STR(co_ctx_error(ctx), "f:2: expected property=value");
+	/* A property librdkafka does not know, or a value it refuses, is bad
+	 * data at its line, and is not kept. */
+	CHECK_INT(co_kafka_props_parse(ctx, p, "#\nssl.truststore.location=/x.jks\n", 33, "f"),
+		  CO_EDATA);
+	CHECK(strncmp(co_ctx_error(ctx), "f:2: property ssl.truststore.location: ", 39) == 0);
+	CHECK_INT(co_kafka_props_parse(ctx, p, "security.protocol=SASL_SSLX\n", 28, "f"), CO_EDATA);
+	CHECK(strncmp(co_ctx_error(ctx), "f:1: property security.protocol: ", 33) == 0);
+	CHECK(co_kafka_props_get(p, "security.protocol") == NULL);
+	CHECK_INT(co_kafka_props_add_arg(ctx, p, "ok=1"), CO_OK);
 	CHECK_INT(co_kafka_props_add_arg(ctx, p, "noequals"), CO_EUSAGE);
+	CHECK_INT(co_kafka_props_add_arg(ctx, p, "sasl.password:SEKRET"), CO_EUSAGE);
+	CHECK_STR(co_ctx_error(ctx), "'sasl.password': expected property=value");
+	CHECK_INT(co_kafka_props_add_arg(ctx, p, "=SEKRET"), CO_EUSAGE);
+	CHECK(strstr(co_ctx_error(ctx), "SEKRET") == NULL);
 	CHECK_INT(co_kafka_props_add_arg(ctx, p, "linger.ms=7"), CO_OK);
 	CHECK_INT(co_kafka_conf_new(ctx, p, &conf), CO_EUSAGE);	/* "ok" is unknown */
 	CHECK(strstr(co_ctx_error(ctx), "property ok") != NULL);
@@ -188,6 +201,64 @@ static void test_props(void)
 	CHECK(conf != NULL);
 	rd_kafka_conf_destroy(conf);
 	co_kafka_props_free(p);
+	co_ctx_free(ctx);
+}
+
+/* A property file as java.util.Properties reads it. */
+static void test_props_java(void)
+{
+	static const char file[] =
+		"! a comment\r\n"
+		"   # another, whose end is not a continuation \\\n"
+		"client.id = a\\\n"
+		"   b\\\\\n"
+		"linger.ms:5\n"
+		"acks   all\n"
+		"client.rack=tab\\there\\u00e9\\ud83d\\ude00\\x\\=\\:\\\\ \\ \n"
+		"topic.metadata.refresh.interval.ms\\\n"
+		"  =\\\n"
+		"  7\\\n"
+		"\n"
+		"sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \\\r"
+		"  username=\"alice\" \\\n"
+		"  password=\"p\\\\\\\\w\\\\\"q\\\\101\";\n"
+		"retries=3\\";
+	static const struct {
+		const char *text, *error;
+	} bad[] = {
+		{ "acks=1\nsasl.password=abc\0def\n", "f:2: a NUL byte in the line" },
+		{ "x\\\n\0=1\n", "f:2: a NUL byte in the line" },
+		{ "client.id=\\u12\n", "f:1: malformed \\uXXXX escape" },
+		{ "client.id=\\u0000\n", "f:1: a NUL byte (\\u0000)" },
+		{ "client.id=\\ud83d!\n", "f:1: \\uXXXX: a lone surrogate" },
+		{ "client.id=\\ude00\n", "f:1: \\uXXXX: a lone surrogate" },
+		{ "\n=1\n", "f:2: expected property=value" },
+		{ "sasl.jaas.config=x.plain.PlainLoginModule required username=u password=\"\\\\0\";",
+		  "f:1: sasl.jaas.config: a NUL byte in a value" },
+	};
+	struct co_ctx *ctx = co_ctx_new();
+	struct co_kafka_props *p = co_kafka_props_new();
+
+	CHECK_INT(co_kafka_props_parse(ctx, p, file, sizeof(file) - 1, "f"), CO_OK);
+	CHECK_STR(co_kafka_props_get(p, "client.id"), "ab\\");
+	CHECK_STR(co_kafka_props_get(p, "linger.ms"), "5");
+	CHECK_STR(co_kafka_props_get(p, "acks"), "all");
+	CHECK_STR(co_kafka_props_get(p, "client.rack"), "tab\there\xc3\xa9\xf0\x9f\x98\x80x=:\\  ");
+	CHECK_STR(co_kafka_props_get(p, "sasl.username"), "alice");
+	CHECK_STR(co_kafka_props_get(p, "topic.metadata.refresh.interval.ms"), "7");
+	CHECK_STR(co_kafka_props_get(p, "sasl.password"), "p\\w\"qA");
+	CHECK_STR(co_kafka_props_get(p, "retries"), "3");
+	co_kafka_props_free(p);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t len = strlen(bad[i].text);
+
+		p = co_kafka_props_new();
+		if (strstr(bad[i].error, "NUL byte in the line"))
+			len += strlen(bad[i].text + len + 1) + 1;
+		CHECK_INT(co_kafka_props_parse(ctx, p, bad[i].text, len, "f"), CO_EDATA);
+		CHECK_STR(co_ctx_error(ctx), bad[i].error);
+		co_kafka_props_free(p);
+	}
 	co_ctx_free(ctx);
 }
 
@@ -222,5 +293,6 @@ int main(void)
 	test_json_read();
 	test_json_read_bad_base64();
 	test_props();
+	test_props_java();
 	return CHECK_DONE();
 }
