@@ -544,19 +544,14 @@ rd_kafka_conf_t *kc_conf_new(struct kc_opts *o)
 	return conf;
 }
 
-/* Properties whose values are secrets: -X dump does not show them. */
-static bool secret_property(const char *name)
-{
-	return strstr(name, "password") || strstr(name, "secret") ||
-	       strcmp(name, "ssl.key.pem") == 0 || strcmp(name, "sasl.oauthbearer.config") == 0;
-}
-
 static void dump_pairs(const char *title, const char **arr, size_t n)
 {
 	printf("# %s\n", title);
-	for (size_t i = 0; i + 1 < n; i += 2)
-		printf("%s = %s\n", arr[i],
-		       secret_property(arr[i]) && arr[i + 1] && *arr[i + 1] ? "[hidden]" : arr[i + 1]);
+	for (size_t i = 0; i + 1 < n; i += 2) {
+		bool hide = co_kafka_property_secret(arr[i]) && arr[i + 1] && *arr[i + 1];
+
+		printf("%s = %s\n", arr[i], hide ? "[hidden]" : arr[i + 1]);
+	}
 	putchar('\n');
 	rd_kafka_conf_dump_free(arr, n);
 }

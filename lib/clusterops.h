@@ -678,6 +678,8 @@ const char *co_kafka_props_name(const struct co_kafka_props *props, size_t i);
 const char *co_kafka_props_value(const struct co_kafka_props *props, size_t i);
 /* Value of name, or NULL. Owned by props. */
 const char *co_kafka_props_get(const struct co_kafka_props *props, const char *name);
+/* Whether a property's value is a secret: never shown in a message or a dump. */
+bool co_kafka_property_secret(const char *name);
 
 /*
  * A new librdkafka configuration (rd_kafka_conf_t): socket.nagle.disable=true

@@ -113,8 +113,7 @@ CO_API int co_kafka_props_add_arg(struct co_ctx *ctx, struct co_kafka_props *pro
 	return rc;
 }
 
-/* Properties whose values are secrets, never shown in a message. */
-static bool secret_property(const char *name)
+CO_API bool co_kafka_property_secret(const char *name)
 {
 	return strstr(name, "password") || strstr(name, "secret") ||
 	       strstr(name, "basic.auth.user.info") || strcmp(name, "sasl.jaas.config") == 0 ||
@@ -250,7 +249,7 @@ static int file_prop_check(struct co_ctx *ctx, rd_kafka_conf_t *scratch, const c
 	if (strcmp(name, "plugin.library.paths") == 0 ||
 	    rd_kafka_conf_set(scratch, name, value, errstr, sizeof(errstr)) == RD_KAFKA_CONF_OK)
 		return CO_OK;
-	if (secret_property(name) && *value && strstr(errstr, value))
+	if (co_kafka_property_secret(name) && *value && strstr(errstr, value))
 		return co_err(ctx, CO_EDATA, "%s:%d: property %s: invalid value (not shown)",
 			      origin, lineno, name);
 	return co_err(ctx, CO_EDATA, "%s:%d: property %s: %s", origin, lineno, name, errstr);
@@ -603,7 +602,7 @@ CO_API int co_kafka_conf_new(struct co_ctx *ctx, const struct co_kafka_props *pr
 		if (rd_kafka_conf_set(conf, props->names[i], props->values[i], errstr,
 				      sizeof(errstr)) != RD_KAFKA_CONF_OK) {
 			rd_kafka_conf_destroy(conf);
-			if (secret_property(props->names[i]) && *props->values[i] &&
+			if (co_kafka_property_secret(props->names[i]) && *props->values[i] &&
 			    strstr(errstr, props->values[i]))
 				return co_err(ctx, CO_EUSAGE, "property %s: invalid value (not shown)",
 					      props->names[i]);
