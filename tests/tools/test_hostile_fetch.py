@@ -8,6 +8,7 @@ stub HTTP server, and check that nothing outside datain is ever written.
 import hashlib
 import io
 import itertools
+import json
 import os
 import socket
 import stat
@@ -117,6 +118,81 @@ def test_target_symlink_is_replaced_not_followed(tmp_path, out, victim):
     assert victim.read_text() == "precious\n"
     assert not (out / "data.csv").is_symlink()
     assert (out / "data.csv").read_bytes() == data
+
+
+# ---- item: what is present is read only when it is a regular file
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
+def test_present_target_that_never_ends_is_not_read(tmp_path, out, kind):
+    """datain/src.csv -> /dev/zero, or a FIFO: read, it would hang the run
+    before any request; it is not read but replaced by the file fetched."""
+    data = b"a,b\n1,2\n"
+    url = source(tmp_path, "src.csv", data)
+    if kind == "fifo":
+        os.mkfifo(out / "src.csv")
+    else:
+        os.symlink("/dev/zero", out / "src.csv")
+    proc = fetch("-q", "-d", out, url, timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    assert not (out / "src.csv").is_symlink()
+    assert stat.S_ISREG((out / "src.csv").lstat().st_mode)
+    assert (out / "src.csv").read_bytes() == data
+
+
+def test_present_target_symlink_is_not_hashed_into_the_lock(tmp_path, out, victim):
+    """datain/src.csv -> victim: the victim's digest is neither reported nor
+    recorded; the link is replaced by the file fetched."""
+    data = b"the real source\n"
+    url = source(tmp_path, "src.csv", data)
+    os.symlink(victim, out / "src.csv")
+    lock = tmp_path / "sc-fetch.lock"
+    proc = fetch("-J", "-d", out, "--lock", lock, url)
+    assert proc.returncode == 0, proc.stderr
+    assert "symbolic link" in proc.stderr
+    line = json.loads(proc.stdout.splitlines()[0])
+    assert line["outcome"] == "fetched" and line["sha256"] == sha(data)
+    text = lock.read_text()
+    assert sha(data) in text and sha(victim.read_bytes()) not in text
+    assert victim.read_text() == "precious\n"
+    assert not (out / "src.csv").is_symlink()
+    assert (out / "src.csv").read_bytes() == data
+
+
+def test_present_target_below_a_symlinked_directory_is_not_read(tmp_path, out, victim):
+    """datain/sub -> a directory outside: sub/victim is neither skipped as
+    present nor written; the run refuses the link on the way."""
+    os.symlink(victim.parent, out / "sub")
+    url = source(tmp_path, "victim", b"precious\n")
+    proc = fetch("-d", out, "--lock", tmp_path / "lock",
+                 "-m", manifest(tmp_path, f"{url} name=sub/victim"))
+    assert proc.returncode == 73, proc.stderr
+    assert "symbolic link" in proc.stderr
+    lock = tmp_path / "lock"
+    assert not lock.exists() or url not in lock.read_text()
+
+
+def test_unpacked_directory_that_is_a_symlink_is_replaced(tmp_path, out):
+    """datain/books -> elsewhere: the archive counts as not yet unpacked; the
+    link is replaced by the tree, and what it pointed to is left alone."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        info = tarfile.TarInfo("alice.txt")
+        info.size = 6
+        t.addfile(info, io.BytesIO(b"alice\n"))
+    url = source(tmp_path, "books.tar.gz", buf.getvalue())
+    proc = fetch("-q", "-d", out, url)
+    assert proc.returncode == 0, proc.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "mine").write_text("mine\n")
+    os.symlink(elsewhere, out / "books")
+    proc = fetch("-q", "-x", "-d", out, url)
+    assert proc.returncode == 0, proc.stderr
+    assert not (out / "books").is_symlink()
+    assert (out / "books" / "alice.txt").read_bytes() == b"alice\n"
+    assert [p.name for p in elsewhere.iterdir()] == ["mine"]
+    assert not any(p.name.startswith(".books") for p in out.iterdir())
 
 
 def test_subdirectories_are_still_created(tmp_path, out):
