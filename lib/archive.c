@@ -176,6 +176,50 @@ static int write_status(int err)
 	return CO_EIO;
 }
 
+/*
+ * A member could not be written into the fresh temporary tree. When the
+ * reason is the archive's own contents (a file where a member needs a
+ * directory, a directory where it has a file, a name too long, a loop),
+ * the archive is bad: CO_EDATA. The disk's own failures (full, read-only,
+ * over quota, an I/O error) stay CO_EIO.
+ */
+static int member_status(int err)
+{
+	switch (err) {
+	case 0:			/* libarchive's own complaint, about the member */
+	case ENOTDIR:
+	case EEXIST:
+	case EISDIR:
+	case ENOTEMPTY:
+	case ENAMETOOLONG:
+	case ELOOP:
+	case EMLINK:
+	case EINVAL:
+	case EILSEQ:
+		return CO_EDATA;
+	default:
+		return write_status(err);
+	}
+}
+
+/*
+ * A failure to write a member: libarchive's message, with the system's
+ * reason when the message does not already give it.
+ */
+static int member_error(struct co_ctx *ctx, struct archive *out, const char *archive_path,
+			const char *name)
+{
+	int err = archive_errno(out);
+	const char *msg = archive_error_string(out);
+
+	if (!msg)
+		msg = "cannot write";
+	if (err > 0 && !strstr(msg, strerror(err)))
+		return co_err(ctx, member_status(err), "%s: %s: %s: %s", archive_path, name, msg,
+			      strerror(err));
+	return co_err(ctx, member_status(err), "%s: %s: %s", archive_path, name, msg);
+}
+
 /* Check one member and point it into root. */
 static int prepare_entry(struct co_ctx *ctx, const char *archive_path, const char *root,
 			 struct archive_entry *e)
@@ -298,9 +342,9 @@ static int copy_data(struct co_ctx *ctx, const char *archive_path, struct archiv
 				return rc;
 			extent = (uint64_t)offset + size;
 		}
-		if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_WARN)
-			return co_err(ctx, write_status(archive_errno(out)), "%s: %s",
-				      name, archive_error_string(out));
+		/* a failed write(2), a full disk say, is only ARCHIVE_WARN here */
+		if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_OK)
+			return member_error(ctx, out, archive_path, name);
 	}
 }
 
@@ -371,21 +415,18 @@ static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root
 		     ? count_bytes(ctx, archive_path, name ? name : "", &lim, (uint64_t)size)
 		     : prepare_entry(ctx, archive_path, root, e);
 		if (rc == CO_OK && archive_write_header(out, e) < ARCHIVE_WARN)
-			rc = co_err(ctx, archive_errno(out) ? write_status(archive_errno(out))
-				    : CO_EDATA, "%s: %s: %s", archive_path, name ? name : "",
-				    archive_error_string(out));
+			rc = member_error(ctx, out, archive_path, name ? name : "");
 		if (rc == CO_OK && size > 0)
 			rc = copy_data(ctx, archive_path, in, out, name ? name : "", &lim,
 				       (uint64_t)size);
 		if (rc == CO_OK && archive_write_finish_entry(out) < ARCHIVE_WARN)
-			rc = co_err(ctx, write_status(archive_errno(out)), "%s: %s: %s",
-				    archive_path, name ? name : "", archive_error_string(out));
+			rc = member_error(ctx, out, archive_path, name ? name : "");
 		free(name);
 		if (rc)
 			goto out;
 	}
 	if (archive_write_close(out) < ARCHIVE_WARN)
-		rc = co_err(ctx, write_status(archive_errno(out)), "%s: %s", archive_path,
+		rc = co_err(ctx, member_status(archive_errno(out)), "%s: %s", archive_path,
 			    archive_error_string(out));
 out:
 	archive_read_free(in);

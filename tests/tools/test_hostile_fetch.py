@@ -230,6 +230,38 @@ def test_hardlink_to_a_symlink_is_refused(tmp_path, out):
     assert sorted(p.name for p in out.iterdir()) == ["X.tar"]
 
 
+def tar_of(members):
+    """A tar of (name, kind) members: kind "d" a directory, else a small file."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, kind in members:
+            info = tarfile.TarInfo(name)
+            if kind == "d":
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o755
+                t.addfile(info)
+            else:
+                info.size = 2
+                t.addfile(info, io.BytesIO(b"x\n"))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("members,why", [
+    ([("a", "f"), ("a/b", "f")], "Not a directory"),
+    ([("a/", "d"), ("a/b", "f"), ("a", "f")], "Can't replace existing directory"),
+    ([("x" * 300, "f")], "File name too long"),
+], ids=["file-then-below-it", "dir-then-file", "name-too-long"])
+def test_archive_that_cannot_be_unpacked_is_corrupt_not_an_io_error(tmp_path, out, members,
+                                                                    why):
+    """Members that contradict each other, or a name no file system takes,
+    are the archive's fault: status 1, as for any corrupt archive, not 74."""
+    url = source(tmp_path, "bad.tar", tar_of(members))
+    proc = fetch("-x", "-d", out, url)
+    assert proc.returncode == 1, proc.stderr
+    assert "bad.tar" in proc.stderr and why in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["bad.tar"]
+
+
 # ---- item: bounded sizes
 
 
