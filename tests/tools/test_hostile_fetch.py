@@ -530,3 +530,32 @@ def test_a_trickle_counts_as_a_stall(stub, tmp_path):
     assert proc.returncode == 75, proc.stderr
     assert "less than 1024 bytes received in 1 s" in proc.stderr
     assert not (out / "data.bin").exists()
+
+
+@pytest.mark.parametrize("kind", ["many", "one-long"])
+def test_endless_response_headers_fail_at_once_with_76(stub, tmp_path, kind):
+    """Headers without end: libcurl stops reading them; asking again would
+    get the same, so it is the server's malformed answer (76), at once."""
+    def endless_headers(h):
+        try:
+            h.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            if kind == "many":
+                for i in itertools.count():
+                    h.wfile.write(b"X-Pad-%d: %s\r\n" % (i, b"v" * 100))
+            else:
+                h.wfile.write(b"X-Pad: ")
+                while True:
+                    h.wfile.write(b"v" * 4096)
+        except OSError:
+            pass
+        h.close_connection = True
+    stub.behaviour = endless_headers
+    out = tmp_path / "out"
+    started = time.monotonic()
+    proc = run("sc-fetch", "--retries", "3", "-d", out,
+               f"http://127.0.0.1:{stub.server_address[1]}/data.bin", timeout=60)
+    assert proc.returncode == 76, proc.stderr
+    assert "response headers" in proc.stderr.lower() and "attempts" not in proc.stderr
+    assert len(stub.requests) == 1
+    assert time.monotonic() - started < 10
+    assert list(out.iterdir()) == []
