@@ -339,6 +339,55 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 		add_url(ctl, argv[i]);
 }
 
+/* name is dir, or lies below it. */
+static bool at_or_below(const char *name, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(name, dir, n) == 0 && (name[n] == '\0' || name[n] == '/');
+}
+
+/*
+ * The directory an archive is unpacked into is replaced whole: no other
+ * entry's target may be it or lie in it, nor may another archive be
+ * unpacked there (data.tar and data.zip).
+ */
+static void check_extract_dirs(const struct control *ctl)
+{
+	for (size_t i = 0; i < ctl->todo.n; i++) {
+		const struct entry *a = &ctl->todo.v[i];
+		char *dir;
+
+		if (!a->extract)
+			continue;
+		dir = co_archive_stem(a->name);
+		if (!dir)
+			die(CO_ESOFTWARE, "out of memory");
+		for (size_t j = 0; j < ctl->todo.n; j++) {
+			const struct entry *b = &ctl->todo.v[j];
+			char *other;
+
+			if (j == i)
+				continue;
+			if (at_or_below(b->name, dir))
+				die(CO_EDATA, "%s: inside %s/, which %s is unpacked into and "
+				    "replaces: two URLs have the same target: %s and %s", b->name,
+				    dir, a->name, a->url, b->url);
+			if (!b->extract || j < i)
+				continue;
+			other = co_archive_stem(b->name);
+			if (!other)
+				die(CO_ESOFTWARE, "out of memory");
+			if (at_or_below(other, dir) || at_or_below(dir, other))
+				die(CO_EDATA, "%s/: %s and %s are both unpacked into it: two URLs "
+				    "have the same target: %s and %s", strlen(other) < strlen(dir) ?
+				    other : dir, a->name, b->name, a->url, b->url);
+			free(other);
+		}
+		free(dir);
+	}
+}
+
 /* Targets, the -x flag, and one target per entry. */
 static void resolve_targets(struct control *ctl)
 {
@@ -353,6 +402,7 @@ static void resolve_targets(struct control *ctl)
 				die(CO_EDATA, "%s: named by two sources: %s and %s", e->name,
 				    ctl->todo.v[j].url, e->url);
 	}
+	check_extract_dirs(ctl);
 }
 
 static struct entry *find_url(struct entries *es, const char *url)

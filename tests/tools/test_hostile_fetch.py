@@ -262,6 +262,52 @@ def test_archive_that_cannot_be_unpacked_is_corrupt_not_an_io_error(tmp_path, ou
     assert sorted(p.name for p in out.iterdir()) == ["bad.tar"]
 
 
+def books_tar_gz():
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        info = tarfile.TarInfo("carroll.txt")
+        info.size = 8
+        t.addfile(info, io.BytesIO(b"carroll\n"))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("lines", [
+    ["{src}/pg11.txt name=books/alice.txt", "{src}/books.tar.gz extract"],
+    ["{src}/books.tar.gz extract", "{src}/pg11.txt name=books"],
+    ["{src}/books.tar.gz extract", "{src}/books.tar.gz name=books/inner.tar.gz extract"],
+    ["{src}/books.tar.gz extract", "{src}/books.zip extract"],
+    ["{src}/books.tar.gz name=data.tar.gz extract", "{src}/books.zip name=data.zip"],
+], ids=["file-inside", "file-is-the-dir", "archive-inside", "two-archives-one-dir",
+        "with-x"])
+def test_a_target_inside_an_unpacked_directory_is_refused(tmp_path, out, lines):
+    """Unpacking replaces the archive's directory whole: another target in
+    it would be deleted by the same run that reports it fetched."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "pg11.txt").write_bytes(b"Alice\n")
+    (src / "books.tar.gz").write_bytes(books_tar_gz())
+    (src / "books.zip").write_bytes(b"")
+    args = ["-x"] if "data.zip" in lines[1] else []
+    proc = fetch(*args, "-d", out, "-m",
+                 manifest(tmp_path, *(line.format(src=f"file://{src}") for line in lines)))
+    assert proc.returncode == 65, proc.stderr
+    assert "two URLs have the same target" in proc.stderr
+    assert list(out.iterdir()) == []
+
+
+def test_archives_unpacked_side_by_side_are_fine(tmp_path, out):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "pg11.txt").write_bytes(b"Alice\n")
+    (src / "books.tar.gz").write_bytes(books_tar_gz())
+    proc = fetch("-q", "-d", out, "-m", manifest(
+        tmp_path, f"file://{src}/pg11.txt name=books-more/alice.txt",
+        f"file://{src}/pg11.txt name=books.txt", f"file://{src}/books.tar.gz extract"))
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "books-more" / "alice.txt").read_bytes() == b"Alice\n"
+    assert (out / "books" / "carroll.txt").read_bytes() == b"carroll\n"
+
+
 # ---- item: bounded sizes
 
 
