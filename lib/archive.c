@@ -10,7 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,18 +155,84 @@ static bool symlink_stays_inside(const char *member, const char *target)
 	return true;
 }
 
-static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+/*
+ * The directory name below parentfd, opened for reading after it has been
+ * made readable, writable and searchable by its owner (a tree unpacked by
+ * an older version may hold a directory of mode 0555 or 0644, whose
+ * entries could not be removed otherwise). Never through a symbolic link:
+ * the mode is changed through an O_PATH descriptor of the directory itself.
+ */
+static int open_dir_to_empty(int parentfd, const char *name)
 {
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
+	int pfd = openat(parentfd, name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	int fd, err;
+
+	if (pfd < 0)
+		return -1;
+	if (fstat(pfd, &st) == 0 && (st.st_mode & S_IRWXU) != S_IRWXU) {
+		char proc[64];
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+		if (chmod(proc, (st.st_mode & 07777) | S_IRWXU) != 0) {
+			err = errno;
+			close(pfd);
+			errno = err;
+			return -1;
+		}
+	}
+	fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	err = errno;
+	close(pfd);
+	errno = err;
+	return fd;
 }
 
-/* rm -rf, never following links. */
-static void remove_tree(const char *path)
+/*
+ * rm -rf name below parentfd, never following links. 0, or the errno of
+ * the first failure (the rest is still removed as far as it can be).
+ */
+static int remove_at(int parentfd, const char *name)
 {
-	nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	struct stat st;
+	struct dirent *d;
+	DIR *dir;
+	int fd, err = 0;
+
+	if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(parentfd, name, 0) == 0 || errno == ENOENT ? 0 : errno;
+	fd = open_dir_to_empty(parentfd, name);
+	if (fd < 0)
+		return errno;
+	dir = fdopendir(fd);
+	if (!dir) {
+		err = errno;
+		close(fd);
+		return err;
+	}
+	while ((errno = 0, d = readdir(dir))) {
+		int e;
+
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		e = remove_at(dirfd(dir), d->d_name);
+		if (e && !err)
+			err = e;
+	}
+	if (errno && !err)
+		err = errno;
+	closedir(dir);
+	if (unlinkat(parentfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT && !err)
+		err = errno;
+	return err;
+}
+
+/* rm -rf, never following links: 0, or the errno of a failure. */
+static int remove_tree(const char *path)
+{
+	return remove_at(AT_FDCWD, path);
 }
 
 static int write_status(int err)
@@ -229,6 +295,7 @@ static int prepare_entry(struct co_ctx *ctx, const char *archive_path, const cha
 	const char *path = safe_member_path(name, &why);
 	const char *link;
 	char *full = NULL;
+	mode_t perm;
 	int rc = CO_OK;
 
 	if (!path)
@@ -262,7 +329,17 @@ static int prepare_entry(struct co_ctx *ctx, const char *archive_path, const cha
 	} else {
 		switch (archive_entry_filetype(e)) {
 		case AE_IFREG:
+			/* its owner can read it: a member of mode 0000 too */
+			archive_entry_set_perm(e, archive_entry_perm(e) | S_IRUSR);
+			break;
 		case AE_IFDIR:
+			/*
+			 * Its owner can list it, make and remove its entries: a
+			 * later run must be able to remove the tree it replaces;
+			 * whoever may list it may enter it (0644 -> 0755).
+			 */
+			perm = archive_entry_perm(e) | S_IRWXU;
+			archive_entry_set_perm(e, perm | (perm & 0444) >> 2);
 			break;
 		case AE_IFLNK:
 			link = archive_entry_symlink(e);
@@ -461,7 +538,7 @@ CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
 	char *copy = strdup(dest);
 	char *slash, *tmp = NULL, *parent = NULL;
 	const char *base;
-	int rc = co_lazy_need(ctx, CO_LAZY_ARCHIVE);
+	int rc = co_lazy_need(ctx, CO_LAZY_ARCHIVE), err;
 
 	if (rc) {
 		free(copy);
@@ -508,7 +585,17 @@ CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
 	}
 	if (rc == CO_OK)
 		rc = move_into_place(ctx, tmp, dest, flags);
-	remove_tree(tmp);	/* the failed attempt, or the tree replaced */
+	/* the failed attempt, or the tree replaced */
+	err = remove_tree(tmp);
+	if (err && rc == CO_OK)
+		rc = co_err(ctx, write_status(err), "%s: unpacked, but the tree it replaced "
+			    "is left in %s: %s", dest, tmp, strerror(err));
+	else if (err) {
+		char *why = strdup(co_ctx_error(ctx));
+
+		co_err(ctx, rc, "%s; %s is left: %s", why ? why : "", tmp, strerror(err));
+		free(why);
+	}
 out:
 	free(tmp);
 	free(parent);

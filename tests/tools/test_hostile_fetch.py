@@ -10,15 +10,18 @@ import io
 import itertools
 import json
 import os
+import shutil
 import socket
 import stat
 import subprocess
 import tarfile
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
-from conftest import assert_usage, run
+from conftest import SANITIZER_MARKERS, assert_usage, run, tool
 
 WRONG = "0" * 64
 
@@ -431,6 +434,95 @@ def test_extracted_root_follows_the_umask(tmp_path, out):
         os.umask(old)
     assert proc.returncode == 0, proc.stderr
     assert stat.S_IMODE((out / "pub").stat().st_mode) == 0o755
+
+
+def modes_tar():
+    """Directories a tar may well hold: 0555, 0644 (python's default for a
+    TarInfo), 0000; and files of mode 0000."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for name, mode in (("ro", 0o555), ("ro/in", 0o555), ("noexec", 0o644), ("none", 0)):
+            d = tarfile.TarInfo(name)
+            d.type = tarfile.DIRTYPE
+            d.mode = mode
+            t.addfile(d)
+            f = tarfile.TarInfo(f"{name}/f")
+            f.size = 2
+            f.mode = 0
+            t.addfile(f, io.BytesIO(b"x\n"))
+    return buf.getvalue()
+
+
+def test_unpacked_directories_are_the_owners_to_change(tmp_path, out):
+    """Every directory unpacked is u+rwx (a later run must be able to remove
+    the tree it replaces), searchable by whoever may list it, and every file
+    readable by its owner."""
+    url = source(tmp_path, "modes.tar.gz", modes_tar())
+    old = os.umask(0o022)
+    try:
+        proc = fetch("-q", "-x", "-d", out, url)
+    finally:
+        os.umask(old)
+    assert proc.returncode == 0, proc.stderr
+    tree = out / "modes"
+    mode = lambda p: stat.S_IMODE(p.lstat().st_mode)
+    assert mode(tree / "ro") == 0o755 and mode(tree / "ro" / "in") == 0o755
+    assert mode(tree / "noexec") == 0o755
+    assert mode(tree / "none") == 0o700
+    for d in ("ro", "ro/in", "noexec", "none"):
+        assert mode(tree / d / "f") == 0o400, d
+        assert (tree / d / "f").read_bytes() == b"x\n"
+
+
+@pytest.fixture
+def nobody_area():
+    """A directory of the user nobody's, and a way to run sc-fetch as that
+    user when the suite runs as root (who may remove anything, read-only
+    directories too)."""
+    if os.geteuid() != 0:
+        base = Path(tempfile.mkdtemp())
+        yield base, []
+    else:
+        if not shutil.which("runuser"):
+            pytest.skip("running as root, and no runuser(1) to run as nobody")
+        base = Path(tempfile.mkdtemp(dir="/tmp"))
+        os.chmod(base, 0o755)
+        yield base, ["runuser", "-u", "nobody", "--"]
+    subprocess.run(["chmod", "-R", "u+rwx", base], capture_output=True)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_tree_with_read_only_directories_is_replaced_whole(nobody_area):
+    """A tree unpacked earlier (by an older version, or by hand) holds
+    directories of mode 0555 and 0644: unpacking again replaces it and
+    removes it whole, leaving no hidden .NAME.tmp-XXXXXX behind."""
+    base, prefix = nobody_area
+    (base / "src").mkdir()
+    (base / "src" / "modes.tar.gz").write_bytes(modes_tar())
+    out = base / "datain"
+    old = out / "modes"
+    (old / "ro" / "in").mkdir(parents=True)
+    (old / "ro" / "in" / "f").write_text("old\n")
+    (old / "noexec").mkdir()
+    (old / "noexec" / "f").write_text("old\n")
+    if prefix:
+        subprocess.run(["chown", "-R", "nobody", base], check=True)
+    for d, m in (("ro/in", 0o555), ("ro", 0o555), ("noexec", 0o644)):
+        os.chmod(old / d, m)
+    proc = subprocess.run([*prefix, tool("sc-fetch"), "-q", "-x", "-f", "-d", out,
+                           f"file://{base}/src/modes.tar.gz"],
+                          capture_output=True, text=True, timeout=60)
+    for marker in SANITIZER_MARKERS:
+        assert marker not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["modes", "modes.tar.gz"]
+    assert (out / "modes" / "ro" / "in" / "f").read_bytes() == b"x\n"
+    # and once more: the tree this version unpacked goes as well
+    proc = subprocess.run([*prefix, tool("sc-fetch"), "-q", "-x", "-f", "-d", out,
+                           f"file://{base}/src/modes.tar.gz"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["modes", "modes.tar.gz"]
 
 
 def send_whole(h, body, cut=False, headers=()):
