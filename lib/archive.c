@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <dirent.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +236,61 @@ static int remove_tree(const char *path)
 	return remove_at(AT_FDCWD, path);
 }
 
+/*
+ * A signal that ends the process (SIGINT, SIGTERM, SIGHUP) while an
+ * archive is unpacked is held until the temporary tree is removed: the
+ * handler only notes it, unpacking stops between members or data blocks,
+ * and once the tree is gone the caller's disposition is put back and the
+ * signal raised again, so that the process still dies of it (128 + N).
+ */
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP };
+#define N_STOP_SIGNALS (sizeof(stop_signals) / sizeof(stop_signals[0]))
+
+static volatile sig_atomic_t stop_signal;
+
+struct stop_guard {
+	struct sigaction old[N_STOP_SIGNALS];
+	bool caught[N_STOP_SIGNALS];
+};
+
+static void note_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void hold_stop_signals(struct stop_guard *g)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = note_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	stop_signal = 0;
+	for (size_t i = 0; i < N_STOP_SIGNALS; i++)	/* one ignored stays ignored */
+		g->caught[i] = sigaction(stop_signals[i], NULL, &g->old[i]) == 0 &&
+			       g->old[i].sa_handler != SIG_IGN &&
+			       sigaction(stop_signals[i], &sa, NULL) == 0;
+}
+
+/* The tree is gone: the caller's dispositions back, and a signal held raised. */
+static void release_stop_signals(struct stop_guard *g)
+{
+	int sig = stop_signal;
+
+	for (size_t i = 0; i < N_STOP_SIGNALS; i++)
+		if (g->caught[i])
+			sigaction(stop_signals[i], &g->old[i], NULL);
+	stop_signal = 0;
+	if (sig)
+		raise(sig);
+}
+
+static int stopped(struct co_ctx *ctx, const char *archive_path)
+{
+	return co_err(ctx, CO_ETEMPFAIL, "%s: unpacking interrupted by signal %d",
+		      archive_path, (int)stop_signal);
+}
+
 static int write_status(int err)
 {
 	if (err == EACCES || err == EPERM)
@@ -400,8 +456,11 @@ static int copy_data(struct co_ctx *ctx, const char *archive_path, struct archiv
 		const void *buf;
 		size_t size;
 		la_int64_t offset;
-		int r = archive_read_data_block(in, &buf, &size, &offset);
-		int rc;
+		int r, rc;
+
+		if (stop_signal)
+			return stopped(ctx, archive_path);
+		r = archive_read_data_block(in, &buf, &size, &offset);
 
 		if (r == ARCHIVE_EOF)
 			return declared > extent ? count_bytes(ctx, archive_path, name, lim,
@@ -471,7 +530,7 @@ static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root
 			    "%s: %s", archive_path, archive_error_string(in));
 		goto out;
 	}
-	while ((r = archive_read_next_header(in, &e)) != ARCHIVE_EOF) {
+	while (!stop_signal && (r = archive_read_next_header(in, &e)) != ARCHIVE_EOF) {
 		la_int64_t size;
 		char *name;
 
@@ -501,6 +560,10 @@ static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root
 		free(name);
 		if (rc)
 			goto out;
+	}
+	if (stop_signal) {
+		rc = stopped(ctx, archive_path);
+		goto out;
 	}
 	if (archive_write_close(out) < ARCHIVE_WARN)
 		rc = co_err(ctx, member_status(archive_errno(out)), "%s: %s", archive_path,
@@ -538,6 +601,7 @@ CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
 	char *copy = strdup(dest);
 	char *slash, *tmp = NULL, *parent = NULL;
 	const char *base;
+	struct stop_guard guard;
 	int rc = co_lazy_need(ctx, CO_LAZY_ARCHIVE), err;
 
 	if (rc) {
@@ -567,14 +631,18 @@ CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
 		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
 		goto out;
 	}
+	hold_stop_signals(&guard);
 	if (!mkdtemp(tmp)) {
 		rc = co_err(ctx, write_status(errno) == CO_ENOPERM ? CO_ENOPERM
 			    : CO_ECANTCREAT, "%s: %s", tmp, strerror(errno));
+		release_stop_signals(&guard);
 		free(tmp);
 		tmp = NULL;
 		goto out;
 	}
 	rc = unpack(ctx, archive_path, tmp);
+	if (rc == CO_OK && stop_signal)
+		rc = stopped(ctx, archive_path);	/* not swapped in, then */
 	/* mkdtemp's 0700 would hide the tree from Spark workers of other users. */
 	if (rc == CO_OK) {
 		mode_t mask = umask(0);
@@ -596,6 +664,7 @@ CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
 		co_err(ctx, rc, "%s; %s is left: %s", why ? why : "", tmp, strerror(err));
 		free(why);
 	}
+	release_stop_signals(&guard);
 out:
 	free(tmp);
 	free(parent);

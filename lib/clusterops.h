@@ -896,6 +896,8 @@ char *co_archive_stem(const char *name);
  * of them are on disk: after a failure nothing new exists. An existing
  * dest is CO_ECANTCREAT unless CO_ARCHIVE_REPLACE, which swaps the new
  * tree in atomically. A write failure is CO_EIO (CO_ENOPERM when denied).
+ * SIGINT, SIGTERM or SIGHUP while it runs (unless ignored) stops the
+ * unpacking and is raised again once the temporary tree is removed.
  */
 int co_archive_extract(struct co_ctx *ctx, const char *archive, const char *dest,
 		       unsigned flags);

@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -523,6 +524,54 @@ def test_a_tree_with_read_only_directories_is_replaced_whole(nobody_area):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["modes", "modes.tar.gz"]
+
+
+class Repeated(io.RawIOBase):
+    """n bytes of b"x", without holding them."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        k = min(len(b), self.n)
+        b[:k] = b"x" * k
+        self.n -= k
+        return k
+
+
+@pytest.fixture(scope="module")
+def big_archive(tmp_path_factory):
+    """A tar.gz of a few MiB that takes a while to unpack: 1 GiB of data."""
+    path = tmp_path_factory.mktemp("big") / "big.tar.gz"
+    with tarfile.open(path, "w:gz", compresslevel=1) as t:
+        for i in range(8):
+            info = tarfile.TarInfo(f"part{i}.csv")
+            info.size = 128 << 20
+            t.addfile(info, io.BufferedReader(Repeated(info.size)))
+    return path
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_while_unpacking_removes_the_temporary_tree(tmp_path, out, big_archive, sig):
+    """Killed while unpacking, sc-fetch removes the hidden tree it was
+    writing before it dies of the signal."""
+    proc = subprocess.Popen([tool("sc-fetch"), "-q", "-x", "-d", str(out),
+                             f"file://{big_archive}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not any(p.name.startswith(".big.tmp-") for p in out.iterdir()):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the unpacking never started"
+        time.sleep(0.002)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    for marker in SANITIZER_MARKERS:
+        assert marker not in err, err
+    assert proc.returncode == -sig, err
+    assert sorted(p.name for p in out.iterdir()) == ["big.tar.gz"]
 
 
 def send_whole(h, body, cut=False, headers=()):
