@@ -499,6 +499,134 @@ struct archive *co_archive_reader_new(void)
 	return in;
 }
 
+/* A little-endian field of n bytes. */
+static uint64_t le_field(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	while (n-- > 0)
+		v = v << 8 | p[n];
+	return v;
+}
+
+/* The end of the zip's tail searched for its end record, as libarchive does. */
+#define ZIP_TAIL (22 + 65535 + 20)
+
+/*
+ * Where a zip's central directory starts, and the entries its end record
+ * (or zip64 end record) declares, found the way libarchive's seekable
+ * reader finds them: the last end record in the tail whose fields agree.
+ * false when fp holds no such zip.
+ */
+static bool zip_directory(FILE *fp, off_t size, off_t *start, uint64_t *declared)
+{
+	size_t n = size < ZIP_TAIL ? (size_t)size : ZIP_TAIL;
+	unsigned char *tail = malloc(n), z[56];
+	bool found = false;
+
+	if (!tail || fseeko(fp, size - (off_t)n, SEEK_SET) != 0 || fread(tail, 1, n, fp) != n)
+		goto out;
+	for (size_t i = n - 22 + 1; i-- > 0 && !found; ) {
+		const unsigned char *e = tail + i;
+		off_t pos = size - (off_t)n + (off_t)i;
+		uint64_t cd_size = le_field(e + 12, 4);
+
+		if (memcmp(e, "PK\5\6", 4) != 0 || le_field(e + 4, 2) || le_field(e + 6, 2) ||
+		    le_field(e + 8, 2) != le_field(e + 10, 2) ||
+		    le_field(e + 16, 4) + cd_size > (uint64_t)pos)
+			continue;
+		found = true;
+		*declared = le_field(e + 10, 2);
+		*start = pos - (off_t)cd_size;
+		/* zip64: its locator just before, pointing at the zip64 end record */
+		if (i >= 20 && memcmp(e - 20, "PK\6\7", 4) == 0) {
+			uint64_t at = le_field(e - 20 + 8, 8);
+
+			if (at <= (uint64_t)size - sizeof(z) && fseeko(fp, (off_t)at, SEEK_SET) == 0 &&
+			    fread(z, 1, sizeof(z), fp) == sizeof(z) && memcmp(z, "PK\6\6", 4) == 0) {
+				uint64_t n64 = le_field(z + 32, 8), size64 = le_field(z + 40, 8);
+
+				if (le_field(z + 24, 8) > n64)
+					n64 = le_field(z + 24, 8);
+				if (n64 > *declared)
+					*declared = n64;
+				*start = size64 <= at ? (off_t)(at - size64) : 0;
+			}
+		}
+	}
+out:
+	free(tail);
+	return found;
+}
+
+/*
+ * libarchive's seekable zip reader takes the whole central directory into
+ * memory before the first member, reading entries until the end record,
+ * whatever count it declares: a zip of millions of empty entries would
+ * take gigabytes before the member limit could apply. So the entries are
+ * counted here first, the same way, a header at a time: both the count
+ * declared and the headers there are must be within extract_max_members.
+ */
+static int check_zip_directory(struct co_ctx *ctx, const char *archive_path,
+			       const struct co_extract_limits *lim)
+{
+	static const unsigned char filtered[][4] = {
+		{ 0x1f, 0x8b }, { 0x28, 0xb5, 0x2f, 0xfd }, { 'B', 'Z', 'h' },
+		{ 0xfd, '7', 'z', 'X' },
+	};
+	FILE *fp = fopen(archive_path, "rbe");
+	unsigned char head[4], h[46];
+	uint64_t declared = 0, counted = 0;
+	struct stat st;
+	off_t start;
+	int rc = CO_OK, c;
+	uint32_t window = 0;
+
+	if (!fp)
+		return CO_OK;	/* the reader says why */
+	if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 22 ||
+	    fread(head, 1, sizeof(head), fp) != sizeof(head))
+		goto out;
+	/* a compressed stream is read as a stream: never by the seekable reader */
+	for (size_t i = 0; i < sizeof(filtered) / sizeof(filtered[0]); i++)
+		if (memcmp(head, filtered[i], filtered[i][2] ? (filtered[i][3] ? 4 : 3) : 2) == 0)
+			goto out;
+	if (!zip_directory(fp, st.st_size, &start, &declared))
+		goto out;
+	if (declared > (uint64_t)lim->max_members) {
+		rc = co_err(ctx, CO_EDATA, "%s: more than %lld members (extract_max_members): "
+			    "its central directory declares %llu", archive_path,
+			    lim->max_members, (unsigned long long)declared);
+		goto out;
+	}
+	/* The first header at or after start, then one after another. */
+	if (fseeko(fp, start > 0 ? start : 0, SEEK_SET) != 0)
+		goto out;
+	while ((c = getc(fp)) != EOF) {
+		window = window >> 8 | (uint32_t)c << 24;
+		if (window == 0x02014b50 || window == 0x06054b50 || window == 0x06064b50)
+			break;
+	}
+	while (c != EOF && window == 0x02014b50) {
+		memcpy(h, "PK\1\2", 4);
+		if (fread(h + 4, 1, sizeof(h) - 4, fp) != sizeof(h) - 4)
+			break;
+		if (++counted > (uint64_t)lim->max_members) {
+			rc = co_err(ctx, CO_EDATA, "%s: more than %lld members (extract_max_members)",
+				    archive_path, lim->max_members);
+			break;
+		}
+		if (fseeko(fp, (off_t)(le_field(h + 28, 2) + le_field(h + 30, 2) +
+				       le_field(h + 32, 2)), SEEK_CUR) != 0 ||
+		    fread(head, 1, 4, fp) != 4)
+			break;
+		window = (uint32_t)le_field(head, 4);
+	}
+out:
+	fclose(fp);
+	return rc;
+}
+
 /* Unpack every member into root, a fresh empty directory. */
 static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root)
 {
@@ -523,6 +651,9 @@ static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root
 	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_TIME |
 				       ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 				       ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+	rc = check_zip_directory(ctx, archive_path, &lim);
+	if (rc)
+		goto out;
 	if (archive_read_open_filename(in, archive_path, 256 << 10) != ARCHIVE_OK) {
 		int err = archive_errno(in);
 

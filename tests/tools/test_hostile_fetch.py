@@ -14,10 +14,13 @@ import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -746,3 +749,64 @@ def test_endless_response_headers_fail_at_once_with_76(stub, tmp_path, kind):
     assert len(stub.requests) == 1
     assert time.monotonic() - started < 10
     assert list(out.iterdir()) == []
+
+
+def many_empty_zip(path, n, declared):
+    """A zip of n empty stored entries whose end record declares `declared`,
+    written without zipfile (which would take minutes for a million)."""
+    local, central, off = [], [], 0
+    for i in range(n):
+        name = b"%x" % i
+        lh = struct.pack("<IHHHHHIIIHH", 0x04034b50, 10, 0, 0, 0, 0, 0, 0, 0, len(name), 0)
+        central.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014b50, 0x031e, 10, 0, 0, 0, 0,
+                                   0, 0, 0, len(name), 0, 0, 0, 0, 0o100644 << 16, off) + name)
+        local.append(lh + name)
+        off += len(lh) + len(name)
+    cd = b"".join(central)
+    with open(path, "wb") as f:
+        f.write(b"".join(local))
+        f.write(cd)
+        f.write(struct.pack("<IHHHHIIH", 0x06054b50, 0, 0, declared, declared, len(cd), off, 0))
+
+
+def test_a_zip_of_countless_empty_entries_is_refused_before_it_is_read(tmp_path, out):
+    """The central directory is counted before libarchive takes it into
+    memory whole: 400,000 entries (the end record says 5) are refused at
+    the member limit in a few MiB, not the 77 MiB libarchive would take."""
+    plain = os.environ.get("SC_TEST_PLAIN_BIN")
+    if not plain:
+        pytest.skip("SC_TEST_PLAIN_BIN is not set: the sanitized build's memory says nothing")
+    src = tmp_path / "src" / "many.zip"
+    src.parent.mkdir()
+    many_empty_zip(src, 400_000, 5)
+    measure = ("import resource, subprocess, sys\n"
+               "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+               "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+               "sys.stderr.write(p.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", measure, os.path.join(plain, "sc-fetch"),
+                           "-q", "-x", "-d", out, f"file://{src}"],
+                          capture_output=True, text=True, timeout=120)
+    status, max_rss_kib = map(int, proc.stdout.split())
+    assert status == 1, proc.stderr
+    assert "more than 100000 members (extract_max_members)" in proc.stderr
+    assert max_rss_kib < 40 << 10, f"{max_rss_kib} KiB"
+    assert sorted(p.name for p in out.iterdir()) == ["many.zip"]
+
+
+@pytest.mark.parametrize("n", [50, 70_000], ids=["zip", "zip64"])
+def test_a_zip_declaring_too_many_entries_is_refused_at_once(tmp_path, out, n):
+    src = tmp_path / "src" / "decl.zip"
+    src.parent.mkdir()
+    with zipfile.ZipFile(src, "w") as z:
+        for i in range(n):
+            z.writestr(f"{i:x}", b"")
+    proc = fetch("-x", "-d", out, f"file://{src}",
+                 env={"SC_EXTRACT_MAX_MEMBERS": str(n - 10)})
+    assert proc.returncode == 1, proc.stderr
+    assert f"its central directory declares {n}" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["decl.zip"]
+    if n < 1000:    # and at the limit it is unpacked
+        proc = fetch("-q", "-x", "-d", out, f"file://{src}",
+                     env={"SC_EXTRACT_MAX_MEMBERS": str(n)})
+        assert proc.returncode == 0, proc.stderr
+        assert len(list((out / "decl").iterdir())) == n
