@@ -10,11 +10,17 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#ifdef SYS_openat2
+#include <linux/openat2.h>
+#endif
 
 #include "tools-common.h"
 
@@ -333,6 +339,55 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 		add_url(ctl, argv[i]);
 }
 
+/* name is dir, or lies below it. */
+static bool at_or_below(const char *name, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(name, dir, n) == 0 && (name[n] == '\0' || name[n] == '/');
+}
+
+/*
+ * The directory an archive is unpacked into is replaced whole: no other
+ * entry's target may be it or lie in it, nor may another archive be
+ * unpacked there (data.tar and data.zip).
+ */
+static void check_extract_dirs(const struct control *ctl)
+{
+	for (size_t i = 0; i < ctl->todo.n; i++) {
+		const struct entry *a = &ctl->todo.v[i];
+		char *dir;
+
+		if (!a->extract)
+			continue;
+		dir = co_archive_stem(a->name);
+		if (!dir)
+			die(CO_ESOFTWARE, "out of memory");
+		for (size_t j = 0; j < ctl->todo.n; j++) {
+			const struct entry *b = &ctl->todo.v[j];
+			char *other;
+
+			if (j == i)
+				continue;
+			if (at_or_below(b->name, dir))
+				die(CO_EDATA, "%s: inside %s/, which %s is unpacked into and "
+				    "replaces: two URLs have the same target: %s and %s", b->name,
+				    dir, a->name, a->url, b->url);
+			if (!b->extract || j < i)
+				continue;
+			other = co_archive_stem(b->name);
+			if (!other)
+				die(CO_ESOFTWARE, "out of memory");
+			if (at_or_below(other, dir) || at_or_below(dir, other))
+				die(CO_EDATA, "%s/: %s and %s are both unpacked into it: two URLs "
+				    "have the same target: %s and %s", strlen(other) < strlen(dir) ?
+				    other : dir, a->name, b->name, a->url, b->url);
+			free(other);
+		}
+		free(dir);
+	}
+}
+
 /* Targets, the -x flag, and one target per entry. */
 static void resolve_targets(struct control *ctl)
 {
@@ -347,6 +402,7 @@ static void resolve_targets(struct control *ctl)
 				die(CO_EDATA, "%s: named by two sources: %s and %s", e->name,
 				    ctl->todo.v[j].url, e->url);
 	}
+	check_extract_dirs(ctl);
 }
 
 static struct entry *find_url(struct entries *es, const char *url)
@@ -411,19 +467,125 @@ static void fail(struct entry *e, int status, const char *msg)
 	e->error = xstrdup(msg);
 }
 
+/*
+ * rel beneath rootfd, opened with flags, following no symbolic link on the
+ * way or at the end and never leaving rootfd: openat2() says so to the
+ * kernel in one call; without it the path is walked a component at a
+ * time with O_NOFOLLOW. Nothing is created. -1 and errno on failure
+ * (ELOOP: a symbolic link; EXDEV: a "." or ".." component).
+ */
+static int open_beneath(int rootfd, const char *rel, int flags)
+{
+	char *copy, *save = NULL, *c, *next;
+	int fd;
+
+#ifdef SYS_openat2
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+	};
+
+	fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+	if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
+		return fd;
+#endif
+	copy = xstrdup(rel);
+	fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+	for (c = strtok_r(copy, "/", &save); c && fd >= 0; c = next) {
+		int sub;
+
+		next = strtok_r(NULL, "/", &save);
+		if (strcmp(c, ".") == 0 || strcmp(c, "..") == 0) {
+			close(fd);
+			fd = -1;
+			errno = EXDEV;
+			break;
+		}
+		sub = openat(fd, c, next ? O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+			     : flags | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		fd = sub;
+	}
+	free(copy);
+	return fd;
+}
+
+/*
+ * The digest of the file present as e->name, when it is a regular file
+ * reached through directories only. Anything else there (a symbolic link,
+ * a FIFO, a device, a directory on the way that is a link) is treated as
+ * absent: it is replaced by the file fetched, never read or written
+ * through. Returns true when there is a file to compare.
+ */
+static bool digest_present(struct co_ctx *ctx, const struct control *ctl, int rootfd,
+			   struct entry *e)
+{
+	struct co_sha256 *h;
+	struct stat st;
+	int fd, rc;
+
+	/* O_NONBLOCK: a FIFO in its place must not block the run */
+	fd = open_beneath(rootfd, e->name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
+		return false;
+	if (fd < 0 && (errno == ELOOP || errno == EXDEV)) {
+		if (!ctl->quiet)
+			warnmsg("%s: a symbolic link, or one on the way: not followed", e->path);
+		return false;
+	}
+	if (fd < 0) {
+		int err = errno;
+		char *msg = xasprintf("%s: %s", e->path, strerror(err));
+
+		fail(e, err == EACCES ? CO_ENOPERM : CO_EIO, msg);
+		free(msg);
+		return false;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		if (!ctl->quiet)
+			warnmsg("%s: present but not a regular file: not read", e->path);
+		return false;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	h = co_sha256_new();
+	if (!h)
+		die(CO_ESOFTWARE, "out of memory");
+	e->bytes = 0;
+	rc = co_sha256_update_fd(ctx, h, fd, e->path, &e->bytes);
+	if (rc == CO_OK)
+		rc = co_sha256_final(ctx, h, e->got);
+	co_sha256_free(h);
+	close(fd);
+	if (rc != CO_OK) {
+		fail(e, rc, co_ctx_error(ctx));
+		return false;
+	}
+	return true;
+}
+
+static int open_dir_or_die(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		die(errno == EACCES ? CO_ENOPERM : CO_EIO, "%s: %s", dir, strerror(errno));
+	return fd;
+}
+
 /* Without touching the network: what is already here, and right, is skipped. */
 static void check_present(struct co_ctx *ctx, struct control *ctl)
 {
+	int rootfd;
+
+	if (ctl->force)
+		return;
+	rootfd = open_dir_or_die(ctl->dir);
 	for (size_t i = 0; i < ctl->todo.n; i++) {
 		struct entry *e = &ctl->todo.v[i];
-		struct stat st;
 
-		if (ctl->force || stat(e->path, &st) != 0)
+		if (!digest_present(ctx, ctl, rootfd, e))
 			continue;
-		if (co_sha256_file(ctx, e->path, e->got, &e->bytes) != CO_OK) {
-			fail(e, CO_EIO, co_ctx_error(ctx));
-			continue;
-		}
 		if (e->size_known && e->bytes != e->size) {
 			if (!ctl->quiet)
 				warnmsg("%s: present but %llu bytes, not %llu: fetching it again",
@@ -435,6 +597,7 @@ static void check_present(struct co_ctx *ctx, struct control *ctl)
 			warnmsg("%s: present but its sha256 is %s, not %s: fetching it again",
 				e->path, e->got, e->sha256);
 	}
+	close(rootfd);
 }
 
 static void human_bytes(double b, char *buf, size_t len)
@@ -583,18 +746,28 @@ static void fetch_missing(struct co_ctx *ctx, struct control *ctl)
 /* Unpack what was fetched, and what is present but not yet unpacked. */
 static void extract_archives(struct co_ctx *ctx, struct control *ctl)
 {
+	int rootfd = -1;
+
 	for (size_t i = 0; i < ctl->todo.n; i++) {
 		struct entry *e = &ctl->todo.v[i];
-		char *stem;
-		struct stat st;
-		int rc;
+		char *stem, *rel;
+		int rc, fd = -1;
 
 		if (!e->extract || e->outcome == FAILED)
 			continue;
 		stem = co_archive_stem(e->path);
-		if (!stem)
+		rel = co_archive_stem(e->name);
+		if (!stem || !rel)
 			die(CO_ESOFTWARE, "out of memory");
-		if (e->outcome == SKIPPED && stat(stem, &st) == 0) {
+		/* Unpacked before: a directory, not a link to one somewhere else. */
+		if (e->outcome == SKIPPED) {
+			if (rootfd < 0)
+				rootfd = open_dir_or_die(ctl->dir);
+			fd = open_beneath(rootfd, rel, O_RDONLY | O_DIRECTORY);
+		}
+		free(rel);
+		if (fd >= 0) {
+			close(fd);
 			free(stem);
 			continue;
 		}
@@ -607,6 +780,8 @@ static void extract_archives(struct co_ctx *ctx, struct control *ctl)
 		}
 		e->extracted = stem;
 	}
+	if (rootfd >= 0)
+		close(rootfd);
 }
 
 static void write_entry(FILE *fp, const struct entry *e)

@@ -10,8 +10,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,18 +156,139 @@ static bool symlink_stays_inside(const char *member, const char *target)
 	return true;
 }
 
-static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+/*
+ * The directory name below parentfd, opened for reading after it has been
+ * made readable, writable and searchable by its owner (a tree unpacked by
+ * an older version may hold a directory of mode 0555 or 0644, whose
+ * entries could not be removed otherwise). Never through a symbolic link:
+ * the mode is changed through an O_PATH descriptor of the directory itself.
+ */
+static int open_dir_to_empty(int parentfd, const char *name)
 {
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
+	int pfd = openat(parentfd, name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	int fd, err;
+
+	if (pfd < 0)
+		return -1;
+	if (fstat(pfd, &st) == 0 && (st.st_mode & S_IRWXU) != S_IRWXU) {
+		char proc[64];
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+		if (chmod(proc, (st.st_mode & 07777) | S_IRWXU) != 0) {
+			err = errno;
+			close(pfd);
+			errno = err;
+			return -1;
+		}
+	}
+	fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	err = errno;
+	close(pfd);
+	errno = err;
+	return fd;
 }
 
-/* rm -rf, never following links. */
-static void remove_tree(const char *path)
+/*
+ * rm -rf name below parentfd, never following links. 0, or the errno of
+ * the first failure (the rest is still removed as far as it can be).
+ */
+static int remove_at(int parentfd, const char *name)
 {
-	nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	struct stat st;
+	struct dirent *d;
+	DIR *dir;
+	int fd, err = 0;
+
+	if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(parentfd, name, 0) == 0 || errno == ENOENT ? 0 : errno;
+	fd = open_dir_to_empty(parentfd, name);
+	if (fd < 0)
+		return errno;
+	dir = fdopendir(fd);
+	if (!dir) {
+		err = errno;
+		close(fd);
+		return err;
+	}
+	while ((errno = 0, d = readdir(dir))) {
+		int e;
+
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		e = remove_at(dirfd(dir), d->d_name);
+		if (e && !err)
+			err = e;
+	}
+	if (errno && !err)
+		err = errno;
+	closedir(dir);
+	if (unlinkat(parentfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT && !err)
+		err = errno;
+	return err;
+}
+
+/* rm -rf, never following links: 0, or the errno of a failure. */
+static int remove_tree(const char *path)
+{
+	return remove_at(AT_FDCWD, path);
+}
+
+/*
+ * A signal that ends the process (SIGINT, SIGTERM, SIGHUP) while an
+ * archive is unpacked is held until the temporary tree is removed: the
+ * handler only notes it, unpacking stops between members or data blocks,
+ * and once the tree is gone the caller's disposition is put back and the
+ * signal raised again, so that the process still dies of it (128 + N).
+ */
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP };
+#define N_STOP_SIGNALS (sizeof(stop_signals) / sizeof(stop_signals[0]))
+
+static volatile sig_atomic_t stop_signal;
+
+struct stop_guard {
+	struct sigaction old[N_STOP_SIGNALS];
+	bool caught[N_STOP_SIGNALS];
+};
+
+static void note_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void hold_stop_signals(struct stop_guard *g)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = note_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	stop_signal = 0;
+	for (size_t i = 0; i < N_STOP_SIGNALS; i++)	/* one ignored stays ignored */
+		g->caught[i] = sigaction(stop_signals[i], NULL, &g->old[i]) == 0 &&
+			       g->old[i].sa_handler != SIG_IGN &&
+			       sigaction(stop_signals[i], &sa, NULL) == 0;
+}
+
+/* The tree is gone: the caller's dispositions back, and a signal held raised. */
+static void release_stop_signals(struct stop_guard *g)
+{
+	int sig = stop_signal;
+
+	for (size_t i = 0; i < N_STOP_SIGNALS; i++)
+		if (g->caught[i])
+			sigaction(stop_signals[i], &g->old[i], NULL);
+	stop_signal = 0;
+	if (sig)
+		raise(sig);
+}
+
+static int stopped(struct co_ctx *ctx, const char *archive_path)
+{
+	return co_err(ctx, CO_ETEMPFAIL, "%s: unpacking interrupted by signal %d",
+		      archive_path, (int)stop_signal);
 }
 
 static int write_status(int err)
@@ -174,6 +296,50 @@ static int write_status(int err)
 	if (err == EACCES || err == EPERM)
 		return CO_ENOPERM;
 	return CO_EIO;
+}
+
+/*
+ * A member could not be written into the fresh temporary tree. When the
+ * reason is the archive's own contents (a file where a member needs a
+ * directory, a directory where it has a file, a name too long, a loop),
+ * the archive is bad: CO_EDATA. The disk's own failures (full, read-only,
+ * over quota, an I/O error) stay CO_EIO.
+ */
+static int member_status(int err)
+{
+	switch (err) {
+	case 0:			/* libarchive's own complaint, about the member */
+	case ENOTDIR:
+	case EEXIST:
+	case EISDIR:
+	case ENOTEMPTY:
+	case ENAMETOOLONG:
+	case ELOOP:
+	case EMLINK:
+	case EINVAL:
+	case EILSEQ:
+		return CO_EDATA;
+	default:
+		return write_status(err);
+	}
+}
+
+/*
+ * A failure to write a member: libarchive's message, with the system's
+ * reason when the message does not already give it.
+ */
+static int member_error(struct co_ctx *ctx, struct archive *out, const char *archive_path,
+			const char *name)
+{
+	int err = archive_errno(out);
+	const char *msg = archive_error_string(out);
+
+	if (!msg)
+		msg = "cannot write";
+	if (err > 0 && !strstr(msg, strerror(err)))
+		return co_err(ctx, member_status(err), "%s: %s: %s: %s", archive_path, name, msg,
+			      strerror(err));
+	return co_err(ctx, member_status(err), "%s: %s: %s", archive_path, name, msg);
 }
 
 /* Check one member and point it into root. */
@@ -185,6 +351,7 @@ static int prepare_entry(struct co_ctx *ctx, const char *archive_path, const cha
 	const char *path = safe_member_path(name, &why);
 	const char *link;
 	char *full = NULL;
+	mode_t perm;
 	int rc = CO_OK;
 
 	if (!path)
@@ -218,7 +385,17 @@ static int prepare_entry(struct co_ctx *ctx, const char *archive_path, const cha
 	} else {
 		switch (archive_entry_filetype(e)) {
 		case AE_IFREG:
+			/* its owner can read it: a member of mode 0000 too */
+			archive_entry_set_perm(e, archive_entry_perm(e) | S_IRUSR);
+			break;
 		case AE_IFDIR:
+			/*
+			 * Its owner can list it, make and remove its entries: a
+			 * later run must be able to remove the tree it replaces;
+			 * whoever may list it may enter it (0644 -> 0755).
+			 */
+			perm = archive_entry_perm(e) | S_IRWXU;
+			archive_entry_set_perm(e, perm | (perm & 0444) >> 2);
 			break;
 		case AE_IFLNK:
 			link = archive_entry_symlink(e);
@@ -279,8 +456,11 @@ static int copy_data(struct co_ctx *ctx, const char *archive_path, struct archiv
 		const void *buf;
 		size_t size;
 		la_int64_t offset;
-		int r = archive_read_data_block(in, &buf, &size, &offset);
-		int rc;
+		int r, rc;
+
+		if (stop_signal)
+			return stopped(ctx, archive_path);
+		r = archive_read_data_block(in, &buf, &size, &offset);
 
 		if (r == ARCHIVE_EOF)
 			return declared > extent ? count_bytes(ctx, archive_path, name, lim,
@@ -298,9 +478,9 @@ static int copy_data(struct co_ctx *ctx, const char *archive_path, struct archiv
 				return rc;
 			extent = (uint64_t)offset + size;
 		}
-		if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_WARN)
-			return co_err(ctx, write_status(archive_errno(out)), "%s: %s",
-				      name, archive_error_string(out));
+		/* a failed write(2), a full disk say, is only ARCHIVE_WARN here */
+		if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_OK)
+			return member_error(ctx, out, archive_path, name);
 	}
 }
 
@@ -317,6 +497,134 @@ struct archive *co_archive_reader_new(void)
 		archive_read_support_filter_zstd(in);
 	}
 	return in;
+}
+
+/* A little-endian field of n bytes. */
+static uint64_t le_field(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	while (n-- > 0)
+		v = v << 8 | p[n];
+	return v;
+}
+
+/* The end of the zip's tail searched for its end record, as libarchive does. */
+#define ZIP_TAIL (22 + 65535 + 20)
+
+/*
+ * Where a zip's central directory starts, and the entries its end record
+ * (or zip64 end record) declares, found the way libarchive's seekable
+ * reader finds them: the last end record in the tail whose fields agree.
+ * false when fp holds no such zip.
+ */
+static bool zip_directory(FILE *fp, off_t size, off_t *start, uint64_t *declared)
+{
+	size_t n = size < ZIP_TAIL ? (size_t)size : ZIP_TAIL;
+	unsigned char *tail = malloc(n), z[56];
+	bool found = false;
+
+	if (!tail || fseeko(fp, size - (off_t)n, SEEK_SET) != 0 || fread(tail, 1, n, fp) != n)
+		goto out;
+	for (size_t i = n - 22 + 1; i-- > 0 && !found; ) {
+		const unsigned char *e = tail + i;
+		off_t pos = size - (off_t)n + (off_t)i;
+		uint64_t cd_size = le_field(e + 12, 4);
+
+		if (memcmp(e, "PK\5\6", 4) != 0 || le_field(e + 4, 2) || le_field(e + 6, 2) ||
+		    le_field(e + 8, 2) != le_field(e + 10, 2) ||
+		    le_field(e + 16, 4) + cd_size > (uint64_t)pos)
+			continue;
+		found = true;
+		*declared = le_field(e + 10, 2);
+		*start = pos - (off_t)cd_size;
+		/* zip64: its locator just before, pointing at the zip64 end record */
+		if (i >= 20 && memcmp(e - 20, "PK\6\7", 4) == 0) {
+			uint64_t at = le_field(e - 20 + 8, 8);
+
+			if (at <= (uint64_t)size - sizeof(z) && fseeko(fp, (off_t)at, SEEK_SET) == 0 &&
+			    fread(z, 1, sizeof(z), fp) == sizeof(z) && memcmp(z, "PK\6\6", 4) == 0) {
+				uint64_t n64 = le_field(z + 32, 8), size64 = le_field(z + 40, 8);
+
+				if (le_field(z + 24, 8) > n64)
+					n64 = le_field(z + 24, 8);
+				if (n64 > *declared)
+					*declared = n64;
+				*start = size64 <= at ? (off_t)(at - size64) : 0;
+			}
+		}
+	}
+out:
+	free(tail);
+	return found;
+}
+
+/*
+ * libarchive's seekable zip reader takes the whole central directory into
+ * memory before the first member, reading entries until the end record,
+ * whatever count it declares: a zip of millions of empty entries would
+ * take gigabytes before the member limit could apply. So the entries are
+ * counted here first, the same way, a header at a time: both the count
+ * declared and the headers there are must be within extract_max_members.
+ */
+static int check_zip_directory(struct co_ctx *ctx, const char *archive_path,
+			       const struct co_extract_limits *lim)
+{
+	static const unsigned char filtered[][4] = {
+		{ 0x1f, 0x8b }, { 0x28, 0xb5, 0x2f, 0xfd }, { 'B', 'Z', 'h' },
+		{ 0xfd, '7', 'z', 'X' },
+	};
+	FILE *fp = fopen(archive_path, "rbe");
+	unsigned char head[4], h[46];
+	uint64_t declared = 0, counted = 0;
+	struct stat st;
+	off_t start;
+	int rc = CO_OK, c;
+	uint32_t window = 0;
+
+	if (!fp)
+		return CO_OK;	/* the reader says why */
+	if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 22 ||
+	    fread(head, 1, sizeof(head), fp) != sizeof(head))
+		goto out;
+	/* a compressed stream is read as a stream: never by the seekable reader */
+	for (size_t i = 0; i < sizeof(filtered) / sizeof(filtered[0]); i++)
+		if (memcmp(head, filtered[i], filtered[i][2] ? (filtered[i][3] ? 4 : 3) : 2) == 0)
+			goto out;
+	if (!zip_directory(fp, st.st_size, &start, &declared))
+		goto out;
+	if (declared > (uint64_t)lim->max_members) {
+		rc = co_err(ctx, CO_EDATA, "%s: more than %lld members (extract_max_members): "
+			    "its central directory declares %llu", archive_path,
+			    lim->max_members, (unsigned long long)declared);
+		goto out;
+	}
+	/* The first header at or after start, then one after another. */
+	if (fseeko(fp, start > 0 ? start : 0, SEEK_SET) != 0)
+		goto out;
+	while ((c = getc(fp)) != EOF) {
+		window = window >> 8 | (uint32_t)c << 24;
+		if (window == 0x02014b50 || window == 0x06054b50 || window == 0x06064b50)
+			break;
+	}
+	while (c != EOF && window == 0x02014b50) {
+		memcpy(h, "PK\1\2", 4);
+		if (fread(h + 4, 1, sizeof(h) - 4, fp) != sizeof(h) - 4)
+			break;
+		if (++counted > (uint64_t)lim->max_members) {
+			rc = co_err(ctx, CO_EDATA, "%s: more than %lld members (extract_max_members)",
+				    archive_path, lim->max_members);
+			break;
+		}
+		if (fseeko(fp, (off_t)(le_field(h + 28, 2) + le_field(h + 30, 2) +
+				       le_field(h + 32, 2)), SEEK_CUR) != 0 ||
+		    fread(head, 1, 4, fp) != 4)
+			break;
+		window = (uint32_t)le_field(head, 4);
+	}
+out:
+	fclose(fp);
+	return rc;
 }
 
 /* Unpack every member into root, a fresh empty directory. */
@@ -343,6 +651,9 @@ static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root
 	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_TIME |
 				       ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 				       ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+	rc = check_zip_directory(ctx, archive_path, &lim);
+	if (rc)
+		goto out;
 	if (archive_read_open_filename(in, archive_path, 256 << 10) != ARCHIVE_OK) {
 		int err = archive_errno(in);
 
@@ -350,7 +661,7 @@ static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root
 			    "%s: %s", archive_path, archive_error_string(in));
 		goto out;
 	}
-	while ((r = archive_read_next_header(in, &e)) != ARCHIVE_EOF) {
+	while (!stop_signal && (r = archive_read_next_header(in, &e)) != ARCHIVE_EOF) {
 		la_int64_t size;
 		char *name;
 
@@ -371,21 +682,22 @@ static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root
 		     ? count_bytes(ctx, archive_path, name ? name : "", &lim, (uint64_t)size)
 		     : prepare_entry(ctx, archive_path, root, e);
 		if (rc == CO_OK && archive_write_header(out, e) < ARCHIVE_WARN)
-			rc = co_err(ctx, archive_errno(out) ? write_status(archive_errno(out))
-				    : CO_EDATA, "%s: %s: %s", archive_path, name ? name : "",
-				    archive_error_string(out));
+			rc = member_error(ctx, out, archive_path, name ? name : "");
 		if (rc == CO_OK && size > 0)
 			rc = copy_data(ctx, archive_path, in, out, name ? name : "", &lim,
 				       (uint64_t)size);
 		if (rc == CO_OK && archive_write_finish_entry(out) < ARCHIVE_WARN)
-			rc = co_err(ctx, write_status(archive_errno(out)), "%s: %s: %s",
-				    archive_path, name ? name : "", archive_error_string(out));
+			rc = member_error(ctx, out, archive_path, name ? name : "");
 		free(name);
 		if (rc)
 			goto out;
 	}
+	if (stop_signal) {
+		rc = stopped(ctx, archive_path);
+		goto out;
+	}
 	if (archive_write_close(out) < ARCHIVE_WARN)
-		rc = co_err(ctx, write_status(archive_errno(out)), "%s: %s", archive_path,
+		rc = co_err(ctx, member_status(archive_errno(out)), "%s: %s", archive_path,
 			    archive_error_string(out));
 out:
 	archive_read_free(in);
@@ -420,7 +732,8 @@ CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
 	char *copy = strdup(dest);
 	char *slash, *tmp = NULL, *parent = NULL;
 	const char *base;
-	int rc = co_lazy_need(ctx, CO_LAZY_ARCHIVE);
+	struct stop_guard guard;
+	int rc = co_lazy_need(ctx, CO_LAZY_ARCHIVE), err;
 
 	if (rc) {
 		free(copy);
@@ -449,14 +762,18 @@ CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
 		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
 		goto out;
 	}
+	hold_stop_signals(&guard);
 	if (!mkdtemp(tmp)) {
 		rc = co_err(ctx, write_status(errno) == CO_ENOPERM ? CO_ENOPERM
 			    : CO_ECANTCREAT, "%s: %s", tmp, strerror(errno));
+		release_stop_signals(&guard);
 		free(tmp);
 		tmp = NULL;
 		goto out;
 	}
 	rc = unpack(ctx, archive_path, tmp);
+	if (rc == CO_OK && stop_signal)
+		rc = stopped(ctx, archive_path);	/* not swapped in, then */
 	/* mkdtemp's 0700 would hide the tree from Spark workers of other users. */
 	if (rc == CO_OK) {
 		mode_t mask = umask(0);
@@ -467,7 +784,18 @@ CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
 	}
 	if (rc == CO_OK)
 		rc = move_into_place(ctx, tmp, dest, flags);
-	remove_tree(tmp);	/* the failed attempt, or the tree replaced */
+	/* the failed attempt, or the tree replaced */
+	err = remove_tree(tmp);
+	if (err && rc == CO_OK)
+		rc = co_err(ctx, write_status(err), "%s: unpacked, but the tree it replaced "
+			    "is left in %s: %s", dest, tmp, strerror(err));
+	else if (err) {
+		char *why = strdup(co_ctx_error(ctx));
+
+		co_err(ctx, rc, "%s; %s is left: %s", why ? why : "", tmp, strerror(err));
+		free(why);
+	}
+	release_stop_signals(&guard);
 out:
 	free(tmp);
 	free(parent);

@@ -900,11 +900,18 @@ char *co_archive_stem(const char *name);
  * unpacked, and device files refuse the whole archive (CO_EDATA, naming
  * the member); so does an archive with more members, or more bytes once
  * unpacked, than the extract_max_members and extract_max_size settings of
- * ctx allow. The new tree's top directory gets the mode the umask allows. The members are written
- * into a temporary directory beside dest, renamed to dest only once all
- * of them are on disk: after a failure nothing new exists. An existing
- * dest is CO_ECANTCREAT unless CO_ARCHIVE_REPLACE, which swaps the new
- * tree in atomically. A write failure is CO_EIO (CO_ENOPERM when denied).
+ * ctx allow (a zip's central directory is counted before it is read), and
+ * members that cannot be made because of what the archive holds (one
+ * below a file, a name too long). The new tree's top directory gets the
+ * mode the umask allows; every directory in it is at least u+rwx, every
+ * file at least u+r. The members are written into a temporary directory
+ * beside dest, renamed to dest only once all of them are on disk: after a
+ * failure nothing new exists. An existing dest is CO_ECANTCREAT unless
+ * CO_ARCHIVE_REPLACE, which swaps the new tree in atomically and removes
+ * the old one (read-only directories too; a failure to is reported). A
+ * write failure (a full disk) is CO_EIO (CO_ENOPERM when denied).
+ * SIGINT, SIGTERM or SIGHUP while it runs (unless ignored) stops the
+ * unpacking and is raised again once the temporary tree is removed.
  */
 int co_archive_extract(struct co_ctx *ctx, const char *archive, const char *dest,
 		       unsigned flags);

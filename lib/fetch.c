@@ -99,6 +99,7 @@ struct xfer {
 	bool range_sent;
 	bool no_range;		/* the server answered a range wrongly: start over */
 	bool body_started;
+	bool in_headers;	/* a reply's status line came, its body not yet */
 	bool discard;		/* an error page: not written */
 	uint64_t discarded;	/* of it, up to ERROR_PAGE_MAX */
 	bool error_page_cut;	/* longer than that: its status is enough */
@@ -613,6 +614,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 	got_data(x, n);
 	if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
 		/* a new reply (after a redirect or a 100): forget the last one */
+		x->in_headers = true;
 		x->content_range_start = -1;
 		x->etag[0] = x->last_modified[0] = '\0';
 	} else if (header_value(line, n, "etag:", x->etag, sizeof(x->etag))) {
@@ -677,6 +679,7 @@ static bool begin_body(struct xfer *x)
 	curl_off_t len = -1;
 
 	x->body_started = true;
+	x->in_headers = false;
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
 	if (!x->is_file && (code < 200 || code >= 300)) {
 		x->discard = true;	/* an error page is not the file */
@@ -825,6 +828,7 @@ static bool start_attempt(struct co_ctx *ctx, CURLM *multi, struct xfer *x,
 	it->state = CO_FETCH_ACTIVE;
 	x->state = X_ACTIVE;
 	x->body_started = x->discard = x->bad_range = x->error_page_cut = false;
+	x->in_headers = false;
 	x->discarded = 0;
 	x->write_errno = 0;
 	x->content_range_start = -1;
@@ -1000,6 +1004,25 @@ static bool transient_curl_error(CURLcode cc)
 	}
 }
 
+/*
+ * The server's reply headers went past what libcurl accepts: in all
+ * (CURLE_RECV_ERROR, "Too large response headers"), or in one line, which
+ * libcurl before 8.6 reports as running out of memory while it reads the
+ * headers. Not the network's fault: asking again gets the same.
+ */
+static bool headers_too_large(const struct xfer *x, CURLcode cc)
+{
+#if LIBCURL_VERSION_NUM >= 0x080600
+	if (cc == CURLE_TOO_LARGE)
+		return true;
+#endif
+	if (cc == CURLE_RECV_ERROR || cc == CURLE_OUT_OF_MEMORY)
+		return strstr(x->errbuf, "Too large response headers") ||
+		       (strstr(x->errbuf, "Rejected") && strstr(x->errbuf, "header")) ||
+		       (cc == CURLE_OUT_OF_MEMORY && x->in_headers);
+	return false;
+}
+
 static int curl_error_status(CURLcode cc)
 {
 	switch (cc) {
@@ -1121,6 +1144,11 @@ static void finish_attempt(CURLM *multi, struct xfer *x, CURLcode cc,
 		snprintf(why, sizeof(why), "%s", x->range_sent
 			 ? "wrong Content-Range in reply to a range request"
 			 : "a part of the file (206) in reply to a request for all of it");
+	} else if (cc != CURLE_OK && headers_too_large(x, cc)) {
+		transient = false;
+		status = CO_EPROTOCOL;
+		snprintf(why, sizeof(why), "%s", x->errbuf[0] && cc != CURLE_OUT_OF_MEMORY ?
+			 x->errbuf : "response headers too large");
 	} else if (cc != CURLE_OK) {
 		transient = transient_curl_error(cc);
 		status = curl_error_status(cc);

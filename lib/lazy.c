@@ -121,6 +121,7 @@
 	F(const char *, archive_entry_hardlink, (struct archive_entry *e), (e), NULL) \
 	F(const char *, archive_entry_symlink, (struct archive_entry *e), (e), NULL) \
 	F(__LA_MODE_T, archive_entry_filetype, (struct archive_entry *e), (e), 0) \
+	F(__LA_MODE_T, archive_entry_perm, (struct archive_entry *e), (e), 0) \
 	F(la_int64_t, archive_entry_size, (struct archive_entry *e), (e), 0) \
 	F(int, archive_entry_size_is_set, (struct archive_entry *e), (e), 0) \
 	F(time_t, archive_entry_mtime, (struct archive_entry *e), (e), 0) \

@@ -457,6 +457,28 @@ def test_disk_full_leaves_no_partial_target(nginx, area, tmp_path, no_user_confi
     assert listing.read_text() == ""
 
 
+def test_disk_full_while_unpacking_is_an_io_error(tmp_path, no_user_config):
+    """A full disk stays status 74, not an archive's fault; nothing of the
+    tree is left."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        info = tarfile.TarInfo("big.bin")
+        info.size = 3 << 20
+        t.addfile(info, io.BytesIO(b"x" * info.size))     # not a hole: zeros may be one
+    src = tmp_path / "src" / "big.tar.gz"
+    src.parent.mkdir()
+    src.write_bytes(buf.getvalue())
+    small = tmp_path / "small"
+    small.mkdir()
+    listing = tmp_path / "left-in-small"
+    proc = in_small_tmpfs(small, listing, tool("sc-fetch"), "-x", "-d", small, f"file://{src}")
+    for marker in SANITIZER_MARKERS:
+        assert marker not in proc.stderr, proc.stderr
+    assert proc.returncode == 74, proc.stderr
+    assert "No space left on device" in proc.stderr
+    assert listing.read_text() == "big.tar.gz\n"
+
+
 # ---- durability: writeback while receiving, fsync before the rename
 
 # Interposed on sc-fetch with LD_PRELOAD: logs every sync_file_range() and

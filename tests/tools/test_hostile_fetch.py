@@ -8,16 +8,24 @@ stub HTTP server, and check that nothing outside datain is ever written.
 import hashlib
 import io
 import itertools
+import json
 import os
+import shutil
+import signal
 import socket
 import stat
+import struct
 import subprocess
+import sys
 import tarfile
+import tempfile
 import time
+import zipfile
+from pathlib import Path
 
 import pytest
 
-from conftest import assert_usage, run
+from conftest import SANITIZER_MARKERS, assert_usage, run, tool
 
 WRONG = "0" * 64
 
@@ -119,6 +127,81 @@ def test_target_symlink_is_replaced_not_followed(tmp_path, out, victim):
     assert (out / "data.csv").read_bytes() == data
 
 
+# ---- item: what is present is read only when it is a regular file
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
+def test_present_target_that_never_ends_is_not_read(tmp_path, out, kind):
+    """datain/src.csv -> /dev/zero, or a FIFO: read, it would hang the run
+    before any request; it is not read but replaced by the file fetched."""
+    data = b"a,b\n1,2\n"
+    url = source(tmp_path, "src.csv", data)
+    if kind == "fifo":
+        os.mkfifo(out / "src.csv")
+    else:
+        os.symlink("/dev/zero", out / "src.csv")
+    proc = fetch("-q", "-d", out, url, timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    assert not (out / "src.csv").is_symlink()
+    assert stat.S_ISREG((out / "src.csv").lstat().st_mode)
+    assert (out / "src.csv").read_bytes() == data
+
+
+def test_present_target_symlink_is_not_hashed_into_the_lock(tmp_path, out, victim):
+    """datain/src.csv -> victim: the victim's digest is neither reported nor
+    recorded; the link is replaced by the file fetched."""
+    data = b"the real source\n"
+    url = source(tmp_path, "src.csv", data)
+    os.symlink(victim, out / "src.csv")
+    lock = tmp_path / "sc-fetch.lock"
+    proc = fetch("-J", "-d", out, "--lock", lock, url)
+    assert proc.returncode == 0, proc.stderr
+    assert "symbolic link" in proc.stderr
+    line = json.loads(proc.stdout.splitlines()[0])
+    assert line["outcome"] == "fetched" and line["sha256"] == sha(data)
+    text = lock.read_text()
+    assert sha(data) in text and sha(victim.read_bytes()) not in text
+    assert victim.read_text() == "precious\n"
+    assert not (out / "src.csv").is_symlink()
+    assert (out / "src.csv").read_bytes() == data
+
+
+def test_present_target_below_a_symlinked_directory_is_not_read(tmp_path, out, victim):
+    """datain/sub -> a directory outside: sub/victim is neither skipped as
+    present nor written; the run refuses the link on the way."""
+    os.symlink(victim.parent, out / "sub")
+    url = source(tmp_path, "victim", b"precious\n")
+    proc = fetch("-d", out, "--lock", tmp_path / "lock",
+                 "-m", manifest(tmp_path, f"{url} name=sub/victim"))
+    assert proc.returncode == 73, proc.stderr
+    assert "symbolic link" in proc.stderr
+    lock = tmp_path / "lock"
+    assert not lock.exists() or url not in lock.read_text()
+
+
+def test_unpacked_directory_that_is_a_symlink_is_replaced(tmp_path, out):
+    """datain/books -> elsewhere: the archive counts as not yet unpacked; the
+    link is replaced by the tree, and what it pointed to is left alone."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        info = tarfile.TarInfo("alice.txt")
+        info.size = 6
+        t.addfile(info, io.BytesIO(b"alice\n"))
+    url = source(tmp_path, "books.tar.gz", buf.getvalue())
+    proc = fetch("-q", "-d", out, url)
+    assert proc.returncode == 0, proc.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "mine").write_text("mine\n")
+    os.symlink(elsewhere, out / "books")
+    proc = fetch("-q", "-x", "-d", out, url)
+    assert proc.returncode == 0, proc.stderr
+    assert not (out / "books").is_symlink()
+    assert (out / "books" / "alice.txt").read_bytes() == b"alice\n"
+    assert [p.name for p in elsewhere.iterdir()] == ["mine"]
+    assert not any(p.name.startswith(".books") for p in out.iterdir())
+
+
 def test_subdirectories_are_still_created(tmp_path, out):
     data = b"deep\n"
     proc = fetch("-d", out, "-m", manifest(tmp_path, f"{source(tmp_path, 'f', data)} name=a/b/c/f"))
@@ -152,6 +235,84 @@ def test_hardlink_to_a_symlink_is_refused(tmp_path, out):
     assert "hard link" in proc.stderr
     assert not (out / "X").exists()
     assert sorted(p.name for p in out.iterdir()) == ["X.tar"]
+
+
+def tar_of(members):
+    """A tar of (name, kind) members: kind "d" a directory, else a small file."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, kind in members:
+            info = tarfile.TarInfo(name)
+            if kind == "d":
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o755
+                t.addfile(info)
+            else:
+                info.size = 2
+                t.addfile(info, io.BytesIO(b"x\n"))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("members,why", [
+    ([("a", "f"), ("a/b", "f")], "Not a directory"),
+    ([("a/", "d"), ("a/b", "f"), ("a", "f")], "Can't replace existing directory"),
+    ([("x" * 300, "f")], "File name too long"),
+], ids=["file-then-below-it", "dir-then-file", "name-too-long"])
+def test_archive_that_cannot_be_unpacked_is_corrupt_not_an_io_error(tmp_path, out, members,
+                                                                    why):
+    """Members that contradict each other, or a name no file system takes,
+    are the archive's fault: status 1, as for any corrupt archive, not 74."""
+    url = source(tmp_path, "bad.tar", tar_of(members))
+    proc = fetch("-x", "-d", out, url)
+    assert proc.returncode == 1, proc.stderr
+    assert "bad.tar" in proc.stderr and why in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["bad.tar"]
+
+
+def books_tar_gz():
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        info = tarfile.TarInfo("carroll.txt")
+        info.size = 8
+        t.addfile(info, io.BytesIO(b"carroll\n"))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("lines", [
+    ["{src}/pg11.txt name=books/alice.txt", "{src}/books.tar.gz extract"],
+    ["{src}/books.tar.gz extract", "{src}/pg11.txt name=books"],
+    ["{src}/books.tar.gz extract", "{src}/books.tar.gz name=books/inner.tar.gz extract"],
+    ["{src}/books.tar.gz extract", "{src}/books.zip extract"],
+    ["{src}/books.tar.gz name=data.tar.gz extract", "{src}/books.zip name=data.zip"],
+], ids=["file-inside", "file-is-the-dir", "archive-inside", "two-archives-one-dir",
+        "with-x"])
+def test_a_target_inside_an_unpacked_directory_is_refused(tmp_path, out, lines):
+    """Unpacking replaces the archive's directory whole: another target in
+    it would be deleted by the same run that reports it fetched."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "pg11.txt").write_bytes(b"Alice\n")
+    (src / "books.tar.gz").write_bytes(books_tar_gz())
+    (src / "books.zip").write_bytes(b"")
+    args = ["-x"] if "data.zip" in lines[1] else []
+    proc = fetch(*args, "-d", out, "-m",
+                 manifest(tmp_path, *(line.format(src=f"file://{src}") for line in lines)))
+    assert proc.returncode == 65, proc.stderr
+    assert "two URLs have the same target" in proc.stderr
+    assert list(out.iterdir()) == []
+
+
+def test_archives_unpacked_side_by_side_are_fine(tmp_path, out):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "pg11.txt").write_bytes(b"Alice\n")
+    (src / "books.tar.gz").write_bytes(books_tar_gz())
+    proc = fetch("-q", "-d", out, "-m", manifest(
+        tmp_path, f"file://{src}/pg11.txt name=books-more/alice.txt",
+        f"file://{src}/pg11.txt name=books.txt", f"file://{src}/books.tar.gz extract"))
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "books-more" / "alice.txt").read_bytes() == b"Alice\n"
+    assert (out / "books" / "carroll.txt").read_bytes() == b"carroll\n"
 
 
 # ---- item: bounded sizes
@@ -277,6 +438,143 @@ def test_extracted_root_follows_the_umask(tmp_path, out):
         os.umask(old)
     assert proc.returncode == 0, proc.stderr
     assert stat.S_IMODE((out / "pub").stat().st_mode) == 0o755
+
+
+def modes_tar():
+    """Directories a tar may well hold: 0555, 0644 (python's default for a
+    TarInfo), 0000; and files of mode 0000."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for name, mode in (("ro", 0o555), ("ro/in", 0o555), ("noexec", 0o644), ("none", 0)):
+            d = tarfile.TarInfo(name)
+            d.type = tarfile.DIRTYPE
+            d.mode = mode
+            t.addfile(d)
+            f = tarfile.TarInfo(f"{name}/f")
+            f.size = 2
+            f.mode = 0
+            t.addfile(f, io.BytesIO(b"x\n"))
+    return buf.getvalue()
+
+
+def test_unpacked_directories_are_the_owners_to_change(tmp_path, out):
+    """Every directory unpacked is u+rwx (a later run must be able to remove
+    the tree it replaces), searchable by whoever may list it, and every file
+    readable by its owner."""
+    url = source(tmp_path, "modes.tar.gz", modes_tar())
+    old = os.umask(0o022)
+    try:
+        proc = fetch("-q", "-x", "-d", out, url)
+    finally:
+        os.umask(old)
+    assert proc.returncode == 0, proc.stderr
+    tree = out / "modes"
+    mode = lambda p: stat.S_IMODE(p.lstat().st_mode)
+    assert mode(tree / "ro") == 0o755 and mode(tree / "ro" / "in") == 0o755
+    assert mode(tree / "noexec") == 0o755
+    assert mode(tree / "none") == 0o700
+    for d in ("ro", "ro/in", "noexec", "none"):
+        assert mode(tree / d / "f") == 0o400, d
+        assert (tree / d / "f").read_bytes() == b"x\n"
+
+
+@pytest.fixture
+def nobody_area():
+    """A directory of the user nobody's, and a way to run sc-fetch as that
+    user when the suite runs as root (who may remove anything, read-only
+    directories too)."""
+    if os.geteuid() != 0:
+        base = Path(tempfile.mkdtemp())
+        yield base, []
+    else:
+        if not shutil.which("runuser"):
+            pytest.skip("running as root, and no runuser(1) to run as nobody")
+        base = Path(tempfile.mkdtemp(dir="/tmp"))
+        os.chmod(base, 0o755)
+        yield base, ["runuser", "-u", "nobody", "--"]
+    subprocess.run(["chmod", "-R", "u+rwx", base], capture_output=True)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_tree_with_read_only_directories_is_replaced_whole(nobody_area):
+    """A tree unpacked earlier (by an older version, or by hand) holds
+    directories of mode 0555 and 0644: unpacking again replaces it and
+    removes it whole, leaving no hidden .NAME.tmp-XXXXXX behind."""
+    base, prefix = nobody_area
+    (base / "src").mkdir()
+    (base / "src" / "modes.tar.gz").write_bytes(modes_tar())
+    out = base / "datain"
+    old = out / "modes"
+    (old / "ro" / "in").mkdir(parents=True)
+    (old / "ro" / "in" / "f").write_text("old\n")
+    (old / "noexec").mkdir()
+    (old / "noexec" / "f").write_text("old\n")
+    if prefix:
+        subprocess.run(["chown", "-R", "nobody", base], check=True)
+    for d, m in (("ro/in", 0o555), ("ro", 0o555), ("noexec", 0o644)):
+        os.chmod(old / d, m)
+    proc = subprocess.run([*prefix, tool("sc-fetch"), "-q", "-x", "-f", "-d", out,
+                           f"file://{base}/src/modes.tar.gz"],
+                          capture_output=True, text=True, timeout=60)
+    for marker in SANITIZER_MARKERS:
+        assert marker not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["modes", "modes.tar.gz"]
+    assert (out / "modes" / "ro" / "in" / "f").read_bytes() == b"x\n"
+    # and once more: the tree this version unpacked goes as well
+    proc = subprocess.run([*prefix, tool("sc-fetch"), "-q", "-x", "-f", "-d", out,
+                           f"file://{base}/src/modes.tar.gz"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["modes", "modes.tar.gz"]
+
+
+class Repeated(io.RawIOBase):
+    """n bytes of b"x", without holding them."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        k = min(len(b), self.n)
+        b[:k] = b"x" * k
+        self.n -= k
+        return k
+
+
+@pytest.fixture(scope="module")
+def big_archive(tmp_path_factory):
+    """A tar.gz of a few MiB that takes a while to unpack: 1 GiB of data."""
+    path = tmp_path_factory.mktemp("big") / "big.tar.gz"
+    with tarfile.open(path, "w:gz", compresslevel=1) as t:
+        for i in range(8):
+            info = tarfile.TarInfo(f"part{i}.csv")
+            info.size = 128 << 20
+            t.addfile(info, io.BufferedReader(Repeated(info.size)))
+    return path
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_while_unpacking_removes_the_temporary_tree(tmp_path, out, big_archive, sig):
+    """Killed while unpacking, sc-fetch removes the hidden tree it was
+    writing before it dies of the signal."""
+    proc = subprocess.Popen([tool("sc-fetch"), "-q", "-x", "-d", str(out),
+                             f"file://{big_archive}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not any(p.name.startswith(".big.tmp-") for p in out.iterdir()):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the unpacking never started"
+        time.sleep(0.002)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    for marker in SANITIZER_MARKERS:
+        assert marker not in err, err
+    assert proc.returncode == -sig, err
+    assert sorted(p.name for p in out.iterdir()) == ["big.tar.gz"]
 
 
 def send_whole(h, body, cut=False, headers=()):
@@ -422,3 +720,93 @@ def test_a_trickle_counts_as_a_stall(stub, tmp_path):
     assert proc.returncode == 75, proc.stderr
     assert "less than 1024 bytes received in 1 s" in proc.stderr
     assert not (out / "data.bin").exists()
+
+
+@pytest.mark.parametrize("kind", ["many", "one-long"])
+def test_endless_response_headers_fail_at_once_with_76(stub, tmp_path, kind):
+    """Headers without end: libcurl stops reading them; asking again would
+    get the same, so it is the server's malformed answer (76), at once."""
+    def endless_headers(h):
+        try:
+            h.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            if kind == "many":
+                for i in itertools.count():
+                    h.wfile.write(b"X-Pad-%d: %s\r\n" % (i, b"v" * 100))
+            else:
+                h.wfile.write(b"X-Pad: ")
+                while True:
+                    h.wfile.write(b"v" * 4096)
+        except OSError:
+            pass
+        h.close_connection = True
+    stub.behaviour = endless_headers
+    out = tmp_path / "out"
+    started = time.monotonic()
+    proc = run("sc-fetch", "--retries", "3", "-d", out,
+               f"http://127.0.0.1:{stub.server_address[1]}/data.bin", timeout=60)
+    assert proc.returncode == 76, proc.stderr
+    assert "response headers" in proc.stderr.lower() and "attempts" not in proc.stderr
+    assert len(stub.requests) == 1
+    assert time.monotonic() - started < 10
+    assert list(out.iterdir()) == []
+
+
+def many_empty_zip(path, n, declared):
+    """A zip of n empty stored entries whose end record declares `declared`,
+    written without zipfile (which would take minutes for a million)."""
+    local, central, off = [], [], 0
+    for i in range(n):
+        name = b"%x" % i
+        lh = struct.pack("<IHHHHHIIIHH", 0x04034b50, 10, 0, 0, 0, 0, 0, 0, 0, len(name), 0)
+        central.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014b50, 0x031e, 10, 0, 0, 0, 0,
+                                   0, 0, 0, len(name), 0, 0, 0, 0, 0o100644 << 16, off) + name)
+        local.append(lh + name)
+        off += len(lh) + len(name)
+    cd = b"".join(central)
+    with open(path, "wb") as f:
+        f.write(b"".join(local))
+        f.write(cd)
+        f.write(struct.pack("<IHHHHIIH", 0x06054b50, 0, 0, declared, declared, len(cd), off, 0))
+
+
+def test_a_zip_of_countless_empty_entries_is_refused_before_it_is_read(tmp_path, out):
+    """The central directory is counted before libarchive takes it into
+    memory whole: 400,000 entries (the end record says 5) are refused at
+    the member limit in a few MiB, not the 77 MiB libarchive would take."""
+    plain = os.environ.get("SC_TEST_PLAIN_BIN")
+    if not plain:
+        pytest.skip("SC_TEST_PLAIN_BIN is not set: the sanitized build's memory says nothing")
+    src = tmp_path / "src" / "many.zip"
+    src.parent.mkdir()
+    many_empty_zip(src, 400_000, 5)
+    measure = ("import resource, subprocess, sys\n"
+               "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+               "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+               "sys.stderr.write(p.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", measure, os.path.join(plain, "sc-fetch"),
+                           "-q", "-x", "-d", out, f"file://{src}"],
+                          capture_output=True, text=True, timeout=120)
+    status, max_rss_kib = map(int, proc.stdout.split())
+    assert status == 1, proc.stderr
+    assert "more than 100000 members (extract_max_members)" in proc.stderr
+    assert max_rss_kib < 40 << 10, f"{max_rss_kib} KiB"
+    assert sorted(p.name for p in out.iterdir()) == ["many.zip"]
+
+
+@pytest.mark.parametrize("n", [50, 70_000], ids=["zip", "zip64"])
+def test_a_zip_declaring_too_many_entries_is_refused_at_once(tmp_path, out, n):
+    src = tmp_path / "src" / "decl.zip"
+    src.parent.mkdir()
+    with zipfile.ZipFile(src, "w") as z:
+        for i in range(n):
+            z.writestr(f"{i:x}", b"")
+    proc = fetch("-x", "-d", out, f"file://{src}",
+                 env={"SC_EXTRACT_MAX_MEMBERS": str(n - 10)})
+    assert proc.returncode == 1, proc.stderr
+    assert f"its central directory declares {n}" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["decl.zip"]
+    if n < 1000:    # and at the limit it is unpacked
+        proc = fetch("-q", "-x", "-d", out, f"file://{src}",
+                     env={"SC_EXTRACT_MAX_MEMBERS": str(n)})
+        assert proc.returncode == 0, proc.stderr
+        assert len(list((out / "decl").iterdir())) == n
