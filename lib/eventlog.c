@@ -215,7 +215,7 @@ static int scan_rolling(int events_fd, const struct stat *dir_sb, struct co_even
 			const char **why)
 {
 	const char *suffix = log->name + strlen(ROLLING_PREFIX);
-	bool appstatus = false;
+	bool appstatus = false, any_progress = false;
 	struct dirent *e;
 	DIR *d;
 	int fd;
@@ -246,7 +246,7 @@ static int scan_rolling(int events_fd, const struct stat *dir_sb, struct co_even
 		}
 		if (status) {
 			appstatus = true;
-			log->id.in_progress = progress;
+			any_progress |= progress;
 		}
 		if (e->d_name[0] != '.' && add_file(log, e->d_name) != 0) {
 			closedir(d);
@@ -257,9 +257,12 @@ static int scan_rolling(int events_fd, const struct stat *dir_sb, struct co_even
 			log->mtime_ms = co_mtime_ms(&sb);
 	}
 	closedir(d);
-	/* Spark makes the dir, then its appstatus file: a log being started. */
-	if (!appstatus)
-		log->id.in_progress = true;
+	/*
+	 * Spark makes the dir, then its appstatus file: a log being started.
+	 * An in-progress appstatus file beside a final one (put there by
+	 * someone else) leaves it in progress, whatever the directory's order.
+	 */
+	log->id.in_progress = log->id.in_progress || !appstatus || any_progress;
 	return CO_OK;
 }
 

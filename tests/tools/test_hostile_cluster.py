@@ -179,6 +179,29 @@ def test_prune_alive_master_that_lists_it_ended_lets_it_go(events, servers, isol
     assert removed(proc) == [f"{APP}.inprogress"]
 
 
+def test_prune_rolling_log_with_a_planted_final_appstatus_stays_in_progress(events,
+                                                                           isolated):
+    # a final appstatus file put beside a running application's in-progress one:
+    # the verdict must not depend on which of the two the directory lists last
+    apps = [f"app-20260101000000-{i:04d}" for i in range(1, 13)]
+    last_is_final = 0
+    for a in apps:
+        rolling = events / f"eventlog_v2_{a}"
+        rolling.mkdir()
+        (rolling / f"events_1_{a}").write_text("{}\n")
+        (rolling / f"appstatus_{a}.inprogress").write_bytes(b"")
+        (rolling / f"appstatus_{a}").write_bytes(b"")
+        status = [n for n in os.listdir(rolling) if n.startswith("appstatus_")]
+        last_is_final += status[-1] == f"appstatus_{a}"
+    assert last_is_final, "no directory lists the final appstatus file last"
+    proc = run("sc-events-prune", "-d", events, "--no-master", "--all")
+    assert proc.returncode == 0, proc.stderr
+    assert removed(proc) == []
+    for a in apps:
+        assert (events / f"eventlog_v2_{a}" / f"events_1_{a}").exists()
+        assert f"kept eventlog_v2_{a}: in progress" in proc.stderr
+
+
 def test_prune_nothing_held_back_is_exit_0(events, dead_master, isolated):
     event_log(events / f"{APP}.inprogress")
     event_log(events / "app-20260101000000-0002", "app-20260101000000-0002", complete=True)
