@@ -677,6 +677,46 @@ def test_submit_adopts_only_its_own_named_application(servers, isolated, tmp_pat
     assert any(b"app-mine" in body for _, _, body in killed)
 
 
+def test_submit_adopts_no_application_whose_id_is_not_one(servers, isolated, tmp_path):
+    # the id would go to the terminal, the id file (read back by a script:
+    # "sc-kill $(cat id)"), the driver log's name and the kill
+    now = int(time.time() * 1000)
+    calls = []
+    hostile = f"{APP}\n\x1b]0;owned\x07 --all app-20260101000000-0002"
+
+    def master_behaviour(h):
+        if h.path.startswith("/json"):
+            calls.append(1)
+            apps = [] if len(calls) == 1 else [
+                app(hostile, name="job", user="me", state="RUNNING", start_ms=now + 500)]
+            h.send(200, json.dumps(master_doc(active=apps)).encode())
+        else:
+            h.send(302, b"", headers=[("Location", "/")])
+
+    master = servers(master_behaviour)
+    env = fake_spark_submit(tmp_path, "echo 'WARN quiet logging' >&2\nexec sleep 20\n")
+    id_file = tmp_path / "app-id"
+    proc = subprocess.Popen([tool("sc-submit"), "-i", id_file, "job.py"],
+                            env={**os.environ, **master.env, **env,
+                                 "SC_DRIVER_LOG_DIR": str(tmp_path / "events")},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # asked three times, or adopted it and stopped asking
+        deadline = time.monotonic() + 6
+        while len(calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    no_sanitizer_report(stderr.decode("utf-8", "replace"))
+    assert len(calls) >= 2, "the master was not asked"
+    assert b"\x1b" not in stderr and b"owned" not in stderr, stderr
+    assert not id_file.exists()
+    assert kills(master) == []
+    assert b"nothing is killed on the cluster" in stderr
+
+
 def test_submit_takes_no_driver_id_from_what_a_worker_says(servers, isolated, tmp_path):
     # a client-mode driver logs what workers say of themselves: a worker
     # registered under an id that reads like a submission's line must not
