@@ -252,7 +252,7 @@ static int scan_rolling(int events_fd, const struct stat *dir_sb, struct co_even
 			closedir(d);
 			return CO_ESOFTWARE;
 		}
-		log->bytes += sb.st_size;
+		log->bytes = co_size_add(log->bytes, sb.st_size);
 		if (co_mtime_ms(&sb) > log->mtime_ms)
 			log->mtime_ms = co_mtime_ms(&sb);
 	}
@@ -394,7 +394,7 @@ static void attach_checksum(int dirfd, const struct crcs *c, struct co_eventlog 
 	if (bsearch(&key, c->names, c->n, sizeof(*c->names), cmp_str) &&
 	    fstatat(dirfd, buf, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode)) {
 		log->crc_name = buf;
-		log->bytes += sb.st_size;
+		log->bytes = co_size_add(log->bytes, sb.st_size);
 	}
 }
 

@@ -6,10 +6,12 @@ the events dir is a temporary one with event-log files in it.
 import http.server
 import json
 import os
+import pathlib
 import signal
 import socket
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -200,6 +202,53 @@ def test_prune_rolling_log_with_a_planted_final_appstatus_stays_in_progress(even
     for a in apps:
         assert (events / f"eventlog_v2_{a}" / f"events_1_{a}").exists()
         assert f"kept eventlog_v2_{a}: in progress" in proc.stderr
+
+
+@pytest.fixture
+def sparse_dir():
+    """A dir on a file system whose files may claim 2^62 bytes (tmpfs), else a skip."""
+    base = "/dev/shm"
+    if not os.path.isdir(base) or not os.access(base, os.W_OK):
+        pytest.skip("no /dev/shm")
+    with tempfile.TemporaryDirectory(dir=base) as d:
+        try:
+            with open(os.path.join(d, "probe"), "wb") as f:
+                f.truncate(1 << 62)
+        except OSError:
+            pytest.skip("no file system here takes a 2^62-byte sparse file")
+        os.unlink(os.path.join(d, "probe"))
+        yield pathlib.Path(d)
+
+
+def test_prune_max_total_counts_huge_sparse_files_without_wrapping(sparse_dir, isolated):
+    # files that claim 2^62 bytes each: their total must not wrap to below
+    # the limit (nothing removed) or overflow (undefined)
+    events = sparse_dir / "events"
+    events.mkdir()
+    old = time.time() - 3 * 86400
+    sparse = []
+    for i in range(1, 4):
+        name = f"app-20260101000000-000{i}"
+        with open(events / name, "wb") as f:
+            f.truncate(1 << 62)
+        os.utime(events / name, (old + i, old + i))
+        sparse.append(name)
+    rolling_app = "app-20260101000000-0004"
+    rolling = events / f"eventlog_v2_{rolling_app}"
+    rolling.mkdir()
+    for n in (1, 2):
+        with open(rolling / f"events_{n}_{rolling_app}", "wb") as f:
+            f.truncate(1 << 62)
+    (rolling / f"appstatus_{rolling_app}").write_bytes(b"")
+    for path in [*rolling.iterdir(), rolling]:
+        os.utime(path, (old + 10, old + 10))
+    sparse.append(rolling.name)
+    event_log(events / "app-20260101000000-0009", "app-20260101000000-0009", age_days=0,
+              complete=True)
+    proc = run("sc-events-prune", "-d", events, "--no-master", "--max-total", "1M")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(removed(proc)) == sorted(sparse), proc.stdout
+    assert sorted(os.listdir(events)) == ["app-20260101000000-0009"]
 
 
 def test_prune_nothing_held_back_is_exit_0(events, dead_master, isolated):
