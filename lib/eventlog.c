@@ -136,9 +136,15 @@ CO_API int co_eventlog_parse_name(const char *name, struct co_eventlog_name *out
 	return parse_app_attempt(name, len, out);
 }
 
+/* A time past what milliseconds hold (tmpfs takes any 64-bit second) is held at the edge. */
 int64_t co_mtime_ms(const struct stat *sb)
 {
-	return (int64_t)sb->st_mtim.tv_sec * 1000 + sb->st_mtim.tv_nsec / 1000000;
+	const int64_t edge = INT64_MAX / 1000 - 1;
+	int64_t s = (int64_t)sb->st_mtim.tv_sec;
+
+	if (s > edge || s < -edge)
+		return (s > 0 ? edge : -edge) * 1000;
+	return s * 1000 + sb->st_mtim.tv_nsec / 1000000;
 }
 
 /*

@@ -251,6 +251,30 @@ def test_prune_max_total_counts_huge_sparse_files_without_wrapping(sparse_dir, i
     assert sorted(os.listdir(events)) == ["app-20260101000000-0009"]
 
 
+def test_prune_log_dated_past_what_milliseconds_hold_is_not_taken_as_old(sparse_dir,
+                                                                        isolated):
+    # a planted log dated 2^62 s ahead: its time in ms must not wrap (to the
+    # epoch, which --older-than took as the oldest of all)
+    events = sparse_dir / "events"
+    events.mkdir()
+    future = events / "app-20260101000000-0001"
+    event_log(future, complete=True)
+    try:
+        os.utime(future, (1 << 62, 1 << 62))
+    except OSError:
+        pytest.skip("no file system here takes a time 2^62 s ahead")
+    if os.stat(future).st_mtime < 1 << 61:
+        pytest.skip("no file system here keeps a time 2^62 s ahead")
+    event_log(events / "app-20260101000000-0002", "app-20260101000000-0002", complete=True)
+    proc = run("sc-events-prune", "-d", events, "--no-master", "--older-than", "1d")
+    assert proc.returncode == 0, proc.stderr
+    assert removed(proc) == ["app-20260101000000-0002"]
+    assert future.exists()
+    proc = run("sc-events-prune", "-d", events, "--no-master", "--keep", "0", "-n", "-J")
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["name"] for line in proc.stdout.splitlines()] == [future.name]
+
+
 def test_prune_nothing_held_back_is_exit_0(events, dead_master, isolated):
     event_log(events / f"{APP}.inprogress")
     event_log(events / "app-20260101000000-0002", "app-20260101000000-0002", complete=True)
