@@ -302,10 +302,11 @@ CO_API int co_rest_status(struct co_ctx *ctx, const char *id, char **driver_stat
 		return rc;
 	if (not_alive(&reply))
 		rc = no_alive_master(ctx, &reply);
-	else if (!reply.success || !reply.driver_state)
+	else if (!reply.success)
 		rc = co_err(ctx, CO_EFAIL, "%s: no such submission%s%s", id,
 			    reply.message ? ": " : "", reply.message ? reply.message : "");
-	else if (!state_word(reply.driver_state))
+	/* found, and then the state is owed: none, or one of the wrong type, is malformed */
+	else if (!reply.driver_state || !state_word(reply.driver_state))
 		rc = co_err(ctx, CO_EPROTOCOL, "%s: the driverState is not a state", id);
 	else {
 		*driver_state = reply.driver_state;

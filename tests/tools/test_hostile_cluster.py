@@ -1043,14 +1043,22 @@ def test_rest_submit_refuses_or_cleans_what_the_server_says(servers, isolated, t
     assert proc.stdout == "" and not ids.exists()
 
 
-def test_rest_wait_refuses_a_driver_state_that_is_not_one(servers, isolated, tmp_path):
+@pytest.mark.parametrize("state", ["FINISHED\x1b[2J", ["FINISHED"], {"state": "FINISHED"},
+                                   None, "missing"])
+def test_rest_wait_refuses_a_driver_state_that_is_not_one(servers, isolated, tmp_path,
+                                                          state):
+    # a status that says the submission was found owes its state: none, or
+    # one of the wrong type, is malformed (76), not "no such submission" (1)
+    status = {"action": "SubmissionStatusResponse", "success": True}
+    if state != "missing":
+        status["driverState"] = state
+
     def behaviour(h):
         if h.path == "/v1/submissions/create":
             h.send(200, json.dumps({"action": "CreateSubmissionResponse", "success": True,
                                     "submissionId": "driver-20260101000000-0007"}).encode())
         else:
-            h.send(200, json.dumps({"action": "SubmissionStatusResponse", "success": True,
-                                    "driverState": "FINISHED\x1b[2J"}).encode())
+            h.send(200, json.dumps(status).encode())
 
     master = servers(behaviour)
     jar = tmp_path / "app.jar"
