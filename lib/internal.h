@@ -164,6 +164,7 @@ int co_json_count(const json_t *obj, const char *key);
 struct co_rest_reply {
 	char *action;
 	bool success;
+	bool success_known;	/* "success" was true or false, as Spark sends it */
 	char *message;
 	char *submission_id;
 	char *driver_state;

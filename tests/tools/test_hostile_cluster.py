@@ -1025,6 +1025,10 @@ def test_logs_prefix_names_a_hostile_worker_host_safely(servers, isolated):
     ("submissionId", "driver-1\x1b]0;owned\x07", "the submissionId is not an id"),
     ("submissionId", "../../x", "the submissionId is not an id"),
     ("message", HOSTILE, "submission refused: " + PRINTED),
+    # Spark sends true or false: a driver may have been made, it was not refused
+    ("success", "true", "the reply's 'success' is not true or false"),
+    ("success", 1, "the reply's 'success' is not true or false"),
+    ("success", None, "the reply's 'success' is not true or false"),
 ])
 def test_rest_submit_refuses_or_cleans_what_the_server_says(servers, isolated, tmp_path, field,
                                                            value, why):
