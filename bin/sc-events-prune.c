@@ -649,6 +649,12 @@ static void protected_seen(struct pass *p, const struct item *it, bool wanted)
 		warnmsg("kept %s: %s", it->name, it->protected_why);
 }
 
+/* a + b for sizes (b >= 0), held at INT64_MAX: huge sparse files must not wrap a total. */
+static int64_t size_add(int64_t a, int64_t b)
+{
+	return b > INT64_MAX - a ? INT64_MAX : a + b;
+}
+
 /* Remove one log (unless a dry run) and report it. */
 static void take(struct pass *p, const struct item *it)
 {
@@ -664,7 +670,7 @@ static void take(struct pass *p, const struct item *it)
 	}
 	report_removed(p->ctl, it);
 	p->t->removed++;
-	p->t->freed += it->bytes;
+	p->t->freed = size_add(p->t->freed, it->bytes);
 }
 
 static void *grow_or_die(void *array, size_t *cap, size_t need, size_t size)
@@ -784,12 +790,16 @@ static int newest_first(const void *a, const void *b)
 /*
  * The plan, when listing: --keep takes all but the newest N unprotected
  * logs; --max-total takes the oldest of what remains until the rest fits.
+ * What remains once every unprotected log older than the k-th newest has
+ * gone is what is kept up to the k-th, and the protected older ones: both
+ * sums only grow, so they are held at INT64_MAX rather than wrap, and never
+ * subtracted from.
  */
 static void make_plan(struct pass *p)
 {
 	const struct control *ctl = p->ctl;
 	size_t *order = malloc((p->n_entries + 1) * sizeof(*order));
-	int64_t kept_bytes = 0;
+	int64_t *kept_upto = NULL, kept_bytes = 0, older_protected = 0;
 	long unprotected = 0;
 
 	if (!order)
@@ -807,18 +817,25 @@ static void make_plan(struct pass *p)
 			e->flags |= E_REMOVE;
 		unprotected++;
 	}
-	for (size_t i = 0; ctl->max_total >= 0 && i < p->n_entries; i++)
-		if (!(p->entries[i].flags & E_REMOVE))
-			kept_bytes += p->entries[i].bytes;
-	for (size_t k = p->n_entries; ctl->max_total >= 0 && k-- > 0 &&
-	     kept_bytes > ctl->max_total;) {
+	if (ctl->max_total >= 0 && !(kept_upto = malloc((p->n_entries + 1) * sizeof(*kept_upto))))
+		die(CO_ESOFTWARE, "out of memory");
+	for (size_t k = 0; kept_upto && k < p->n_entries; k++) {
+		const struct entry *e = &p->entries[order[k]];
+
+		if (!(e->flags & E_REMOVE))
+			kept_bytes = size_add(kept_bytes, e->bytes);
+		kept_upto[k] = kept_bytes;
+	}
+	for (size_t k = p->n_entries; kept_upto && k-- > 0 &&
+	     size_add(kept_upto[k], older_protected) > ctl->max_total;) {
 		struct entry *e = &p->entries[order[k]];
 
-		if (!e->protected_why && !(e->flags & E_REMOVE)) {
+		if (e->protected_why)
+			older_protected = size_add(older_protected, e->bytes);
+		else
 			e->flags |= E_REMOVE;
-			kept_bytes -= e->bytes;
-		}
 	}
+	free(kept_upto);
 	free(order);
 }
 

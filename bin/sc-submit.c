@@ -725,7 +725,13 @@ static void app_watch_check(struct co_ctx *ctx, const struct control *ctl, struc
 	for (size_t i = 0; i < now->n_apps; i++) {
 		const struct co_spark_app *a = &now->apps[i];
 
-		if (co_master_state_app(w->before, a->id) || !a->user ||
+		/*
+		 * What the master calls an id goes to the terminal, the id file, the
+		 * driver log's name and the kill: one that is not an id (a newline,
+		 * a space, an escape sequence) is nobody's application.
+		 */
+		if (!a->id || !co_driver_log_id_valid(a->id) ||
+		    co_master_state_app(w->before, a->id) || !a->user ||
 		    strcmp(a->user, w->user) != 0 || !a->name || strcmp(a->name, w->name) != 0 ||
 		    a->start_ms < w->since_ms)
 			continue;

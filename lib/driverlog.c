@@ -216,7 +216,7 @@ static void attach_checksum(int dirfd, struct co_driver_log *log, char *buf, siz
 		return;
 	if (fstatat(dirfd, buf, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode)) {
 		log->crc_name = buf;
-		log->bytes += sb.st_size;
+		log->bytes = co_size_add(log->bytes, sb.st_size);
 	}
 }
 

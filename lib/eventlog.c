@@ -136,9 +136,15 @@ CO_API int co_eventlog_parse_name(const char *name, struct co_eventlog_name *out
 	return parse_app_attempt(name, len, out);
 }
 
+/* A time past what milliseconds hold (tmpfs takes any 64-bit second) is held at the edge. */
 int64_t co_mtime_ms(const struct stat *sb)
 {
-	return (int64_t)sb->st_mtim.tv_sec * 1000 + sb->st_mtim.tv_nsec / 1000000;
+	const int64_t edge = INT64_MAX / 1000 - 1;
+	int64_t s = (int64_t)sb->st_mtim.tv_sec;
+
+	if (s > edge || s < -edge)
+		return (s > 0 ? edge : -edge) * 1000;
+	return s * 1000 + sb->st_mtim.tv_nsec / 1000000;
 }
 
 /*
@@ -215,7 +221,7 @@ static int scan_rolling(int events_fd, const struct stat *dir_sb, struct co_even
 			const char **why)
 {
 	const char *suffix = log->name + strlen(ROLLING_PREFIX);
-	bool appstatus = false;
+	bool appstatus = false, any_progress = false;
 	struct dirent *e;
 	DIR *d;
 	int fd;
@@ -246,20 +252,23 @@ static int scan_rolling(int events_fd, const struct stat *dir_sb, struct co_even
 		}
 		if (status) {
 			appstatus = true;
-			log->id.in_progress = progress;
+			any_progress |= progress;
 		}
 		if (e->d_name[0] != '.' && add_file(log, e->d_name) != 0) {
 			closedir(d);
 			return CO_ESOFTWARE;
 		}
-		log->bytes += sb.st_size;
+		log->bytes = co_size_add(log->bytes, sb.st_size);
 		if (co_mtime_ms(&sb) > log->mtime_ms)
 			log->mtime_ms = co_mtime_ms(&sb);
 	}
 	closedir(d);
-	/* Spark makes the dir, then its appstatus file: a log being started. */
-	if (!appstatus)
-		log->id.in_progress = true;
+	/*
+	 * Spark makes the dir, then its appstatus file: a log being started.
+	 * An in-progress appstatus file beside a final one (put there by
+	 * someone else) leaves it in progress, whatever the directory's order.
+	 */
+	log->id.in_progress = log->id.in_progress || !appstatus || any_progress;
 	return CO_OK;
 }
 
@@ -391,7 +400,7 @@ static void attach_checksum(int dirfd, const struct crcs *c, struct co_eventlog 
 	if (bsearch(&key, c->names, c->n, sizeof(*c->names), cmp_str) &&
 	    fstatat(dirfd, buf, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode)) {
 		log->crc_name = buf;
-		log->bytes += sb.st_size;
+		log->bytes = co_size_add(log->bytes, sb.st_size);
 	}
 }
 

@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdint.h>
 
 #include "clusterops.h"
 
@@ -20,6 +21,15 @@ int co_lazy_need(struct co_ctx *ctx, enum co_lazy_lib lib);
 
 /* Largest reply body kept in memory; API answers are far smaller. */
 #define CO_HTTP_MAX_BODY (64u << 20)
+
+/*
+ * a + b for sizes (b >= 0), INT64_MAX when the sum would pass it: a
+ * sparse file claims up to 8 EiB, and a few of them must not wrap a total.
+ */
+static inline int64_t co_size_add(int64_t a, int64_t b)
+{
+	return b > INT64_MAX - a ? INT64_MAX : a + b;
+}
 
 #define CO_STR_(x) #x
 #define CO_STR(x) CO_STR_(x)
@@ -155,6 +165,7 @@ int co_json_count(const json_t *obj, const char *key);
 struct co_rest_reply {
 	char *action;
 	bool success;
+	bool success_known;	/* "success" was true or false, as Spark sends it */
 	char *message;
 	char *submission_id;
 	char *driver_state;

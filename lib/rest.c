@@ -40,6 +40,7 @@ int co_rest_parse_reply(struct co_ctx *ctx, const char *text, size_t len,
 		return co_err(ctx, CO_EPROTOCOL, "%s: not a Spark REST reply (no 'action')", origin);
 	}
 	out->success = json_is_true(json_object_get(root, "success"));
+	out->success_known = json_is_boolean(json_object_get(root, "success"));
 	out->message = co_json_strdup(root, "message");
 	out->submission_id = co_json_strdup(root, "submissionId");
 	out->driver_state = co_json_strdup(root, "driverState");
@@ -104,6 +105,13 @@ static bool not_alive(const struct co_rest_reply *r)
 {
 	return !r->success && r->message &&
 	       (strstr(r->message, "in ALIVE state") || strstr(r->message, "state is not alive"));
+}
+
+/* A reply to a request on a submission says true or false: anything else is malformed. */
+static int success_unknown(struct co_ctx *ctx)
+{
+	return co_err(ctx, CO_EPROTOCOL, "%s: the reply's 'success' is not true or false",
+		      ctx->rest_used ? ctx->rest_used : co_config_get(ctx, CO_KEY_REST_URL));
 }
 
 /* Every REST server asked is of a standby or recovering master: try later. */
@@ -245,6 +253,8 @@ CO_API int co_rest_create(struct co_ctx *ctx, const struct co_rest_submission *s
 		return rc;
 	if (not_alive(&reply))
 		rc = no_alive_master(ctx, &reply);
+	else if (!reply.success_known)
+		rc = success_unknown(ctx);
 	else if (!reply.success)
 		rc = co_err(ctx, CO_EFAIL, "submission refused: %s",
 			    reply.message ? reply.message : "no reason given");
@@ -302,10 +312,13 @@ CO_API int co_rest_status(struct co_ctx *ctx, const char *id, char **driver_stat
 		return rc;
 	if (not_alive(&reply))
 		rc = no_alive_master(ctx, &reply);
-	else if (!reply.success || !reply.driver_state)
+	else if (!reply.success_known)
+		rc = success_unknown(ctx);
+	else if (!reply.success)
 		rc = co_err(ctx, CO_EFAIL, "%s: no such submission%s%s", id,
 			    reply.message ? ": " : "", reply.message ? reply.message : "");
-	else if (!state_word(reply.driver_state))
+	/* found, and then the state is owed: none, or one of the wrong type, is malformed */
+	else if (!reply.driver_state || !state_word(reply.driver_state))
 		rc = co_err(ctx, CO_EPROTOCOL, "%s: the driverState is not a state", id);
 	else {
 		*driver_state = reply.driver_state;
@@ -324,6 +337,8 @@ CO_API int co_rest_kill(struct co_ctx *ctx, const char *id)
 		return rc;
 	if (not_alive(&reply))
 		rc = no_alive_master(ctx, &reply);
+	else if (!reply.success_known)
+		rc = success_unknown(ctx);
 	else if (!reply.success)
 		rc = co_err(ctx, CO_EFAIL, "%s: %s", id,
 			    reply.message ? reply.message : "kill refused");

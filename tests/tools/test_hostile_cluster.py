@@ -6,10 +6,12 @@ the events dir is a temporary one with event-log files in it.
 import http.server
 import json
 import os
+import pathlib
 import signal
 import socket
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -177,6 +179,100 @@ def test_prune_alive_master_that_lists_it_ended_lets_it_go(events, servers, isol
     proc = run("sc-events-prune", "-d", events, "--all", env=master.env)
     assert proc.returncode == 0, proc.stderr
     assert removed(proc) == [f"{APP}.inprogress"]
+
+
+def test_prune_rolling_log_with_a_planted_final_appstatus_stays_in_progress(events,
+                                                                           isolated):
+    # a final appstatus file put beside a running application's in-progress one:
+    # the verdict must not depend on which of the two the directory lists last
+    apps = [f"app-20260101000000-{i:04d}" for i in range(1, 13)]
+    last_is_final = 0
+    for a in apps:
+        rolling = events / f"eventlog_v2_{a}"
+        rolling.mkdir()
+        (rolling / f"events_1_{a}").write_text("{}\n")
+        (rolling / f"appstatus_{a}.inprogress").write_bytes(b"")
+        (rolling / f"appstatus_{a}").write_bytes(b"")
+        status = [n for n in os.listdir(rolling) if n.startswith("appstatus_")]
+        last_is_final += status[-1] == f"appstatus_{a}"
+    assert last_is_final, "no directory lists the final appstatus file last"
+    proc = run("sc-events-prune", "-d", events, "--no-master", "--all")
+    assert proc.returncode == 0, proc.stderr
+    assert removed(proc) == []
+    for a in apps:
+        assert (events / f"eventlog_v2_{a}" / f"events_1_{a}").exists()
+        assert f"kept eventlog_v2_{a}: in progress" in proc.stderr
+
+
+@pytest.fixture
+def sparse_dir():
+    """A dir on a file system whose files may claim 2^62 bytes (tmpfs), else a skip."""
+    base = "/dev/shm"
+    if not os.path.isdir(base) or not os.access(base, os.W_OK):
+        pytest.skip("no /dev/shm")
+    with tempfile.TemporaryDirectory(dir=base) as d:
+        try:
+            with open(os.path.join(d, "probe"), "wb") as f:
+                f.truncate(1 << 62)
+        except OSError:
+            pytest.skip("no file system here takes a 2^62-byte sparse file")
+        os.unlink(os.path.join(d, "probe"))
+        yield pathlib.Path(d)
+
+
+def test_prune_max_total_counts_huge_sparse_files_without_wrapping(sparse_dir, isolated):
+    # files that claim 2^62 bytes each: their total must not wrap to below
+    # the limit (nothing removed) or overflow (undefined)
+    events = sparse_dir / "events"
+    events.mkdir()
+    old = time.time() - 3 * 86400
+    sparse = []
+    for i in range(1, 4):
+        name = f"app-20260101000000-000{i}"
+        with open(events / name, "wb") as f:
+            f.truncate(1 << 62)
+        os.utime(events / name, (old + i, old + i))
+        sparse.append(name)
+    rolling_app = "app-20260101000000-0004"
+    rolling = events / f"eventlog_v2_{rolling_app}"
+    rolling.mkdir()
+    for n in (1, 2):
+        with open(rolling / f"events_{n}_{rolling_app}", "wb") as f:
+            f.truncate(1 << 62)
+    (rolling / f"appstatus_{rolling_app}").write_bytes(b"")
+    for path in [*rolling.iterdir(), rolling]:
+        os.utime(path, (old + 10, old + 10))
+    sparse.append(rolling.name)
+    event_log(events / "app-20260101000000-0009", "app-20260101000000-0009", age_days=0,
+              complete=True)
+    proc = run("sc-events-prune", "-d", events, "--no-master", "--max-total", "1M")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(removed(proc)) == sorted(sparse), proc.stdout
+    assert sorted(os.listdir(events)) == ["app-20260101000000-0009"]
+
+
+def test_prune_log_dated_past_what_milliseconds_hold_is_not_taken_as_old(sparse_dir,
+                                                                        isolated):
+    # a planted log dated 2^62 s ahead: its time in ms must not wrap (to the
+    # epoch, which --older-than took as the oldest of all)
+    events = sparse_dir / "events"
+    events.mkdir()
+    future = events / "app-20260101000000-0001"
+    event_log(future, complete=True)
+    try:
+        os.utime(future, (1 << 62, 1 << 62))
+    except OSError:
+        pytest.skip("no file system here takes a time 2^62 s ahead")
+    if os.stat(future).st_mtime < 1 << 61:
+        pytest.skip("no file system here keeps a time 2^62 s ahead")
+    event_log(events / "app-20260101000000-0002", "app-20260101000000-0002", complete=True)
+    proc = run("sc-events-prune", "-d", events, "--no-master", "--older-than", "1d")
+    assert proc.returncode == 0, proc.stderr
+    assert removed(proc) == ["app-20260101000000-0002"]
+    assert future.exists()
+    proc = run("sc-events-prune", "-d", events, "--no-master", "--keep", "0", "-n", "-J")
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["name"] for line in proc.stdout.splitlines()] == [future.name]
 
 
 def test_prune_nothing_held_back_is_exit_0(events, dead_master, isolated):
@@ -654,6 +750,46 @@ def test_submit_adopts_only_its_own_named_application(servers, isolated, tmp_pat
     assert any(b"app-mine" in body for _, _, body in killed)
 
 
+def test_submit_adopts_no_application_whose_id_is_not_one(servers, isolated, tmp_path):
+    # the id would go to the terminal, the id file (read back by a script:
+    # "sc-kill $(cat id)"), the driver log's name and the kill
+    now = int(time.time() * 1000)
+    calls = []
+    hostile = f"{APP}\n\x1b]0;owned\x07 --all app-20260101000000-0002"
+
+    def master_behaviour(h):
+        if h.path.startswith("/json"):
+            calls.append(1)
+            apps = [] if len(calls) == 1 else [
+                app(hostile, name="job", user="me", state="RUNNING", start_ms=now + 500)]
+            h.send(200, json.dumps(master_doc(active=apps)).encode())
+        else:
+            h.send(302, b"", headers=[("Location", "/")])
+
+    master = servers(master_behaviour)
+    env = fake_spark_submit(tmp_path, "echo 'WARN quiet logging' >&2\nexec sleep 20\n")
+    id_file = tmp_path / "app-id"
+    proc = subprocess.Popen([tool("sc-submit"), "-i", id_file, "job.py"],
+                            env={**os.environ, **master.env, **env,
+                                 "SC_DRIVER_LOG_DIR": str(tmp_path / "events")},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # asked three times, or adopted it and stopped asking
+        deadline = time.monotonic() + 6
+        while len(calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    no_sanitizer_report(stderr.decode("utf-8", "replace"))
+    assert len(calls) >= 2, "the master was not asked"
+    assert b"\x1b" not in stderr and b"owned" not in stderr, stderr
+    assert not id_file.exists()
+    assert kills(master) == []
+    assert b"nothing is killed on the cluster" in stderr
+
+
 def test_submit_takes_no_driver_id_from_what_a_worker_says(servers, isolated, tmp_path):
     # a client-mode driver logs what workers say of themselves: a worker
     # registered under an id that reads like a submission's line must not
@@ -889,6 +1025,10 @@ def test_logs_prefix_names_a_hostile_worker_host_safely(servers, isolated):
     ("submissionId", "driver-1\x1b]0;owned\x07", "the submissionId is not an id"),
     ("submissionId", "../../x", "the submissionId is not an id"),
     ("message", HOSTILE, "submission refused: " + PRINTED),
+    # Spark sends true or false: a driver may have been made, it was not refused
+    ("success", "true", "the reply's 'success' is not true or false"),
+    ("success", 1, "the reply's 'success' is not true or false"),
+    ("success", None, "the reply's 'success' is not true or false"),
 ])
 def test_rest_submit_refuses_or_cleans_what_the_server_says(servers, isolated, tmp_path, field,
                                                            value, why):
@@ -907,14 +1047,22 @@ def test_rest_submit_refuses_or_cleans_what_the_server_says(servers, isolated, t
     assert proc.stdout == "" and not ids.exists()
 
 
-def test_rest_wait_refuses_a_driver_state_that_is_not_one(servers, isolated, tmp_path):
+@pytest.mark.parametrize("state", ["FINISHED\x1b[2J", ["FINISHED"], {"state": "FINISHED"},
+                                   None, "missing"])
+def test_rest_wait_refuses_a_driver_state_that_is_not_one(servers, isolated, tmp_path,
+                                                          state):
+    # a status that says the submission was found owes its state: none, or
+    # one of the wrong type, is malformed (76), not "no such submission" (1)
+    status = {"action": "SubmissionStatusResponse", "success": True}
+    if state != "missing":
+        status["driverState"] = state
+
     def behaviour(h):
         if h.path == "/v1/submissions/create":
             h.send(200, json.dumps({"action": "CreateSubmissionResponse", "success": True,
                                     "submissionId": "driver-20260101000000-0007"}).encode())
         else:
-            h.send(200, json.dumps({"action": "SubmissionStatusResponse", "success": True,
-                                    "driverState": "FINISHED\x1b[2J"}).encode())
+            h.send(200, json.dumps(status).encode())
 
     master = servers(behaviour)
     jar = tmp_path / "app.jar"
