@@ -127,16 +127,21 @@ static bool supported_url(const char *url)
 	       strncasecmp(url, "file://", 7) == 0;
 }
 
-/* The last segment of the URL's path: ".../pg11.txt?x=1" -> "pg11.txt". */
+/*
+ * The last segment of the URL's path: ".../pg11.txt?x=1" -> "pg11.txt";
+ * NULL when there is none to name a file after (no path, a path that ends
+ * with '/', "." or "..").
+ */
 static char *name_from_url(const char *url)
 {
 	const char *p = strstr(url, "://") + 3;
 	size_t end = strcspn(p, "?#");
 	const char *slash = memrchr(p, '/', end);
+	size_t n = slash ? (size_t)(p + end - slash - 1) : 0;
 
-	if (!slash || slash + 1 == p + end)
-		return NULL;	/* no path, or it ends with '/' */
-	return strndup(slash + 1, (size_t)(p + end - slash - 1));
+	if (n == 0 || strncmp(slash + 1, "..", n) == 0)
+		return NULL;
+	return strndup(slash + 1, n);
 }
 
 /* A target name stays inside the directory: relative, no "..". */

@@ -725,6 +725,13 @@ def test_usage_errors(out, tmp_path):
     assert_usage(fetch("--retries", "-1", "http://127.0.0.1:1/x"), "sc-fetch",
                  "invalid --retries '-1'")
     assert_usage(fetch("-d", out, "http://127.0.0.1:1/"), "sc-fetch", "no file name in the URL")
+    # "." and ".." name no file: they would be datain itself or its parent
+    for url in ("file:///tmp/x/..", "http://127.0.0.1:1/a/.", "http://127.0.0.1:1/..?q"):
+        assert_usage(fetch("-d", out, url), "sc-fetch", "no file name in the URL")
+    manifest = tmp_path / "dots.manifest"
+    manifest.write_text("file:///tmp/x/..\n")
+    proc = fetch("-d", out, "-m", manifest)
+    assert proc.returncode == 65 and "no file name in the URL" in proc.stderr, proc.stderr
     assert_usage(fetch("--cacert", tmp_path / "none.pem", "http://127.0.0.1:1/x"), "sc-fetch",
                  f"--cacert {tmp_path / 'none.pem'}: No such file or directory")
     assert not out.exists()
