@@ -603,7 +603,7 @@ static void restore_child_signals(void)
 struct app_watch {
 	bool on;
 	bool saw_info;		/* spark-submit logs at INFO: the line will come */
-	double next_check;
+	double next_check;	/* monotonic; the first falls a second after the start */
 	struct co_master_state *before;
 	const char *user;
 	char *name;		/* the name the application runs under */
@@ -643,6 +643,7 @@ static void app_watch_start(const struct user_settings *u, struct app_watch *w)
 	w->name = u->name ? xstrdup(u->name) : u->main_class ? xstrdup(u->main_class)
 		: name_from_file(u->resource_path ? u->resource_path : "");
 	w->since_ms = (int64_t)time(NULL) * 1000 - APP_START_SLACK_MS;
+	w->next_check = monotonic_now() + 1.0;
 	w->on = !u->cluster_mode && w->user;
 }
 
@@ -700,19 +701,29 @@ static void found_app(struct co_ctx *ctx, const struct control *ctl, struct seen
 		driver_log_publish(ctx, ctl, ids->log, ids->app_id);
 }
 
-/* At most once a second, while the id is not known: has the master got it? */
-static void app_watch_check(struct co_ctx *ctx, const struct control *ctl, struct seen_ids *ids)
+/*
+ * At most once a second, while the id is not known: has the master got it?
+ * The master is asked while spark-submit is quiet, or once a second is
+ * overdue: its output is not held up behind a request while it comes, and
+ * a spark-submit that has ended, or has said it logs at INFO, before it
+ * went quiet (the usual case) costs no request at all. The first request
+ * still comes within two seconds, long before a JVM registers anything.
+ */
+static void app_watch_check(struct co_ctx *ctx, const struct control *ctl, struct seen_ids *ids,
+			    bool quiet)
 {
 	struct app_watch *w = &ids->watch;
 	struct co_master_state *now = NULL;
 	const char *found = NULL;
+	double t = monotonic_now();
 	int n = 0;
 
 	/* found_app() ends the watch, so an id seen in the log ends it too */
-	if (!w->on || w->saw_info || ids->driver_id[0] || monotonic_now() < w->next_check)
+	if (!w->on || w->saw_info || ids->driver_id[0] || t < w->next_check ||
+	    (!quiet && t < w->next_check + 1.0))
 		return;
-	w->next_check = monotonic_now() + 1.0;
-	/* First, straight after the start: the JVM has not registered anything yet. */
+	w->next_check = t + 1.0;
+	/* First, soon after the start: the JVM has not registered anything yet. */
 	if (!w->before) {
 		if (co_master_state_fetch(ctx, &w->before) != CO_OK)
 			app_watch_stop(w);
@@ -985,7 +996,8 @@ static int stopped_status(const struct control *ctl, const struct job *job)
 }
 
 /* Once a loop: watch the master, start a stop that is due, escalate one that hangs. */
-static void watch_job(struct co_ctx *ctx, const struct control *ctl, struct job *job)
+/* quiet: spark-submit said nothing since the last call. */
+static void watch_job(struct co_ctx *ctx, const struct control *ctl, struct job *job, bool quiet)
 {
 	enum stop_reason why;
 
@@ -996,7 +1008,7 @@ static void watch_job(struct co_ctx *ctx, const struct control *ctl, struct job 
 		}
 		return;
 	}
-	app_watch_check(ctx, ctl, &job->ids);
+	app_watch_check(ctx, ctl, &job->ids, quiet);
 	executor_watch_check(ctx, ctl, &job->ids, &job->executors);
 	why = stop_due(ctl, job);
 	if (why)
@@ -1162,6 +1174,8 @@ static void relay_output(struct co_ctx *ctx, const struct control *ctl, int out_
 			 int err_fd, struct job *job, struct driver_log *dl)
 {
 	struct relay *r = calloc(2, sizeof(*r));
+	bool quiet = false;	/* nothing came in the last poll's time */
+	int ready;
 
 	if (!r)
 		die(CO_ESOFTWARE, "out of memory");
@@ -1174,11 +1188,13 @@ static void relay_output(struct co_ctx *ctx, const struct control *ctl, int out_
 		struct pollfd pfd[2];
 		nfds_t n = 0;
 
-		watch_job(ctx, ctl, job);
+		watch_job(ctx, ctl, job, quiet);
 		for (int i = 0; i < 2; i++)
 			if (r[i].in >= 0)
 				pfd[n++] = (struct pollfd){ .fd = r[i].in, .events = POLLIN };
-		if (poll(pfd, n, 500) <= 0)
+		ready = poll(pfd, n, 500);
+		quiet = ready == 0;
+		if (ready <= 0)
 			continue;
 		for (nfds_t k = 0; k < n; k++) {
 			struct relay *x = pfd[k].fd == r[0].in ? &r[0] : &r[1];

@@ -667,6 +667,21 @@ def kills(server):
     return [r for r in server.requests if r[0] == "POST" and "kill" in r[1]]
 
 
+def test_submit_asks_the_master_nothing_when_the_log_gives_the_id(servers, isolated, tmp_path):
+    # a spark-submit that logs at INFO names the application itself: its
+    # output is relayed as it comes, not held behind a request to a master
+    # that may be slow or gone, and the master is not asked at all
+    master = job_master(servers)
+    env = fake_spark_submit(tmp_path, APP_ID_LINE + "echo 'Pi is roughly 3.14'\n")
+    proc = run("sc-submit", "job.py", env={**master.env, **env,
+                                           "SC_DRIVER_LOG_DIR": str(tmp_path / "events")},
+               timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Pi is roughly 3.14\n"
+    assert f"application {APP}" in proc.stderr
+    assert [r for r in master.requests if r[1].startswith("/json")] == []
+
+
 def test_submit_does_not_adopt_another_name_or_user(servers, isolated, tmp_path):
     now = int(time.time() * 1000)
     calls = []
