@@ -561,8 +561,14 @@ def big_archive(tmp_path_factory):
 def test_a_signal_while_unpacking_removes_the_temporary_tree(tmp_path, out, big_archive, sig):
     """Killed while unpacking, sc-fetch removes the hidden tree it was
     writing before it dies of the signal."""
+    def default_dispositions():
+        # under nohup (as the test command may run) SIGHUP comes ignored,
+        # and an ignored signal stays ignored in sc-fetch, rightly
+        for s in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, signal.SIG_DFL)
+
     proc = subprocess.Popen([tool("sc-fetch"), "-q", "-x", "-d", str(out),
-                             f"file://{big_archive}"],
+                             f"file://{big_archive}"], preexec_fn=default_dispositions,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while not any(p.name.startswith(".big.tmp-") for p in out.iterdir()):
