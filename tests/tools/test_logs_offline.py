@@ -488,6 +488,34 @@ def test_bundle_leaves_out_a_planted_event_log_larger_than_allowed(servers, isol
     assert members[f"{APP}/eventlog/{name}"] == b'{"Event":"x"}\n'    # the history server's
 
 
+def test_bundle_leaves_out_a_planted_driver_log_larger_than_allowed(servers, isolated, tmp_path):
+    # the driver-log dir is everyone's too: a sparse file under the
+    # application's driver-log name is not copied whole into the bundle
+    dl = tmp_path / "driver-logs"
+    dl.mkdir()
+    name = f"eventlog_v2_{APP}/events_1_{APP}"
+    master = history_server(servers, history_zip({name: b'{"Event":"x"}\n'}))
+    env = {**master.env, "SC_EVENTS_DIR": str(tmp_path / "none"),
+           "SC_DRIVER_LOG_DIR": str(dl), "SC_EXTRACT_MAX_SIZE": "1M"}
+    (dl / f"{APP}_driver.log").write_bytes(b"Traceback\n")
+    out = tmp_path / "small.tar"
+    run("sc-logs", "-o", out, APP, timeout=60, env=env)
+    assert bundle_members(out)[f"{APP}/driver.log"] == b"Traceback\n"
+    with open(dl / f"{APP}_driver.log", "wb") as f:
+        f.truncate(2 << 30)
+    out = tmp_path / "bundle.tar"
+    proc = run("sc-logs", "-o", out, APP, timeout=60, env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert out.stat().st_size < 1 << 20, proc.stderr
+    assert "not collected: driver log: the file's 2147483648 bytes are more than the " \
+        "1048576 left of the limit (extract_max_size)" in proc.stderr
+    members = bundle_members(out)
+    assert f"{APP}/driver.log" not in members
+    assert members[f"{APP}/eventlog/{name}"] == b'{"Event":"x"}\n'
+    manifest = json.loads(members[f"{APP}/MANIFEST.json"])
+    assert [m for m in manifest["missing"] if m.startswith("driver log: ")], manifest
+
+
 def test_a_worker_state_larger_than_a_document_is_refused(servers, isolated):
     # a worker's /json/ is parsed whole, and its tree takes some twenty
     # times its text: more than 8 MiB of it is not read
