@@ -516,6 +516,25 @@ def test_bundle_leaves_out_a_planted_driver_log_larger_than_allowed(servers, iso
     assert [m for m in manifest["missing"] if m.startswith("driver log: ")], manifest
 
 
+def test_tail_of_a_driver_log_looks_back_no_further_than_a_workers(servers, isolated, tmp_path):
+    # a sparse file of 64 MiB with three lines: the last 3 lines are looked
+    # for in its last 16 MiB only, which are printed, not the whole file
+    dl = tmp_path / "driver-logs"
+    dl.mkdir()
+    with open(dl / f"{APP}_driver.log", "wb") as f:
+        f.write(b"first\n")
+        f.seek((64 << 20) - 6)
+        f.write(b"\nlast\n")
+    master = history_server(servers, b"")
+    env = {**master.env, "SC_EVENTS_DIR": str(tmp_path / "none"), "SC_DRIVER_LOG_DIR": str(dl)}
+    proc = run("sc-logs", "--tail", "1", "--no-prefix", APP, env=env, timeout=60)
+    assert proc.stdout == "last\n", proc.stderr
+    proc = run("sc-logs", "--tail", "3", "--no-prefix", APP, env=env, timeout=60)
+    assert proc.stdout.endswith("\nlast\n"), proc.stderr
+    assert "first" not in proc.stdout
+    assert len(proc.stdout) < (17 << 20), len(proc.stdout)  # long lines are cut in pieces
+
+
 def test_a_worker_state_larger_than_a_document_is_refused(servers, isolated):
     # a worker's /json/ is parsed whole, and its tree takes some twenty
     # times its text: more than 8 MiB of it is not read
