@@ -535,6 +535,26 @@ def test_tail_of_a_driver_log_looks_back_no_further_than_a_workers(servers, isol
     assert len(proc.stdout) < (17 << 20), len(proc.stdout)  # long lines are cut in pieces
 
 
+@pytest.mark.parametrize("follow", [[], ["-f"]])
+def test_a_log_that_grows_as_fast_as_it_is_read_is_read_to_its_size_at_first(servers, isolated,
+                                                                              follow):
+    # each reply says the log has grown by another 1000 bytes: a read is of
+    # the log as it was at its first piece, and ends; following, the master
+    # is asked between reads, and says the application has ended
+    def answer(h, q, n):
+        start = int(q.get("offset", 0))
+        head = f"==== Bytes {start}-{start + 1000} of {start + 2000} of /work/{APP}/0/stderr ====\n"
+        h.send(200, head.encode() + b"x" * 999 + b"\n", "text/plain")
+    wk = stub_worker(servers, answer)
+    wk.number = 0
+    master = cluster(servers, wk)
+    proc = run("sc-logs", "--no-prefix", *follow, APP, env=master.env, timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    pieces = 2 if not follow else 4     # following: once more after the master's answer
+    assert proc.stdout == ("x" * 999 + "\n") * pieces
+    assert len(wk.log_requests) == pieces
+
+
 def test_a_worker_state_larger_than_a_document_is_refused(servers, isolated):
     # a worker's /json/ is parsed whole, and its tree takes some twenty
     # times its text: more than 8 MiB of it is not read
