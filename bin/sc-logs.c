@@ -299,7 +299,10 @@ static void find_sources(struct co_ctx *ctx, const struct co_master_state *st,
 				      report_missing ? note_missing : NULL, srcs);
 		return;
 	}
-	if (!(d = co_master_state_driver(st, ctl->driver_id)))
+	d = co_master_state_driver(st, ctl->driver_id);
+	if (!d && !report_missing)
+		return;		/* following: forgotten, it ended; its logs are read once more */
+	if (!d)
 		die(CO_EFAIL, "%s: the master does not know this driver", ctl->driver_id);
 	for (size_t i = 0; d->worker && i < st->n_workers; i++)
 		if (strcmp(st->workers[i].id, d->worker) == 0)

@@ -555,6 +555,33 @@ def test_a_log_that_grows_as_fast_as_it_is_read_is_read_to_its_size_at_first(ser
     assert len(wk.log_requests) == pieces
 
 
+def test_follow_of_a_driver_the_master_forgets_reads_its_log_once_more(servers, isolated):
+    # a driver no longer listed has ended: its log is read once more, its
+    # last line (without a newline) printed, and sc-logs exits 0
+    driver = "driver-20260101000000-0000"
+    log = b"line one\nline two without end"
+
+    def answer(h, q, n):
+        start = int(q.get("offset", 0))
+        end = len(log) if start == 0 else start
+        head = f"==== Bytes {start}-{end} of {len(log)} of /work/{driver}/stderr ====\n"
+        h.send(200, head.encode() + log[start:end], "text/plain")
+    wk = stub_worker(servers, answer)
+    calls = []
+
+    def master(h):
+        calls.append(h.path)
+        doc = master_doc(workers=[dict(worker(wk.url, "worker-0"), port=1000)])
+        if len(calls) == 1:
+            doc["activedrivers"] = [{"id": driver, "state": "RUNNING", "worker": "worker-0"}]
+        h.send(200, json.dumps(doc).encode())
+    proc = run("sc-logs", "-f", "--no-prefix", "--driver", driver, env=servers(master).env,
+               timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "line one\nline two without end\n"
+    assert len(wk.log_requests) == 2
+
+
 def test_a_worker_state_larger_than_a_document_is_refused(servers, isolated):
     # a worker's /json/ is parsed whole, and its tree takes some twenty
     # times its text: more than 8 MiB of it is not read
