@@ -644,6 +644,14 @@ int main(int argc, char **argv)
 	parse_options(argc, argv, ctx, &ctl);
 	if ((rc = co_master_state_fetch(ctx, &st)))
 		die_ctx(ctx, rc);
+	/* Between two masters of a failover group: not an answer yet. */
+	if (co_master_count(ctx) > 1 && strcmp(st->status, "ALIVE") != 0) {
+		char *msg = xasprintf("no master is ALIVE (%s: %s)",
+				      co_master_ui(ctx, co_master_active(ctx)), st->status);
+
+		co_master_state_free(st);
+		die(CO_ETEMPFAIL, "%s", msg);
+	}
 	srcs.app_id = app_id = xstrdup(ctl.driver_id ? ctl.driver_id : resolve_app(&ctl, st));
 	if (!ctl.output && !(srcs.reader = co_log_reader_new(ctx, MAX_PARALLEL, ctl.tail)))
 		die(CO_ESOFTWARE, "out of memory");
