@@ -329,7 +329,11 @@ static void print_line(void *arg, const char *line, size_t len)
 	}
 	if (s->prefix)
 		fputs(s->prefix, stdout);
-	fwrite(line, 1, len, stdout);
+	/* On a terminal, what a worker's log holds cannot drive it. */
+	if (s->ctl->mode == OUT_TEXT)
+		fwrite_printable(line, len, stdout);
+	else
+		fwrite(line, 1, len, stdout);
 	putchar('\n');
 }
 

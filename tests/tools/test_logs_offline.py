@@ -582,6 +582,19 @@ def test_follow_of_a_driver_the_master_forgets_reads_its_log_once_more(servers, 
     assert len(wk.log_requests) == 2
 
 
+def test_log_lines_reach_a_terminal_without_their_control_characters(servers, isolated):
+    # anyone can register a worker, and its log is what it says: on a
+    # terminal its escapes are shown as '?', tabs kept; on a pipe, as they are
+    from test_masters_offline import on_a_terminal
+    log = "x\x1b]52;c;b3duZWQ=\x07\x1b[2J\u009b2J\tend\x00\r\n".encode()
+    master, _ = one_worker(servers, log)
+    env = {**master.env, "SC_EVENTS_DIR": "/nonexistent"}
+    shown = on_a_terminal(["sc-logs", "--no-prefix", APP], env)
+    assert shown == "x?]52;c;b3duZWQ=??[2J?2J\tend??\n", repr(shown)
+    proc = run("sc-logs", "--no-prefix", APP, env=env)
+    assert "\x1b]52;c;b3duZWQ=\x07\x1b[2J\u009b2J\tend\x00" in proc.stdout, repr(proc.stdout)
+
+
 def test_a_worker_state_larger_than_a_document_is_refused(servers, isolated):
     # a worker's /json/ is parsed whole, and its tree takes some twenty
     # times its text: more than 8 MiB of it is not read
