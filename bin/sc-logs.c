@@ -10,8 +10,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tools-common.h"
@@ -296,7 +299,10 @@ static void find_sources(struct co_ctx *ctx, const struct co_master_state *st,
 				      report_missing ? note_missing : NULL, srcs);
 		return;
 	}
-	if (!(d = co_master_state_driver(st, ctl->driver_id)))
+	d = co_master_state_driver(st, ctl->driver_id);
+	if (!d && !report_missing)
+		return;		/* following: forgotten, it ended; its logs are read once more */
+	if (!d)
 		die(CO_EFAIL, "%s: the master does not know this driver", ctl->driver_id);
 	for (size_t i = 0; d->worker && i < st->n_workers; i++)
 		if (strcmp(st->workers[i].id, d->worker) == 0)
@@ -323,7 +329,11 @@ static void print_line(void *arg, const char *line, size_t len)
 	}
 	if (s->prefix)
 		fputs(s->prefix, stdout);
-	fwrite(line, 1, len, stdout);
+	/* On a terminal, what a worker's log holds cannot drive it. */
+	if (s->ctl->mode == OUT_TEXT)
+		fwrite_printable(line, len, stdout);
+	else
+		fwrite(line, 1, len, stdout);
 	putchar('\n');
 }
 
@@ -462,20 +472,61 @@ static void bundle_log(struct bundle *b, struct source *s, struct sources *srcs)
 	free(path);
 }
 
-/* The driver's log as it is now, when there is one. */
+/*
+ * The driver's log as it is now, when there is one. The driver-log dir is
+ * everyone's: the file is copied, at most the size it had when it was
+ * opened, into the scratch file, and counted with the workers' logs
+ * against the bundle's allowance; a larger one is left out, named.
+ */
 static void bundle_driver_log(struct bundle *b, struct sources *srcs)
 {
-	char *path = xasprintf("%s/driver.log", b->app_id);
+	char *path = xasprintf("%s/driver.log", b->app_id), buf[65536];
+	struct stat sb;
+	off_t pos = 0;
 	int64_t size;
 	int fd;
 
 	read_driver_log(srcs);	/* opens it, and reads nothing: the tail is its end */
-	if (srcs->driver_log && (fd = co_driver_log_reader_fd(srcs->driver_log)) >= 0 &&
-	    lseek(fd, 0, SEEK_SET) == 0) {
-		bundle_check(b, co_archive_writer_add_fd(b->ctx, b->w, path, fd, &size));
-		b->from = "driver-log dir";
-		bundle_note(b, path, size);
+	if (!srcs->driver_log || (fd = co_driver_log_reader_fd(srcs->driver_log)) < 0)
+		goto out;
+	if (fstat(fd, &sb) != 0) {
+		note_missing(srcs, "driver log", strerror(errno));
+		goto out;
 	}
+	if ((uint64_t)sb.st_size > b->left) {
+		char why[160];
+
+		snprintf(why, sizeof(why), "the file's %jd bytes are more than the %" PRIu64
+			 " left of the limit (extract_max_size)", (intmax_t)sb.st_size, b->left);
+		note_missing(srcs, "driver log", why);
+		goto out;
+	}
+	if (ftruncate(b->scratch, 0) != 0 || lseek(b->scratch, 0, SEEK_SET) != 0)
+		die(CO_EIO, "%s: temporary file: %s", b->output, strerror(errno));
+	while (pos < sb.st_size) {
+		size_t want = sb.st_size - pos < (off_t)sizeof(buf) ? (size_t)(sb.st_size - pos)
+			      : sizeof(buf);
+		ssize_t got = pread(fd, buf, want, pos);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			note_missing(srcs, "driver log", strerror(errno));
+			goto out;
+		}
+		if (got == 0)	/* truncated meanwhile: what is there is taken */
+			break;
+		if (write(b->scratch, buf, (size_t)got) != got)
+			die(CO_EIO, "%s: temporary file: %s", b->output, strerror(errno));
+		pos += got;
+	}
+	if (lseek(b->scratch, 0, SEEK_SET) != 0)
+		die(CO_EIO, "%s: temporary file: %s", b->output, strerror(errno));
+	bundle_check(b, co_archive_writer_add_fd(b->ctx, b->w, path, b->scratch, &size));
+	b->left -= (uint64_t)size < b->left ? (uint64_t)size : b->left;
+	b->from = "driver-log dir";
+	bundle_note(b, path, size);
+out:
 	free(path);
 }
 
@@ -597,6 +648,14 @@ int main(int argc, char **argv)
 	parse_options(argc, argv, ctx, &ctl);
 	if ((rc = co_master_state_fetch(ctx, &st)))
 		die_ctx(ctx, rc);
+	/* Between two masters of a failover group: not an answer yet. */
+	if (co_master_count(ctx) > 1 && strcmp(st->status, "ALIVE") != 0) {
+		char *msg = xasprintf("no master is ALIVE (%s: %s)",
+				      co_master_ui(ctx, co_master_active(ctx)), st->status);
+
+		co_master_state_free(st);
+		die(CO_ETEMPFAIL, "%s", msg);
+	}
 	srcs.app_id = app_id = xstrdup(ctl.driver_id ? ctl.driver_id : resolve_app(&ctl, st));
 	if (!ctl.output && !(srcs.reader = co_log_reader_new(ctx, MAX_PARALLEL, ctl.tail)))
 		die(CO_ESOFTWARE, "out of memory");

@@ -233,6 +233,33 @@ static void put_text(const char *s, FILE *fp, bool cell)
 	}
 }
 
+void fwrite_printable(const char *data, size_t len, FILE *fp)
+{
+	const unsigned char *p = (const unsigned char *)data, *end = p + len;
+
+	while (p < end) {
+		const unsigned char *q = p;
+		size_t c = 0;
+
+		for (; q < end; q++) {
+			if (*q == '\t')
+				continue;
+			if (*q < 0x20 || *q == 0x7f)
+				c = 1;
+			else if (*q == 0xc2 && q + 1 < end && q[1] >= 0x80 && q[1] <= 0x9f)
+				c = 2;
+			if (c)
+				break;
+		}
+		fwrite(p, 1, (size_t)(q - p), fp);
+		if (c) {
+			fputc('?', fp);
+			q += c;
+		}
+		p = q;
+	}
+}
+
 void fputs_printable(const char *s, FILE *fp)
 {
 	put_text(s, fp, false);

@@ -1252,6 +1252,7 @@ struct co_log_cursor {
 	int64_t limit;		/* with fixed: the size at the first piece, else -1 */
 	int64_t delivered;	/* bytes handed out */
 	int64_t pieces;
+	int64_t total;		/* the log's size, as the last piece taken said */
 };
 
 void co_log_cursor_init(struct co_log_cursor *c, long tail, bool fixed);

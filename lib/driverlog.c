@@ -370,15 +370,20 @@ CO_API struct co_driver_log_reader *co_driver_log_reader_new(struct co_ctx *ctx,
 	return r;
 }
 
-/* Where the last n lines of the file begin: blocks read backwards from its end. */
+/*
+ * Where the last n lines of the file begin: blocks read backwards from its
+ * end, at most CO_LOG_TAIL_MAX bytes back, as for a worker's log: the file
+ * is in a dir that everyone writes, and may be a sparse one of terabytes
+ * with no newline in it.
+ */
 static off_t tail_offset(struct co_driver_log_reader *r, off_t end, long n)
 {
-	off_t pos = end;
+	off_t pos = end, floor = end > CO_LOG_TAIL_MAX ? end - CO_LOG_TAIL_MAX : 0;
 	long lines = 0;
 	bool last = true;	/* the file's last byte: a final newline ends, not starts, a line */
 
-	while (pos > 0) {
-		size_t len = pos < READ_PIECE ? (size_t)pos : READ_PIECE;
+	while (pos > floor) {
+		size_t len = pos - floor < READ_PIECE ? (size_t)(pos - floor) : READ_PIECE;
 		ssize_t got = pread(r->fd, r->buf, len, pos - (off_t)len);
 
 		if (got != (ssize_t)len)
@@ -390,7 +395,7 @@ static off_t tail_offset(struct co_driver_log_reader *r, off_t end, long n)
 		last = false;
 		pos -= (off_t)len;
 	}
-	return 0;
+	return floor;
 }
 
 CO_API int co_driver_log_reader_read(struct co_driver_log_reader *r,

@@ -115,6 +115,7 @@ CO_API int co_log_cursor_take(struct co_ctx *ctx, struct co_log_cursor *c,
 	*more = false;
 	if (p->error)
 		return co_err(ctx, CO_EFAIL, "%s: the worker no longer has this log", origin);
+	c->total = p->total;
 	if (c->tailing) {
 		take_tail(c, p, data, len, more);
 		c->delivered += (int64_t)*len;
@@ -187,6 +188,7 @@ struct reader_log {
 	bool headed;		/* its header line is in */
 	bool streaming;		/* its bytes go straight on */
 	struct co_log_chunk piece;	/* from its header, once it is in */
+	int64_t run_end;	/* the log's size at its first piece of this run, or -1 */
 	size_t body;		/* bytes after the header */
 	char *kept;		/* the header, and all of a reply kept whole */
 	size_t kept_len, kept_cap;
@@ -383,9 +385,11 @@ CO_API int co_log_reader_run(struct co_log_reader *r, co_log_data_fn *data,
 
 	r->data = data;
 	r->arg = arg;
-	for (size_t i = 0; rc == CO_OK && i < r->n; i++)
+	for (size_t i = 0; rc == CO_OK && i < r->n; i++) {
+		r->logs[i]->run_end = -1;
 		if (!r->logs[i]->failed)
 			rc = request(r, m, r->logs[i]);
+	}
 	/* The pieces of one log are asked for one at a time, in order. */
 	while (rc == CO_OK && (got = co_http_multi_next(m, &tag, &resp, &status)) == 1) {
 		struct reader_log *l = tag;
@@ -401,6 +405,16 @@ CO_API int co_log_reader_run(struct co_log_reader *r, co_log_data_fn *data,
 		} else {
 			if (len)
 				data(arg, l->tag, bytes, len);
+			/*
+			 * A run reads a log up to the size it had at its first piece:
+			 * a log that grows as fast as it is read (or a worker that
+			 * says so) does not keep the run going for ever; a follower
+			 * reads the rest in its next run.
+			 */
+			if (!l->cursor.tailing && l->run_end < 0)
+				l->run_end = l->cursor.total;
+			if (more && !l->cursor.tailing && l->cursor.offset >= l->run_end)
+				more = false;
 			if (more)
 				rc = request(r, m, l);
 		}

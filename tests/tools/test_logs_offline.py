@@ -488,6 +488,113 @@ def test_bundle_leaves_out_a_planted_event_log_larger_than_allowed(servers, isol
     assert members[f"{APP}/eventlog/{name}"] == b'{"Event":"x"}\n'    # the history server's
 
 
+def test_bundle_leaves_out_a_planted_driver_log_larger_than_allowed(servers, isolated, tmp_path):
+    # the driver-log dir is everyone's too: a sparse file under the
+    # application's driver-log name is not copied whole into the bundle
+    dl = tmp_path / "driver-logs"
+    dl.mkdir()
+    name = f"eventlog_v2_{APP}/events_1_{APP}"
+    master = history_server(servers, history_zip({name: b'{"Event":"x"}\n'}))
+    env = {**master.env, "SC_EVENTS_DIR": str(tmp_path / "none"),
+           "SC_DRIVER_LOG_DIR": str(dl), "SC_EXTRACT_MAX_SIZE": "1M"}
+    (dl / f"{APP}_driver.log").write_bytes(b"Traceback\n")
+    out = tmp_path / "small.tar"
+    run("sc-logs", "-o", out, APP, timeout=60, env=env)
+    assert bundle_members(out)[f"{APP}/driver.log"] == b"Traceback\n"
+    with open(dl / f"{APP}_driver.log", "wb") as f:
+        f.truncate(2 << 30)
+    out = tmp_path / "bundle.tar"
+    proc = run("sc-logs", "-o", out, APP, timeout=60, env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert out.stat().st_size < 1 << 20, proc.stderr
+    assert "not collected: driver log: the file's 2147483648 bytes are more than the " \
+        "1048576 left of the limit (extract_max_size)" in proc.stderr
+    members = bundle_members(out)
+    assert f"{APP}/driver.log" not in members
+    assert members[f"{APP}/eventlog/{name}"] == b'{"Event":"x"}\n'
+    manifest = json.loads(members[f"{APP}/MANIFEST.json"])
+    assert [m for m in manifest["missing"] if m.startswith("driver log: ")], manifest
+
+
+def test_tail_of_a_driver_log_looks_back_no_further_than_a_workers(servers, isolated, tmp_path):
+    # a sparse file of 64 MiB with three lines: the last 3 lines are looked
+    # for in its last 16 MiB only, which are printed, not the whole file
+    dl = tmp_path / "driver-logs"
+    dl.mkdir()
+    with open(dl / f"{APP}_driver.log", "wb") as f:
+        f.write(b"first\n")
+        f.seek((64 << 20) - 6)
+        f.write(b"\nlast\n")
+    master = history_server(servers, b"")
+    env = {**master.env, "SC_EVENTS_DIR": str(tmp_path / "none"), "SC_DRIVER_LOG_DIR": str(dl)}
+    proc = run("sc-logs", "--tail", "1", "--no-prefix", APP, env=env, timeout=60)
+    assert proc.stdout == "last\n", proc.stderr
+    proc = run("sc-logs", "--tail", "3", "--no-prefix", APP, env=env, timeout=60)
+    assert proc.stdout.endswith("\nlast\n"), proc.stderr
+    assert "first" not in proc.stdout
+    assert len(proc.stdout) < (17 << 20), len(proc.stdout)  # long lines are cut in pieces
+
+
+@pytest.mark.parametrize("follow", [[], ["-f"]])
+def test_a_log_that_grows_as_fast_as_it_is_read_is_read_to_its_size_at_first(servers, isolated,
+                                                                              follow):
+    # each reply says the log has grown by another 1000 bytes: a read is of
+    # the log as it was at its first piece, and ends; following, the master
+    # is asked between reads, and says the application has ended
+    def answer(h, q, n):
+        start = int(q.get("offset", 0))
+        head = f"==== Bytes {start}-{start + 1000} of {start + 2000} of /work/{APP}/0/stderr ====\n"
+        h.send(200, head.encode() + b"x" * 999 + b"\n", "text/plain")
+    wk = stub_worker(servers, answer)
+    wk.number = 0
+    master = cluster(servers, wk)
+    proc = run("sc-logs", "--no-prefix", *follow, APP, env=master.env, timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    pieces = 2 if not follow else 4     # following: once more after the master's answer
+    assert proc.stdout == ("x" * 999 + "\n") * pieces
+    assert len(wk.log_requests) == pieces
+
+
+def test_follow_of_a_driver_the_master_forgets_reads_its_log_once_more(servers, isolated):
+    # a driver no longer listed has ended: its log is read once more, its
+    # last line (without a newline) printed, and sc-logs exits 0
+    driver = "driver-20260101000000-0000"
+    log = b"line one\nline two without end"
+
+    def answer(h, q, n):
+        start = int(q.get("offset", 0))
+        end = len(log) if start == 0 else start
+        head = f"==== Bytes {start}-{end} of {len(log)} of /work/{driver}/stderr ====\n"
+        h.send(200, head.encode() + log[start:end], "text/plain")
+    wk = stub_worker(servers, answer)
+    calls = []
+
+    def master(h):
+        calls.append(h.path)
+        doc = master_doc(workers=[dict(worker(wk.url, "worker-0"), port=1000)])
+        if len(calls) == 1:
+            doc["activedrivers"] = [{"id": driver, "state": "RUNNING", "worker": "worker-0"}]
+        h.send(200, json.dumps(doc).encode())
+    proc = run("sc-logs", "-f", "--no-prefix", "--driver", driver, env=servers(master).env,
+               timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "line one\nline two without end\n"
+    assert len(wk.log_requests) == 2
+
+
+def test_log_lines_reach_a_terminal_without_their_control_characters(servers, isolated):
+    # anyone can register a worker, and its log is what it says: on a
+    # terminal its escapes are shown as '?', tabs kept; on a pipe, as they are
+    from test_masters_offline import on_a_terminal
+    log = "x\x1b]52;c;b3duZWQ=\x07\x1b[2J\u009b2J\tend\x00\r\n".encode()
+    master, _ = one_worker(servers, log)
+    env = {**master.env, "SC_EVENTS_DIR": "/nonexistent"}
+    shown = on_a_terminal(["sc-logs", "--no-prefix", APP], env)
+    assert shown == "x?]52;c;b3duZWQ=??[2J?2J\tend??\n", repr(shown)
+    proc = run("sc-logs", "--no-prefix", APP, env=env)
+    assert "\x1b]52;c;b3duZWQ=\x07\x1b[2J\u009b2J\tend\x00" in proc.stdout, repr(proc.stdout)
+
+
 def test_a_worker_state_larger_than_a_document_is_refused(servers, isolated):
     # a worker's /json/ is parsed whole, and its tree takes some twenty
     # times its text: more than 8 MiB of it is not read

@@ -290,6 +290,15 @@ def test_kill_with_no_alive_master_is_75(masters):
     assert not [r for m in (m1, m2) for r in m.requests if r[0] == "POST"]
 
 
+@pytest.mark.parametrize("args", [[APP], ["--driver", DRIVER], ["-f", APP]])
+def test_logs_with_no_alive_master_is_75(masters, args):
+    # a standby knows no application yet: that is no answer, not "unknown"
+    m1, m2 = masters("STANDBY"), masters("STANDBY")
+    proc = run("sc-logs", *args, env=group_env(m1, m2))
+    assert proc.returncode == 75, proc.stderr
+    assert proc.stderr == f"sc-logs: no master is ALIVE ({m1.url}: STANDBY)\n"
+
+
 def test_rest_kill_falls_over_from_a_standby(masters):
     m1, m2 = masters("STANDBY"), masters("ALIVE")
     env = group_env(m1, m2)
