@@ -377,8 +377,7 @@ static void password_from_env(struct kc_opts *o)
 	char buf[4096];
 	size_t n = 0;
 	ssize_t r;
-	struct stat sb;
-	int fd, flags;
+	int fd, rc;
 
 	if (co_kafka_props_get(o->props, "sasl.password"))
 		return;
@@ -392,15 +391,8 @@ static void password_from_env(struct kc_opts *o)
 	if (fd < 0)
 		die(errno == EACCES ? CO_ENOPERM : CO_EIO, "SC_KAFKA_PASSWORD_FILE %s: %s", path,
 		    strerror(errno));
-	if (fstat(fd, &sb) != 0)
-		die(CO_EIO, "SC_KAFKA_PASSWORD_FILE %s: %s", path, strerror(errno));
-	if (!S_ISREG(sb.st_mode))
-		die(CO_EDATA, "SC_KAFKA_PASSWORD_FILE %s: not a regular file", path);
-	if (sb.st_size > PASSWORD_FILE_MAX)
-		die(CO_EDATA, "SC_KAFKA_PASSWORD_FILE %s: larger than 1 MiB, too large for a "
-		    "password file", path);
-	if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
-		die(CO_EIO, "SC_KAFKA_PASSWORD_FILE %s: %s", path, strerror(errno));
+	if ((rc = co_small_file_check(o->ctx, fd, path, PASSWORD_FILE_MAX, "password file")))
+		die(rc, "SC_KAFKA_PASSWORD_FILE %s", co_ctx_error(o->ctx));
 	/* The first line is all that is used: the first 4 KiB are read. */
 	while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) != 0) {
 		if (r < 0 && errno == EINTR)

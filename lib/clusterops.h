@@ -119,6 +119,16 @@ const char *co_config_file(const struct co_ctx *ctx);
 char *co_spark_master_host(struct co_ctx *ctx, const char *master_url);
 
 /*
+ * A small file the user names (a configuration, property or password
+ * file), opened with O_NONBLOCK as fd: CO_OK once it is known to be a
+ * regular file of at most max bytes, and O_NONBLOCK is cleared. A FIFO in
+ * its place cannot hold the run, nor /dev/zero fill memory. CO_EDATA
+ * ("not a regular file", or too large for a what), or CO_EIO.
+ */
+int co_small_file_check(struct co_ctx *ctx, int fd, const char *path, int64_t max,
+			const char *what);
+
+/*
  * in, with the user name and password of every URL in it
  * ("scheme://user:password@host") shown as "***", into out (at most size
  * bytes, NUL included): what a message may say of a URL.

@@ -394,8 +394,8 @@ static int read_file(struct co_ctx *ctx, const char *path, FILE *fp)
 		lineno++;
 		/* a file that grows while it is read is bounded too */
 		if ((total += (size_t)n) > CONFIG_MAX) {
-			rc = co_err(ctx, CO_EDATA, "%s: larger than a configuration file may be "
-				    "(1 MiB)", path);
+			rc = co_err(ctx, CO_EDATA, "%s: larger than 1 MiB, too large for a "
+				    "configuration file", path);
 			break;
 		}
 		if (memchr(line, '\0', (size_t)n)) {
@@ -441,22 +441,18 @@ static int read_file(struct co_ctx *ctx, const char *path, FILE *fp)
  */
 static FILE *open_config(struct co_ctx *ctx, const char *path, int *rc)
 {
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	struct stat sb;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	FILE *fp;
 
 	if (fd < 0) {
 		*rc = co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > CONFIG_MAX) {
-		*rc = co_err(ctx, CO_EDATA, "%s: %s", path, S_ISREG(sb.st_mode)
-			     ? "larger than a configuration file may be (1 MiB)"
-			     : "not a regular file");
+	if ((*rc = co_small_file_check(ctx, fd, path, CONFIG_MAX, "configuration file"))) {
 		close(fd);
 		return NULL;
 	}
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 || !(fp = fdopen(fd, "r"))) {
+	if (!(fp = fdopen(fd, "r"))) {
 		*rc = co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
 		close(fd);
 		return NULL;

@@ -2,9 +2,13 @@
 /* The context: error messages and lifetime of what the library caches. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "internal.h"
@@ -128,6 +132,24 @@ CO_API void co_mask_credentials(const char *in, char *out, size_t size)
 		in = at;	/* the '@' and the host follow */
 	}
 	out[o] = '\0';
+}
+
+CO_API int co_small_file_check(struct co_ctx *ctx, int fd, const char *path, int64_t max,
+				const char *what)
+{
+	struct stat sb;
+	int flags;
+
+	if (fstat(fd, &sb) != 0)
+		return co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return co_err(ctx, CO_EDATA, "%s: not a regular file", path);
+	if (sb.st_size > max)
+		return co_err(ctx, CO_EDATA, "%s: larger than %" PRId64 " MiB, too large for a %s",
+			      path, max >> 20, what);
+	if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+		return co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
+	return CO_OK;
 }
 
 int co_err(struct co_ctx *ctx, int status, const char *fmt, ...)

@@ -497,28 +497,15 @@ CO_API int co_kafka_props_parse(struct co_ctx *ctx, struct co_kafka_props *props
 CO_API int co_kafka_props_read_file(struct co_ctx *ctx, struct co_kafka_props *props,
 				    const char *path)
 {
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY), flags, rc;
-	struct stat sb;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY), rc;
 	char *text = NULL;
 	size_t len = 0;
 	ssize_t n;
 
 	if (fd < 0)
 		return co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &sb) != 0) {
-		rc = co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
+	if ((rc = co_small_file_check(ctx, fd, path, CO_KAFKA_PROPS_FILE_MAX, "property file")))
 		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		rc = co_err(ctx, CO_EDATA, "%s: not a regular file", path);
-		goto out;
-	}
-	if (sb.st_size > CO_KAFKA_PROPS_FILE_MAX)
-		goto too_large;
-	if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
-		rc = co_err(ctx, CO_EIO, "%s: %s", path, strerror(errno));
-		goto out;
-	}
 	/* One byte more than allowed: a file that grew since fstat is seen. */
 	text = malloc(CO_KAFKA_PROPS_FILE_MAX + 1);
 	if (!text) {
