@@ -516,7 +516,7 @@ static void bundle_driver_log(struct bundle *b, struct sources *srcs)
 		}
 		if (got == 0)	/* truncated meanwhile: what is there is taken */
 			break;
-		if (write(b->scratch, buf, (size_t)got) != got)
+		if (co_write_all(b->scratch, buf, (size_t)got) != 0)
 			die(CO_EIO, "%s: temporary file: %s", b->output, strerror(errno));
 		pos += got;
 	}

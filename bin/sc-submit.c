@@ -1080,32 +1080,11 @@ static void driver_log_close(struct co_ctx *ctx, const struct control *ctl,
 	close(dl->dirfd);
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {	/* an inherited non-blocking fd */
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-
-			poll(&pfd, 1, 1000);
-			continue;
-		}
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static void driver_log_write(struct driver_log *dl, const char *buf, size_t len)
 {
 	if (dl->fd < 0 || dl->failed)
 		return;
-	if (write_all(dl->fd, buf, len) != 0) {
+	if (co_write_all(dl->fd, buf, len) != 0) {
 		dl->failed = true;
 		warnmsg("driver log %s/%s: %s; no more of the output is kept in it", dl->dir,
 			dl->tmpname, strerror(errno));
@@ -1150,7 +1129,7 @@ static void relay_read(struct co_ctx *ctx, const struct control *ctl, struct rel
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
-	if (n <= 0 || write_all(r->out, buf, (size_t)n) != 0) {
+	if (n <= 0 || co_write_all(r->out, buf, (size_t)n) != 0) {
 		if (n > 0)
 			driver_log_write(dl, buf, (size_t)n);
 		if (r->scan && r->used) {

@@ -118,6 +118,9 @@ const char *co_config_file(const struct co_ctx *ctx);
  */
 char *co_spark_master_host(struct co_ctx *ctx, const char *master_url);
 
+/* All of data written to fd, whatever write(2) takes at a time: 0, or -1 and errno. */
+int co_write_all(int fd, const void *data, size_t len);
+
 /*
  * A small file the user names (a configuration, property or password
  * file), opened with O_NONBLOCK as fd: CO_OK once it is known to be a

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -432,22 +431,6 @@ CO_API int co_log_reader_run(struct co_log_reader *r, co_log_data_fn *data,
 
 /* ---- one log into an archive ------------------------------------------- */
 
-/* All of data into fd, whatever write(2) takes at a time. */
-static int write_fully(struct co_ctx *ctx, int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return co_err(ctx, CO_EIO, "temporary file: %s", strerror(errno));
-		data += n;
-		len -= (size_t)n;
-	}
-	return CO_OK;
-}
-
 CO_API int co_worker_log_copy(struct co_ctx *ctx, const struct co_worker_log_id *id, int fd,
 			      uint64_t *left, char **first_url, int64_t *size)
 {
@@ -480,7 +463,8 @@ CO_API int co_worker_log_copy(struct co_ctx *ctx, const struct co_worker_log_id 
 			url = NULL;
 		}
 		if (rc == CO_OK)
-			rc = write_fully(ctx, fd, data, len);
+			rc = co_write_all(fd, data, len) == 0 ? CO_OK
+			     : co_err(ctx, CO_EIO, "temporary file: %s", strerror(errno));
 		co_http_response_clear(&resp);
 		free(url);
 	}
