@@ -42,6 +42,33 @@ static void close_stdout(void)
 	}
 }
 
+/*
+ * A standard descriptor the caller left closed (`cmd <&-`, `>&-`, some
+ * service managers) would be taken by the next file or socket opened: a
+ * download, the bundle, librdkafka's wake-up pipe or a connection to a
+ * broker would then be read as the tool's input or receive its output.
+ * Each closed one is taken first, the wrong way round (as gnulib's stdopen
+ * does): standard input by /dev/full for writing, standard output and
+ * error by /dev/null for reading, so that the tool's own reads and writes
+ * still fail, as they would have, with EBADF.
+ */
+static void std_fds_open(void)
+{
+	for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+		int got;
+
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* the lower ones are open, so open() returns fd itself */
+		got = open(fd == STDIN_FILENO ? "/dev/full" : "/dev/null",
+			   fd == STDIN_FILENO ? O_WRONLY : O_RDONLY);
+		if (got < 0 && fd == STDIN_FILENO)
+			got = open("/dev/null", O_WRONLY);
+		if (got != fd)
+			_exit(CO_EIO);	/* nowhere to say it, nothing to take its place */
+	}
+}
+
 struct co_ctx *tool_ctx;
 
 /* A configuration that could not be read: said once the options are. */
@@ -52,6 +79,7 @@ struct co_ctx *tool_init(const char *name)
 {
 	struct co_ctx *ctx;
 
+	std_fds_open();
 	program_name = name;
 	opterr = 0;	/* tool_common_option() words the complaint */
 	atexit(close_stdout);

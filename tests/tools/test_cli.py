@@ -3,6 +3,7 @@ import ctypes.util
 import json
 import os
 import re
+import socket
 import subprocess
 import time
 
@@ -518,3 +519,47 @@ def test_a_library_that_cannot_be_loaded_is_named_with_status_70(tmp_path, fake)
     assert proc.returncode == 70, proc.stderr
     assert why in proc.stderr, proc.stderr
     assert proc.stdout == ""
+
+
+# ---- closed standard descriptors: nothing the tool opens takes their place ---
+
+
+@pytest.mark.parametrize("name, args", [
+    ("sc-status", ["--wait=20"]),
+    ("kcat-lite", ["-C", "-t", "t", "-m", "20"]),
+    ("kcat-lite", ["-P", "-t", "t", "-m", "20"]),
+])
+def test_closed_standard_descriptors_are_not_reused(name, args, tmp_path):
+    # With 0, 1 and 2 closed, the next files and sockets opened took their
+    # numbers: librdkafka's wake-up pipe became kcat-lite's input or output
+    # (and a broker's socket could have); a master's socket sc-status's.
+    # They are held by /dev/full and /dev/null, opened so that the tool's
+    # own reads and writes fail as on a closed descriptor.
+    (tmp_path / "empty.conf").write_text("")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    env = {**os.environ, "SC_MASTER": f"spark://127.0.0.1:{port}",
+           "SC_MASTER_UI": f"http://127.0.0.1:{port}", "SC_TIMEOUT": "20",
+           "SC_BROKERS": f"127.0.0.1:{port}", "HOME": str(tmp_path), "SC_CONFIG": str(tmp_path / "empty.conf")}
+    proc = subprocess.Popen(["sh", "-c", 'exec "$@" <&- >&- 2>&-', "sh", tool(name), *args],
+                            env=env)
+    try:
+        listener.settimeout(15)
+        conn, _ = listener.accept()  # the tool is past its start: it connects
+        fds = {fd: os.readlink(f"/proc/{proc.pid}/fd/{fd}") for fd in (0, 1, 2)}
+        conn.close()
+    finally:
+        proc.kill()
+        proc.wait()
+        listener.close()
+    assert fds == {0: "/dev/full", 1: "/dev/null", 2: "/dev/null"}, fds
+
+
+def test_closed_stdout_still_fails_the_write(tmp_path):
+    # /dev/null opened for reading: the report is still lost, and said so
+    proc = subprocess.run(["sh", "-c", 'exec "$@" >&-', "sh", tool("sc-status"), "--help"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 74
+    assert "write error: Bad file descriptor" in proc.stderr

@@ -518,3 +518,18 @@ def test_broker_down_not_restarted_counts_undelivered(brokers, tmp_path):
     seqs = produced_numbers(brokers, t)
     assert len(seqs) == len(set(seqs)), "duplicated messages"
     assert delivered <= len(seqs) <= delivered + uncertain
+
+
+def test_closed_stdin_is_an_input_error_not_a_pipe(brokers):
+    # With standard input closed, librdkafka's wake-up pipe took descriptor
+    # 0 and the producer read it as its input: bytes meant for librdkafka,
+    # or "Resource temporarily unavailable" from a pipe it never opened. A
+    # closed input is now what it is, a read error.
+    topic = topic_name()
+    kafka_topic_create(brokers, topic, 1)
+    proc = subprocess.run(["sh", "-c", 'exec "$@" <&-', "sh", tool("kcat-lite"),
+                           "-b", brokers, "-P", "-t", topic],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 74, proc.stderr
+    assert "standard input: Bad file descriptor" in proc.stderr
+    assert end_offset(brokers, topic) == 0
