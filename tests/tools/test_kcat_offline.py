@@ -76,6 +76,36 @@ def test_query_in_range_is_taken(home, arg):
     assert proc.returncode == 69, proc.stderr
 
 
+@pytest.mark.parametrize("option, value, expected", [
+    ("-p", " 5", "an integer from -1 to 2147483647"),
+    ("-p", "+5", "an integer from -1 to 2147483647"),
+    ("-p", "5 ", "an integer from -1 to 2147483647"),
+    ("-p", "-0", "an integer from -1 to 2147483647"),
+    ("-p", "-2", "an integer from -1 to 2147483647"),
+    ("-p", "0x5", "an integer from -1 to 2147483647"),
+    ("-p", "", "an integer from -1 to 2147483647"),
+    ("-c", " 5", "an integer from 1 to"),
+    ("-c", "+5", "an integer from 1 to"),
+    ("-c", "-1", "an integer from 1 to"),
+    ("-m", " 1", "a number of seconds"),
+    ("-m", "+1", "a number of seconds"),
+    ("-m", "1e0", "a number of seconds"),
+    ("-m", "0x1", "a number of seconds"),
+    ("-m", "-0", "a number of seconds"),
+    ("-m", "inf", "a number of seconds"),
+])
+def test_numeric_options_take_digits_only(home, option, value, expected):
+    proc = run("kcat-lite", "-C", "-t", "x", option, value, *UNREACHABLE)
+    assert_usage(proc, "kcat-lite", f"invalid {option} '{value}': expected {expected}")
+
+
+@pytest.mark.parametrize("args", [["-p", "-1"], ["-p", "0"], ["-p", "2147483647"],
+                                  ["-c", "1"], ["-c", "007"], ["-m", "2.5"], ["-m", "3"]])
+def test_numeric_options_in_range_are_taken(home, args):
+    proc = run("kcat-lite", "-C", "-t", "x", *UNREACHABLE, *args, "-X", "dump")
+    assert proc.returncode == 0, proc.stderr
+
+
 @pytest.mark.parametrize("args, name", [
     (["-X", "schema.registry.basic.auth.user.info=alice:SEKRET", "-s", "avro"],
      "schema.registry.basic.auth.user.info"),
