@@ -156,8 +156,10 @@ static void add_header(struct kc_opts *o, char *arg)
 	struct kc_header *h;
 	char *eq = strchr(arg, '=');
 
+	/* Without the argument, as kcat and as -X: the value may be a secret
+	 * (a token in an Authorization header). */
 	if (eq == arg || !*arg)
-		usage_error("-H '%s': expected NAME=VALUE or NAME", arg);
+		usage_error("-H: the header name is empty: expected NAME=VALUE or NAME");
 	if (eq)
 		*eq = '\0';
 	h = realloc(o->headers, (o->n_headers + 1) * sizeof(*h));

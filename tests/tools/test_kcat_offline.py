@@ -106,6 +106,13 @@ def test_numeric_options_in_range_are_taken(home, args):
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.parametrize("arg", ["=SEKRET", "=", ""])
+def test_an_empty_header_name_is_usage_error_without_the_value(home, arg):
+    proc = run("kcat-lite", "-P", "-t", "x", "-H", arg, *UNREACHABLE)
+    assert "SEKRET" not in proc.stderr
+    assert_usage(proc, "kcat-lite", "-H: the header name is empty")
+
+
 @pytest.mark.parametrize("args, name", [
     (["-X", "schema.registry.basic.auth.user.info=alice:SEKRET", "-s", "avro"],
      "schema.registry.basic.auth.user.info"),
