@@ -149,6 +149,51 @@ def test_bad_property_in_a_file_is_bad_data_at_its_line(home, monkeypatch, line,
     assert proc.stdout == ""
 
 
+# librdkafka takes these as they are set and refuses them only when the
+# client is made.
+REFUSED_AT_CREATION = [
+    ("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=NOSUCH\n",
+     "Unsupported SASL mechanism: NOSUCH"),
+    ("fetch.max.bytes=1000\nmessage.max.bytes=100000\n",
+     "`fetch.max.bytes` must be >= `message.max.bytes`"),
+]
+
+
+@pytest.mark.parametrize("text, why", REFUSED_AT_CREATION)
+@pytest.mark.parametrize("how", ["-F", "KCAT_CONFIG", "~/.config/kcat.conf"])
+def test_a_file_refused_at_the_clients_creation_is_named(home, monkeypatch, text, why, how):
+    path = home / ".config" / "kcat.conf"
+    path.parent.mkdir()
+    path.write_text("client.id=me\n" + text)
+    args = []
+    if how == "-F":
+        args = ["-F", str(path)]
+    elif how == "KCAT_CONFIG":
+        monkeypatch.setenv("KCAT_CONFIG", str(path))
+    proc = run("kcat-lite", "-C", "-t", "x", *args, *UNREACHABLE)
+    assert proc.returncode == 65, proc.stderr
+    assert proc.stderr == f"kcat-lite: {path}: {why}\n"
+
+
+@pytest.mark.parametrize("text, why", REFUSED_AT_CREATION)
+def test_the_same_from_the_command_line_stays_a_usage_error(home, tmp_path, text, why):
+    # A property file that plays no part in it is not blamed.
+    conf = tmp_path / "client.properties"
+    conf.write_text("client.id=me\n")
+    xs = [a for line in text.splitlines() for a in ("-X", line)]
+    proc = run("kcat-lite", "-C", "-t", "x", "-F", conf, *xs, *UNREACHABLE)
+    assert_usage(proc, "kcat-lite", why)
+    assert str(conf) not in proc.stderr
+
+
+def test_a_file_and_the_command_line_refused_together_is_a_usage_error(home, tmp_path):
+    conf = tmp_path / "client.properties"
+    conf.write_text("sasl.mechanism=NOSUCH\n")
+    proc = run("kcat-lite", "-C", "-t", "x", "-F", conf, "-X", "security.protocol=SASL_PLAINTEXT",
+               *UNREACHABLE)
+    assert_usage(proc, "kcat-lite", "Unsupported SASL mechanism: NOSUCH")
+
+
 def config_file_env(home, how, path):
     """The arguments, environment and name in messages that make kcat-lite
     read `path` as `how` says."""
