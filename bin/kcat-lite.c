@@ -90,10 +90,10 @@ static noreturn void usage(void)
 	       "\n"
 	       "Exit status: 0 success; 1 some message not delivered, a transaction\n"
 	       "not committed, or an unknown topic; 64 usage; 65 malformed input, a bad\n"
-	       "line in a property file, or a message -s cannot decode; 69 brokers or\n"
-	       "the schema registry unreachable, or all brokers lost; 74 I/O error;\n"
-	       "76 the schema registry answered something other than a schema;\n"
-	       "77 authentication refused; see clusterops(7).\n",
+	       "line or properties librdkafka refuses in a property file, or a message\n"
+	       "-s cannot decode; 69 brokers or the schema registry unreachable, or all\n"
+	       "brokers lost; 74 I/O error; 76 the schema registry answered something\n"
+	       "other than a schema; 77 authentication refused; see clusterops(7).\n",
 	       program_name, DEFAULT_METADATA_TIMEOUT_S);
 	exit(CO_OK);
 }
@@ -156,8 +156,10 @@ static void add_header(struct kc_opts *o, char *arg)
 	struct kc_header *h;
 	char *eq = strchr(arg, '=');
 
+	/* Without the argument, as kcat and as -X: the value may be a secret
+	 * (a token in an Authorization header). */
 	if (eq == arg || !*arg)
-		usage_error("-H '%s': expected NAME=VALUE or NAME", arg);
+		usage_error("-H: the header name is empty: expected NAME=VALUE or NAME");
 	if (eq)
 		*eq = '\0';
 	h = realloc(o->headers, (o->n_headers + 1) * sizeof(*h));
@@ -327,6 +329,7 @@ static void read_default_conf(struct kc_opts *o)
 	struct co_kafka_props *file = co_kafka_props_new();
 	const char *path = getenv("KCAT_CONFIG"), *home = getenv("HOME");
 	char buf[PATH_MAX];
+	int rc;
 
 	if (!file)
 		die(CO_ESOFTWARE, "out of memory");
@@ -352,12 +355,9 @@ static void read_default_conf(struct kc_opts *o)
 	}
 	if (path && o->verbose >= 1)
 		warnmsg("properties read from %s", path);
-	for (size_t i = 0; i < co_kafka_props_count(file); i++) {
-		const char *name = co_kafka_props_name(file, i);
-
-		if (!co_kafka_props_get(o->props, name))
-			add_prop(o, name, co_kafka_props_value(file, i));
-	}
+	/* With the file they came from, for an error librdkafka gives later. */
+	if ((rc = co_kafka_props_merge(o->ctx, o->props, file)))
+		die_ctx(o->ctx, rc);
 	co_kafka_props_free(file);
 }
 
@@ -569,9 +569,74 @@ void kc_message_written(const struct kc_opts *o)
 		fflush(stdout);
 }
 
+/* For the trial client of refused_file, which warns that it has no brokers. */
+static void no_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	(void)level;
+	(void)fac;
+	(void)buf;
+}
+
+/*
+ * Some configurations librdkafka refuses only when the client is made (a
+ * SASL mechanism it lacks, properties that contradict each other), in a
+ * message that names no file. The property file whose properties, alone,
+ * make the same client fail with the same message is the one at fault:
+ * returned, for the caller to name. Otherwise (NULL) the command line
+ * is, or the command line and the file together. The trial client has no
+ * brokers, so it connects nowhere; it is made only after a failure.
+ */
+static const char *refused_file(const struct kc_opts *o, rd_kafka_type_t type,
+				const char *errstr)
+{
+	size_t n = co_kafka_props_count(o->props);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *file = co_kafka_props_origin(o->props, i), *f;
+		rd_kafka_conf_t *conf;
+		rd_kafka_t *rk;
+		char why[512];
+		size_t j;
+
+		for (j = 0; file && j < i; j++)
+			if ((f = co_kafka_props_origin(o->props, j)) && strcmp(f, file) == 0)
+				break;
+		if (!file || j < i)
+			continue;	/* not from a file, or that file was tried */
+		if (!(conf = rd_kafka_conf_new()))
+			return NULL;
+		rd_kafka_conf_set_log_cb(conf, no_log);
+		for (j = i; j < n; j++) {
+			const char *name = co_kafka_props_name(o->props, j);
+
+			if (!(f = co_kafka_props_origin(o->props, j)) || strcmp(f, file) ||
+			    strcmp(name, "bootstrap.servers") == 0 ||
+			    strcmp(name, "metadata.broker.list") == 0)
+				continue;
+			if (rd_kafka_conf_set(conf, name, co_kafka_props_value(o->props, j), why,
+					      sizeof(why)) != RD_KAFKA_CONF_OK)
+				break;
+		}
+		if (j < n) {
+			rd_kafka_conf_destroy(conf);
+			continue;
+		}
+		if ((rk = rd_kafka_new(type, conf, why, sizeof(why)))) {
+			rd_kafka_destroy(rk);
+			continue;
+		}
+		rd_kafka_conf_destroy(conf);
+		if (strcmp(why, errstr) == 0)
+			return file;
+	}
+	return NULL;
+}
+
 rd_kafka_t *kc_client_new(struct kc_opts *o, rd_kafka_type_t type, rd_kafka_conf_t *conf)
 {
 	char errstr[512];
+	const char *file;
 	rd_kafka_t *rk;
 
 	if (o->dump_conf) {
@@ -580,11 +645,24 @@ rd_kafka_t *kc_client_new(struct kc_opts *o, rd_kafka_type_t type, rd_kafka_conf
 		exit(CO_OK);
 	}
 	rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
-	if (!rk) {
-		rd_kafka_conf_destroy(conf);
-		usage_error("%s", errstr);
+	if (rk)
+		return rk;
+	rd_kafka_conf_destroy(conf);
+	file = refused_file(o, type, errstr);
+	/* As co_kafka_conf_new does: a secret value is not repeated. */
+	for (size_t i = 0; i < co_kafka_props_count(o->props); i++) {
+		const char *name = co_kafka_props_name(o->props, i);
+		const char *value = co_kafka_props_value(o->props, i);
+
+		if (co_kafka_property_secret(name) && *value && strstr(errstr, value))
+			snprintf(errstr, sizeof(errstr), "property %s: invalid value (not shown)",
+				 name);
 	}
-	return rk;
+	/* A file's contents are bad data, as a line librdkafka refuses as it
+	 * is read; -X is a usage error. */
+	if (file)
+		die(CO_EDATA, "%s: %s", file, errstr);
+	usage_error("%s", errstr);
 }
 
 void kc_client_destroy(rd_kafka_t *rk)

@@ -402,12 +402,16 @@ void print_version(void)
 
 double parse_seconds_or_die(const char *arg, const char *option)
 {
+	size_t digits = strspn(arg, "0123456789.");
 	char *end;
 	double v;
 
 	errno = 0;
 	v = strtod(arg, &end);
-	if (errno || end == arg || *end || !isfinite(v) || v < 0 || v > 7 * 86400)
+	/* digits only: strtod would take leading blanks, a sign, an exponent,
+	 * hex and "inf" */
+	if (errno || end == arg || (size_t)(end - arg) != digits || *end || !isfinite(v) ||
+	    v > 7 * 86400)
 		usage_error("invalid %s '%s': expected a number of seconds", option, arg);
 	return v;
 }
@@ -449,15 +453,22 @@ bad:
 
 long parse_long_or_die(const char *arg, const char *option, long min, long max)
 {
+	/* Decimal digits, after a '-' only for a negative number the range
+	 * holds (-p -1): strtol alone would take leading blanks and a '+'. */
+	const char *d = min < 0 && *arg == '-' ? arg + 1 : arg;
 	char *end;
 	long v;
 
+	if (!isdigit((unsigned char)*d))
+		goto bad;
 	errno = 0;
 	v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v < min || v > max)
-		usage_error("invalid %s '%s': expected an integer from %ld to %ld",
-			    option, arg, min, max);
+	if (errno || *end || v < min || v > max || (d != arg && v == 0))
+		goto bad;
 	return v;
+bad:
+	usage_error("invalid %s '%s': expected an integer from %ld to %ld", option, arg, min,
+		    max);
 }
 
 /* The pid in a lock file, or 0 when it holds something else. */

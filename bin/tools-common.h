@@ -79,7 +79,11 @@ void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Number parsers that die with a usage error naming the option. */
+/*
+ * Number parsers that die with a usage error naming the option and the
+ * value. They take decimal digits only: no blanks, no '+', no exponent, no
+ * hex; a '-' only before a negative integer that min allows.
+ */
 double parse_seconds_or_die(const char *arg, const char *option);
 /* "90", "90s", "30m", "12h", "7d": seconds (a bare number is seconds). */
 double parse_duration_or_die(const char *arg, const char *option);

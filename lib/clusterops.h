@@ -689,6 +689,15 @@ int co_kafka_props_read_file(struct co_ctx *ctx, struct co_kafka_props *props,
 size_t co_kafka_props_count(const struct co_kafka_props *props);
 const char *co_kafka_props_name(const struct co_kafka_props *props, size_t i);
 const char *co_kafka_props_value(const struct co_kafka_props *props, size_t i);
+/*
+ * Where the i-th property came from: the origin co_kafka_props_parse() was
+ * given (co_kafka_props_read_file()'s path), or NULL when it was set
+ * otherwise; setting a property again sets where it came from too.
+ */
+const char *co_kafka_props_origin(const struct co_kafka_props *props, size_t i);
+/* The properties of src that dst lacks, set in dst with their origins. */
+int co_kafka_props_merge(struct co_ctx *ctx, struct co_kafka_props *dst,
+			 const struct co_kafka_props *src);
 /* Value of name, or NULL. Owned by props. */
 const char *co_kafka_props_get(const struct co_kafka_props *props, const char *name);
 /* Whether a property's value is a secret: never shown in a message or a dump. */

@@ -27,6 +27,7 @@ struct co_kafka_props {
 	size_t n, cap;
 	char **names;
 	char **values;
+	char **origins;		/* the file each came from, or NULL */
 };
 
 CO_API struct co_kafka_props *co_kafka_props_new(void)
@@ -41,26 +42,35 @@ CO_API void co_kafka_props_free(struct co_kafka_props *props)
 	for (size_t i = 0; i < props->n; i++) {
 		free(props->names[i]);
 		free(props->values[i]);
+		free(props->origins[i]);
 	}
 	free(props->names);
 	free(props->values);
+	free(props->origins);
 	free(props);
 }
 
-CO_API int co_kafka_props_set(struct co_ctx *ctx, struct co_kafka_props *props,
-			      const char *name, const char *value)
+/* Set name, which came from the file origin (NULL: not from a file). */
+static int props_set(struct co_ctx *ctx, struct co_kafka_props *props, const char *name,
+		     const char *value, const char *origin)
 {
-	char *n, *v;
+	char *n, *v, *o = NULL;
 
 	if (!*name)
 		return co_err(ctx, CO_EUSAGE, "empty property name");
+	if (origin && !(o = strdup(origin)))
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
 	for (size_t i = 0; i < props->n; i++) {
 		if (strcmp(props->names[i], name) == 0) {
 			v = strdup(value);
-			if (!v)
+			if (!v) {
+				free(o);
 				return co_err(ctx, CO_ESOFTWARE, "out of memory");
+			}
 			free(props->values[i]);
 			props->values[i] = v;
+			free(props->origins[i]);
+			props->origins[i] = o;
 			return CO_OK;
 		}
 	}
@@ -68,13 +78,16 @@ CO_API int co_kafka_props_set(struct co_ctx *ctx, struct co_kafka_props *props,
 		size_t cap = props->cap ? props->cap * 2 : 8;
 		char **pn = realloc(props->names, cap * sizeof(*pn));
 
-		if (!pn)
+		if (pn)
+			props->names = pn;
+		if (pn && (pn = realloc(props->values, cap * sizeof(*pn))))
+			props->values = pn;
+		if (pn && (pn = realloc(props->origins, cap * sizeof(*pn))))
+			props->origins = pn;
+		if (!pn) {
+			free(o);
 			return co_err(ctx, CO_ESOFTWARE, "out of memory");
-		props->names = pn;
-		pn = realloc(props->values, cap * sizeof(*pn));
-		if (!pn)
-			return co_err(ctx, CO_ESOFTWARE, "out of memory");
-		props->values = pn;
+		}
 		props->cap = cap;
 	}
 	n = strdup(name);
@@ -82,11 +95,31 @@ CO_API int co_kafka_props_set(struct co_ctx *ctx, struct co_kafka_props *props,
 	if (!n || !v) {
 		free(n);
 		free(v);
+		free(o);
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
 	}
 	props->names[props->n] = n;
 	props->values[props->n] = v;
+	props->origins[props->n] = o;
 	props->n++;
+	return CO_OK;
+}
+
+CO_API int co_kafka_props_set(struct co_ctx *ctx, struct co_kafka_props *props,
+			      const char *name, const char *value)
+{
+	return props_set(ctx, props, name, value, NULL);
+}
+
+CO_API int co_kafka_props_merge(struct co_ctx *ctx, struct co_kafka_props *dst,
+				const struct co_kafka_props *src)
+{
+	int rc;
+
+	for (size_t i = 0; i < src->n; i++)
+		if (!co_kafka_props_get(dst, src->names[i]) &&
+		    (rc = props_set(ctx, dst, src->names[i], src->values[i], src->origins[i])))
+			return rc;
 	return CO_OK;
 }
 
@@ -228,8 +261,8 @@ static int jaas_convert(struct co_ctx *ctx, struct co_kafka_props *props, const 
 	else if (!have_user || !have_pass)
 		rc = co_err(ctx, CO_EDATA, "%s:%d: sasl.jaas.config: no username or password",
 			    origin, lineno);
-	else if (!(rc = co_kafka_props_set(ctx, props, "sasl.username", user)))
-		rc = co_kafka_props_set(ctx, props, "sasl.password", pass);
+	else if (!(rc = props_set(ctx, props, "sasl.username", user, origin)))
+		rc = props_set(ctx, props, "sasl.password", pass, origin);
 	explicit_bzero(pass, sizeof(pass));
 	return rc;
 }
@@ -270,7 +303,7 @@ static int props_set_from_file(struct co_ctx *ctx, struct co_kafka_props *props,
 		value = "none";
 	if ((rc = file_prop_check(ctx, scratch, name, value, origin, lineno)))
 		return rc;
-	return co_kafka_props_set(ctx, props, name, value);
+	return props_set(ctx, props, name, value, origin);
 }
 
 /* White space as java.util.Properties has it. */
@@ -550,6 +583,11 @@ CO_API const char *co_kafka_props_name(const struct co_kafka_props *props, size_
 CO_API const char *co_kafka_props_value(const struct co_kafka_props *props, size_t i)
 {
 	return i < props->n ? props->values[i] : NULL;
+}
+
+CO_API const char *co_kafka_props_origin(const struct co_kafka_props *props, size_t i)
+{
+	return i < props->n ? props->origins[i] : NULL;
 }
 
 CO_API const char *co_kafka_props_get(const struct co_kafka_props *props,

@@ -47,6 +47,23 @@ def test_bad_configuration_flag_is_usage_error(args, why):
     assert_usage(run("sc-status", *args), "sc-status", why)
 
 
+@pytest.mark.parametrize("argv", [
+    ["sc-status", "--workers", "+2"],
+    ["sc-status", "--wait= 1"],
+    ["sc-kill", "--wait", "1e1"],
+    ["sc-fetch", "--jobs", "+4"],
+    ["sc-fetch", "--retries", " 1"],
+    ["sc-events-prune", "--keep", " 3"],
+    ["sc-events-prune", "--lock-wait", "0x1"],
+    ["sc-logs", "--tail", "+5"],
+])
+def test_numeric_flags_take_digits_only(argv):
+    # strtol and strtod alone take leading blanks, a sign, an exponent, hex.
+    option, _, value = argv[1].partition("=")
+    value = value or argv[2]
+    assert_usage(run(*argv), argv[0], f"invalid {option} '{value}'")
+
+
 @pytest.mark.parametrize("argv, why", [
     (["sc-kill"], "nothing to kill"),
     (["sc-kill", "--all", "app-1"], "--all is only meaningful with --name"),

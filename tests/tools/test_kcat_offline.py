@@ -76,6 +76,43 @@ def test_query_in_range_is_taken(home, arg):
     assert proc.returncode == 69, proc.stderr
 
 
+@pytest.mark.parametrize("option, value, expected", [
+    ("-p", " 5", "an integer from -1 to 2147483647"),
+    ("-p", "+5", "an integer from -1 to 2147483647"),
+    ("-p", "5 ", "an integer from -1 to 2147483647"),
+    ("-p", "-0", "an integer from -1 to 2147483647"),
+    ("-p", "-2", "an integer from -1 to 2147483647"),
+    ("-p", "0x5", "an integer from -1 to 2147483647"),
+    ("-p", "", "an integer from -1 to 2147483647"),
+    ("-c", " 5", "an integer from 1 to"),
+    ("-c", "+5", "an integer from 1 to"),
+    ("-c", "-1", "an integer from 1 to"),
+    ("-m", " 1", "a number of seconds"),
+    ("-m", "+1", "a number of seconds"),
+    ("-m", "1e0", "a number of seconds"),
+    ("-m", "0x1", "a number of seconds"),
+    ("-m", "-0", "a number of seconds"),
+    ("-m", "inf", "a number of seconds"),
+])
+def test_numeric_options_take_digits_only(home, option, value, expected):
+    proc = run("kcat-lite", "-C", "-t", "x", option, value, *UNREACHABLE)
+    assert_usage(proc, "kcat-lite", f"invalid {option} '{value}': expected {expected}")
+
+
+@pytest.mark.parametrize("args", [["-p", "-1"], ["-p", "0"], ["-p", "2147483647"],
+                                  ["-c", "1"], ["-c", "007"], ["-m", "2.5"], ["-m", "3"]])
+def test_numeric_options_in_range_are_taken(home, args):
+    proc = run("kcat-lite", "-C", "-t", "x", *UNREACHABLE, *args, "-X", "dump")
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("arg", ["=SEKRET", "=", ""])
+def test_an_empty_header_name_is_usage_error_without_the_value(home, arg):
+    proc = run("kcat-lite", "-P", "-t", "x", "-H", arg, *UNREACHABLE)
+    assert "SEKRET" not in proc.stderr
+    assert_usage(proc, "kcat-lite", "-H: the header name is empty")
+
+
 @pytest.mark.parametrize("args, name", [
     (["-X", "schema.registry.basic.auth.user.info=alice:SEKRET", "-s", "avro"],
      "schema.registry.basic.auth.user.info"),
@@ -110,6 +147,51 @@ def test_bad_property_in_a_file_is_bad_data_at_its_line(home, monkeypatch, line,
     assert proc.stderr.startswith(f"kcat-lite: {path}:3: {why}"), proc.stderr
     assert "--help" not in proc.stderr
     assert proc.stdout == ""
+
+
+# librdkafka takes these as they are set and refuses them only when the
+# client is made.
+REFUSED_AT_CREATION = [
+    ("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=NOSUCH\n",
+     "Unsupported SASL mechanism: NOSUCH"),
+    ("fetch.max.bytes=1000\nmessage.max.bytes=100000\n",
+     "`fetch.max.bytes` must be >= `message.max.bytes`"),
+]
+
+
+@pytest.mark.parametrize("text, why", REFUSED_AT_CREATION)
+@pytest.mark.parametrize("how", ["-F", "KCAT_CONFIG", "~/.config/kcat.conf"])
+def test_a_file_refused_at_the_clients_creation_is_named(home, monkeypatch, text, why, how):
+    path = home / ".config" / "kcat.conf"
+    path.parent.mkdir()
+    path.write_text("client.id=me\n" + text)
+    args = []
+    if how == "-F":
+        args = ["-F", str(path)]
+    elif how == "KCAT_CONFIG":
+        monkeypatch.setenv("KCAT_CONFIG", str(path))
+    proc = run("kcat-lite", "-C", "-t", "x", *args, *UNREACHABLE)
+    assert proc.returncode == 65, proc.stderr
+    assert proc.stderr == f"kcat-lite: {path}: {why}\n"
+
+
+@pytest.mark.parametrize("text, why", REFUSED_AT_CREATION)
+def test_the_same_from_the_command_line_stays_a_usage_error(home, tmp_path, text, why):
+    # A property file that plays no part in it is not blamed.
+    conf = tmp_path / "client.properties"
+    conf.write_text("client.id=me\n")
+    xs = [a for line in text.splitlines() for a in ("-X", line)]
+    proc = run("kcat-lite", "-C", "-t", "x", "-F", conf, *xs, *UNREACHABLE)
+    assert_usage(proc, "kcat-lite", why)
+    assert str(conf) not in proc.stderr
+
+
+def test_a_file_and_the_command_line_refused_together_is_a_usage_error(home, tmp_path):
+    conf = tmp_path / "client.properties"
+    conf.write_text("sasl.mechanism=NOSUCH\n")
+    proc = run("kcat-lite", "-C", "-t", "x", "-F", conf, "-X", "security.protocol=SASL_PLAINTEXT",
+               *UNREACHABLE)
+    assert_usage(proc, "kcat-lite", "Unsupported SASL mechanism: NOSUCH")
 
 
 def config_file_env(home, how, path):

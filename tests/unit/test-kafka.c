@@ -204,6 +204,38 @@ static void test_props(void)
 	co_ctx_free(ctx);
 }
 
+/* Each property knows the file it came from, until it is set again. */
+static void test_props_origin(void)
+{
+	static const char file[] = "client.id=a\nsasl.jaas.config=org.apache.kafka.common."
+				   "security.plain.PlainLoginModule required username=u "
+				   "password=p;\n";
+	struct co_ctx *ctx = co_ctx_new();
+	struct co_kafka_props *p = co_kafka_props_new(), *q = co_kafka_props_new();
+
+	CHECK_INT(co_kafka_props_add_arg(ctx, p, "linger.ms=7"), CO_OK);
+	CHECK_INT(co_kafka_props_parse(ctx, p, file, sizeof(file) - 1, "f.conf"), CO_OK);
+	CHECK_INT(co_kafka_props_count(p), 4);
+	CHECK(co_kafka_props_origin(p, 0) == NULL);
+	CHECK_STR(co_kafka_props_origin(p, 1), "f.conf");
+	CHECK_STR(co_kafka_props_name(p, 3), "sasl.password");
+	CHECK_STR(co_kafka_props_origin(p, 3), "f.conf");
+	CHECK(co_kafka_props_origin(p, 4) == NULL);
+	CHECK_INT(co_kafka_props_add_arg(ctx, p, "client.id=b"), CO_OK);
+	CHECK(co_kafka_props_origin(p, 1) == NULL);
+	/* A merge keeps what dst has, and the origins of what it adds. */
+	CHECK_INT(co_kafka_props_add_arg(ctx, q, "sasl.username=v"), CO_OK);
+	CHECK_INT(co_kafka_props_merge(ctx, q, p), CO_OK);
+	CHECK_INT(co_kafka_props_count(q), 4);
+	CHECK_STR(co_kafka_props_get(q, "sasl.username"), "v");
+	CHECK(co_kafka_props_origin(q, 0) == NULL);
+	CHECK_STR(co_kafka_props_name(q, 3), "sasl.password");
+	CHECK_STR(co_kafka_props_origin(q, 3), "f.conf");
+	co_kafka_props_free(p);
+	co_kafka_props_free(q);
+	co_ctx_free(ctx);
+}
+
 /* A property file as java.util.Properties reads it. */
 static void test_props_java(void)
 {
@@ -293,6 +325,7 @@ int main(void)
 	test_json_read();
 	test_json_read_bad_base64();
 	test_props();
+	test_props_origin();
 	test_props_java();
 	return CHECK_DONE();
 }
