@@ -367,6 +367,43 @@ static void txn_end(struct producer *pr, bool interrupted)
 	}
 }
 
+/*
+ * The producer, idempotent unless told otherwise. Idempotence is
+ * kcat-lite's default, not the user's choice: when what the user set
+ * cannot go with it (acks=1, retries=0, more than 5 requests in flight,
+ * which librdkafka refuses as it makes the client), the producer is made
+ * without it, as the Java client does, and says so; the user's settings
+ * are not refused for a default they never asked for.
+ * --no-idempotence leaves librdkafka's (and so kcat's) settings.
+ */
+static rd_kafka_t *producer_new(struct kc_opts *o, rd_kafka_conf_t *conf)
+{
+	rd_kafka_conf_t *without;
+	char errstr[512];
+	rd_kafka_t *rk;
+
+	if (co_kafka_props_get(o->props, "enable.idempotence") || o->no_idempotence)
+		return kc_client_new(o, RD_KAFKA_PRODUCER, conf);
+	without = rd_kafka_conf_dup(conf);
+	if (!without)
+		die(CO_ESOFTWARE, "out of memory");
+	if (rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr)))
+		die(CO_ESOFTWARE, "enable.idempotence: %s", errstr);
+	rk = kc_client_try(o, RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (rk) {
+		rd_kafka_conf_destroy(without);
+		return rk;
+	}
+	if (!strstr(errstr, "enable.idempotence")) {
+		rd_kafka_conf_destroy(without);
+		kc_client_refused(o, RD_KAFKA_PRODUCER, conf, errstr);
+	}
+	rd_kafka_conf_destroy(conf);
+	if (!o->quiet)
+		warnmsg("producing without idempotence: %s", errstr);
+	return kc_client_new(o, RD_KAFKA_PRODUCER, without);
+}
+
 int kc_produce(struct kc_opts *o)
 {
 	struct producer pr = { .o = o };
@@ -375,10 +412,6 @@ int kc_produce(struct kc_opts *o)
 	char errstr[256];
 	bool interrupted;
 
-	/* --no-idempotence leaves librdkafka's (and so kcat's) settings. */
-	if (!co_kafka_props_get(o->props, "enable.idempotence") && !o->no_idempotence &&
-	    rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr)))
-		die(CO_ESOFTWARE, "enable.idempotence: %s", errstr);
 	if (!co_kafka_props_get(o->props, "queue.buffering.max.kbytes") &&
 	    rd_kafka_conf_set(conf, "queue.buffering.max.kbytes", PRODUCER_QUEUE_KBYTES, errstr,
 			      sizeof(errstr)))
@@ -407,7 +440,7 @@ int kc_produce(struct kc_opts *o)
 	}
 	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
 	rd_kafka_conf_set_opaque(conf, &pr);
-	pr.rk = kc_client_new(o, RD_KAFKA_PRODUCER, conf);
+	pr.rk = producer_new(o, conf);
 	md = kc_metadata(o, pr.rk, o->topics[0], false);
 	rd_kafka_metadata_destroy(md);
 	pr.rkt = rd_kafka_topic_new(pr.rk, o->topics[0], NULL);

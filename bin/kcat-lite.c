@@ -633,20 +633,34 @@ static const char *refused_file(const struct kc_opts *o, rd_kafka_type_t type,
 	return NULL;
 }
 
-rd_kafka_t *kc_client_new(struct kc_opts *o, rd_kafka_type_t type, rd_kafka_conf_t *conf)
+rd_kafka_t *kc_client_try(struct kc_opts *o, rd_kafka_type_t type, rd_kafka_conf_t *conf,
+			  char *errstr, size_t size)
 {
-	char errstr[512];
-	const char *file;
-	rd_kafka_t *rk;
-
 	if (o->dump_conf) {
 		dump_conf(conf);
 		rd_kafka_conf_destroy(conf);
 		exit(CO_OK);
 	}
-	rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+	return rd_kafka_new(type, conf, errstr, size);
+}
+
+rd_kafka_t *kc_client_new(struct kc_opts *o, rd_kafka_type_t type, rd_kafka_conf_t *conf)
+{
+	char errstr[512];
+	rd_kafka_t *rk = kc_client_try(o, type, conf, errstr, sizeof(errstr));
+
 	if (rk)
 		return rk;
+	kc_client_refused(o, type, conf, errstr);
+}
+
+noreturn void kc_client_refused(struct kc_opts *o, rd_kafka_type_t type, rd_kafka_conf_t *conf,
+				const char *why)
+{
+	char errstr[512];
+	const char *file;
+
+	snprintf(errstr, sizeof(errstr), "%s", why);
 	rd_kafka_conf_destroy(conf);
 	file = refused_file(o, type, errstr);
 	/* As co_kafka_conf_new does: a secret value is not repeated. */

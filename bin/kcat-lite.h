@@ -71,6 +71,14 @@ extern bool kc_connected;
 void kc_message_written(const struct kc_opts *o);
 /* Create the client; dies with a message on failure. */
 rd_kafka_t *kc_client_new(struct kc_opts *o, rd_kafka_type_t type, rd_kafka_conf_t *conf);
+/* The same, but a refusal is left to the caller: NULL, the reason in
+ * errstr and conf still the caller's (for kc_client_refused()). */
+rd_kafka_t *kc_client_try(struct kc_opts *o, rd_kafka_type_t type, rd_kafka_conf_t *conf,
+			  char *errstr, size_t size);
+/* Report why librdkafka refused the client (naming the file it came
+ * from when it did), free conf and exit: 65 for a file, else 64. */
+noreturn void kc_client_refused(struct kc_opts *o, rd_kafka_type_t type, rd_kafka_conf_t *conf,
+				const char *why);
 /* The configuration every mode starts from: toolkit + -X/-F, callbacks. */
 rd_kafka_conf_t *kc_conf_new(struct kc_opts *o);
 /* Destroy the client and wait for librdkafka's threads to end. */

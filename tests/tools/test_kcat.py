@@ -533,3 +533,25 @@ def test_closed_stdin_is_an_input_error_not_a_pipe(brokers):
     assert proc.returncode == 74, proc.stderr
     assert "standard input: Bad file descriptor" in proc.stderr
     assert end_offset(brokers, topic) == 0
+
+
+def test_settings_that_exclude_idempotence_produce_without_it(brokers, tmp_path):
+    # Idempotence is kcat-lite's default, not the user's choice: a file
+    # written for kcat or a Java client with acks=1 (or retries=0) was
+    # refused, "acks must be set to all when enable.idempotence is true".
+    # The producer is now made without it, as the Java client does, and
+    # says so; asked for in so many words, the clash is still an error.
+    topic = topic_name()
+    props = tmp_path / "client.properties"
+    props.write_text("acks=1\n")
+    proc = kc("-b", brokers, "-P", "-t", topic, "-F", props, input=b"a\nb\n", check=0)
+    err = proc.stderr.decode()
+    assert "producing without idempotence" in err and "acks" in err, err
+    assert [m["payload"] for m in consume_json(brokers, topic)] == ["a", "b"]
+    proc = kc("-b", brokers, "-P", "-t", topic, "-q", "-X", "retries=0", input=b"c\n", check=0)
+    assert proc.stderr == b""
+    assert [m["payload"] for m in consume_json(brokers, topic)] == ["a", "b", "c"]
+    proc = kc("-b", brokers, "-P", "-t", topic, "-X", "enable.idempotence=true",
+              "-X", "acks=1", input=b"d\n")
+    assert_usage(proc, "kcat-lite", "acks")
+    assert len(consume_json(brokers, topic)) == 3
