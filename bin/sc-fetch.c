@@ -4,7 +4,7 @@
  * resumable, verified against SHA-256 digests and renamed into place only
  * when complete; optionally unpack archives. The transfers themselves are
  * co_fetch_run()'s; this file decides what to fetch, keeps the lock file,
- * shows progress and reports.
+ * removes what runs killed outright left, shows progress and reports.
  */
 #include "config.h"
 
@@ -578,6 +578,74 @@ static int open_dir_or_die(const char *dir)
 	return fd;
 }
 
+struct leftover_dir {
+	const struct control *ctl;
+	const char *dir;	/* the directory, for messages */
+};
+
+static void leftover_seen(void *arg, const char *name, int err)
+{
+	const struct leftover_dir *ld = arg;
+
+	if (err)
+		warnmsg("%s/%s: left by an interrupted run, cannot be removed: %s", ld->dir, name,
+			strerror(err));
+	else if (!ld->ctl->quiet)
+		warnmsg("%s/%s: left by an interrupted run: removed", ld->dir, name);
+}
+
+/*
+ * A run killed outright (SIGKILL, a crash, a power cut) while it unpacked
+ * an archive leaves its hidden temporary tree, which may hold gigabytes;
+ * each such run another. Before anything is fetched (the space may be
+ * needed), the trees left for each archive to unpack are removed: only
+ * those the extractor itself names for that directory, of this user's,
+ * that no run still holds (see co_archive_remove_leftovers()). The
+ * directory is reached beneath dir without following links: one on the
+ * way means nothing there is ours. Cannot remove one: a warning, not the
+ * file's failure.
+ */
+static void remove_leftovers(struct co_ctx *ctx, const struct control *ctl)
+{
+	int rootfd = -1;
+
+	for (size_t i = 0; i < ctl->todo.n; i++) {
+		const struct entry *e = &ctl->todo.v[i];
+		struct leftover_dir ld = { .ctl = ctl };
+		char *rel, *slash, *path;
+		const char *base;
+		int dfd;
+
+		if (!e->extract)
+			continue;
+		if (rootfd < 0)
+			rootfd = open_dir_or_die(ctl->dir);
+		rel = co_archive_stem(e->name);
+		if (!rel)
+			die(CO_ESOFTWARE, "out of memory");
+		slash = strrchr(rel, '/');
+		if (slash) {
+			*slash = '\0';
+			base = slash + 1;
+			dfd = open_beneath(rootfd, rel, O_RDONLY | O_DIRECTORY);
+			path = xasprintf("%s/%s", ctl->dir, rel);
+		} else {
+			base = rel;
+			dfd = rootfd;
+			path = xstrdup(ctl->dir);
+		}
+		ld.dir = path;
+		if (dfd >= 0 && co_archive_remove_leftovers(ctx, dfd, base, leftover_seen, &ld))
+			warnmsg("%s: %s", path, co_ctx_error(ctx));
+		if (dfd >= 0 && dfd != rootfd)
+			close(dfd);
+		free(path);
+		free(rel);
+	}
+	if (rootfd >= 0)
+		close(rootfd);
+}
+
 /* Without touching the network: what is already here, and right, is skipped. */
 static void check_present(struct co_ctx *ctx, struct control *ctl)
 {
@@ -887,6 +955,7 @@ int main(int argc, char **argv)
 	resolve_targets(&ctl);
 	read_lock(&ctl);
 	make_dirs(ctl.dir, true);
+	remove_leftovers(ctx, &ctl);
 	check_present(ctx, &ctl);
 	fetch_missing(ctx, &ctl);
 	extract_archives(ctx, &ctl);
