@@ -733,25 +733,33 @@ out:
  * counted here first, the same way, a header at a time: both the count
  * declared and the headers there are must be within extract_max_members.
  */
-static int check_zip_directory(struct co_ctx *ctx, const char *archive_path,
+static int check_zip_directory(struct co_ctx *ctx, int fd, const char *archive_path,
 			       const struct co_extract_limits *lim)
 {
 	static const unsigned char filtered[][4] = {
 		{ 0x1f, 0x8b }, { 0x28, 0xb5, 0x2f, 0xfd }, { 'B', 'Z', 'h' },
 		{ 0xfd, '7', 'z', 'X' },
 	};
-	FILE *fp = fopen(archive_path, "rbe");
 	unsigned char head[4], h[46];
 	uint64_t declared = 0, counted = 0;
 	struct stat st;
 	off_t start;
-	int rc = CO_OK, c;
+	int rc = CO_OK, c, dup_fd;
 	uint32_t window = 0;
+	FILE *fp;
 
-	if (!fp)
-		return CO_OK;	/* the reader says why */
-	if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 22 ||
-	    fread(head, 1, sizeof(head), fp) != sizeof(head))
+	/* Only a regular file is seekable, and read by the seekable reader. */
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 22)
+		return CO_OK;
+	/* A stream of its own, on a duplicate: the caller rewinds fd after. */
+	dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	fp = dup_fd >= 0 ? fdopen(dup_fd, "rb") : NULL;
+	if (!fp) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return CO_OK;	/* the reader says why, if it cannot read it either */
+	}
+	if (fseeko(fp, 0, SEEK_SET) != 0 || fread(head, 1, sizeof(head), fp) != sizeof(head))
 		goto out;
 	/* a compressed stream is read as a stream: never by the seekable reader */
 	for (size_t i = 0; i < sizeof(filtered) / sizeof(filtered[0]); i++)
@@ -793,8 +801,8 @@ out:
 	return rc;
 }
 
-/* Unpack every member into root, a fresh empty directory. */
-static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root)
+/* Unpack every member of the archive open as fd into root, a fresh empty directory. */
+static int unpack(struct co_ctx *ctx, int fd, const char *archive_path, const char *root)
 {
 	struct archive *in = co_archive_reader_new();
 	struct archive *out = archive_write_disk_new();
@@ -817,13 +825,19 @@ static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root
 	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_TIME |
 				       ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 				       ARCHIVE_EXTRACT_SECURE_SYMLINKS);
-	rc = check_zip_directory(ctx, archive_path, &lim);
+	rc = check_zip_directory(ctx, fd, archive_path, &lim);
 	if (rc)
 		goto out;
-	if (archive_read_open_filename(in, archive_path, 256 << 10) != ARCHIVE_OK) {
+	/* From its first byte, whatever the check (or the caller) read; a pipe cannot seek. */
+	if (lseek(fd, 0, SEEK_SET) != 0 && errno != ESPIPE) {
+		rc = co_err(ctx, CO_EIO, "%s: %s", archive_path, strerror(errno));
+		goto out;
+	}
+	/* fd stays the caller's: libarchive does not close it */
+	if (archive_read_open_fd(in, fd, 256 << 10) != ARCHIVE_OK) {
 		int err = archive_errno(in);
 
-		rc = co_err(ctx, err == ENOENT || err == EACCES ? write_status(err) : CO_EDATA,
+		rc = co_err(ctx, err == EACCES || err == EIO ? write_status(err) : CO_EDATA,
 			    "%s: %s", archive_path, archive_error_string(in));
 		goto out;
 	}
@@ -964,8 +978,9 @@ static int make_tree(struct co_ctx *ctx, int parentfd, char *tmp, int *treefd)
 		      "%s: %s", tmp, strerror(err));
 }
 
-CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
-			      const char *dest, unsigned flags)
+/* co_archive_extract(), the archive open as fd. */
+static int extract(struct co_ctx *ctx, int fd, const char *archive_path, const char *dest,
+		   unsigned flags)
 {
 	char *copy = strdup(dest);
 	char *slash, *tmp = NULL, *parent = NULL;
@@ -1016,7 +1031,7 @@ CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
 		release_stop_signals(&guard);
 		goto out;
 	}
-	rc = unpack(ctx, archive_path, tmp);
+	rc = unpack(ctx, fd, archive_path, tmp);
 	if (rc == CO_OK && stop_signal)
 		rc = stopped(ctx, archive_path);	/* not swapped in, then */
 	/* mkdtemp's 0700 would hide the tree from Spark workers of other users. */
@@ -1050,5 +1065,24 @@ out:
 	free(tmp);
 	free(parent);
 	free(copy);
+	return rc;
+}
+
+CO_API int co_archive_extract_fd(struct co_ctx *ctx, int fd, const char *archive_path,
+				 const char *dest, unsigned flags)
+{
+	return extract(ctx, fd, archive_path, dest, flags);
+}
+
+CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
+			      const char *dest, unsigned flags)
+{
+	int fd = open(archive_path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return co_err(ctx, errno == ENOENT || errno == EACCES ? write_status(errno)
+			      : CO_EDATA, "%s: %s", archive_path, strerror(errno));
+	rc = extract(ctx, fd, archive_path, dest, flags);
+	close(fd);
 	return rc;
 }

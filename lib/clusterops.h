@@ -934,6 +934,17 @@ int co_archive_extract(struct co_ctx *ctx, const char *archive, const char *dest
 		       unsigned flags);
 
 /*
+ * co_archive_extract() of an archive already open as fd, read from its
+ * first byte; fd stays open, at an offset of no meaning. For a caller that
+ * opened the archive itself, beneath a directory it trusts and without
+ * following links, and checked that it is the file it means: a name
+ * swapped meanwhile cannot make it read another. archive names it in
+ * messages.
+ */
+int co_archive_extract_fd(struct co_ctx *ctx, int fd, const char *archive, const char *dest,
+			  unsigned flags);
+
+/*
  * What co_archive_extract() runs left behind in dirfd, where they unpacked
  * into the directory name (a single component), when they could not clean
  * up (killed with SIGKILL, a crash, a power cut): the directories named

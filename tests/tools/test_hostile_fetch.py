@@ -753,6 +753,55 @@ def test_another_users_tree_is_not_touched(tmp_path, out):
     assert (out / "books" / "carroll.txt").read_bytes() == b"carroll\n"
 
 
+# ---- item: the archive unpacked is the one checked
+
+
+def evil_tar_gz():
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        info = tarfile.TarInfo("evil.txt")
+        info.size = 5
+        t.addfile(info, io.BytesIO(b"evil\n"))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("outcome,swap", [("skipped", "symlink"), ("skipped", "other-file"),
+                                          ("fetched", "symlink")])
+def test_an_archive_swapped_after_its_check_is_not_unpacked(stub, tmp_path, out, outcome, swap):
+    """Between the check of books.tar.gz (its digest, or its fetch) and its
+    unpacking, the other transfer gives a neighbour time to swap it for a
+    link to an archive elsewhere, or for another file: neither is read."""
+    good = books_tar_gz()
+    url = source(tmp_path, "books.tar.gz", good)
+    evil = tmp_path / "evil.tar.gz"
+    evil.write_bytes(evil_tar_gz())
+    if outcome == "skipped":
+        (out / "books.tar.gz").write_bytes(good)
+    target = out / "books.tar.gz"
+
+    def swap_then_answer(h):
+        deadline = time.monotonic() + 10
+        while not (target.is_file() and not target.is_symlink()):   # in place, fetched
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        if swap == "symlink":
+            os.symlink(evil, out / ".swap")
+        else:
+            (out / ".swap").write_bytes(evil.read_bytes())
+        os.replace(out / ".swap", target)
+        h.send(200, b"a,b\n", ctype="text/csv")
+    stub.behaviour = swap_then_answer
+    other = f"http://127.0.0.1:{stub.server_address[1]}/other.csv"
+    proc = fetch("-j", "1", "-d", out, "-m",
+                 manifest(tmp_path, f"{url} sha256={sha(good)} extract", other))
+    assert not (out / "books").exists(), sorted(p.name for p in (out / "books").iterdir())
+    assert proc.returncode == 75, proc.stderr
+    why = "replaced since its digest was checked" if swap == "other-file" else "symbolic link"
+    assert f"{out}/books.tar.gz: " in proc.stderr and why in proc.stderr
+    assert "not unpacked" in proc.stderr
+    assert (out / "other.csv").read_bytes() == b"a,b\n"
+
+
 def send_whole(h, body, cut=False, headers=()):
     """A 200 with all of body; with cut, the connection drops after its
     first 100,000 bytes."""

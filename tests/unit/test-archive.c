@@ -415,6 +415,31 @@ static void test_no_programs(void)
 	co_ctx_free(ctx);
 }
 
+/*
+ * From a descriptor: read from the archive's first byte wherever fd's
+ * offset is, the zip through the seekable reader too; fd stays open.
+ */
+static void test_extract_fd(enum fmt fmt, const char *archive)
+{
+	struct co_ctx *ctx = co_ctx_new();
+	char buf[8];
+	int fd;
+
+	fresh();
+	build(at(archive), fmt, good);
+	fd = open(at(archive), O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0 && read(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf));
+	CHECK_INT(co_archive_extract_fd(ctx, fd, "the archive", at("out"), 0), CO_OK);
+	CHECK_STR(slurp(at("out/data/sub/deep.txt")), "deep\n");
+	CHECK(fcntl(fd, F_GETFD) >= 0);
+	CHECK_INT(co_archive_extract_fd(ctx, fd, "the archive", at("out"), CO_ARCHIVE_REPLACE),
+		  CO_OK);
+	CHECK_STR(slurp(at("out/top.txt")), "top\n");
+	CHECK_INT(entries_besides(archive, "out"), 0);
+	close(fd);
+	co_ctx_free(ctx);
+}
+
 struct seen {
 	char names[8][64];
 	int errs[8];
@@ -518,6 +543,8 @@ int main(void)
 	test_root_mode();
 	test_corrupt();
 	test_no_programs();
+	test_extract_fd(TAR_GZ, "good.tar.gz");
+	test_extract_fd(ZIP, "good.zip");
 	test_leftovers();
 	nftw(workdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(workdir);
