@@ -4,7 +4,7 @@
  * resumable, verified against SHA-256 digests and renamed into place only
  * when complete; optionally unpack archives. The transfers themselves are
  * co_fetch_run()'s; this file decides what to fetch, keeps the lock file,
- * shows progress and reports.
+ * removes what runs killed outright left, shows progress and reports.
  */
 #include "config.h"
 
@@ -45,6 +45,8 @@ struct entry {
 	char *error;
 	uint64_t bytes;
 	char got[CO_SHA256_HEX_LEN + 1];
+	dev_t dev;		/* the file present whose digest is got, when SKIPPED */
+	ino_t ino;
 	double rate;		/* bytes/s, smoothed, for the progress display */
 	uint64_t last_bytes;
 };
@@ -553,6 +555,8 @@ static bool digest_present(struct co_ctx *ctx, const struct control *ctl, int ro
 		return false;
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	e->dev = st.st_dev;	/* what is unpacked must be the file checked */
+	e->ino = st.st_ino;
 	h = co_sha256_new();
 	if (!h)
 		die(CO_ESOFTWARE, "out of memory");
@@ -576,6 +580,74 @@ static int open_dir_or_die(const char *dir)
 	if (fd < 0)
 		die(errno == EACCES ? CO_ENOPERM : CO_EIO, "%s: %s", dir, strerror(errno));
 	return fd;
+}
+
+struct leftover_dir {
+	const struct control *ctl;
+	const char *dir;	/* the directory, for messages */
+};
+
+static void leftover_seen(void *arg, const char *name, int err)
+{
+	const struct leftover_dir *ld = arg;
+
+	if (err)
+		warnmsg("%s/%s: left by an interrupted run, cannot be removed: %s", ld->dir, name,
+			strerror(err));
+	else if (!ld->ctl->quiet)
+		warnmsg("%s/%s: left by an interrupted run: removed", ld->dir, name);
+}
+
+/*
+ * A run killed outright (SIGKILL, a crash, a power cut) while it unpacked
+ * an archive leaves its hidden temporary tree, which may hold gigabytes;
+ * each such run another. Before anything is fetched (the space may be
+ * needed), the trees left for each archive to unpack are removed: only
+ * those the extractor itself names for that directory, of this user's,
+ * that no run still holds (see co_archive_remove_leftovers()). The
+ * directory is reached beneath dir without following links: one on the
+ * way means nothing there is ours. Cannot remove one: a warning, not the
+ * file's failure.
+ */
+static void remove_leftovers(struct co_ctx *ctx, const struct control *ctl)
+{
+	int rootfd = -1;
+
+	for (size_t i = 0; i < ctl->todo.n; i++) {
+		const struct entry *e = &ctl->todo.v[i];
+		struct leftover_dir ld = { .ctl = ctl };
+		char *rel, *slash, *path;
+		const char *base;
+		int dfd;
+
+		if (!e->extract)
+			continue;
+		if (rootfd < 0)
+			rootfd = open_dir_or_die(ctl->dir);
+		rel = co_archive_stem(e->name);
+		if (!rel)
+			die(CO_ESOFTWARE, "out of memory");
+		slash = strrchr(rel, '/');
+		if (slash) {
+			*slash = '\0';
+			base = slash + 1;
+			dfd = open_beneath(rootfd, rel, O_RDONLY | O_DIRECTORY);
+			path = xasprintf("%s/%s", ctl->dir, rel);
+		} else {
+			base = rel;
+			dfd = rootfd;
+			path = xstrdup(ctl->dir);
+		}
+		ld.dir = path;
+		if (dfd >= 0 && co_archive_remove_leftovers(ctx, dfd, base, leftover_seen, &ld))
+			warnmsg("%s: %s", path, co_ctx_error(ctx));
+		if (dfd >= 0 && dfd != rootfd)
+			close(dfd);
+		free(path);
+		free(rel);
+	}
+	if (rootfd >= 0)
+		close(rootfd);
 }
 
 /* Without touching the network: what is already here, and right, is skipped. */
@@ -748,6 +820,48 @@ static void fetch_missing(struct co_ctx *ctx, struct control *ctl)
 	free(items);
 }
 
+/*
+ * The archive to unpack, opened beneath dir as the check of what is present
+ * opened it: not through a symbolic link, nor a FIFO or a device; and when
+ * it was skipped as present, the very file whose digest was checked. By
+ * name, another user of a shared datain could swap it for something else
+ * between that check and this open. -1 with the entry failed.
+ */
+static int open_archive(int rootfd, struct entry *e)
+{
+	const char *since = e->outcome == SKIPPED ? "checked" : "fetched";
+	int fd, err, status = CO_ETEMPFAIL;	/* changed meanwhile: the next run sees */
+	struct stat st;
+	char *msg;
+
+	fd = open_beneath(rootfd, e->name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+	err = errno;
+	if (fd < 0 && (err == ELOOP || err == EXDEV)) {
+		msg = xasprintf("%s: a symbolic link, or one on the way, since it was %s: "
+				"not followed, not unpacked", e->path, since);
+	} else if (fd < 0) {
+		msg = xasprintf("%s: %s", e->path, strerror(err));
+		if (err == EACCES)
+			status = CO_ENOPERM;
+		else if (err != ENOENT && err != ENOTDIR)
+			status = CO_EIO;
+	} else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		msg = xasprintf("%s: not a regular file since it was %s: not unpacked", e->path,
+				since);
+	} else if (e->outcome == SKIPPED && (st.st_dev != e->dev || st.st_ino != e->ino)) {
+		msg = xasprintf("%s: replaced since its digest was checked: not unpacked",
+				e->path);
+	} else {
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+		return fd;
+	}
+	if (fd >= 0)
+		close(fd);
+	fail(e, status, msg);
+	free(msg);
+	return -1;
+}
+
 /* Unpack what was fetched, and what is present but not yet unpacked. */
 static void extract_archives(struct co_ctx *ctx, struct control *ctl)
 {
@@ -764,19 +878,24 @@ static void extract_archives(struct co_ctx *ctx, struct control *ctl)
 		rel = co_archive_stem(e->name);
 		if (!stem || !rel)
 			die(CO_ESOFTWARE, "out of memory");
+		if (rootfd < 0)
+			rootfd = open_dir_or_die(ctl->dir);
 		/* Unpacked before: a directory, not a link to one somewhere else. */
-		if (e->outcome == SKIPPED) {
-			if (rootfd < 0)
-				rootfd = open_dir_or_die(ctl->dir);
+		if (e->outcome == SKIPPED)
 			fd = open_beneath(rootfd, rel, O_RDONLY | O_DIRECTORY);
-		}
 		free(rel);
 		if (fd >= 0) {
 			close(fd);
 			free(stem);
 			continue;
 		}
-		rc = co_archive_extract(ctx, e->path, stem, CO_ARCHIVE_REPLACE);
+		fd = open_archive(rootfd, e);
+		if (fd < 0) {
+			free(stem);
+			continue;
+		}
+		rc = co_archive_extract_fd(ctx, fd, e->path, stem, CO_ARCHIVE_REPLACE);
+		close(fd);
 		if (rc) {
 			/* An archive that is corrupt or unsafe is this file's failure. */
 			fail(e, rc == CO_EDATA ? CO_EFAIL : rc, co_ctx_error(ctx));
@@ -887,6 +1006,7 @@ int main(int argc, char **argv)
 	resolve_targets(&ctl);
 	read_lock(&ctl);
 	make_dirs(ctl.dir, true);
+	remove_leftovers(ctx, &ctl);
 	check_present(ctx, &ctl);
 	fetch_missing(ctx, &ctl);
 	extract_archives(ctx, &ctl);

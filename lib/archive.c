@@ -5,6 +5,11 @@
  * the destination refuse the whole archive. Members are written into a
  * temporary directory beside the destination, which is renamed into place
  * only when the whole archive has been unpacked, and removed otherwise.
+ *
+ * Each temporary directory is held with an exclusive flock(2) for as long
+ * as it is used: a run killed outright (SIGKILL, a crash, a power cut)
+ * leaves its directory behind, and a later run removes such a leftover
+ * only when it can take that lock, so never one that is still in use.
  */
 #include "config.h"
 
@@ -16,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -162,8 +169,11 @@ static bool symlink_stays_inside(const char *member, const char *target)
  * an older version may hold a directory of mode 0555 or 0644, whose
  * entries could not be removed otherwise). Never through a symbolic link:
  * the mode is changed through an O_PATH descriptor of the directory itself.
+ * With mine_only, a directory of another user's is refused (EPERM): in a
+ * leftover, it was put there by someone else, and root would otherwise
+ * empty it.
  */
-static int open_dir_to_empty(int parentfd, const char *name)
+static int open_dir_to_empty(int parentfd, const char *name, bool mine_only)
 {
 	int pfd = openat(parentfd, name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
 	struct stat st;
@@ -171,6 +181,11 @@ static int open_dir_to_empty(int parentfd, const char *name)
 
 	if (pfd < 0)
 		return -1;
+	if (mine_only && (fstat(pfd, &st) != 0 || st.st_uid != geteuid())) {
+		close(pfd);
+		errno = EPERM;
+		return -1;
+	}
 	if (fstat(pfd, &st) == 0 && (st.st_mode & S_IRWXU) != S_IRWXU) {
 		char proc[64];
 
@@ -189,28 +204,27 @@ static int open_dir_to_empty(int parentfd, const char *name)
 	return fd;
 }
 
+static int remove_at(int parentfd, const char *name, bool mine_only);
+
 /*
- * rm -rf name below parentfd, never following links. 0, or the errno of
- * the first failure (the rest is still removed as far as it can be).
+ * Remove every entry of the directory open as fd, never following links.
+ * 0, or the errno of the first failure (the rest is still removed as far
+ * as it can be).
  */
-static int remove_at(int parentfd, const char *name)
+static int remove_entries(int fd, bool mine_only)
 {
-	struct stat st;
 	struct dirent *d;
 	DIR *dir;
-	int fd, err = 0;
+	int dup_fd, err = 0;
 
-	if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-		return errno == ENOENT ? 0 : errno;
-	if (!S_ISDIR(st.st_mode))
-		return unlinkat(parentfd, name, 0) == 0 || errno == ENOENT ? 0 : errno;
-	fd = open_dir_to_empty(parentfd, name);
-	if (fd < 0)
+	/* A DIR stream owns its fd: a duplicate of its own, so fd stays the caller's. */
+	dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dup_fd < 0)
 		return errno;
-	dir = fdopendir(fd);
+	dir = fdopendir(dup_fd);
 	if (!dir) {
 		err = errno;
-		close(fd);
+		close(dup_fd);
 		return err;
 	}
 	while ((errno = 0, d = readdir(dir))) {
@@ -218,22 +232,174 @@ static int remove_at(int parentfd, const char *name)
 
 		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
 			continue;
-		e = remove_at(dirfd(dir), d->d_name);
+		e = remove_at(dirfd(dir), d->d_name, mine_only);
 		if (e && !err)
 			err = e;
 	}
 	if (errno && !err)
 		err = errno;
 	closedir(dir);
+	return err;
+}
+
+/*
+ * rm -rf name below parentfd, never following links. 0, or the errno of
+ * the first failure (the rest is still removed as far as it can be). What
+ * is already gone counts as removed: another run may be removing the same
+ * leftover.
+ */
+static int remove_at(int parentfd, const char *name, bool mine_only)
+{
+	struct stat st;
+	int fd, err;
+
+	if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(parentfd, name, 0) == 0 || errno == ENOENT ? 0 : errno;
+	fd = open_dir_to_empty(parentfd, name, mine_only);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : errno;
+	err = remove_entries(fd, mine_only);
+	close(fd);
 	if (unlinkat(parentfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT && !err)
 		err = errno;
 	return err;
 }
 
-/* rm -rf, never following links: 0, or the errno of a failure. */
-static int remove_tree(const char *path)
+/* Whether name in dirfd is still the file open as fd. */
+static bool still_named(int dirfd, const char *name, int fd)
 {
-	return remove_at(AT_FDCWD, path);
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && fstatat(dirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/*
+ * The temporary tree's name: ".NAME.tmp-" and six letters or digits, which
+ * mkdtemp(3) chooses. A leftover is recognised by exactly this pattern.
+ */
+#define TMP_INFIX ".tmp-"
+#define TMP_RANDOM "XXXXXX"
+
+static bool leftover_name(const char *entry, const char *name)
+{
+	size_t n = strlen(name), i;
+
+	if (entry[0] != '.' || strncmp(entry + 1, name, n) != 0 ||
+	    strncmp(entry + 1 + n, TMP_INFIX, strlen(TMP_INFIX)) != 0)
+		return false;
+	entry += 1 + n + strlen(TMP_INFIX);
+	for (i = 0; entry[i]; i++)
+		if (!((entry[i] >= 'a' && entry[i] <= 'z') || (entry[i] >= 'A' && entry[i] <= 'Z') ||
+		      (entry[i] >= '0' && entry[i] <= '9')))
+			return false;
+	return i == strlen(TMP_RANDOM);
+}
+
+/*
+ * Lock the temporary tree this process has just made as name in parentfd,
+ * for as long as it is used. Between mkdtemp(3) and the lock, another
+ * run's co_archive_remove_leftovers() may take the tree for a leftover:
+ * the lock is then its (EWOULDBLOCK), or the tree is gone once the lock
+ * is had; either way -1 with EAGAIN, and the caller makes another. Where
+ * directories cannot be locked at all (flock(2) over some NFS), the tree
+ * is used unlocked: no leftover cleaner can lock it either, so none
+ * removes it. The descriptor, or -1 and errno.
+ */
+static int claim_tree(int parentfd, const char *name)
+{
+	int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			errno = EAGAIN;
+		return -1;
+	}
+	if ((flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) ||
+	    !still_named(parentfd, name, fd)) {
+		close(fd);
+		errno = EAGAIN;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * A leftover candidate, entry in dirfd: removed when it is a directory of
+ * this user's that no running extraction holds; its contents through the
+ * descriptor locked and checked, the directory itself by name while the
+ * lock is held. -1 when it is left alone (a link, a file, another user's,
+ * in use), else 0 or the errno of a failure to remove it whole.
+ */
+static int remove_leftover(int dirfd, const char *entry)
+{
+	struct stat st;
+	int fd, err;
+
+	/* O_NOFOLLOW: a planted link named like a leftover leads nowhere */
+	fd = openat(dirfd, entry, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || st.st_uid != geteuid() ||
+	    flock(fd, LOCK_EX | LOCK_NB) != 0 || !still_named(dirfd, entry, fd)) {
+		close(fd);
+		return -1;
+	}
+	err = (st.st_mode & S_IRWXU) != S_IRWXU && fchmod(fd, (st.st_mode & 07777) | S_IRWXU) != 0
+	      ? errno : remove_entries(fd, true);
+	if (!err && !still_named(dirfd, entry, fd))
+		err = EEXIST;	/* renamed away meanwhile: whatever has the name is not this */
+	else if (!err && unlinkat(dirfd, entry, AT_REMOVEDIR) != 0 && errno != ENOENT)
+		err = errno;
+	close(fd);
+	return err;
+}
+
+struct leftovers {
+	const char *name;
+	char **v;
+	size_t n;
+};
+
+static int add_leftover(struct co_ctx *ctx, const char *entry, unsigned char d_type, void *arg)
+{
+	struct leftovers *l = arg;
+	char **p;
+
+	(void)d_type;	/* what it is is checked on the descriptor */
+	if (!leftover_name(entry, l->name))
+		return CO_OK;
+	p = co_grow(l->v, l->n, sizeof(*p));
+	if (!p)
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	l->v = p;
+	if (!(l->v[l->n] = strdup(entry)))
+		return co_err(ctx, CO_ESOFTWARE, "out of memory");
+	l->n++;
+	return CO_OK;
+}
+
+CO_API int co_archive_remove_leftovers(struct co_ctx *ctx, int dirfd, const char *name,
+				       co_archive_leftover_fn *fn, void *arg)
+{
+	struct leftovers l = { .name = name };
+	int rc;
+
+	if (!*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return co_err(ctx, CO_EUSAGE, "%s: not a directory name", name);
+	/* Listed first, removed after: the listing does not run over removals. */
+	rc = co_dir_each(ctx, dirfd, "leftovers", add_leftover, &l);
+	for (size_t i = 0; i < l.n; i++) {
+		int err = remove_leftover(dirfd, l.v[i]);
+
+		if (err >= 0 && fn)
+			fn(arg, l.v[i], err);
+		free(l.v[i]);
+	}
+	free(l.v);
+	return rc;
 }
 
 /*
@@ -567,25 +733,33 @@ out:
  * counted here first, the same way, a header at a time: both the count
  * declared and the headers there are must be within extract_max_members.
  */
-static int check_zip_directory(struct co_ctx *ctx, const char *archive_path,
+static int check_zip_directory(struct co_ctx *ctx, int fd, const char *archive_path,
 			       const struct co_extract_limits *lim)
 {
 	static const unsigned char filtered[][4] = {
 		{ 0x1f, 0x8b }, { 0x28, 0xb5, 0x2f, 0xfd }, { 'B', 'Z', 'h' },
 		{ 0xfd, '7', 'z', 'X' },
 	};
-	FILE *fp = fopen(archive_path, "rbe");
 	unsigned char head[4], h[46];
 	uint64_t declared = 0, counted = 0;
 	struct stat st;
 	off_t start;
-	int rc = CO_OK, c;
+	int rc = CO_OK, c, dup_fd;
 	uint32_t window = 0;
+	FILE *fp;
 
-	if (!fp)
-		return CO_OK;	/* the reader says why */
-	if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 22 ||
-	    fread(head, 1, sizeof(head), fp) != sizeof(head))
+	/* Only a regular file is seekable, and read by the seekable reader. */
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 22)
+		return CO_OK;
+	/* A stream of its own, on a duplicate: the caller rewinds fd after. */
+	dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	fp = dup_fd >= 0 ? fdopen(dup_fd, "rb") : NULL;
+	if (!fp) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return CO_OK;	/* the reader says why, if it cannot read it either */
+	}
+	if (fseeko(fp, 0, SEEK_SET) != 0 || fread(head, 1, sizeof(head), fp) != sizeof(head))
 		goto out;
 	/* a compressed stream is read as a stream: never by the seekable reader */
 	for (size_t i = 0; i < sizeof(filtered) / sizeof(filtered[0]); i++)
@@ -627,8 +801,8 @@ out:
 	return rc;
 }
 
-/* Unpack every member into root, a fresh empty directory. */
-static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root)
+/* Unpack every member of the archive open as fd into root, a fresh empty directory. */
+static int unpack(struct co_ctx *ctx, int fd, const char *archive_path, const char *root)
 {
 	struct archive *in = co_archive_reader_new();
 	struct archive *out = archive_write_disk_new();
@@ -651,13 +825,19 @@ static int unpack(struct co_ctx *ctx, const char *archive_path, const char *root
 	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_TIME |
 				       ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 				       ARCHIVE_EXTRACT_SECURE_SYMLINKS);
-	rc = check_zip_directory(ctx, archive_path, &lim);
+	rc = check_zip_directory(ctx, fd, archive_path, &lim);
 	if (rc)
 		goto out;
-	if (archive_read_open_filename(in, archive_path, 256 << 10) != ARCHIVE_OK) {
+	/* From its first byte, whatever the check (or the caller) read; a pipe cannot seek. */
+	if (lseek(fd, 0, SEEK_SET) != 0 && errno != ESPIPE) {
+		rc = co_err(ctx, CO_EIO, "%s: %s", archive_path, strerror(errno));
+		goto out;
+	}
+	/* fd stays the caller's: libarchive does not close it */
+	if (archive_read_open_fd(in, fd, 256 << 10) != ARCHIVE_OK) {
 		int err = archive_errno(in);
 
-		rc = co_err(ctx, err == ENOENT || err == EACCES ? write_status(err) : CO_EDATA,
+		rc = co_err(ctx, err == EACCES || err == EIO ? write_status(err) : CO_EDATA,
 			    "%s: %s", archive_path, archive_error_string(in));
 		goto out;
 	}
@@ -705,35 +885,109 @@ out:
 	return rc;
 }
 
-/* Put the unpacked tree at dest, atomically replacing what is there. */
-static int move_into_place(struct co_ctx *ctx, const char *tmp, const char *dest,
-			   unsigned flags)
+/*
+ * The tree about to be replaced, locked too: once swapped out it bears the
+ * temporary name until it is removed, and another run's leftover cleaner
+ * must not remove it at the same time. Best effort: anyone who can read
+ * the tree can lock it, so one held by someone else (another run replacing
+ * it at the same moment, say) is waited for a second at most, then
+ * replaced without the lock; -1 then, and when it is not a directory.
+ */
+static int lock_replaced(int parentfd, const char *name)
+{
+	const struct timespec pause = { 0, 20 * 1000 * 1000 };
+
+	for (int i = 0; i < 50 && !stop_signal; i++) {
+		int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int err;
+
+		if (fd < 0)
+			return -1;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			if (still_named(parentfd, name, fd))
+				return fd;
+			close(fd);	/* replaced meanwhile: lock the new one */
+			continue;
+		}
+		err = errno;
+		close(fd);
+		if (err != EWOULDBLOCK)
+			return -1;
+		nanosleep(&pause, NULL);
+	}
+	return -1;
+}
+
+/*
+ * Put the unpacked tree, tmp in parentfd, at name (dest, for messages),
+ * atomically replacing what is there. *replaced: tmp now holds the old
+ * tree, *oldfd that tree locked (-1 when it could not be).
+ */
+static int move_into_place(struct co_ctx *ctx, int parentfd, const char *tmp, const char *name,
+			   const char *dest, unsigned flags, bool *replaced, int *oldfd)
 {
 	struct stat st;
 
-	if (lstat(dest, &st) != 0) {
-		if (rename(tmp, dest) == 0)
+	*replaced = false;
+	*oldfd = -1;
+	if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		if (renameat(parentfd, tmp, parentfd, name) == 0)
 			return CO_OK;
 		return co_err(ctx, write_status(errno) == CO_ENOPERM ? CO_ENOPERM
 			      : CO_ECANTCREAT, "%s: %s", dest, strerror(errno));
 	}
 	if (!(flags & CO_ARCHIVE_REPLACE))
 		return co_err(ctx, CO_ECANTCREAT, "%s: already exists", dest);
+	if (S_ISDIR(st.st_mode))
+		*oldfd = lock_replaced(parentfd, name);
 	/* Swap the two in one step; afterwards tmp holds the old tree. */
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_EXCHANGE) != 0)
+	if (renameat2(parentfd, tmp, parentfd, name, RENAME_EXCHANGE) != 0)
 		return co_err(ctx, write_status(errno) == CO_ENOPERM ? CO_ENOPERM
 			      : CO_ECANTCREAT, "%s: %s", dest, strerror(errno));
+	*replaced = true;
 	return CO_OK;
 }
 
-CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
-			      const char *dest, unsigned flags)
+/*
+ * A fresh temporary tree beside dest, in parentfd, locked: tmp is its
+ * path, which mkdtemp(3) fills in, and *treefd the locked descriptor.
+ */
+static int make_tree(struct co_ctx *ctx, int parentfd, char *tmp, int *treefd)
+{
+	size_t len = strlen(tmp);
+	const char *base = strrchr(tmp, '/') + 1;
+	int err;
+
+	for (int tries = 0; ; tries++) {
+		memcpy(tmp + len - strlen(TMP_RANDOM), TMP_RANDOM, strlen(TMP_RANDOM));
+		if (!mkdtemp(tmp)) {
+			err = errno;
+			break;
+		}
+		*treefd = claim_tree(parentfd, base);
+		if (*treefd >= 0)
+			return CO_OK;
+		err = errno;
+		if (err == EAGAIN && tries < 100)
+			continue;	/* taken for a leftover, and removed: another */
+		if (err != EAGAIN)
+			unlinkat(parentfd, base, AT_REMOVEDIR);	/* ours, still empty */
+		break;
+	}
+	return co_err(ctx, write_status(err) == CO_ENOPERM ? CO_ENOPERM : CO_ECANTCREAT,
+		      "%s: %s", tmp, strerror(err));
+}
+
+/* co_archive_extract(), the archive open as fd. */
+static int extract(struct co_ctx *ctx, int fd, const char *archive_path, const char *dest,
+		   unsigned flags)
 {
 	char *copy = strdup(dest);
 	char *slash, *tmp = NULL, *parent = NULL;
-	const char *base;
+	const char *base, *tmp_base;
 	struct stop_guard guard;
-	int rc = co_lazy_need(ctx, CO_LAZY_ARCHIVE), err;
+	int rc = co_lazy_need(ctx, CO_LAZY_ARCHIVE), err, parentfd = -1, treefd = -1, oldfd = -1;
+	bool replaced = false;
 
 	if (rc) {
 		free(copy);
@@ -757,21 +1011,27 @@ CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
 			    parent ? "not a valid destination" : strerror(errno));
 		goto out;
 	}
-	if (asprintf(&tmp, "%s/.%s.tmp-XXXXXX", strcmp(parent, "/") ? parent : "", base) < 0) {
+	/* The tree is locked, renamed and removed relative to its directory. */
+	parentfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (parentfd < 0) {
+		rc = co_err(ctx, write_status(errno) == CO_ENOPERM ? CO_ENOPERM : CO_ECANTCREAT,
+			    "%s: %s", parent, strerror(errno));
+		goto out;
+	}
+	if (asprintf(&tmp, "%s/.%s" TMP_INFIX TMP_RANDOM, strcmp(parent, "/") ? parent : "",
+		     base) < 0) {
 		tmp = NULL;
 		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
 		goto out;
 	}
+	tmp_base = strrchr(tmp, '/') + 1;
 	hold_stop_signals(&guard);
-	if (!mkdtemp(tmp)) {
-		rc = co_err(ctx, write_status(errno) == CO_ENOPERM ? CO_ENOPERM
-			    : CO_ECANTCREAT, "%s: %s", tmp, strerror(errno));
+	rc = make_tree(ctx, parentfd, tmp, &treefd);
+	if (rc) {
 		release_stop_signals(&guard);
-		free(tmp);
-		tmp = NULL;
 		goto out;
 	}
-	rc = unpack(ctx, archive_path, tmp);
+	rc = unpack(ctx, fd, archive_path, tmp);
 	if (rc == CO_OK && stop_signal)
 		rc = stopped(ctx, archive_path);	/* not swapped in, then */
 	/* mkdtemp's 0700 would hide the tree from Spark workers of other users. */
@@ -779,13 +1039,13 @@ CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
 		mode_t mask = umask(0);
 
 		umask(mask);
-		if (chmod(tmp, 0777 & ~mask) != 0)
+		if (fchmod(treefd, 0777 & ~mask) != 0)
 			rc = co_err(ctx, write_status(errno), "%s: %s", tmp, strerror(errno));
 	}
 	if (rc == CO_OK)
-		rc = move_into_place(ctx, tmp, dest, flags);
-	/* the failed attempt, or the tree replaced */
-	err = remove_tree(tmp);
+		rc = move_into_place(ctx, parentfd, tmp_base, base, dest, flags, &replaced, &oldfd);
+	/* the failed attempt, or the tree replaced, removed while still locked */
+	err = rc != CO_OK || replaced ? remove_at(parentfd, tmp_base, false) : 0;
 	if (err && rc == CO_OK)
 		rc = co_err(ctx, write_status(err), "%s: unpacked, but the tree it replaced "
 			    "is left in %s: %s", dest, tmp, strerror(err));
@@ -795,10 +1055,34 @@ CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
 		co_err(ctx, rc, "%s; %s is left: %s", why ? why : "", tmp, strerror(err));
 		free(why);
 	}
+	if (oldfd >= 0)
+		close(oldfd);
+	close(treefd);
 	release_stop_signals(&guard);
 out:
+	if (parentfd >= 0)
+		close(parentfd);
 	free(tmp);
 	free(parent);
 	free(copy);
+	return rc;
+}
+
+CO_API int co_archive_extract_fd(struct co_ctx *ctx, int fd, const char *archive_path,
+				 const char *dest, unsigned flags)
+{
+	return extract(ctx, fd, archive_path, dest, flags);
+}
+
+CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,
+			      const char *dest, unsigned flags)
+{
+	int fd = open(archive_path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return co_err(ctx, errno == ENOENT || errno == EACCES ? write_status(errno)
+			      : CO_EDATA, "%s: %s", archive_path, strerror(errno));
+	rc = extract(ctx, fd, archive_path, dest, flags);
+	close(fd);
 	return rc;
 }

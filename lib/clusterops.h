@@ -934,9 +934,42 @@ char *co_archive_stem(const char *name);
  * write failure (a full disk) is CO_EIO (CO_ENOPERM when denied).
  * SIGINT, SIGTERM or SIGHUP while it runs (unless ignored) stops the
  * unpacking and is raised again once the temporary tree is removed.
+ * The temporary tree is dest's directory's ".NAME.tmp-XXXXXX" (NAME being
+ * dest's last component, XXXXXX six letters or digits), held with an
+ * exclusive flock(2) for as long as it is used, the tree it replaces too
+ * once swapped out: see co_archive_remove_leftovers().
  */
 int co_archive_extract(struct co_ctx *ctx, const char *archive, const char *dest,
 		       unsigned flags);
+
+/*
+ * co_archive_extract() of an archive already open as fd, read from its
+ * first byte; fd stays open, at an offset of no meaning. For a caller that
+ * opened the archive itself, beneath a directory it trusts and without
+ * following links, and checked that it is the file it means: a name
+ * swapped meanwhile cannot make it read another. archive names it in
+ * messages.
+ */
+int co_archive_extract_fd(struct co_ctx *ctx, int fd, const char *archive, const char *dest,
+			  unsigned flags);
+
+/*
+ * What co_archive_extract() runs left behind in dirfd, where they unpacked
+ * into the directory name (a single component), when they could not clean
+ * up (killed with SIGKILL, a crash, a power cut): the directories named
+ * exactly ".NAME.tmp-XXXXXX" as above, of the effective user, that no
+ * running extraction holds (their flock(2) can be taken). Each is removed
+ * without following links: its contents through the descriptor locked,
+ * any directory in it of another user's left, and itself by name while
+ * the lock is held. Anything else with such a name (a symbolic link, a
+ * file, another user's directory) is never touched. fn, when not NULL, is
+ * called with each leftover's name and 0 once it is removed, or the errno
+ * of what kept it from being removed whole. CO_OK, or the status of a
+ * failure to list dirfd (the leftovers listed are still removed).
+ */
+typedef void co_archive_leftover_fn(void *arg, const char *leftover, int err);
+int co_archive_remove_leftovers(struct co_ctx *ctx, int dirfd, const char *name,
+				co_archive_leftover_fn *fn, void *arg);
 
 /*
  * Downloads into files: http, https and file URLs, several at once,

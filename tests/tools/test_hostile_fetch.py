@@ -6,6 +6,7 @@ tests plant the links themselves and serve sources from file:// URLs or the
 stub HTTP server, and check that nothing outside datain is ever written.
 """
 import hashlib
+import fcntl
 import io
 import itertools
 import json
@@ -581,6 +582,224 @@ def test_a_signal_while_unpacking_removes_the_temporary_tree(tmp_path, out, big_
         assert marker not in err, err
     assert proc.returncode == -sig, err
     assert sorted(p.name for p in out.iterdir()) == ["big.tar.gz"]
+
+
+# ---- item: temporary trees left by a run killed outright
+
+
+def leftover_names(d, stem):
+    return sorted(p.name for p in d.iterdir() if p.name.startswith(f".{stem}.tmp-"))
+
+
+def unpacking(d, stem):
+    """A member is in a temporary tree: its run has it locked by now."""
+    for name in leftover_names(d, stem):
+        try:
+            if any((d / name).iterdir()):
+                return True
+        except FileNotFoundError:
+            pass    # renamed into place meanwhile
+    return False
+
+
+def test_a_tree_left_by_sigkill_is_removed_by_the_next_run(tmp_path, out, big_archive):
+    """SIGKILL (or a crash, a power cut) while unpacking leaves the hidden
+    tree; the next run for the same target removes it, then unpacks."""
+    proc = subprocess.Popen([tool("sc-fetch"), "-q", "-x", "-d", str(out),
+                             f"file://{big_archive}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not unpacking(out, "big"):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the unpacking never started"
+        time.sleep(0.002)
+    proc.kill()
+    proc.communicate(timeout=60)
+    left = leftover_names(out, "big")
+    assert len(left) == 1 and any((out / left[0]).iterdir())
+    proc = fetch("-x", "-d", out, f"file://{big_archive}")
+    assert proc.returncode == 0, proc.stderr
+    assert f"{out}/{left[0]}: left by an interrupted run: removed" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["big", "big.tar.gz"]
+    assert len(list((out / "big").iterdir())) == 8
+
+
+def test_leftovers_go_even_when_nothing_is_unpacked(tmp_path, out):
+    """The archive is present and unpacked, so nothing is done with it; the
+    trees killed runs left for it go all the same, read-only ones too, and
+    in a subdirectory; names that are not exactly the extractor's stay."""
+    url = source(tmp_path, "books.tar.gz", books_tar_gz())
+    lines = [f"{url} extract", f"{url} name=sub/books.tar.gz extract"]
+    proc = fetch("-q", "-d", out, "-m", manifest(tmp_path, *lines))
+    assert proc.returncode == 0, proc.stderr
+    for d in (out, out / "sub"):
+        tree = d / ".books.tmp-Xy12Z9"
+        (tree / "part" / "ro").mkdir(parents=True)
+        (tree / "part" / "ro" / "f").write_text("x\n")
+        os.symlink("/etc", tree / "part" / "etc")
+        os.chmod(tree / "part" / "ro", 0o555)
+        os.chmod(tree, 0o700)
+    kept = [".books.tmp-abc12", ".books.tmp-abc1234", ".books.tmp-ab_123", "books.tmp-abc123",
+            ".books.tmp.abc123", ".books2.tmp-abc123", ".pg11.tmp-abc123"]
+    for name in kept:
+        (out / name).mkdir()
+        (out / name / "f").write_text("kept\n")
+    proc = fetch("-d", out, "-m", manifest(tmp_path, *lines))
+    assert proc.returncode == 0, proc.stderr
+    assert [r.split("\t")[3] for r in proc.stdout.splitlines()] == ["skipped", "skipped"]
+    for d in (out, out / "sub"):
+        assert f"{d}/.books.tmp-Xy12Z9: left by an interrupted run: removed" in proc.stderr
+        assert leftover_names(d, "books") == sorted(
+            n for n in kept if n.startswith(".books.tmp-") and d == out)
+    for name in kept:
+        assert (out / name / "f").read_text() == "kept\n"
+    assert os.path.isdir("/etc") and os.listdir("/etc")
+    # quiet: removed without a word
+    (out / ".books.tmp-Xy12Z9").mkdir()
+    proc = fetch("-q", "-d", out, "-m", manifest(tmp_path, *lines))
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert not (out / ".books.tmp-Xy12Z9").exists()
+
+
+def test_a_tree_still_in_use_is_not_removed(tmp_path, out):
+    """A tree whose lock is held belongs to a run still unpacking: kept
+    while it is held, removed once it is not."""
+    url = source(tmp_path, "books.tar.gz", books_tar_gz())
+    tree = out / ".books.tmp-InUse0"
+    tree.mkdir()
+    (tree / "half.csv").write_text("a,b\n")
+    fd = os.open(tree, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        proc = fetch("-x", "-d", out, url)
+        assert proc.returncode == 0, proc.stderr
+        assert "left by an interrupted run" not in proc.stderr
+        assert (tree / "half.csv").read_text() == "a,b\n"
+        assert (out / "books" / "carroll.txt").read_bytes() == b"carroll\n"
+    finally:
+        os.close(fd)
+    proc = fetch("-x", "-d", out, url)
+    assert proc.returncode == 0, proc.stderr
+    assert not tree.exists()
+
+
+def test_a_concurrent_run_keeps_its_tree(tmp_path, out, big_archive):
+    """A run stopped half-way through unpacking holds its tree: a second run
+    for the same target, started meanwhile, unpacks beside it, and the first
+    one then finishes and replaces the second one's tree."""
+    first = subprocess.Popen([tool("sc-fetch"), "-q", "-x", "-d", str(out),
+                              f"file://{big_archive}"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not unpacking(out, "big"):
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the unpacking never started"
+            time.sleep(0.002)
+        first.send_signal(signal.SIGSTOP)
+        tree = leftover_names(out, "big")[0]
+        second = fetch("-x", "-d", out, f"file://{big_archive}")
+        assert second.returncode == 0, second.stderr
+        assert "left by an interrupted run" not in second.stderr
+        assert (out / tree).is_dir()
+    finally:
+        first.send_signal(signal.SIGCONT)
+    _, err = first.communicate(timeout=60)
+    for marker in SANITIZER_MARKERS:
+        assert marker not in err, err
+    assert first.returncode == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["big", "big.tar.gz"]
+    assert len(list((out / "big").iterdir())) == 8
+
+
+def test_a_link_named_like_a_leftover_leads_nowhere(tmp_path, out, victim):
+    """A planted link (or file) named as the extractor names its trees is
+    not the extractor's: left alone, and what it points to untouched."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "mine").write_text("mine\n")
+    os.symlink(outside, out / ".books.tmp-LnK001")
+    os.symlink(victim, out / ".books.tmp-LnK002")
+    (out / ".books.tmp-File01").write_text("a file\n")
+    proc = fetch("-x", "-d", out, source(tmp_path, "books.tar.gz", books_tar_gz()))
+    assert proc.returncode == 0, proc.stderr
+    assert "left by an interrupted run" not in proc.stderr
+    assert (out / ".books.tmp-LnK001").is_symlink() and (out / ".books.tmp-LnK002").is_symlink()
+    assert (out / ".books.tmp-File01").read_text() == "a file\n"
+    assert (outside / "mine").read_text() == "mine\n"
+    assert victim.read_text() == "precious\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making another user's tree needs root")
+def test_another_users_tree_is_not_touched(tmp_path, out):
+    """Root may remove anything, so ownership decides: another user's tree
+    named like a leftover is kept whole, and so is another user's
+    directory planted inside a leftover of ours, which is then reported."""
+    theirs = out / ".books.tmp-Theirs"
+    (theirs / "sub").mkdir(parents=True)
+    (theirs / "sub" / "f").write_text("theirs\n")
+    ours = out / ".books.tmp-Ours01"
+    (ours / "planted").mkdir(parents=True)
+    (ours / "planted" / "f").write_text("theirs\n")
+    (ours / "mine").write_text("mine\n")
+    subprocess.run(["chown", "-R", "nobody", theirs, ours / "planted"], check=True)
+    proc = fetch("-q", "-x", "-d", out, source(tmp_path, "books.tar.gz", books_tar_gz()))
+    assert proc.returncode == 0, proc.stderr
+    assert (theirs / "sub" / "f").read_text() == "theirs\n"
+    assert (ours / "planted" / "f").read_text() == "theirs\n"
+    assert not (ours / "mine").exists()
+    assert (f"{ours}: left by an interrupted run, cannot be removed: "
+            "Operation not permitted") in proc.stderr
+    assert (out / "books" / "carroll.txt").read_bytes() == b"carroll\n"
+
+
+# ---- item: the archive unpacked is the one checked
+
+
+def evil_tar_gz():
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        info = tarfile.TarInfo("evil.txt")
+        info.size = 5
+        t.addfile(info, io.BytesIO(b"evil\n"))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("outcome,swap", [("skipped", "symlink"), ("skipped", "other-file"),
+                                          ("fetched", "symlink")])
+def test_an_archive_swapped_after_its_check_is_not_unpacked(stub, tmp_path, out, outcome, swap):
+    """Between the check of books.tar.gz (its digest, or its fetch) and its
+    unpacking, the other transfer gives a neighbour time to swap it for a
+    link to an archive elsewhere, or for another file: neither is read."""
+    good = books_tar_gz()
+    url = source(tmp_path, "books.tar.gz", good)
+    evil = tmp_path / "evil.tar.gz"
+    evil.write_bytes(evil_tar_gz())
+    if outcome == "skipped":
+        (out / "books.tar.gz").write_bytes(good)
+    target = out / "books.tar.gz"
+
+    def swap_then_answer(h):
+        deadline = time.monotonic() + 10
+        while not (target.is_file() and not target.is_symlink()):   # in place, fetched
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        if swap == "symlink":
+            os.symlink(evil, out / ".swap")
+        else:
+            (out / ".swap").write_bytes(evil.read_bytes())
+        os.replace(out / ".swap", target)
+        h.send(200, b"a,b\n", ctype="text/csv")
+    stub.behaviour = swap_then_answer
+    other = f"http://127.0.0.1:{stub.server_address[1]}/other.csv"
+    proc = fetch("-j", "1", "-d", out, "-m",
+                 manifest(tmp_path, f"{url} sha256={sha(good)} extract", other))
+    assert not (out / "books").exists(), sorted(p.name for p in (out / "books").iterdir())
+    assert proc.returncode == 75, proc.stderr
+    why = "replaced since its digest was checked" if swap == "other-file" else "symbolic link"
+    assert f"{out}/books.tar.gz: " in proc.stderr and why in proc.stderr
+    assert "not unpacked" in proc.stderr
+    assert (out / "other.csv").read_bytes() == b"a,b\n"
 
 
 def send_whole(h, body, cut=False, headers=()):

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -414,6 +415,121 @@ static void test_no_programs(void)
 	co_ctx_free(ctx);
 }
 
+/*
+ * From a descriptor: read from the archive's first byte wherever fd's
+ * offset is, the zip through the seekable reader too; fd stays open.
+ */
+static void test_extract_fd(enum fmt fmt, const char *archive)
+{
+	struct co_ctx *ctx = co_ctx_new();
+	char buf[8];
+	int fd;
+
+	fresh();
+	build(at(archive), fmt, good);
+	fd = open(at(archive), O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0 && read(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf));
+	CHECK_INT(co_archive_extract_fd(ctx, fd, "the archive", at("out"), 0), CO_OK);
+	CHECK_STR(slurp(at("out/data/sub/deep.txt")), "deep\n");
+	CHECK(fcntl(fd, F_GETFD) >= 0);
+	CHECK_INT(co_archive_extract_fd(ctx, fd, "the archive", at("out"), CO_ARCHIVE_REPLACE),
+		  CO_OK);
+	CHECK_STR(slurp(at("out/top.txt")), "top\n");
+	CHECK_INT(entries_besides(archive, "out"), 0);
+	close(fd);
+	co_ctx_free(ctx);
+}
+
+struct seen {
+	char names[8][64];
+	int errs[8];
+	int n;
+};
+
+static void note_leftover(void *arg, const char *name, int err)
+{
+	struct seen *s = arg;
+
+	if (s->n < 8) {
+		snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
+		s->errs[s->n++] = err;
+	}
+}
+
+static void make_file(const char *path)
+{
+	FILE *fp = fopen(path, "w");
+
+	if (!fp)
+		exit(99);
+	fputs("x\n", fp);
+	fclose(fp);
+}
+
+/*
+ * Only what the extractor names for that directory, and only what nobody
+ * holds: a link is not followed, a file not removed, a tree locked (by a
+ * run still unpacking into it) kept; read-only directories in a leftover
+ * do not stop its removal.
+ */
+static void test_leftovers(void)
+{
+	static const char *const kept[] = {
+		".out.tmp-abc12", ".out.tmp-abc1234", ".out.tmp-abc12!", ".out.tmp-abc-12",
+		".out2.tmp-abc123", ".out.tmp.abc123", "out.tmp-abc123", ".other.tmp-abc123",
+		".out.tmp-", NULL,
+	};
+	struct co_ctx *ctx = co_ctx_new();
+	struct seen seen = { 0 };
+	struct stat st;
+	int dirfd, lockfd;
+
+	fresh();
+	CHECK(mkdir(at("outside"), 0755) == 0);
+	make_file(at("outside/f"));
+	for (const char *const *k = kept; *k; k++)
+		CHECK(mkdir(at(*k), 0700) == 0);
+	/* a leftover, read-only inside as an older version's trees were */
+	CHECK(mkdir(at(".out.tmp-Ab3dE9"), 0700) == 0);
+	CHECK(mkdir(at(".out.tmp-Ab3dE9/ro"), 0755) == 0);
+	make_file(at(".out.tmp-Ab3dE9/ro/f"));
+	CHECK(symlink(at("outside"), at(".out.tmp-Ab3dE9/ro/link")) == 0);
+	CHECK(chmod(at(".out.tmp-Ab3dE9/ro"), 0555) == 0);
+	CHECK(chmod(at(".out.tmp-Ab3dE9"), 0500) == 0);
+	/* planted: a link and a file named like leftovers */
+	CHECK(symlink(at("outside"), at(".out.tmp-LINK00")) == 0);
+	make_file(at(".out.tmp-FILE00"));
+	/* in use: its lock held, as a running extraction holds it */
+	CHECK(mkdir(at(".out.tmp-BUSY00"), 0700) == 0);
+	make_file(at(".out.tmp-BUSY00/f"));
+	lockfd = open(at(".out.tmp-BUSY00"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(lockfd >= 0 && flock(lockfd, LOCK_EX) == 0);
+
+	dirfd = open(workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK_INT(co_archive_remove_leftovers(ctx, dirfd, "out", note_leftover, &seen), CO_OK);
+	CHECK_INT(seen.n, 1);
+	CHECK_STR(seen.names[0], ".out.tmp-Ab3dE9");
+	CHECK_INT(seen.errs[0], 0);
+	CHECK(lstat(at(".out.tmp-Ab3dE9"), &st) != 0);
+	CHECK(lstat(at(".out.tmp-LINK00"), &st) == 0 && S_ISLNK(st.st_mode));
+	CHECK(lstat(at(".out.tmp-FILE00"), &st) == 0 && S_ISREG(st.st_mode));
+	CHECK_STR(slurp(at("outside/f")), "x\n");
+	CHECK_STR(slurp(at(".out.tmp-BUSY00/f")), "x\n");
+	for (const char *const *k = kept; *k; k++)
+		CHECK(lstat(at(*k), &st) == 0);
+	/* the run is over: its lock is gone, and so is the tree the next time */
+	close(lockfd);
+	seen.n = 0;
+	CHECK_INT(co_archive_remove_leftovers(ctx, dirfd, "out", note_leftover, &seen), CO_OK);
+	CHECK_INT(seen.n, 1);
+	CHECK_STR(seen.names[0], ".out.tmp-BUSY00");
+	CHECK(lstat(at(".out.tmp-BUSY00"), &st) != 0);
+	CHECK_INT(co_archive_remove_leftovers(ctx, dirfd, "a/b", NULL, NULL), CO_EUSAGE);
+	CHECK_INT(co_archive_remove_leftovers(ctx, dirfd, "..", NULL, NULL), CO_EUSAGE);
+	close(dirfd);
+	co_ctx_free(ctx);
+}
+
 int main(void)
 {
 	test_sha256();
@@ -427,6 +543,9 @@ int main(void)
 	test_root_mode();
 	test_corrupt();
 	test_no_programs();
+	test_extract_fd(TAR_GZ, "good.tar.gz");
+	test_extract_fd(ZIP, "good.zip");
+	test_leftovers();
 	nftw(workdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(workdir);
 	return CHECK_DONE();
