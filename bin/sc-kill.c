@@ -254,19 +254,32 @@ static void request_kills(struct co_ctx *ctx, struct control *ctl,
  * the master stops answering, the targets not yet confirmed fail with its
  * error and its status is returned, so that the report still comes out.
  * With a failover group, a master going away or a new one recovering is
- * waited out until the time runs out.
+ * waited out until the time runs out. No read of the master outlasts the
+ * wait (a group's masters, asked one after another, would each add their
+ * timeout to it): one that the deadline cuts short is no answer yet, and
+ * the targets are not confirmed in time. With --wait=0 the master is read
+ * once, each request with its timeout.
  */
 static int confirm(struct co_ctx *ctx, struct control *ctl)
 {
 	double deadline = monotonic_now() + ctl->confirm_seconds;
-	char between[1024];
+	char between[1024], late[1024] = "";
+	const char *why = NULL;
+	int rc;
 
-	for (;;) {
+	if (ctl->confirm_seconds > 0)
+		co_ctx_set_deadline(ctx, deadline);
+	do {
 		struct co_master_state *st = NULL;
 		size_t pending = 0;
-		int rc = co_master_state_fetch(ctx, &st);
-		const char *why = co_ctx_error(ctx);
 
+		rc = co_master_state_fetch(ctx, &st);
+		why = co_ctx_error(ctx);
+		if (rc == CO_ETEMPFAIL && ctl->confirm_seconds > 0 && monotonic_now() >= deadline) {
+			snprintf(late, sizeof(late), "%s", why);	/* cut short by the deadline */
+			rc = CO_OK;
+			break;
+		}
 		if (rc == CO_OK && strcmp(st->status, "ALIVE") != 0 && co_master_count(ctx) > 1) {
 			/* Between two masters of a failover group: not an answer yet. */
 			snprintf(between, sizeof(between), "no master is ALIVE (%s: %s)",
@@ -276,17 +289,14 @@ static int confirm(struct co_ctx *ctx, struct control *ctl)
 			rc = CO_ETEMPFAIL;
 			why = between;
 		}
-		if (rc && co_master_count(ctx) > 1 && monotonic_now() < deadline &&
+		if (rc && co_master_count(ctx) > 1 &&
 		    (rc == CO_EUNAVAILABLE || rc == CO_ETEMPFAIL)) {
-			sleep_seconds(0.3);
-			continue;
+			sleep_within(0.3, deadline);
+			if (monotonic_now() < deadline)
+				continue;
 		}
-		if (rc) {
-			for (size_t i = 0; i < ctl->n_targets; i++)
-				if (ctl->targets[i].outcome == PENDING)
-					fail(&ctl->targets[i], FAILED, why);
-			return rc;
-		}
+		if (rc)
+			break;
 		for (size_t i = 0; i < ctl->n_targets; i++) {
 			struct target *t = &ctl->targets[i];
 			const char *state;
@@ -313,19 +323,28 @@ static int confirm(struct co_ctx *ctx, struct control *ctl)
 		}
 		co_master_state_free(st);
 		if (pending == 0)
-			return CO_OK;
-		if (monotonic_now() >= deadline)
 			break;
-		sleep_seconds(0.3);
+		sleep_within(0.3, deadline);
+	} while (monotonic_now() < deadline);
+	co_ctx_set_deadline(ctx, 0);
+	if (rc) {
+		for (size_t i = 0; i < ctl->n_targets; i++)
+			if (ctl->targets[i].outcome == PENDING)
+				fail(&ctl->targets[i], FAILED, why);
+		return rc;
 	}
 	for (size_t i = 0; i < ctl->n_targets; i++) {
 		struct target *t = &ctl->targets[i];
-		char msg[160];
+		char msg[sizeof(late) + 64];
 
 		if (t->outcome == PENDING && t->unvouched) {
 			snprintf(msg, sizeof(msg), "not confirmed after %.0f s: the master that "
 				 "answers does not list it, and did not take the kill",
 				 ctl->confirm_seconds);
+			fail(t, FAILED, msg);
+		} else if (t->outcome == PENDING && late[0]) {
+			snprintf(msg, sizeof(msg), "not confirmed after %.0f s: %s",
+				 ctl->confirm_seconds, late);
 			fail(t, FAILED, msg);
 		} else if (t->outcome == PENDING) {
 			snprintf(msg, sizeof(msg), "still %s after %.0f s",

@@ -30,7 +30,8 @@ static noreturn void usage(void)
 	       "  -a, --all              include completed applications and drivers\n"
 	       "  -J, --json             one JSON object per line\n"
 	       "  -w, --wait[=SECONDS]   wait until the master is alive and the workers are\n"
-	       "                         registered (default %.0f s; exit 75 when it expires)\n"
+	       "                         registered, at most SECONDS, requests included\n"
+	       "                         (default %.0f; exit 75 when it expires)\n"
 	       "  -W, --workers=N        with --wait: the number of alive workers to wait for\n"
 	       "                         (default: every worker the master knows, at least 1)\n"
 	       "  -q, --quiet            with --wait: print nothing\n",
@@ -335,7 +336,13 @@ static void last_masters(struct co_ctx *ctx, char *buf, size_t len)
 	buf[len - 1] = '\0';
 }
 
-/* Poll until ready; connection failures are expected while the master starts. */
+/*
+ * Poll until ready; connection failures are expected while the master
+ * starts. No request outlasts the wait: the masters of a list, asked one
+ * after another, would each add their timeout to it. A request the
+ * deadline cuts short is one more "not ready". --wait=0 is one attempt,
+ * each request with its timeout, as without --wait.
+ */
 static int wait_ready(struct co_ctx *ctx, const struct control *ctl,
 		      struct co_master_state **out)
 {
@@ -343,11 +350,14 @@ static int wait_ready(struct co_ctx *ctx, const struct control *ctl,
 	char last[1024] = "no answer yet";
 	int rc;
 
-	for (;;) {
+	if (ctl->wait_seconds > 0)
+		co_ctx_set_deadline(ctx, deadline);
+	do {
 		struct co_master_state *st = NULL;
 
 		rc = co_master_state_fetch_all(ctx, &st);
 		if (rc == CO_OK && cluster_ready(st, ctl->workers)) {
+			co_ctx_set_deadline(ctx, 0);
 			*out = st;
 			return CO_OK;
 		}
@@ -361,11 +371,10 @@ static int wait_ready(struct co_ctx *ctx, const struct control *ctl,
 		else
 			snprintf(last, sizeof(last), "%s", co_ctx_error(ctx));
 		co_master_state_free(st);
-		if (monotonic_now() >= deadline)
-			die(CO_ETEMPFAIL, "cluster not ready after %.0f s: %s",
-			    ctl->wait_seconds, last);
-		sleep_seconds(0.5);
-	}
+		/* no attempt starts at the deadline, when it would have no time */
+		sleep_within(0.5, deadline);
+	} while (monotonic_now() < deadline);
+	die(CO_ETEMPFAIL, "cluster not ready after %.0f s: %s", ctl->wait_seconds, last);
 }
 
 int main(int argc, char **argv)

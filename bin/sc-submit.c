@@ -804,6 +804,22 @@ static bool deadline_passed(const struct control *ctl)
 	return ctl->deadline && monotonic_now() >= ctl->started + ctl->deadline;
 }
 
+/*
+ * The deadline for the requests that watch the job, 0 without one: the
+ * masters of a list, asked one after another, would each add their
+ * timeout to it. The kill at the deadline is not bound by it.
+ */
+static double request_deadline(const struct control *ctl)
+{
+	return ctl->deadline ? ctl->started + ctl->deadline : 0;
+}
+
+/* The pause between two polls, which ends at the deadline if that comes first. */
+static void poll_pause(const struct control *ctl)
+{
+	sleep_within(ctl->poll_seconds, ctl->deadline ? request_deadline(ctl) : INFINITY);
+}
+
 /* "ID: REASON; killed": the one line that says why a limit ended the job. */
 static void report_limit(const char *id, const char *reason, int kill_rc, const char *error)
 {
@@ -878,6 +894,8 @@ static void executor_watch_check(struct co_ctx *ctx, const struct control *ctl,
 	if (now < expiry)
 		w->next_check = fmin(w->next_check, expiry);
 	if (co_master_state_fetch(ctx, &st) != CO_OK) {
+		if (deadline_passed(ctl))
+			return;		/* cut short by the deadline, which stops the job */
 		/* no job is killed on a guess, nor the relay held up by a master that hangs */
 		warnmsg("%s: --executor-timeout no longer applied: %s", ids->app_id,
 			co_ctx_error(ctx));
@@ -1008,8 +1026,10 @@ static void watch_job(struct co_ctx *ctx, const struct control *ctl, struct job 
 		}
 		return;
 	}
+	co_ctx_set_deadline(ctx, request_deadline(ctl));
 	app_watch_check(ctx, ctl, &job->ids, quiet);
 	executor_watch_check(ctx, ctl, &job->ids, &job->executors);
+	co_ctx_set_deadline(ctx, 0);
 	why = stop_due(ctl, job);
 	if (why)
 		begin_stop(ctx, job, why);
@@ -1383,7 +1403,10 @@ static void parse_rest_job(struct co_ctx *ctx, const struct control *ctl, struct
 static int stop_driver(struct co_ctx *ctx, const struct control *ctl, const char *id)
 {
 	char limit[48], reason[80];
-	int rc = co_rest_kill(ctx, id);
+	int rc;
+
+	co_ctx_set_deadline(ctx, 0);	/* the kill comes at the deadline, or after it */
+	rc = co_rest_kill(ctx, id);
 
 	if (got_signal) {
 		warnmsg("killing driver %s%s%s", id, rc ? ": " : "", rc ? co_ctx_error(ctx) : "");
@@ -1425,6 +1448,8 @@ static int follow_driver(struct co_ctx *ctx, const struct control *ctl, const ch
 		if (rc == CO_EUNAVAILABLE || rc == CO_ETEMPFAIL) {
 			double now = monotonic_now();
 
+			if (deadline_passed(ctl))
+				continue;	/* cut short by the deadline: the driver is stopped */
 			if (unknown_since < 0) {
 				unknown_since = now;
 				warnmsg("driver %s: status unknown (%s); asking again", id,
@@ -1435,7 +1460,7 @@ static int follow_driver(struct co_ctx *ctx, const struct control *ctl, const ch
 				free(last);
 				return rc;
 			}
-			sleep_seconds(ctl->poll_seconds);
+			poll_pause(ctl);
 			continue;
 		}
 		if (rc) {
@@ -1451,7 +1476,7 @@ static int follow_driver(struct co_ctx *ctx, const struct control *ctl, const ch
 			*final_state = last;
 			return CO_OK;
 		}
-		sleep_seconds(ctl->poll_seconds);
+		poll_pause(ctl);
 	}
 }
 
@@ -1494,8 +1519,11 @@ static int submit_rest(struct co_ctx *ctx, const struct control *ctl)
 		fprintf(stderr, "%s: submitted %s to %s\n", program_name, id,
 			co_rest_url_used(ctx) ? co_rest_url_used(ctx)
 					      : co_config_get(ctx, CO_KEY_REST_URL));
-	if (ctl->wait)
+	if (ctl->wait) {
+		co_ctx_set_deadline(ctx, request_deadline(ctl));
 		rc = follow_driver(ctx, ctl, id, &state);
+		co_ctx_set_deadline(ctx, 0);
+	}
 	if (ctl->json)
 		json_line(json_pack("{s:s, s:s?}", "submissionId", id, "state", state));
 	else

@@ -860,6 +860,13 @@ void sleep_seconds(double s)
 	nanosleep(&ts, NULL);	/* a signal cuts it short: callers re-check */
 }
 
+void sleep_within(double s, double deadline)
+{
+	double left = deadline - monotonic_now();
+
+	sleep_seconds(s < left ? s : left);
+}
+
 enum out_mode out_mode_choose(bool json)
 {
 	if (json)

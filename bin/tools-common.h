@@ -164,6 +164,8 @@ void catch_signals(const int *sigs, size_t n, void (*handler)(int));
 /* Clock and sleep for polling loops. */
 double monotonic_now(void);
 void sleep_seconds(double s);
+/* sleep_seconds(s), but no later than deadline (a monotonic_now() time). */
+void sleep_within(double s, double deadline);
 
 /* ---- output -------------------------------------------------------- */
 

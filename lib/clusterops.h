@@ -57,6 +57,22 @@ void co_ctx_free(struct co_ctx *ctx);
 /* Message of the last failure ("" if none). Owned by ctx. */
 const char *co_ctx_error(const struct co_ctx *ctx);
 
+/*
+ * A deadline for the HTTP requests made with ctx, co_http_multi's
+ * transfers included, in seconds on the CLOCK_MONOTONIC clock
+ * (clock_gettime(2)); 0, the default, sets none. Each request is allowed
+ * the timeout setting or the time left, whichever is less; a failed
+ * request is not tried again past the deadline, and none starts once it
+ * has passed. A request it cuts short, or does not let start, fails with
+ * CO_ETEMPFAIL and a message that says so, and returns only once the
+ * deadline has passed: the caller can tell it from a failure before. Meant
+ * for a wait made of several requests, such as the masters of a failover
+ * group asked one after another: it ends at the deadline, not a timeout
+ * per request later. co_fetch_run()'s downloads have limits of their own.
+ * Added after 0.1.0.
+ */
+void co_ctx_set_deadline(struct co_ctx *ctx, double deadline);
+
 /* ---- configuration ------------------------------------------------ */
 
 enum co_key {
@@ -201,7 +217,8 @@ int co_http_get(struct co_ctx *ctx, const char *url,
  * memory (bounded like co_http_request's), so ask for bounded pieces, or
  * stream them. Each transfer has the configured timeout, less the time
  * spent in body functions and in the caller between two
- * co_http_multi_next() calls, which holds up every transfer.
+ * co_http_multi_next() calls, which holds up every transfer; it ends at
+ * the context's deadline (co_ctx_set_deadline) all the same.
  */
 struct co_http_multi;
 

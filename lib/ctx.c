@@ -102,6 +102,11 @@ CO_API const char *co_ctx_error(const struct co_ctx *ctx)
 	return ctx ? ctx->errmsg : "out of memory";
 }
 
+CO_API void co_ctx_set_deadline(struct co_ctx *ctx, double deadline)
+{
+	ctx->deadline = deadline > 0 ? deadline : 0;
+}
+
 /* Where the authority of a URL that starts at p (after "://") ends. */
 static size_t authority_length(const char *p)
 {

@@ -201,6 +201,51 @@ long co_timeout_ms(const struct co_ctx *ctx)
 	return t > 0 ? (long)(t * 1000) : 10000;
 }
 
+/*
+ * The time a request may take, in ms: the timeout setting, or the time
+ * left before the context's deadline when that is less. 0 when the
+ * deadline has passed: the request is not made.
+ */
+static long request_ms(const struct co_ctx *ctx)
+{
+	long ms = co_timeout_ms(ctx);
+	double left;
+
+	if (!ctx->deadline)
+		return ms;
+	left = (ctx->deadline - co_monotonic()) * 1000;
+	if (left >= (double)ms)
+		return ms;
+	return left >= 1 ? (long)left : 0;
+}
+
+/*
+ * Whether a request that timed out met the deadline: libcurl counts whole
+ * milliseconds on a clock of its own, so it may end one a moment early.
+ * Well before the deadline, it was the time to connect that ran out.
+ */
+static bool at_deadline(double deadline)
+{
+	return deadline && co_monotonic() >= deadline - 0.01;
+}
+
+/*
+ * A request the deadline cut short after seconds, or did not let start
+ * (0). The moment libcurl may have ended it early is waited out: callers
+ * are told once the deadline has passed.
+ */
+static int past_deadline(struct co_ctx *ctx, const char *url, double deadline, double seconds)
+{
+	double early = deadline - co_monotonic();
+
+	if (early > 0)
+		nanosleep(&(struct timespec){ 0, (long)(early * 1e9) }, NULL);
+	if (seconds <= 0)
+		return co_err(ctx, CO_ETEMPFAIL, "%s: not asked: the deadline has passed", url);
+	return co_err(ctx, CO_ETEMPFAIL, "%s: timed out after %.1f s, at the deadline", url,
+		      seconds);
+}
+
 /* Translate a transport failure into a status and "URL: reason". */
 static int transport_error(struct co_ctx *ctx, CURL *curl, const char *url, CURLcode cc,
 			   const char *errbuf, const struct sink *sink)
@@ -295,11 +340,13 @@ static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
 	char *location = NULL;
 	CURLcode cc;
 	int rc = CO_OK;
-	long ms = co_timeout_ms(ctx);
+	long ms = request_ms(ctx);
 
 	*retryable = false;
 	if ((rc = check_scheme(ctx, req->url)))
 		return rc;
+	if (!ms)
+		return past_deadline(ctx, req->url, ctx->deadline, 0);
 	if (!co_ctx_curl(ctx))
 		return CO_ESOFTWARE;	/* with its message */
 	curl_easy_reset(ctx->curl);
@@ -342,6 +389,10 @@ static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
 	if (cc == CURLE_WRITE_ERROR && sink.fn_rc != CO_OK) {
 		rc = sink.fn_rc;	/* with the body function's message */
 		*retryable = false;
+		goto out;
+	}
+	if (cc == CURLE_OPERATION_TIMEDOUT && at_deadline(ctx->deadline)) {
+		rc = past_deadline(ctx, req->url, ctx->deadline, ms / 1000.0);
 		goto out;
 	}
 	if (cc != CURLE_OK) {
@@ -387,6 +438,9 @@ static int request(struct co_ctx *ctx, const struct co_http_request *req,
 			/* 200 ms, 400 ms: long enough for a restart, short under cron */
 			struct timespec ts = { 0, 200000000L << (i - 1) };
 
+			/* no pause that ends past the deadline: the last failure stands */
+			if (ctx->deadline && co_monotonic() + ts.tv_nsec / 1e9 >= ctx->deadline)
+				break;
 			nanosleep(&ts, NULL);
 			co_http_response_clear(resp);
 			if (stream && stream->streamed && (rc = restart(stream->tag)))
@@ -451,6 +505,7 @@ struct transfer {
 	/* its deadline leaves out the time its multi's caller took */
 	struct co_http_multi *multi;
 	double started, away_at_start, limit;
+	double ctx_deadline;	/* the context's, when it started; 0: none */
 	bool timed_out;
 	char errbuf[CURL_ERROR_SIZE];
 	struct transfer *next;	/* in the queue, or in the list of running ones */
@@ -627,12 +682,18 @@ static int start_queued(struct co_http_multi *m)
 		m->queue = t->next;
 		if (!m->queue)
 			m->queue_tail = NULL;
+		t->started = co_monotonic();
+		t->away_at_start = m->away;
+		/* Unlike the timeout, the deadline counts the time away too. */
+		if ((t->ctx_deadline = m->ctx->deadline)) {
+			double left = (t->ctx_deadline - t->started) * 1000;
+
+			curl_easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, left >= 1 ? (long)left : 1L);
+		}
 		if (curl_multi_add_handle(m->multi, t->curl) != CURLM_OK) {
 			transfer_free(t);
 			return co_err(m->ctx, CO_ESOFTWARE, "cannot start a transfer");
 		}
-		t->started = co_monotonic();
-		t->away_at_start = m->away;
 		t->next = m->active;
 		m->active = t;
 		m->running++;
@@ -676,6 +737,10 @@ CO_API int co_http_multi_next(struct co_http_multi *m, void **tag,
 			curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &resp->status);
 			if (t->body_rc != CO_OK) {
 				*status = t->body_rc;	/* its message is on the context */
+			} else if (msg->data.result == CURLE_OPERATION_TIMEDOUT && !t->timed_out &&
+				   at_deadline(t->ctx_deadline)) {
+				*status = past_deadline(m->ctx, t->url, t->ctx_deadline,
+							t->ctx_deadline - t->started);
 			} else if (msg->data.result != CURLE_OK) {
 				*status = transport_error(m->ctx, t->curl, t->url, t->timed_out ?
 							  CURLE_OPERATION_TIMEDOUT : msg->data.result,

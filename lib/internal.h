@@ -62,6 +62,7 @@ struct co_ctx {
 	size_t csrf_master;	/* index of the master csrf_token came from */
 	struct co_master_seen seen[CO_MASTERS_MAX];
 	char *rest_used;	/* REST URL of the last REST call */
+	double deadline;	/* co_monotonic() no request may pass; 0: none */
 };
 
 /*

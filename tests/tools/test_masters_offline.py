@@ -8,6 +8,8 @@ import http.server
 import json
 import os
 import pty
+import re
+import socket
 import subprocess
 import threading
 import time
@@ -126,9 +128,47 @@ def masters(tmp_path, monkeypatch):
         m.close()
 
 
+class SilentMaster:
+    """A master that accepts connections and never answers (a hung JVM, say)."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=16)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.held = []
+        threading.Thread(target=self.hold, daemon=True).start()
+
+    def hold(self):
+        while True:
+            try:
+                self.held.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+    def close(self):
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.fixture
+def silent(masters):
+    """Start SilentMasters (masters: for the same clean environment)."""
+    started = []
+
+    def start():
+        started.append(SilentMaster())
+        return started[-1]
+
+    yield start
+    for m in started:
+        m.close()
+
+
 def group_env(*members):
-    """The configuration of a failover group: members are Masters or dead ports."""
-    uis = [m.url if isinstance(m, Master) else f"http://127.0.0.1:{m}" for m in members]
+    """The configuration of a failover group: members are masters or dead ports."""
+    uis = [f"http://127.0.0.1:{m}" if isinstance(m, int) else m.url for m in members]
     hosts = [u.removeprefix("http://") for u in uis]
     return {"SC_MASTER": "spark://" + ",".join(hosts), "SC_MASTER_UI": ",".join(uis),
             "SC_REST_URL": ",".join(uis), "SC_TIMEOUT": "2"}
@@ -468,3 +508,145 @@ def test_a_rest_reply_larger_than_a_document_is_refused(masters):
     proc = run("sc-kill", "--rest", "--driver", DRIVER, env=group_env(m))
     assert proc.returncode == 1, proc.stderr
     assert "reply larger than 8 MiB" in proc.stderr
+
+
+# ---- a wait ends at its deadline, however many masters do not answer ------
+#
+# The masters of a list are asked one after another, each request bounded by
+# the HTTP timeout; a wait's requests are bounded by the time it has left too.
+
+
+def timed(*args, env):
+    t0 = time.monotonic()
+    proc = run(*args, env=env, timeout=15)
+    return proc, time.monotonic() - t0
+
+
+def test_wait_ends_at_its_deadline_when_no_master_answers(silent):
+    ms = [silent(), silent(), silent()]
+    proc, took = timed("sc-status", "--wait=1", env={**group_env(*ms), "SC_TIMEOUT": "30"})
+    assert proc.returncode == 75, proc.stderr
+    assert took < 2, proc.stderr
+    assert proc.stderr.startswith("sc-status: cluster not ready after 1 s: no master answered: ")
+    assert re.search(re.escape(f"{ms[0].url}/json/: timed out after ") +
+                     r"[01]\.\d s, at the deadline;", proc.stderr), proc.stderr
+    for m in ms[1:]:
+        assert f"{m.url}/json/: not asked: the deadline has passed" in proc.stderr
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("how", ["late", "trickling"])
+def test_wait_ends_at_its_deadline_with_a_slow_master(masters, how):
+    # ALIVE with its worker, but the answer would come after the deadline:
+    # that is not ready in time, as a master that never answers
+    m = masters("ALIVE")
+    answer = m.answer
+
+    def slow(h):
+        if h.path != "/json/":
+            return answer(h)
+        body = json.dumps(master_doc("ALIVE")).encode()
+        if how == "late":
+            time.sleep(3)
+            return h.send(200, body)
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        try:
+            for i in range(0, len(body), 16):
+                h.wfile.write(body[i:i + 16])
+                h.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass        # the client hung up
+
+    m.server.behaviour = slow
+    proc, took = timed("sc-status", "--wait=1", "-q", env={**group_env(m), "SC_TIMEOUT": "30"})
+    assert proc.returncode == 75, proc.stderr
+    assert took < 2, proc.stderr
+    assert re.fullmatch(re.escape(f"sc-status: cluster not ready after 1 s: {m.url}/json/: ") +
+                        r"timed out after [01]\.\d s, at the deadline\n", proc.stderr), proc.stderr
+    # without --wait the same master is waited for, up to the HTTP timeout
+    if how == "late":
+        assert status_json(run("sc-status", "-J", env={**group_env(m), "SC_TIMEOUT": "30"}))[
+            "status"] == "ALIVE"
+
+
+def test_kill_confirmation_ends_at_its_deadline(masters, silent):
+    # the ALIVE master takes the kill and then never answers, nor do the others
+    m1 = masters("ALIVE")
+    others = [silent(), silent()]
+    answer = m1.answer
+    hang = threading.Event()
+
+    def mute_after_the_kill(h):
+        if h.path == "/json/" and [r for r in m1.requests if r[0] == "POST"]:
+            hang.wait(30)
+            return None
+        return answer(h)
+
+    m1.server.behaviour = mute_after_the_kill
+    try:
+        proc, took = timed("sc-kill", "--wait", "1", "-J", APP,
+                           env={**group_env(m1, *others), "SC_TIMEOUT": "30"})
+    finally:
+        hang.set()
+    assert proc.returncode == 1, proc.stderr
+    assert took < 3, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["outcome"] == "failed" and out["state"] == "RUNNING"
+    assert f"app {APP}: not confirmed after 1 s: no master answered: {m1.url}/json/: timed out" \
+        in proc.stderr
+    assert [r[1] for r in m1.requests if r[0] == "POST"] == ["/app/kill/"]
+
+
+def test_rest_wait_ends_at_the_deadline_and_kills(masters, silent):
+    # the REST server took the submission, then its status never comes: the
+    # deadline still holds, and the kill at it goes out
+    m1, m2 = masters("ALIVE"), silent()
+    answer = m1.answer
+    hang = threading.Event()
+
+    def mute_status(h):
+        if h.path == "/v1/submissions/create":
+            return h.send(200, json.dumps({
+                "action": "CreateSubmissionResponse", "success": True,
+                "submissionId": DRIVER, "serverSparkVersion": "3.5.1"}).encode())
+        if h.path.startswith("/v1/submissions/status/"):
+            hang.wait(30)
+            return None
+        return answer(h)
+
+    m1.server.behaviour = mute_status
+    try:
+        proc, took = timed("sc-submit", "--rest", "--wait", "--deadline=1", "--class", "Main",
+                           "http://example.invalid/app.jar",
+                           env={**group_env(m1, m2), "SC_TIMEOUT": "30"})
+    finally:
+        hang.set()
+    assert proc.returncode == 75, proc.stderr
+    assert took < 3, proc.stderr
+    assert proc.stderr.splitlines()[-1] == f"sc-submit: {DRIVER}: deadline of 1s reached; killed"
+    assert "status unknown" not in proc.stderr
+    assert [r[1] for r in m1.requests if r[0] == "POST"] == [
+        "/v1/submissions/create", f"/v1/submissions/kill/{DRIVER}"]
+
+
+def test_submit_deadline_is_not_held_up_by_masters_that_do_not_answer(silent, tmp_path):
+    # spark-submit says nothing, so its application is looked for on the
+    # masters, which never answer
+    bindir = tmp_path / "spark" / "bin"
+    bindir.mkdir(parents=True)
+    (bindir / "spark-submit").write_text("#!/bin/sh\nexec sleep 30\n")
+    (bindir / "spark-submit").chmod(0o755)
+    (tmp_path / "events").mkdir()
+    ms = [silent(), silent(), silent()]
+    env = {**group_env(*ms), "SC_TIMEOUT": "30", "SPARK_HOME": str(tmp_path / "spark"),
+           "SC_EVENTS_DIR": str(tmp_path / "events"), "SPARK_USER": "me"}
+    proc, took = timed("sc-submit", "--deadline=2", "job.py", env=env)
+    assert proc.returncode == 75, proc.stderr
+    assert took < 4, proc.stderr
+    assert proc.stderr.splitlines()[-1] == ("sc-submit: deadline of 2s reached before the "
+                                            "application id was known; spark-submit stopped")
+    assert sum(len(m.held) for m in ms) >= 1      # the masters were asked

@@ -269,6 +269,81 @@ static void test_token(void)
 	unlink(path);
 }
 
+/*
+ * The context's deadline bounds each request below its timeout, lets no
+ * retry pause run past it, and starts no request once it has passed; a
+ * multi's transfers likewise.
+ */
+static void test_deadline(void)
+{
+	struct script hang = { { NULL }, 1 };
+	struct co_ctx *ctx = co_ctx_new();
+	struct co_http_response resp;
+	struct co_http_multi *m;
+	char url[64];
+	int pfd[2], port, fd, status;
+	pid_t pid;
+	double t0;
+	void *tag;
+
+	if (!ctx || pipe(pfd) != 0 || co_config_load(ctx) != CO_OK)
+		exit(99);
+	co_config_set(ctx, CO_KEY_TIMEOUT, "20");
+	pid = serve(&hang, &port, pfd[1]);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/json/", port);
+	t0 = co_monotonic();
+	co_ctx_set_deadline(ctx, t0 + 0.3);
+	CHECK_INT(co_http_get(ctx, url, &resp), CO_ETEMPFAIL);
+	CHECK(co_monotonic() - t0 < 1.5);
+	CHECK(strstr(co_ctx_error(ctx), "timed out after 0.3 s, at the deadline") != NULL);
+	/* passed: nothing is asked */
+	CHECK_INT(co_http_get(ctx, url, &resp), CO_ETEMPFAIL);
+	CHECK(strstr(co_ctx_error(ctx), "not asked: the deadline has passed") != NULL);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+
+	/* refused: the retry's pauses (0.2 s, 0.4 s) would pass it; the refusal stands */
+	fd = listen_loopback(&port);
+	close(fd);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/json/", port);
+	t0 = co_monotonic();
+	co_ctx_set_deadline(ctx, t0 + 0.1);
+	CHECK_INT(co_http_get(ctx, url, &resp), CO_EUNAVAILABLE);
+	CHECK(co_monotonic() - t0 < 0.15);
+	CHECK(strstr(co_ctx_error(ctx), "Connection refused") != NULL);
+
+	pid = serve(&hang, &port, pfd[1]);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/json/", port);
+	m = co_http_multi_new(ctx, 2);
+	CHECK(m != NULL);
+	if (m) {
+		t0 = co_monotonic();
+		co_ctx_set_deadline(ctx, t0 + 0.3);
+		CHECK_INT(co_http_multi_get(m, url, NULL), CO_OK);
+		CHECK_INT(co_http_multi_next(m, &tag, &resp, &status), 1);
+		CHECK_INT(status, CO_ETEMPFAIL);
+		CHECK(co_monotonic() - t0 < 1.5);
+		CHECK(strstr(co_ctx_error(ctx), "at the deadline") != NULL);
+		co_http_response_clear(&resp);
+	}
+	co_http_multi_free(m);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+
+	/* none: the timeout alone */
+	co_ctx_set_deadline(ctx, 0);
+	co_config_set(ctx, CO_KEY_TIMEOUT, "0.2");
+	pid = serve(&hang, &port, pfd[1]);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/json/", port);
+	CHECK_INT(co_http_get(ctx, url, &resp), CO_ETEMPFAIL);
+	CHECK(strstr(co_ctx_error(ctx), "timed out after 0.2 s") != NULL);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	co_ctx_free(ctx);
+}
+
 /* Only http and https: any other scheme is refused before a connection. */
 static void test_schemes(void)
 {
@@ -323,6 +398,7 @@ int main(void)
 	test_statuses();
 	test_timeout();
 	test_refused();
+	test_deadline();
 	test_token();
 	test_schemes();
 	test_url_join();
