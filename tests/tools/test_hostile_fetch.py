@@ -270,13 +270,17 @@ def test_archive_that_cannot_be_unpacked_is_corrupt_not_an_io_error(tmp_path, ou
     assert sorted(p.name for p in out.iterdir()) == ["bad.tar"]
 
 
-def books_tar_gz():
+def one_file_tar_gz(name, data):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        info = tarfile.TarInfo("carroll.txt")
-        info.size = 8
-        t.addfile(info, io.BytesIO(b"carroll\n"))
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def books_tar_gz():
+    return one_file_tar_gz("carroll.txt", b"carroll\n")
 
 
 @pytest.mark.parametrize("lines", [
@@ -757,12 +761,7 @@ def test_another_users_tree_is_not_touched(tmp_path, out):
 
 
 def evil_tar_gz():
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        info = tarfile.TarInfo("evil.txt")
-        info.size = 5
-        t.addfile(info, io.BytesIO(b"evil\n"))
-    return buf.getvalue()
+    return one_file_tar_gz("evil.txt", b"evil\n")
 
 
 @pytest.mark.parametrize("outcome,swap", [("skipped", "symlink"), ("skipped", "other-file"),

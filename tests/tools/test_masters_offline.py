@@ -431,12 +431,17 @@ def test_derived_urls_follow_the_master_list(masters):
     assert rows["history_url"] == "http://h1:18080"
 
 
-def test_submit_hands_the_whole_list_to_spark_submit(masters, tmp_path):
+def fake_spark_home(tmp_path, script):
+    """tmp_path/spark, whose spark-submit runs script; and tmp_path/events."""
     bindir = tmp_path / "spark" / "bin"
     bindir.mkdir(parents=True)
-    (bindir / "spark-submit").write_text("#!/bin/sh\nexit 99\n")
+    (bindir / "spark-submit").write_text(f"#!/bin/sh\n{script}\n")
     (bindir / "spark-submit").chmod(0o755)
     (tmp_path / "events").mkdir()
+
+
+def test_submit_hands_the_whole_list_to_spark_submit(masters, tmp_path):
+    fake_spark_home(tmp_path, "exit 99")
     env = {"SC_MASTER": "spark://h1:7077,h2:7077", "SC_MASTER_UI": "", "SC_REST_URL": "",
            "SPARK_HOME": str(tmp_path / "spark"), "SC_EVENTS_DIR": str(tmp_path / "events")}
     proc = run("sc-submit", "--dry-run", "--name", "x", "job.py", env=env)
@@ -636,11 +641,7 @@ def test_rest_wait_ends_at_the_deadline_and_kills(masters, silent):
 def test_submit_deadline_is_not_held_up_by_masters_that_do_not_answer(silent, tmp_path):
     # spark-submit says nothing, so its application is looked for on the
     # masters, which never answer
-    bindir = tmp_path / "spark" / "bin"
-    bindir.mkdir(parents=True)
-    (bindir / "spark-submit").write_text("#!/bin/sh\nexec sleep 30\n")
-    (bindir / "spark-submit").chmod(0o755)
-    (tmp_path / "events").mkdir()
+    fake_spark_home(tmp_path, "exec sleep 30")
     ms = [silent(), silent(), silent()]
     env = {**group_env(*ms), "SC_TIMEOUT": "30", "SPARK_HOME": str(tmp_path / "spark"),
            "SC_EVENTS_DIR": str(tmp_path / "events"), "SPARK_USER": "me"}
