@@ -485,20 +485,58 @@ const char *kc_brokers(const struct kc_opts *o)
 	return b ? b : co_config_get(o->ctx, CO_KEY_BROKERS);
 }
 
+/*
+ * A message of librdkafka's, cut before anything of a secret property
+ * (co_kafka_property_secret()): it may quote a secret value whole (a
+ * refused ssl.key.password as the client is made), or a piece of one (an
+ * invalid sasl.oauthbearer.config names the field it could not read, and
+ * its value). The message ends where the value starts, or just after the
+ * property's name when a colon follows it.
+ */
+static char *redact(const struct kc_opts *o, char *msg, size_t size)
+{
+	static const char hidden[] = " (not shown: it may quote a secret)";
+
+	for (size_t i = 0; i < co_kafka_props_count(o->props); i++) {
+		const char *name = co_kafka_props_name(o->props, i);
+		const char *value = co_kafka_props_value(o->props, i);
+		char *at = NULL;
+
+		if (!co_kafka_property_secret(name))
+			continue;
+		if (*value && (at = strstr(msg, value)))
+			*at = '\0';
+		else if ((at = strstr(msg, name)) && at[strlen(name)] == ':')
+			at[strlen(name) + 1] = '\0';
+		if (at) {
+			size_t len = strlen(msg);
+
+			snprintf(msg + len, size - len, "%s", hidden);
+		}
+	}
+	return msg;
+}
+
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
 	const struct kc_opts *o = cb_opts;
+	char msg[1024];
 
 	(void)rk;
-	if (o->verbose >= 2 || level >= 7)
-		fprintf(stderr, "%s: %s: %s\n", program_name, fac, buf);
+	if (o->verbose >= 2 || level >= 7) {
+		snprintf(msg, sizeof(msg), "%s", buf);
+		fprintf(stderr, "%s: %s: %s\n", program_name, fac, redact(o, msg, sizeof(msg)));
+	}
 }
 
-static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+static void error_cb(rd_kafka_t *rk, int err, const char *why, void *opaque)
 {
 	const struct kc_opts *o = cb_opts;
+	char reason[512];
 
 	(void)opaque;
+	snprintf(reason, sizeof(reason), "%s", why);
+	redact(o, reason, sizeof(reason));
 	/* A consumer would retry for ever: kcat 1.7 exits here, and -E keeps
 	 * going, as in kcat. A producer's wait is bounded by message.timeout.ms
 	 * and accounted for message by message. */
@@ -663,15 +701,7 @@ noreturn void kc_client_refused(struct kc_opts *o, rd_kafka_type_t type, rd_kafk
 	snprintf(errstr, sizeof(errstr), "%s", why);
 	rd_kafka_conf_destroy(conf);
 	file = refused_file(o, type, errstr);
-	/* As co_kafka_conf_new does: a secret value is not repeated. */
-	for (size_t i = 0; i < co_kafka_props_count(o->props); i++) {
-		const char *name = co_kafka_props_name(o->props, i);
-		const char *value = co_kafka_props_value(o->props, i);
-
-		if (co_kafka_property_secret(name) && *value && strstr(errstr, value))
-			snprintf(errstr, sizeof(errstr), "property %s: invalid value (not shown)",
-				 name);
-	}
+	redact(o, errstr, sizeof(errstr));
 	/* A file's contents are bad data, as a line librdkafka refuses as it
 	 * is read; -X is a usage error. */
 	if (file)

@@ -297,3 +297,17 @@ def test_a_nul_byte_in_a_property_file_is_refused_at_its_line(home, tmp_path):
     proc = run("kcat-lite", "-C", "-t", "x", "-F", conf, "-X", "dump", *UNREACHABLE)
     assert proc.returncode == 65, proc.stderr
     assert proc.stderr == f"kcat-lite: {conf}:2: a NUL byte in the line\n"
+
+
+@pytest.mark.parametrize("verbose", [[], ["-v", "-v"]])
+def test_a_refused_token_does_not_quote_the_oauthbearer_config(verbose, home):
+    # librdkafka's message for an unreadable sasl.oauthbearer.config names
+    # the field and gives its value: "non-integral 'lifeSeconds=': SEKRET".
+    # The message now ends at the property's name; the status stays 77.
+    proc = run("kcat-lite", "-L", "-b", "127.0.0.1:1", "-m", "2", *verbose,
+               "-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanism=OAUTHBEARER",
+               "-X", "enable.sasl.oauthbearer.unsecure.jwt=true",
+               "-X", "sasl.oauthbearer.config=principal=bob lifeSeconds=SEKRET", timeout=60)
+    assert proc.returncode == 77, proc.stderr
+    assert "SEKRET" not in proc.stderr
+    assert "sasl.oauthbearer.config: (not shown" in proc.stderr
