@@ -286,9 +286,12 @@ static int validate(struct co_ctx *ctx, enum co_key key, const char *value)
 		char *end;
 		double t;
 
+		/* digits and a point: strtod alone takes blanks, a sign, an
+		 * exponent, hex and "inf" */
 		errno = 0;
 		t = strtod(value, &end);
-		if (errno || end == value || *end || !(t > 0) || t > 86400)
+		if (!isdigit((unsigned char)value[0]) || value[strspn(value, "0123456789.")] ||
+		    errno || end == value || *end || !(t > 0) || t > 86400)
 			return co_err(ctx, CO_EUSAGE,
 				      "invalid timeout '%s': expected seconds, greater than 0", value);
 	}
@@ -317,7 +320,7 @@ static int validate(struct co_ctx *ctx, enum co_key key, const char *value)
 
 		errno = 0;
 		n = strtoll(value, &end, 10);
-		if (errno || end == value || *end || n <= 0)
+		if (!isdigit((unsigned char)value[0]) || errno || end == value || *end || n <= 0)
 			return co_err(ctx, CO_EUSAGE, "invalid %s '%s': expected a count "
 				      "greater than 0", keys[key].name, value);
 	}

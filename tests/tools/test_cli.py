@@ -64,6 +64,23 @@ def test_numeric_flags_take_digits_only(argv):
     assert_usage(run(*argv), argv[0], f"invalid {option} '{value}'")
 
 
+@pytest.mark.parametrize("value", [" 5", "+5", "1e1", "0x10", "inf", "5s"])
+def test_configured_numbers_take_digits_only(value, no_user_config, tmp_path):
+    # as the flags do: --timeout, SC_TIMEOUT and a configuration file's
+    # extract_max_members took blanks, a sign, an exponent or hex
+    assert_usage(run("sc-status", "--timeout", value, "--show-config"), "sc-status",
+                 f"invalid timeout '{value}'")
+    proc = run("sc-status", "--show-config", env={"SC_TIMEOUT": value})
+    assert proc.returncode == 64 and f"SC_TIMEOUT: invalid timeout '{value}'" in proc.stderr
+    if value == " 5":
+        return  # a file's values lose their blanks
+    conf = tmp_path / "clusterops.conf"
+    conf.write_text(f"extract_max_members = {value}\n")
+    proc = run("sc-fetch", "--show-config", env={"SC_CONFIG": str(conf)})
+    assert proc.returncode == 65 and f"invalid extract_max_members '{value}'" in proc.stderr, \
+        proc.stderr
+
+
 @pytest.mark.parametrize("argv, why", [
     (["sc-kill"], "nothing to kill"),
     (["sc-kill", "--all", "app-1"], "--all is only meaningful with --name"),
