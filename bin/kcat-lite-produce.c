@@ -382,7 +382,9 @@ static rd_kafka_t *producer_new(struct kc_opts *o, rd_kafka_conf_t *conf)
 	char errstr[512];
 	rd_kafka_t *rk;
 
-	if (co_kafka_props_get(o->props, "enable.idempotence") || o->no_idempotence)
+	/* a transactional producer is idempotent whatever is said */
+	if (co_kafka_props_get(o->props, "enable.idempotence") || o->no_idempotence ||
+	    co_kafka_props_get(o->props, "transactional.id"))
 		return kc_client_new(o, RD_KAFKA_PRODUCER, conf);
 	without = rd_kafka_conf_dup(conf);
 	if (!without)

@@ -311,3 +311,15 @@ def test_a_refused_token_does_not_quote_the_oauthbearer_config(verbose, home):
     assert proc.returncode == 77, proc.stderr
     assert "SEKRET" not in proc.stderr
     assert "sasl.oauthbearer.config: (not shown" in proc.stderr
+
+
+def test_acks_1_drops_the_default_idempotence_not_a_transactional_ones(home):
+    # acks=1 cannot go with idempotence: kcat-lite's default gives way (and
+    # says so), but a transactional producer is idempotent whatever is said
+    proc = run("kcat-lite", "-P", "-t", "t", *UNREACHABLE[:-1], "-X", "acks=1", input="a\n")
+    assert proc.returncode == 69, proc.stderr
+    assert "producing without idempotence" in proc.stderr
+    proc = run("kcat-lite", "-P", "-t", "t", *UNREACHABLE[:-1], "-X", "acks=1",
+               "-X", "transactional.id=x", input="a\n")
+    assert_usage(proc, "kcat-lite", "`acks` must be set to `all`")
+    assert "producing without idempotence" not in proc.stderr
