@@ -518,6 +518,26 @@ static int open_beneath(int rootfd, const char *rel, int flags)
 }
 
 /*
+ * name beneath rootfd as the file it is now: never through a symbolic link
+ * (ELOOP, EXDEV), and opened without blocking, so that a FIFO or a device
+ * put in its place cannot hold the run. The descriptor of a regular file,
+ * blocking again, with its stat; -2 for anything else; -1 and errno.
+ */
+static int open_regular_beneath(int rootfd, const char *name, struct stat *st)
+{
+	int fd = open_beneath(rootfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		return -2;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
+}
+
+/*
  * The digest of the file present as e->name, when it is a regular file
  * reached through directories only. Anything else there (a symbolic link,
  * a FIFO, a device, a directory on the way that is a link) is treated as
@@ -531,8 +551,12 @@ static bool digest_present(struct co_ctx *ctx, const struct control *ctl, int ro
 	struct stat st;
 	int fd, rc;
 
-	/* O_NONBLOCK: a FIFO in its place must not block the run */
-	fd = open_beneath(rootfd, e->name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+	fd = open_regular_beneath(rootfd, e->name, &st);
+	if (fd == -2) {
+		if (!ctl->quiet)
+			warnmsg("%s: present but not a regular file: not read", e->path);
+		return false;
+	}
 	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
 		return false;
 	if (fd < 0 && (errno == ELOOP || errno == EXDEV)) {
@@ -548,13 +572,6 @@ static bool digest_present(struct co_ctx *ctx, const struct control *ctl, int ro
 		free(msg);
 		return false;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		if (!ctl->quiet)
-			warnmsg("%s: present but not a regular file: not read", e->path);
-		return false;
-	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	e->dev = st.st_dev;	/* what is unpacked must be the file checked */
 	e->ino = st.st_ino;
 	h = co_sha256_new();
@@ -834,9 +851,12 @@ static int open_archive(int rootfd, struct entry *e)
 	struct stat st;
 	char *msg;
 
-	fd = open_beneath(rootfd, e->name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+	fd = open_regular_beneath(rootfd, e->name, &st);
 	err = errno;
-	if (fd < 0 && (err == ELOOP || err == EXDEV)) {
+	if (fd == -2) {
+		msg = xasprintf("%s: not a regular file since it was %s: not unpacked", e->path,
+				since);
+	} else if (fd < 0 && (err == ELOOP || err == EXDEV)) {
 		msg = xasprintf("%s: a symbolic link, or one on the way, since it was %s: "
 				"not followed, not unpacked", e->path, since);
 	} else if (fd < 0) {
@@ -845,14 +865,10 @@ static int open_archive(int rootfd, struct entry *e)
 			status = CO_ENOPERM;
 		else if (err != ENOENT && err != ENOTDIR)
 			status = CO_EIO;
-	} else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		msg = xasprintf("%s: not a regular file since it was %s: not unpacked", e->path,
-				since);
 	} else if (e->outcome == SKIPPED && (st.st_dev != e->dev || st.st_ino != e->ino)) {
 		msg = xasprintf("%s: replaced since its digest was checked: not unpacked",
 				e->path);
 	} else {
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 		return fd;
 	}
 	if (fd >= 0)
