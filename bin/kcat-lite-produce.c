@@ -391,6 +391,12 @@ static rd_kafka_t *producer_new(struct kc_opts *o, rd_kafka_conf_t *conf)
 		die(CO_ESOFTWARE, "out of memory");
 	if (rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr)))
 		die(CO_ESOFTWARE, "enable.idempotence: %s", errstr);
+	/* -X dump shows the configuration the producer would be made with */
+	if (o->dump_conf && kc_client_refuses(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)) &&
+	    strstr(errstr, "enable.idempotence")) {
+		rd_kafka_conf_destroy(conf);
+		return kc_client_new(o, RD_KAFKA_PRODUCER, without);
+	}
 	rk = kc_client_try(o, RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (rk) {
 		rd_kafka_conf_destroy(without);

@@ -607,7 +607,7 @@ void kc_message_written(const struct kc_opts *o)
 		fflush(stdout);
 }
 
-/* For the trial client of refused_file, which warns that it has no brokers. */
+/* For the trial clients, which warn that they have no brokers. */
 static void no_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
 	(void)rk;
@@ -669,6 +669,29 @@ static const char *refused_file(const struct kc_opts *o, rd_kafka_type_t type,
 			return file;
 	}
 	return NULL;
+}
+
+bool kc_client_refuses(rd_kafka_type_t type, const rd_kafka_conf_t *conf, char *errstr,
+		       size_t size)
+{
+	rd_kafka_conf_t *trial = rd_kafka_conf_dup(conf);
+	rd_kafka_t *rk;
+
+	if (!trial)
+		die(CO_ESOFTWARE, "out of memory");
+	rd_kafka_conf_set_log_cb(trial, no_log);
+	/* nothing to connect to, and no TLS or SASL to set up (no token to
+	 * fetch, no key to load) */
+	if (rd_kafka_conf_set(trial, "bootstrap.servers", "", errstr, size) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(trial, "security.protocol", "plaintext", errstr, size) !=
+		    RD_KAFKA_CONF_OK)
+		die(CO_ESOFTWARE, "trial client: %s", errstr);
+	if (!(rk = rd_kafka_new(type, trial, errstr, size))) {
+		rd_kafka_conf_destroy(trial);
+		return true;
+	}
+	rd_kafka_destroy(rk);
+	return false;
 }
 
 rd_kafka_t *kc_client_try(struct kc_opts *o, rd_kafka_type_t type, rd_kafka_conf_t *conf,

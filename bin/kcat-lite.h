@@ -75,6 +75,12 @@ rd_kafka_t *kc_client_new(struct kc_opts *o, rd_kafka_type_t type, rd_kafka_conf
  * errstr and conf still the caller's (for kc_client_refused()). */
 rd_kafka_t *kc_client_try(struct kc_opts *o, rd_kafka_type_t type, rd_kafka_conf_t *conf,
 			  char *errstr, size_t size);
+/* Whether librdkafka would refuse to make this client for what does not
+ * depend on the connection (idempotence, for one), and why, in errstr:
+ * found with a trial client that has no broker, TLS or SASL; conf stays
+ * the caller's. */
+bool kc_client_refuses(rd_kafka_type_t type, const rd_kafka_conf_t *conf, char *errstr,
+		       size_t size);
 /* Report why librdkafka refused the client (naming the file it came
  * from when it did), free conf and exit: 65 for a file, else 64. */
 noreturn void kc_client_refused(struct kc_opts *o, rd_kafka_type_t type, rd_kafka_conf_t *conf,

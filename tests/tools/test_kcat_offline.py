@@ -313,6 +313,24 @@ def test_a_refused_token_does_not_quote_the_oauthbearer_config(verbose, home):
     assert "sasl.oauthbearer.config: (not shown" in proc.stderr
 
 
+def test_dump_shows_the_idempotence_the_producer_is_made_with(home):
+    # -X dump printed enable.idempotence=true for a producer that acks=1
+    # makes without it
+    def producer_dump(*args):
+        proc = run("kcat-lite", "-P", "-t", "x", *UNREACHABLE, *args, "-X", "dump")
+        assert proc.returncode == 0, proc.stderr
+        return dict(line.split(" = ", 1) for line in proc.stdout.splitlines() if " = " in line)
+    assert producer_dump()["enable.idempotence"] == "true"
+    d = producer_dump("-X", "acks=1")
+    assert d["enable.idempotence"] == "false" and d["request.required.acks"] == "1"
+    assert producer_dump("-X", "max.in.flight=6")["enable.idempotence"] == "false"
+    assert producer_dump("--no-idempotence")["enable.idempotence"] == "false"
+    # found without TLS set up: a CA that cannot be read does not hide it
+    d = producer_dump("-X", "acks=1", "-X", "security.protocol=SSL",
+                      "-X", "ssl.ca.location=/nonexistent")
+    assert d["enable.idempotence"] == "false" and d["security.protocol"] == "ssl"
+
+
 def test_acks_1_drops_the_default_idempotence_not_a_transactional_ones(home):
     # acks=1 cannot go with idempotence: kcat-lite's default gives way (and
     # says so), but a transactional producer is idempotent whatever is said
