@@ -286,11 +286,11 @@ static int validate(struct co_ctx *ctx, enum co_key key, const char *value)
 		char *end;
 		double t;
 
-		/* digits and a point: strtod alone takes blanks, a sign, an
-		 * exponent, hex and "inf" */
+		/* digits and a point (".5" too, as the flags take it): strtod
+		 * alone takes blanks, a sign, an exponent, hex and "inf" */
 		errno = 0;
 		t = strtod(value, &end);
-		if (!isdigit((unsigned char)value[0]) || value[strspn(value, "0123456789.")] ||
+		if (value[strspn(value, "0123456789.")] ||
 		    errno || end == value || *end || !(t > 0) || t > 86400)
 			return co_err(ctx, CO_EUSAGE,
 				      "invalid timeout '%s': expected seconds, greater than 0", value);

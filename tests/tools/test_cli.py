@@ -81,6 +81,18 @@ def test_configured_numbers_take_digits_only(value, no_user_config, tmp_path):
         proc.stderr
 
 
+@pytest.mark.parametrize("value", [".5", "2.", "007"])
+def test_a_timeout_takes_what_the_flags_take(value, no_user_config):
+    # --wait .5 was taken while --timeout .5 and SC_TIMEOUT=.5 were refused
+    proc = run("sc-status", "--timeout", value, "--show-config")
+    assert f"timeout\t{value}\tflag\n" in proc.stdout and proc.returncode == 0, proc.stderr
+    proc = run("sc-status", "--show-config", env={"SC_TIMEOUT": value})
+    assert f"timeout\t{value}\tenv SC_TIMEOUT\n" in proc.stdout and proc.returncode == 0, \
+        proc.stderr
+    assert_usage(run("sc-status", "--timeout", ".", "--show-config"), "sc-status",
+                 "invalid timeout '.'")
+
+
 @pytest.mark.parametrize("argv, why", [
     (["sc-kill"], "nothing to kill"),
     (["sc-kill", "--all", "app-1"], "--all is only meaningful with --name"),
