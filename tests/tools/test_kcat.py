@@ -535,6 +535,25 @@ def test_closed_stdin_is_an_input_error_not_a_pipe(brokers):
     assert end_offset(brokers, topic) == 0
 
 
+@pytest.mark.parametrize("mode", [["-C", "-e"], ["-G", "g-" + uuid.uuid4().hex[:8], "-e"]])
+def test_a_closed_pipe_with_sigpipe_ignored_is_one_write_error(brokers, mode):
+    # Under a shell or service that ignores SIGPIPE, a reader that goes
+    # away made the consumer say so twice ("standard output: write error",
+    # then "write error: Broken pipe"). One line, with the reason, and 74.
+    topic = topic_name()
+    kc("-b", brokers, "-P", "-t", topic,
+       input=b"".join(b"%06d" % i + b"x" * 200 + b"\n" for i in range(20000)), check=0)
+    args = [*mode, topic] if mode[0] == "-G" else [*mode, "-t", topic]
+    p = subprocess.Popen([tool("kcat-lite"), "-b", brokers, "-o", "beginning", *args],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=lambda: signal.signal(signal.SIGPIPE, signal.SIG_IGN))
+    assert p.stdout.read(10) == b"000000xxxx"
+    p.stdout.close()
+    err = p.stderr.read().decode(errors="replace")
+    assert p.wait(timeout=60) == 74, err
+    assert err == "kcat-lite: write error: Broken pipe\n", err
+
+
 def test_settings_that_exclude_idempotence_produce_without_it(brokers, tmp_path):
     # Idempotence is kcat-lite's default, not the user's choice: a file
     # written for kcat or a Java client with acks=1 (or retries=0) was
