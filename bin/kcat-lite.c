@@ -680,6 +680,7 @@ bool kc_client_refuses(rd_kafka_type_t type, const rd_kafka_conf_t *conf, char *
 	if (!trial)
 		die(CO_ESOFTWARE, "out of memory");
 	rd_kafka_conf_set_log_cb(trial, no_log);
+	rd_kafka_conf_set_error_cb(trial, NULL);	/* its errors are not the run's */
 	/* nothing to connect to, and no TLS or SASL to set up (no token to
 	 * fetch, no key to load) */
 	if (rd_kafka_conf_set(trial, "bootstrap.servers", "", errstr, size) != RD_KAFKA_CONF_OK ||
