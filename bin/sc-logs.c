@@ -64,7 +64,18 @@ struct sources {
 	struct co_log_reader *reader;	/* when streaming */
 	struct co_driver_log_reader *driver_log;	/* a client-mode driver's */
 	struct source *driver;		/* how its lines are printed */
+	size_t lines_held;		/* the unfinished lines of all of them */
+	bool capped;			/* more logs were listed than are read */
 };
+
+/*
+ * The most logs read at once: two streams of as many executors as are
+ * taken from one worker. Whatever the workers list, this many, each with
+ * an unfinished line of its own, and no more than LINES_HELD_MAX of those
+ * lines in all (past it, the line being added to is printed as it is).
+ */
+#define SOURCES_MAX 20000
+#define LINES_HELD_MAX (16u << 20)
 
 static noreturn void usage(void)
 {
@@ -192,6 +203,13 @@ static void add_source(struct sources *srcs, const struct co_spark_worker *w, in
 	struct source *s;
 	char exec[16], *where;
 
+	if (srcs->n >= SOURCES_MAX) {
+		if (!srcs->capped)
+			note_missing(srcs, "logs past the first 20000 the workers list",
+				     "too many to read");
+		srcs->capped = true;
+		return;
+	}
 	for (size_t i = 0; i < srcs->n; i++)
 		if (srcs->v[i]->id.executor == executor && !strcmp(srcs->v[i]->worker_id, w->id) &&
 		    strcmp(srcs->v[i]->id.stream, stream) == 0)
@@ -222,6 +240,8 @@ static void add_source(struct sources *srcs, const struct co_spark_worker *w, in
 		s->prefix = xasprintf("[%s driver %s] ", where, stream);
 	free(where);
 	s->lines.max = CO_LOG_PIECE;
+	s->lines.held = &srcs->lines_held;
+	s->lines.held_max = LINES_HELD_MAX;
 	if (srcs->reader && co_log_reader_add(srcs->reader, &s->id, s) != CO_OK)
 		die(CO_ESOFTWARE, "out of memory");
 }
@@ -252,6 +272,8 @@ static void add_driver_log(struct sources *srcs)
 	if (!ctl->no_prefix && ctl->mode != OUT_JSON)
 		s->prefix = xstrdup(ctl->mode == OUT_TSV ? "-\tdriver\tlog\t" : "[driver] ");
 	s->lines.max = CO_LOG_PIECE;
+	s->lines.held = &srcs->lines_held;
+	s->lines.held_max = LINES_HELD_MAX;
 }
 
 /* Which application: by id, or the one whose name matches. */

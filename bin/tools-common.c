@@ -801,6 +801,8 @@ static void partial_add(struct line_buffer *lb, const char *data, size_t n)
 	lb->partial = xrealloc(lb->partial, lb->len + n + 1);
 	memcpy(lb->partial + lb->len, data, n);
 	lb->len += n;
+	if (lb->held)
+		*lb->held += n;
 }
 
 void line_buffer_feed(struct line_buffer *lb, const char *data, size_t len, line_fn *fn,
@@ -812,7 +814,8 @@ void line_buffer_feed(struct line_buffer *lb, const char *data, size_t len, line
 
 		if (!nl) {	/* keep it, up to max */
 			partial_add(lb, data, n);
-			if (lb->max && lb->len > lb->max)
+			if ((lb->max && lb->len > lb->max) ||
+			    (lb->held && *lb->held > lb->held_max))
 				line_buffer_flush(lb, fn, arg);
 			return;
 		}
@@ -831,11 +834,20 @@ void line_buffer_flush(struct line_buffer *lb, line_fn *fn, void *arg)
 {
 	if (lb->len)
 		fn(arg, lb->partial, lb->len);
+	if (lb->held)
+		*lb->held -= lb->len;
+	/* a long line's room is not kept for the next */
+	if (lb->len > 4096) {
+		free(lb->partial);
+		lb->partial = NULL;
+	}
 	lb->len = 0;
 }
 
 void line_buffer_clear(struct line_buffer *lb)
 {
+	if (lb->held)
+		*lb->held -= lb->len;
 	free(lb->partial);
 	lb->partial = NULL;
 	lb->len = 0;

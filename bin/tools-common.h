@@ -141,11 +141,14 @@ void atomic_write_or_die(const char *path, const void *data, size_t len);
 /*
  * Lines out of pieces of text: each complete line is handed to fn without
  * its newline; an unfinished last line is kept for the next piece (up to
- * max bytes, past which it is handed on as it is).
+ * max bytes, past which it is handed on as it is). Buffers that share a
+ * *held count what they keep together: past held_max, the one being fed
+ * hands its unfinished line on.
  */
 struct line_buffer {
 	char *partial;
 	size_t len, max;
+	size_t *held, held_max;
 };
 typedef void line_fn(void *arg, const char *line, size_t len);
 void line_buffer_feed(struct line_buffer *lb, const char *data, size_t len, line_fn *fn,

@@ -1305,7 +1305,8 @@ int co_eventlog_archive_app(struct co_ctx *ctx, const char *app_id,
 
 /*
  * Where to read a worker's log next, and whether a piece is believable.
- * A piece that is not the end of the file must move forward, by at least
+ * A piece must start where it was asked to and, short of the end of the
+ * file (the most any piece has said it holds), move forward by at least
  * half of what was asked, and carry about the bytes its header claims (a
  * few bytes off where the worker's text decoder cut a character);
  * otherwise the log ends with an error, rather than a loop that never ends
@@ -1324,7 +1325,7 @@ struct co_log_cursor {
 	int64_t limit;		/* with fixed: the size at the first piece, else -1 */
 	int64_t delivered;	/* bytes handed out */
 	int64_t pieces;
-	int64_t total;		/* the log's size, as the last piece taken said */
+	int64_t total;		/* the most any piece taken said the log holds */
 };
 
 void co_log_cursor_init(struct co_log_cursor *c, long tail, bool fixed);

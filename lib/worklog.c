@@ -21,6 +21,8 @@
  * piece may carry that many fewer bytes than its header's range.
  */
 #define PIECE_SLOP 8
+/* The most bytes a range of n can come back as: each byte as U+FFFD. */
+#define RANGE_BYTES_MAX(n) (3 * (n) + PIECE_SLOP)
 
 CO_API void co_log_cursor_init(struct co_log_cursor *c, long tail, bool fixed)
 {
@@ -36,25 +38,36 @@ CO_API void co_log_cursor_next(const struct co_log_cursor *c, int64_t *offset, i
 {
 	*offset = c->tailing ? -1 : c->offset;
 	*length = c->tailing ? c->window : CO_LOG_PIECE;
+	/* of a log read to a size, no byte past it: a log that grows ends there */
+	if (!c->tailing && c->limit >= 0 && c->limit - c->offset < *length)
+		*length = c->limit > c->offset ? c->limit - c->offset : 1;
 }
 
-static bool piece_advances(int64_t offset, const struct co_log_chunk *p)
+/*
+ * Whether a piece answers the one asked for (c->offset and the length
+ * co_log_cursor_next() gives): it starts where it was asked to, and short
+ * of the end of the log (the most any piece has said the log holds) it
+ * brings at least half of what was asked; otherwise a worker could move a
+ * few bytes a reply, or claim a log smaller each time, and the reading
+ * would go on for ever. Its bytes are about those of its range: the
+ * worker's text decoder may change a character cut by the piece, and
+ * turns each byte that is not UTF-8 into U+FFFD, three bytes.
+ */
+static bool piece_advances(const struct co_log_cursor *c, const struct co_log_chunk *p)
 {
-	int64_t asked = p->total - offset < CO_LOG_PIECE ? p->total - offset : CO_LOG_PIECE;
+	int64_t offset, asked, most = p->total > c->total ? p->total : c->total;
 
-	if (p->end < offset)
+	co_log_cursor_next(c, &offset, &asked);
+	if (most - offset < asked)
+		asked = most - offset;
+	if (p->start != offset || p->end < offset)
 		return false;
-	if (p->end == offset)
-		return p->end == p->total;	/* nothing new: only at the end */
-	if (p->len == 0 && p->end < p->total)
-		return false;	/* a range without bytes, short of the end */
-	/*
-	 * Short of the end, a worker gives all it was asked for: a piece of
-	 * less than half of it would let a few bytes a reply go on for ever.
-	 */
-	if (p->end < p->total && p->end - offset < asked / 2)
+	if (p->end == offset)	/* nothing new: only at the end */
+		return p->end == p->total && p->len == 0;
+	if (p->end - offset < asked / 2 + asked % 2)
 		return false;
-	return (int64_t)p->len + PIECE_SLOP >= p->end - p->start;
+	return (int64_t)p->len + PIECE_SLOP >= p->end - p->start &&
+	       (int64_t)p->len <= RANGE_BYTES_MAX(p->end - p->start);
 }
 
 static size_t count_lines(const char *data, size_t len)
@@ -114,13 +127,13 @@ CO_API int co_log_cursor_take(struct co_ctx *ctx, struct co_log_cursor *c,
 	*more = false;
 	if (p->error)
 		return co_err(ctx, CO_EFAIL, "%s: the worker no longer has this log", origin);
-	c->total = p->total;
 	if (c->tailing) {
+		c->total = p->total;
 		take_tail(c, p, data, len, more);
 		c->delivered += (int64_t)*len;
 		return CO_OK;
 	}
-	if (!piece_advances(c->offset, p) || (c->limit >= 0 && p->end > c->limit + PIECE_SLOP))
+	if (!piece_advances(c, p) || (c->limit >= 0 && p->end > c->limit + PIECE_SLOP))
 		return co_err(ctx, CO_EPROTOCOL, "%s: the worker's reply does not advance or "
 			      "lacks its bytes (bytes %" PRId64 "-%" PRId64 " of %" PRId64
 			      ", %zu sent)", origin, p->start, p->end, p->total, p->len);
@@ -134,6 +147,8 @@ CO_API int co_log_cursor_take(struct co_ctx *ctx, struct co_log_cursor *c,
 	/* asked for again only after a piece that moved on: a loop that ends */
 	*more = p->end > c->offset && p->end < (c->limit >= 0 ? c->limit : p->total);
 	c->offset = p->end;
+	if (p->total > c->total)
+		c->total = p->total;
 	return CO_OK;
 }
 
@@ -285,11 +300,11 @@ static int header_in(struct co_ctx *ctx, struct reader_log *l)
 	int rc = co_worker_log_parse(ctx, l->kept, l->kept_len, l->id.webui, p);
 
 	l->streaming = rc == CO_OK && p->end > p->start;
-	if (l->streaming && (p->end < l->cursor.offset ||
-			     (p->end == l->cursor.offset && p->end < p->total)))
-		return co_err(ctx, CO_EPROTOCOL, "%s: the worker's reply does not advance (bytes "
-			      "%" PRId64 "-%" PRId64 " of %" PRId64 ", read up to %" PRId64 ")",
-			      l->id.webui, p->start, p->end, p->total, l->cursor.offset);
+	if (rc == CO_OK && p->start != l->cursor.offset)
+		return co_err(ctx, CO_EPROTOCOL, "%s: the worker's reply is not of the bytes asked "
+			      "for (bytes %" PRId64 "-%" PRId64 " of %" PRId64 ", asked from %"
+			      PRId64 ")", l->id.webui, p->start, p->end, p->total,
+			      l->cursor.offset);
 	return rc;
 }
 
@@ -320,6 +335,11 @@ static int log_body(void *tag, const char *data, size_t len)
 	l->body += len;
 	if (!l->streaming)
 		return keep(r->ctx, l, data, len);
+	/* more than its range can come back as is not passed on */
+	if ((int64_t)l->body > RANGE_BYTES_MAX(l->piece.end - l->piece.start))
+		return co_err(r->ctx, CO_EPROTOCOL, "%s: the worker's reply holds more than "
+			      "the bytes %" PRId64 "-%" PRId64 " it announces", l->id.webui,
+			      l->piece.start, l->piece.end);
 	if (len)
 		r->data(r->arg, l->tag, data, len);
 	return CO_OK;

@@ -459,19 +459,33 @@ def a_byte_at_a_time(h):
 PIECE = (1 << 20) - 4096      # what sc-logs asks for at a time (CO_LOG_PIECE)
 
 
+def a_smaller_log_at_each_reply(h):
+    """A huge log in its first piece; then, in each piece, one byte of a
+    log two bytes longer than where it was asked for."""
+    q = urllib.parse.parse_qs(urllib.parse.urlparse(h.path).query)
+    n = int(q.get("offset", ["0"])[0])
+    if n == 0:
+        h.send(200, f"==== Bytes 0-{PIECE} of {9 * 10**18} of /x/stderr ====\n".encode() +
+               b"x" * PIECE, "text/plain")
+    else:
+        h.send(200, f"==== Bytes {n}-{n + 1} of {n + 2} of /x/stderr ====\nx".encode(),
+               "text/plain")
+
+
 def whole_piece_again(h):
     """The first piece of a longer log, whole, again and again."""
     h.send(200, f"==== Bytes 0-{PIECE} of {3 * PIECE} of /x/stderr ====\n".encode() +
            b"x" * PIECE, "text/plain")
 
 
-@pytest.mark.parametrize("reply", [claims_more_than_it_sends, never_advances, a_byte_at_a_time])
+@pytest.mark.parametrize("reply", [claims_more_than_it_sends, never_advances, a_byte_at_a_time,
+                                   a_smaller_log_at_each_reply])
 def test_logs_stream_ends_a_log_that_does_not_advance(servers, isolated, reply):
     master, wk = logs_cluster(servers, reply)
     proc = run("sc-logs", APP, env=master.env, timeout=20)
     assert proc.returncode == 1, proc.stderr
     assert "does not advance" in proc.stderr
-    assert len(proc.stdout) < 200
+    assert len(proc.stdout) < 200 + 2 * PIECE
     assert sum(1 for r in wk.requests if r[1].startswith("/log")) < 10
 
 

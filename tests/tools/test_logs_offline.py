@@ -318,6 +318,61 @@ def test_history_zip_is_not_held_in_memory(servers, isolated, tmp_path):
     assert big - small < 1024, (small, big)
 
 
+@pytest.mark.skipif(not PLAIN, reason="SC_TEST_PLAIN_BIN is not set: no build without "
+                    "sanitizers to measure memory in")
+def test_unfinished_lines_of_many_logs_are_not_all_held(servers, isolated, tmp_path):
+    # 48 executors, each log a megabyte without a newline: each is an
+    # unfinished line until its log ends, and no more than 16 MiB of them
+    # are held at once (48 MiB otherwise)
+    def answer(h, q, n):
+        head = f"==== Bytes 0-{PIECE} of {PIECE} of /work/{APP}/0/stderr ====\n"
+        h.send(200, head.encode() + b"x" * PIECE, "text/plain")
+
+    def behaviour(h):
+        if h.path.startswith("/json"):
+            h.send(200, json.dumps(worker_json(executors=range(48))).encode())
+        else:
+            answer(h, None, 0)
+    wk = servers(behaviour)
+    doc = master_doc(workers=[worker(wk.url, "worker-1")], completed=[app()])
+    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    rss, out = tmp_path / "rss", tmp_path / "out"
+    with open(out, "wb") as f:
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(rss),
+                               os.path.join(PLAIN, "sc-logs"), "--no-prefix", APP],
+                              stdout=f, stderr=subprocess.PIPE, text=True, timeout=120,
+                              env={**os.environ, **master.env, "SC_EVENTS_DIR": "/nonexistent"})
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_bytes()
+    assert text.replace(b"\n", b"") == b"x" * (48 * PIECE)
+    assert text.count(b"\n") >= 48 and text.endswith(b"\n")   # cut where they had to be
+    assert int(rss.read_text().split()[-1]) < 40 << 10, rss.read_text()
+
+
+def test_logs_reads_no_more_than_20000_logs_whatever_the_workers_list(servers, isolated):
+    # three workers, each listing 10000 executors of the application
+    def behaviour(number):
+        def answer(h):
+            if h.path.startswith("/json"):
+                h.send(200, json.dumps(dict(worker_json(executors=range(10000)),
+                                            id=f"worker-{number}")).encode())
+            else:
+                h.send(200, f"==== Bytes 0-3 of 3 of /work/{APP}/0/stderr ====\nab\n"
+                       .encode(), "text/plain")
+        return answer
+    workers = [servers(behaviour(i)) for i in range(3)]
+    docs = [dict(worker(w.url, f"worker-{i}"), port=1000 + i) for i, w in enumerate(workers)]
+    doc = master_doc(workers=docs, completed=[app()])
+    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    proc = run("sc-logs", "--no-prefix", APP, timeout=300,
+               env={**master.env, "SC_EVENTS_DIR": "/nonexistent", "SC_TIMEOUT": "60"})
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert proc.stdout == "ab\n" * 20000, proc.stderr[-2000:]
+    assert "not collected: logs past the first 20000 the workers list: too many to read" \
+        in proc.stderr
+    assert sum(1 for w in workers for r in w.requests if r[1].startswith("/log")) == 20000
+
+
 def test_history_zip_cut_short_is_asked_for_again_and_read_once(servers, isolated, tmp_path):
     log = b"".join(b'{"Event":"SparkListenerTaskEnd","n":%d}\n' % i for i in range(20000))
     name = f"eventlog_v2_{APP}/events_1_{APP}"
@@ -390,6 +445,65 @@ def lying_worker(servers, replies, worker_id="worker-0"):
     docs = [dict(worker(wk.url, worker_id), port=1000)]
     return servers(lambda h: h.send(200, json.dumps(master_doc(
         workers=docs, completed=[app()])).encode())), wk.log_requests
+
+
+def test_bundle_of_a_log_that_grows_while_it_is_read_takes_its_size_at_first(servers, isolated,
+                                                                            tmp_path):
+    # a running executor's log of three pieces grows between any two
+    # replies: the bundle holds it as it was at the first, and no byte more
+    # is asked for (a last piece past that size was refused as a lie)
+    content = lines_of(100000, 37)
+    first = 2 * PIECE + 5000
+
+    def answer(h, q, n):
+        total = first + 100000 * (n - 1)
+        start = int(q["offset"])
+        end = min(total, start + int(q["byteLength"]))
+        head = f"==== Bytes {start}-{end} of {total} of /work/{APP}/0/stderr ====\n"
+        h.send(200, head.encode() + content[start:end], "text/plain")
+    wk = stub_worker(servers, answer)
+    wk.number = 0
+    out = tmp_path / "bundle.tar"
+    proc = run("sc-logs", "-o", out, APP, timeout=60,
+               env={**cluster(servers, wk).env, "SC_EVENTS_DIR": str(tmp_path / "none")})
+    assert "executor 0" not in proc.stderr, proc.stderr
+    assert bundle_members(out)[f"{APP}/executors/worker-0/0/stderr"] == content[:first]
+    assert [int(q["byteLength"]) for q in wk.log_requests] == [PIECE, PIECE, 5000]
+
+
+def test_bundle_ends_a_log_that_says_it_ends_a_byte_further_each_time(servers, isolated,
+                                                                      tmp_path):
+    # the first piece says the log holds 1 GB; each later one, a byte,
+    # and that the log ends after it: read a byte a reply, a gigabyte
+    # would take a billion requests
+    def replies(n, q):
+        start = int(q["offset"])
+        if start == 0:
+            return (f"==== Bytes 0-{PIECE} of {10**9} of /work/{APP}/0/stderr ====\n"
+                    ).encode() + b"x" * PIECE
+        return f"==== Bytes {start}-{start + 1} of {start + 1} of /work/{APP}/0/stderr ====\nx" \
+            .encode()
+    master, requests = lying_worker(servers, replies)
+    out = tmp_path / "bundle.tar"
+    proc = run("sc-logs", "-o", out, APP, timeout=30,
+               env={**master.env, "SC_EVENTS_DIR": str(tmp_path / "none")})
+    assert proc.returncode == 1, proc.stderr
+    assert "does not advance" in proc.stderr
+    assert len(requests) == 2, len(requests)
+    assert list(bundle_members(out)) == [f"{APP}/MANIFEST.json"]
+
+
+def test_follow_takes_no_bytes_but_those_asked_for(servers, isolated):
+    # a worker that answers every request with the log's first bytes, as if
+    # they were new: following, they are not printed again at each poll
+    def replies(n, q):
+        return f"==== Bytes 0-6 of 6 of /work/{APP}/0/stderr ====\nhello\n".encode()
+    master, requests = lying_worker(servers, replies)
+    proc = run("sc-logs", "-f", "--no-prefix", APP, env=master.env, timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == "hello\n"
+    assert "not of the bytes asked for (bytes 0-6 of 6, asked from 6)" in proc.stderr
+    assert len(requests) == 2, requests
 
 
 def test_tail_window_stops_growing_whatever_the_worker_claims(servers, isolated):

@@ -148,6 +148,30 @@ static void test_cursor_refuses_what_does_not_advance(void)
 	CHECK_INT(take(&c, piece(0, 1000, 2000, "short"), &data, &len, &more), CO_EPROTOCOL);
 	co_log_cursor_init(&c, -1, false);
 	CHECK_INT(take(&c, piece(0, 1, 2000, ""), &data, &len, &more), CO_EPROTOCOL);
+	/* a log that says it is smaller at each reply, short of what it first said */
+	co_log_cursor_init(&c, -1, false);
+	CHECK_INT(take(&c, piece(0, CO_LOG_PIECE, 5000000000LL, whole_piece()), &data, &len,
+		       &more), CO_OK);
+	CHECK(more);
+	CHECK_INT(take(&c, piece(CO_LOG_PIECE, CO_LOG_PIECE + 1, CO_LOG_PIECE + 2, "x"), &data,
+		       &len, &more), CO_EPROTOCOL);
+	CHECK_INT(take(&c, piece(CO_LOG_PIECE, CO_LOG_PIECE + 1, CO_LOG_PIECE + 1, "x"), &data,
+		       &len, &more), CO_EPROTOCOL);
+	/* bytes other than those asked for */
+	co_log_cursor_init(&c, -1, false);
+	CHECK_INT(take(&c, piece(5, 10, 10, "56789"), &data, &len, &more), CO_EPROTOCOL);
+	CHECK_INT(take(&c, piece(0, 10, 10, "0123456789"), &data, &len, &more), CO_OK);
+	CHECK_INT(take(&c, piece(0, 10, 10, "0123456789"), &data, &len, &more), CO_EPROTOCOL);
+	/* nothing new, with bytes all the same: the same lines again at every poll */
+	CHECK_INT(take(&c, piece(10, 10, 10, "0123456789"), &data, &len, &more), CO_EPROTOCOL);
+	CHECK_INT(take(&c, piece(10, 10, 10, ""), &data, &len, &more), CO_OK);
+	CHECK_INT(len, 0);
+	/* more bytes than the range can come back as */
+	co_log_cursor_init(&c, -1, false);
+	CHECK_INT(take(&c, piece(0, 2, 2, "0123456789abcdef"), &data, &len, &more), CO_EPROTOCOL);
+	co_log_cursor_init(&c, -1, false);
+	CHECK_INT(take(&c, piece(0, 2, 2, "\xef\xbf\xbd\xef\xbf\xbd"), &data, &len, &more),
+		  CO_OK);	/* two bytes that were not UTF-8 */
 	/* the worker no longer has the log */
 	co_log_cursor_init(&c, -1, false);
 	{
@@ -227,7 +251,7 @@ static void test_cursor_fixed(void)
 {
 	struct co_log_cursor c;
 	const char *data;
-	int64_t pad;
+	int64_t pad, offset, length;
 	size_t len;
 	bool more;
 
@@ -236,6 +260,9 @@ static void test_cursor_fixed(void)
 	CHECK_INT(take(&c, piece(0, 4, 6, "abcd"), &data, &len, &more), CO_OK);
 	CHECK_INT(c.limit, 6);
 	CHECK(more);
+	co_log_cursor_next(&c, &offset, &length);	/* no byte past the size */
+	CHECK_INT(offset, 4);
+	CHECK_INT(length, 2);
 	CHECK_INT(take(&c, piece(4, 9, 9, "efghi"), &data, &len, &more), CO_OK);
 	CHECK_INT(len, 2);
 	CHECK(!more);
