@@ -878,6 +878,49 @@ static int open_archive(int rootfd, struct entry *e)
 	return -1;
 }
 
+/*
+ * The archive open as fd unpacked beside it, into stem: its directory
+ * opened beneath rootfd without following links, and the tree made,
+ * swapped in and removed relative to that, so that a directory of the
+ * path swapped for a link meanwhile cannot take the tree elsewhere.
+ * co_archive_extract_at()'s status, or -1 with the entry failed.
+ */
+static int extract_beneath(struct co_ctx *ctx, int rootfd, int fd, struct entry *e,
+			   const char *stem)
+{
+	char *rel = co_archive_stem(e->name), *slash, *msg;
+	const char *base;
+	int dfd, rc = -1, err, status = CO_ETEMPFAIL;	/* as open_archive() */
+
+	if (!rel)
+		die(CO_ESOFTWARE, "out of memory");
+	slash = strrchr(rel, '/');
+	base = slash ? slash + 1 : rel;
+	if (slash)
+		*slash = '\0';
+	dfd = slash ? open_beneath(rootfd, rel, O_RDONLY | O_DIRECTORY) : rootfd;
+	err = errno;
+	if (dfd >= 0) {
+		rc = co_archive_extract_at(ctx, fd, e->path, dfd, base, stem, CO_ARCHIVE_REPLACE);
+		if (dfd != rootfd)
+			close(dfd);
+	} else {
+		if (err == ELOOP || err == EXDEV)
+			msg = xasprintf("%s: a symbolic link on the way since the archive was "
+					"opened: not followed, not unpacked", stem);
+		else
+			msg = xasprintf("%s: %s", stem, strerror(err));
+		if (err == EACCES)
+			status = CO_ENOPERM;
+		else if (err != ENOENT && err != ENOTDIR && err != ELOOP && err != EXDEV)
+			status = CO_EIO;
+		fail(e, status, msg);
+		free(msg);
+	}
+	free(rel);
+	return rc;
+}
+
 /* Unpack what was fetched, and what is present but not yet unpacked. */
 static void extract_archives(struct co_ctx *ctx, struct control *ctl)
 {
@@ -910,8 +953,12 @@ static void extract_archives(struct co_ctx *ctx, struct control *ctl)
 			free(stem);
 			continue;
 		}
-		rc = co_archive_extract_fd(ctx, fd, e->path, stem, CO_ARCHIVE_REPLACE);
+		rc = extract_beneath(ctx, rootfd, fd, e, stem);
 		close(fd);
+		if (rc < 0) {
+			free(stem);
+			continue;
+		}
 		if (rc) {
 			/* An archive that is corrupt or unsafe is this file's failure. */
 			fail(e, rc == CO_EDATA ? CO_EFAIL : rc, co_ctx_error(ctx));

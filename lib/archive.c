@@ -949,13 +949,14 @@ static int move_into_place(struct co_ctx *ctx, int parentfd, const char *tmp, co
 }
 
 /*
- * A fresh temporary tree beside dest, in parentfd, locked: tmp is its
- * path, which mkdtemp(3) fills in, and *treefd the locked descriptor.
+ * A fresh temporary tree beside dest, in the working directory (dest's
+ * directory, parentfd), locked: tmp is its name, which mkdtemp(3) fills
+ * in, and *treefd the locked descriptor. shown names parentfd in messages.
  */
-static int make_tree(struct co_ctx *ctx, int parentfd, char *tmp, int *treefd)
+static int make_tree(struct co_ctx *ctx, int parentfd, const char *shown, char *tmp,
+		     int *treefd)
 {
 	size_t len = strlen(tmp);
-	const char *base = strrchr(tmp, '/') + 1;
 	int err;
 
 	for (int tries = 0; ; tries++) {
@@ -964,69 +965,47 @@ static int make_tree(struct co_ctx *ctx, int parentfd, char *tmp, int *treefd)
 			err = errno;
 			break;
 		}
-		*treefd = claim_tree(parentfd, base);
+		*treefd = claim_tree(parentfd, tmp);
 		if (*treefd >= 0)
 			return CO_OK;
 		err = errno;
 		if (err == EAGAIN && tries < 100)
 			continue;	/* taken for a leftover, and removed: another */
 		if (err != EAGAIN)
-			unlinkat(parentfd, base, AT_REMOVEDIR);	/* ours, still empty */
+			unlinkat(parentfd, tmp, AT_REMOVEDIR);	/* ours, still empty */
 		break;
 	}
 	return co_err(ctx, write_status(err) == CO_ENOPERM ? CO_ENOPERM : CO_ECANTCREAT,
-		      "%s: %s", tmp, strerror(err));
+		      "%s/%s: %s", shown, tmp, strerror(err));
 }
 
-/* co_archive_extract(), the archive open as fd. */
-static int extract(struct co_ctx *ctx, int fd, const char *archive_path, const char *dest,
-		   unsigned flags)
+/*
+ * The archive open as fd, unpacked into base in the directory parentfd
+ * (shown in messages as parent, dest being its path). libarchive writes by
+ * path: while it runs, the working directory is parentfd, and the members'
+ * paths are relative to it, so that no link or rename of any directory
+ * above it can take them elsewhere.
+ */
+static int extract_in(struct co_ctx *ctx, int fd, const char *archive_path, int parentfd,
+		      const char *parent, const char *base, const char *dest, unsigned flags)
 {
-	char *copy = strdup(dest);
-	char *slash, *tmp = NULL, *parent = NULL;
-	const char *base, *tmp_base;
 	struct stop_guard guard;
-	int rc = co_lazy_need(ctx, CO_LAZY_ARCHIVE), err, parentfd = -1, treefd = -1, oldfd = -1;
+	char *tmp = NULL;
+	int rc, err, treefd = -1, oldfd = -1, cwdfd;
 	bool replaced = false;
 
-	if (rc) {
-		free(copy);
-		return rc;
-	}
-	if (!copy)
+	if (!*base || strchr(base, '/') || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return co_err(ctx, CO_ECANTCREAT, "%s: not a valid destination", dest);
+	if (asprintf(&tmp, ".%s" TMP_INFIX TMP_RANDOM, base) < 0)
 		return co_err(ctx, CO_ESOFTWARE, "out of memory");
-	while ((slash = strrchr(copy, '/')) && slash != copy && !slash[1])
-		*slash = '\0';	/* "dir/" -> "dir" */
-	slash = strrchr(copy, '/');
-	base = slash ? slash + 1 : copy;
-	if (slash)
-		*slash = '\0';
-	/*
-	 * The real path, without symbolic links, so that libarchive's check
-	 * for links along the way looks only at what the archive created.
-	 */
-	parent = realpath(slash ? (copy[0] ? copy : "/") : ".", NULL);
-	if (!parent || !*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
-		rc = co_err(ctx, CO_ECANTCREAT, "%s: %s", dest,
-			    parent ? "not a valid destination" : strerror(errno));
-		goto out;
-	}
-	/* The tree is locked, renamed and removed relative to its directory. */
-	parentfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (parentfd < 0) {
+	cwdfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (cwdfd < 0 || fchdir(parentfd) != 0) {
 		rc = co_err(ctx, write_status(errno) == CO_ENOPERM ? CO_ENOPERM : CO_ECANTCREAT,
-			    "%s: %s", parent, strerror(errno));
+			    "%s: %s", cwdfd < 0 ? "." : parent, strerror(errno));
 		goto out;
 	}
-	if (asprintf(&tmp, "%s/.%s" TMP_INFIX TMP_RANDOM, strcmp(parent, "/") ? parent : "",
-		     base) < 0) {
-		tmp = NULL;
-		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
-		goto out;
-	}
-	tmp_base = strrchr(tmp, '/') + 1;
 	hold_stop_signals(&guard);
-	rc = make_tree(ctx, parentfd, tmp, &treefd);
+	rc = make_tree(ctx, parentfd, parent, tmp, &treefd);
 	if (rc) {
 		release_stop_signals(&guard);
 		goto out;
@@ -1040,19 +1019,21 @@ static int extract(struct co_ctx *ctx, int fd, const char *archive_path, const c
 
 		umask(mask);
 		if (fchmod(treefd, 0777 & ~mask) != 0)
-			rc = co_err(ctx, write_status(errno), "%s: %s", tmp, strerror(errno));
+			rc = co_err(ctx, write_status(errno), "%s/%s: %s", parent, tmp,
+				    strerror(errno));
 	}
 	if (rc == CO_OK)
-		rc = move_into_place(ctx, parentfd, tmp_base, base, dest, flags, &replaced, &oldfd);
+		rc = move_into_place(ctx, parentfd, tmp, base, dest, flags, &replaced, &oldfd);
 	/* the failed attempt, or the tree replaced, removed while still locked */
-	err = rc != CO_OK || replaced ? remove_at(parentfd, tmp_base, false) : 0;
+	err = rc != CO_OK || replaced ? remove_at(parentfd, tmp, false) : 0;
 	if (err && rc == CO_OK)
 		rc = co_err(ctx, write_status(err), "%s: unpacked, but the tree it replaced "
-			    "is left in %s: %s", dest, tmp, strerror(err));
+			    "is left in %s/%s: %s", dest, parent, tmp, strerror(err));
 	else if (err) {
 		char *why = strdup(co_ctx_error(ctx));
 
-		co_err(ctx, rc, "%s; %s is left: %s", why ? why : "", tmp, strerror(err));
+		co_err(ctx, rc, "%s; %s/%s is left: %s", why ? why : "", parent, tmp,
+		       strerror(err));
 		free(why);
 	}
 	if (oldfd >= 0)
@@ -1060,10 +1041,45 @@ static int extract(struct co_ctx *ctx, int fd, const char *archive_path, const c
 	close(treefd);
 	release_stop_signals(&guard);
 out:
+	if (cwdfd >= 0) {
+		if (fchdir(cwdfd) != 0 && rc == CO_OK)
+			rc = co_err(ctx, CO_EIO, "back to the working directory: %s",
+				    strerror(errno));
+		close(cwdfd);
+	}
+	free(tmp);
+	return rc;
+}
+
+/* co_archive_extract(), the archive open as fd. */
+static int extract(struct co_ctx *ctx, int fd, const char *archive_path, const char *dest,
+		   unsigned flags)
+{
+	char *copy = strdup(dest), *slash;
+	const char *base, *parent;
+	int rc = co_lazy_need(ctx, CO_LAZY_ARCHIVE), parentfd;
+
+	if (rc || !copy) {
+		free(copy);
+		return rc ? rc : co_err(ctx, CO_ESOFTWARE, "out of memory");
+	}
+	while ((slash = strrchr(copy, '/')) && slash != copy && !slash[1])
+		*slash = '\0';	/* "dir/" -> "dir" */
+	slash = strrchr(copy, '/');
+	base = slash ? slash + 1 : copy;
+	if (slash)
+		*slash = '\0';
+	parent = slash ? (copy[0] ? copy : "/") : ".";
+	/* The tree is made, locked, renamed and removed relative to its directory. */
+	parentfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (parentfd < 0)
+		rc = co_err(ctx, write_status(errno) == CO_ENOPERM ? CO_ENOPERM : CO_ECANTCREAT,
+			    "%s: %s", parent, strerror(errno));
+	else
+		rc = extract_in(ctx, fd, archive_path, parentfd, strcmp(parent, "/") ? parent : "",
+				base, dest, flags);
 	if (parentfd >= 0)
 		close(parentfd);
-	free(tmp);
-	free(parent);
 	free(copy);
 	return rc;
 }
@@ -1072,6 +1088,22 @@ CO_API int co_archive_extract_fd(struct co_ctx *ctx, int fd, const char *archive
 				 const char *dest, unsigned flags)
 {
 	return extract(ctx, fd, archive_path, dest, flags);
+}
+
+CO_API int co_archive_extract_at(struct co_ctx *ctx, int fd, const char *archive_path, int dirfd,
+				 const char *name, const char *dest, unsigned flags)
+{
+	int rc = co_lazy_need(ctx, CO_LAZY_ARCHIVE);
+	char *parent = rc ? NULL : strdup(dest), *slash;
+
+	if (rc || !parent)
+		return rc ? rc : co_err(ctx, CO_ESOFTWARE, "out of memory");
+	slash = strrchr(parent, '/');
+	if (slash)
+		*slash = '\0';
+	rc = extract_in(ctx, fd, archive_path, dirfd, slash ? parent : ".", name, dest, flags);
+	free(parent);
+	return rc;
 }
 
 CO_API int co_archive_extract(struct co_ctx *ctx, const char *archive_path,

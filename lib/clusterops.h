@@ -971,6 +971,17 @@ int co_archive_extract_fd(struct co_ctx *ctx, int fd, const char *archive, const
 			  unsigned flags);
 
 /*
+ * co_archive_extract_fd() into name, a single component, in the directory
+ * dirfd, which the caller opened without following links (dest names
+ * name in messages): nothing is made, renamed or removed but relative to
+ * dirfd, so no link or rename of a directory above it can take the tree
+ * elsewhere. While any of these functions runs, the process's working
+ * directory is dest's directory; it is the caller's again on return.
+ */
+int co_archive_extract_at(struct co_ctx *ctx, int fd, const char *archive, int dirfd,
+			  const char *name, const char *dest, unsigned flags);
+
+/*
  * What co_archive_extract() runs left behind in dirfd, where they unpacked
  * into the directory name (a single component), when they could not clean
  * up (killed with SIGKILL, a crash, a power cut): the directories named

@@ -801,6 +801,71 @@ def test_an_archive_swapped_after_its_check_is_not_unpacked(stub, tmp_path, out,
     assert (out / "other.csv").read_bytes() == b"a,b\n"
 
 
+# Interposed on sc-fetch with LD_PRELOAD: at the first mkdtemp(), as the
+# unpacking makes its temporary tree, a neighbour swaps the directory
+# SWAP_DIR for a symbolic link to SWAP_TO (the directory moved aside to
+# SWAP_DIR.moved, as renameat2(RENAME_EXCHANGE) would leave it).
+SWAP_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+char *mkdtemp(char *template)
+{
+	static int swapped;
+	char *(*real)(char *) = (char *(*)(char *))dlsym(RTLD_NEXT, "mkdtemp");
+	const char *dir = getenv("SWAP_DIR"), *to = getenv("SWAP_TO");
+	char moved[4096];
+
+	if (!swapped && dir && to) {
+		swapped = 1;
+		snprintf(moved, sizeof(moved), "%s.moved", dir);
+		if (rename(dir, moved) != 0 || symlink(to, dir) != 0)
+			abort();
+	}
+	return real(template);
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def swap_shim(tmp_path_factory):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        pytest.skip("no C compiler for the LD_PRELOAD shim")
+    d = tmp_path_factory.mktemp("shim")
+    (d / "swap.c").write_text(SWAP_SHIM)
+    subprocess.run([cc, "-shared", "-fPIC", "-O", "-o", str(d / "swap.so"), str(d / "swap.c"),
+                    "-ldl"], check=True, capture_output=True, text=True)
+    return d / "swap.so"
+
+
+def test_a_directory_swapped_for_a_link_while_unpacking_takes_nothing_elsewhere(
+        out, tmp_path, swap_shim):
+    """shelf/books.tar.gz is opened beneath datain, and then, as its tree is
+    made, shelf becomes a link to a directory of the neighbour's choosing:
+    the tree is made, swapped in and removed in the directory that was
+    opened, and nothing is written where the link points."""
+    good = books_tar_gz()
+    url = source(tmp_path, "books.tar.gz", good)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "books").mkdir(parents=True)
+    (elsewhere / "books" / "keep.txt").write_text("precious\n")
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    proc = fetch("-d", out, "-m",
+                 manifest(tmp_path, f"{url} sha256={sha(good)} name=shelf/books.tar.gz extract"),
+                 env={"LD_PRELOAD": str(swap_shim), "SWAP_DIR": str(out / "shelf"),
+                      "SWAP_TO": str(elsewhere),
+                      "ASAN_OPTIONS": f"{asan}:verify_asan_link_order=0".lstrip(":")})
+    assert (out / "shelf").is_symlink(), proc.stderr      # the swap happened
+    assert sorted(p.name for p in elsewhere.rglob("*")) == ["books", "keep.txt"], proc.stderr
+    assert (elsewhere / "books" / "keep.txt").read_text() == "precious\n"
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "shelf.moved" / "books" / "carroll.txt").read_bytes() == b"carroll\n"
+
+
 def send_whole(h, body, cut=False, headers=()):
     """A 200 with all of body; with cut, the connection drops after its
     first 100,000 bytes."""
