@@ -665,73 +665,66 @@ struct archive *co_archive_reader_new(void)
 	return in;
 }
 
-/* A little-endian field of n bytes. */
-static uint64_t le_field(const unsigned char *p, int n)
-{
-	uint64_t v = 0;
-
-	while (n-- > 0)
-		v = v << 8 | p[n];
-	return v;
-}
-
 /* The end of the zip's tail searched for its end record, as libarchive does. */
 #define ZIP_TAIL (22 + 65535 + 20)
 
 /*
- * Where a zip's central directory starts, and the entries its end record
- * (or zip64 end record) declares, found the way libarchive's seekable
- * reader finds them: the last end record in the tail whose fields agree.
- * false when fp holds no such zip.
+ * Whether the end of fp holds a zip's end record signature, where
+ * libarchive's seekable zip reader looks for one (whatever its fields say).
  */
-static bool zip_directory(FILE *fp, off_t size, off_t *start, uint64_t *declared)
+static bool zip_tail_signed(FILE *fp, off_t size)
 {
 	size_t n = size < ZIP_TAIL ? (size_t)size : ZIP_TAIL;
-	unsigned char *tail = malloc(n), z[56];
+	unsigned char *tail = malloc(n);
 	bool found = false;
 
-	if (!tail || fseeko(fp, size - (off_t)n, SEEK_SET) != 0 || fread(tail, 1, n, fp) != n)
-		goto out;
-	for (size_t i = n - 22 + 1; i-- > 0 && !found; ) {
-		const unsigned char *e = tail + i;
-		off_t pos = size - (off_t)n + (off_t)i;
-		uint64_t cd_size = le_field(e + 12, 4);
-
-		if (memcmp(e, "PK\5\6", 4) != 0 || le_field(e + 4, 2) || le_field(e + 6, 2) ||
-		    le_field(e + 8, 2) != le_field(e + 10, 2) ||
-		    le_field(e + 16, 4) + cd_size > (uint64_t)pos)
-			continue;
-		found = true;
-		*declared = le_field(e + 10, 2);
-		*start = pos - (off_t)cd_size;
-		/* zip64: its locator just before, pointing at the zip64 end record */
-		if (i >= 20 && memcmp(e - 20, "PK\6\7", 4) == 0) {
-			uint64_t at = le_field(e - 20 + 8, 8);
-
-			if (at <= (uint64_t)size - sizeof(z) && fseeko(fp, (off_t)at, SEEK_SET) == 0 &&
-			    fread(z, 1, sizeof(z), fp) == sizeof(z) && memcmp(z, "PK\6\6", 4) == 0) {
-				uint64_t n64 = le_field(z + 32, 8), size64 = le_field(z + 40, 8);
-
-				if (le_field(z + 24, 8) > n64)
-					n64 = le_field(z + 24, 8);
-				if (n64 > *declared)
-					*declared = n64;
-				*start = size64 <= at ? (off_t)(at - size64) : 0;
-			}
-		}
-	}
-out:
+	if (tail && fseeko(fp, size - (off_t)n, SEEK_SET) == 0 && fread(tail, 1, n, fp) == n)
+		found = memmem(tail, n, "PK\5\6", 4) != NULL;
 	free(tail);
 	return found;
 }
 
 /*
+ * The central directory headers there can be: the "PK\1\2" signatures
+ * anywhere in fp. libarchive reads the directory's headers one after
+ * another, each starting with one and at least 46 bytes long, from an
+ * offset it works out from the end record: however the records lie about
+ * that offset, it cannot read more headers than there are signatures.
+ * Counted up to max + 1.
+ */
+static uint64_t zip_signatures(FILE *fp, uint64_t max)
+{
+	enum { CHUNK = 1 << 16 };
+	unsigned char *buf = malloc(CHUNK + 3);
+	uint64_t count = 0;
+	size_t kept = 0, got;
+
+	if (!buf || fseeko(fp, 0, SEEK_SET) != 0) {
+		free(buf);
+		return 0;
+	}
+	while (count <= max && (got = fread(buf + kept, 1, CHUNK, fp)) > 0) {
+		size_t len = kept + got;
+
+		for (const unsigned char *p = buf; count <= max &&
+		     (p = memmem(p, len - (size_t)(p - buf), "PK\1\2", 4)); p += 4)
+			count++;
+		/* a signature cut by the chunk's end: its first bytes carried over */
+		kept = len < 3 ? len : 3;
+		memmove(buf, buf + len - kept, kept);
+	}
+	free(buf);
+	return count;
+}
+
+/*
  * libarchive's seekable zip reader takes the whole central directory into
- * memory before the first member, reading entries until the end record,
+ * memory before the first member, reading headers until the end record,
  * whatever count it declares: a zip of millions of empty entries would
- * take gigabytes before the member limit could apply. So the entries are
- * counted here first, the same way, a header at a time: both the count
- * declared and the headers there are must be within extract_max_members.
+ * take gigabytes before the member limit could apply. So the headers
+ * there can be are counted here first, whatever the records say of where
+ * the directory starts and what it holds: more than extract_max_members
+ * refuses the archive.
  */
 static int check_zip_directory(struct co_ctx *ctx, int fd, const char *archive_path,
 			       const struct co_extract_limits *lim)
@@ -740,12 +733,9 @@ static int check_zip_directory(struct co_ctx *ctx, int fd, const char *archive_p
 		{ 0x1f, 0x8b }, { 0x28, 0xb5, 0x2f, 0xfd }, { 'B', 'Z', 'h' },
 		{ 0xfd, '7', 'z', 'X' },
 	};
-	unsigned char head[4], h[46];
-	uint64_t declared = 0, counted = 0;
+	unsigned char head[4];
 	struct stat st;
-	off_t start;
-	int rc = CO_OK, c, dup_fd;
-	uint32_t window = 0;
+	int rc = CO_OK, dup_fd;
 	FILE *fp;
 
 	/* Only a regular file is seekable, and read by the seekable reader. */
@@ -765,37 +755,11 @@ static int check_zip_directory(struct co_ctx *ctx, int fd, const char *archive_p
 	for (size_t i = 0; i < sizeof(filtered) / sizeof(filtered[0]); i++)
 		if (memcmp(head, filtered[i], filtered[i][2] ? (filtered[i][3] ? 4 : 3) : 2) == 0)
 			goto out;
-	if (!zip_directory(fp, st.st_size, &start, &declared))
-		goto out;
-	if (declared > (uint64_t)lim->max_members) {
+	if (zip_tail_signed(fp, st.st_size) &&
+	    zip_signatures(fp, (uint64_t)lim->max_members) > (uint64_t)lim->max_members)
 		rc = co_err(ctx, CO_EDATA, "%s: more than %lld members (extract_max_members): "
-			    "its central directory declares %llu", archive_path,
-			    lim->max_members, (unsigned long long)declared);
-		goto out;
-	}
-	/* The first header at or after start, then one after another. */
-	if (fseeko(fp, start > 0 ? start : 0, SEEK_SET) != 0)
-		goto out;
-	while ((c = getc(fp)) != EOF) {
-		window = window >> 8 | (uint32_t)c << 24;
-		if (window == 0x02014b50 || window == 0x06054b50 || window == 0x06064b50)
-			break;
-	}
-	while (c != EOF && window == 0x02014b50) {
-		memcpy(h, "PK\1\2", 4);
-		if (fread(h + 4, 1, sizeof(h) - 4, fp) != sizeof(h) - 4)
-			break;
-		if (++counted > (uint64_t)lim->max_members) {
-			rc = co_err(ctx, CO_EDATA, "%s: more than %lld members (extract_max_members)",
-				    archive_path, lim->max_members);
-			break;
-		}
-		if (fseeko(fp, (off_t)(le_field(h + 28, 2) + le_field(h + 30, 2) +
-				       le_field(h + 32, 2)), SEEK_CUR) != 0 ||
-		    fread(head, 1, 4, fp) != 4)
-			break;
-		window = (uint32_t)le_field(head, 4);
-	}
+			    "it holds more central directory headers", archive_path,
+			    lim->max_members);
 out:
 	fclose(fp);
 	return rc;

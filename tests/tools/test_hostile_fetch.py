@@ -1040,9 +1040,11 @@ def test_endless_response_headers_fail_at_once_with_76(stub, tmp_path, kind):
     assert list(out.iterdir()) == []
 
 
-def many_empty_zip(path, n, declared):
+def many_empty_zip(path, n, declared, honest=True):
     """A zip of n empty stored entries whose end record declares `declared`,
-    written without zipfile (which would take minutes for a million)."""
+    written without zipfile (which would take minutes for a million); not
+    honest, the end record says the directory is empty and starts at 0
+    (libarchive looks for it from there)."""
     local, central, off = [], [], 0
     for i in range(n):
         name = b"%x" % i
@@ -1055,19 +1057,22 @@ def many_empty_zip(path, n, declared):
     with open(path, "wb") as f:
         f.write(b"".join(local))
         f.write(cd)
-        f.write(struct.pack("<IHHHHIIH", 0x06054b50, 0, 0, declared, declared, len(cd), off, 0))
+        f.write(struct.pack("<IHHHHIIH", 0x06054b50, 0, 0, declared, declared,
+                            len(cd) if honest else 0, off if honest else 0, 0))
 
 
-def test_a_zip_of_countless_empty_entries_is_refused_before_it_is_read(tmp_path, out):
+@pytest.mark.parametrize("honest", [True, False], ids=["honest", "lying-offsets"])
+def test_a_zip_of_countless_empty_entries_is_refused_before_it_is_read(tmp_path, out, honest):
     """The central directory is counted before libarchive takes it into
     memory whole: 400,000 entries (the end record says 5) are refused at
-    the member limit in a few MiB, not the 77 MiB libarchive would take."""
+    the member limit in a few MiB, not the 77 MiB libarchive would take,
+    whatever the end record says of where the directory is."""
     plain = os.environ.get("SC_TEST_PLAIN_BIN")
     if not plain:
         pytest.skip("SC_TEST_PLAIN_BIN is not set: the sanitized build's memory says nothing")
     src = tmp_path / "src" / "many.zip"
     src.parent.mkdir()
-    many_empty_zip(src, 400_000, 5)
+    many_empty_zip(src, 400_000, 5, honest)
     measure = ("import resource, subprocess, sys\n"
                "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
                "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
@@ -1092,7 +1097,7 @@ def test_a_zip_declaring_too_many_entries_is_refused_at_once(tmp_path, out, n):
     proc = fetch("-x", "-d", out, f"file://{src}",
                  env={"SC_EXTRACT_MAX_MEMBERS": str(n - 10)})
     assert proc.returncode == 1, proc.stderr
-    assert f"its central directory declares {n}" in proc.stderr
+    assert f"more than {n - 10} members (extract_max_members)" in proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["decl.zip"]
     if n < 1000:    # and at the limit it is unpacked
         proc = fetch("-q", "-x", "-d", out, f"file://{src}",
