@@ -360,6 +360,10 @@ def test_usage_and_dir_errors(events, tmp_path):
     proc = prune(tmp_path / "missing", "--all")
     assert proc.returncode == 74
     assert "missing" in proc.stderr
+    # spark.eventLog.dir copied as it is: a bad value, not a directory to open
+    proc = prune("hdfs://namenode:8020/spark-events", "--all")
+    assert proc.returncode == 64, proc.stderr
+    assert "hdfs://namenode:8020/spark-events: not a local directory" in proc.stderr
 
 
 # ---- the real cluster's event logs
