@@ -418,8 +418,13 @@ static int open_lock_file(int dirfd, const struct control *ctl, bool *exclusive)
 		close(fd);
 		return lock_unusable(ctl, "not a regular file");
 	}
-	/* Every user who prunes this dir must be able to lock it, as with the dir before. */
-	if (*exclusive && sb.st_uid == geteuid() && (sb.st_mode & 07777) != 0666)
+	/*
+	 * Every user who prunes this dir must be able to lock it, as with the
+	 * dir before; a hard link planted under the name is another file of
+	 * ours, whose mode is not for this run to open up.
+	 */
+	if (*exclusive && sb.st_uid == geteuid() && sb.st_nlink == 1 &&
+	    (sb.st_mode & 07777) != 0666)
 		(void)fchmod(fd, 0666);
 	return fd;
 }

@@ -753,10 +753,19 @@ static bool open_part(struct co_ctx *ctx, struct xfer *x, bool restart)
 	struct co_fetch_item *it = x->item;
 
 	struct stat st;
+	bool created = false;
 
 	/* Never through a link someone planted, nor into a FIFO or device. */
-	x->fd = openat(x->dirfd, x->part_base,
-		       O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+	for (int tries = 0; tries < 3; tries++) {
+		x->fd = openat(x->dirfd, x->part_base, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+			       O_NONBLOCK | O_CLOEXEC, 0644);
+		created = x->fd >= 0;
+		if (x->fd < 0 && errno == EEXIST)
+			x->fd = openat(x->dirfd, x->part_base,
+				       O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (x->fd >= 0 || errno != ENOENT)
+			break;	/* else removed between the two: made afresh */
+	}
 	if (x->fd < 0 && errno == ELOOP) {
 		item_fail(x, CO_ECANTCREAT, "%s: is a symbolic link: refusing to write "
 			  "through it (remove it)", x->part);
@@ -772,6 +781,19 @@ static bool open_part(struct co_ctx *ctx, struct xfer *x, bool restart)
 		x->fd = -1;
 		item_fail(x, CO_ECANTCREAT, "%s: not a regular file: refusing to write to it "
 			  "(remove it)", x->part);
+		return false;
+	}
+	/*
+	 * One left by an earlier run is ours alone: another user's (planted in
+	 * a shared dir, writable by them after it is renamed into place) or
+	 * one with other hard links (a file elsewhere) is not written to.
+	 */
+	if (!created && (st.st_uid != geteuid() || st.st_nlink != 1)) {
+		close(x->fd);
+		x->fd = -1;
+		item_fail(x, CO_ECANTCREAT, "%s: %s: refusing to write to it (remove it)",
+			  x->part, st.st_uid != geteuid() ? "another user's file"
+			  : "a file with other hard links");
 		return false;
 	}
 	fcntl(x->fd, F_SETFL, fcntl(x->fd, F_GETFL) & ~O_NONBLOCK);

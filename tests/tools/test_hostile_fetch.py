@@ -85,6 +85,30 @@ def test_planted_part_symlink_is_not_written_through(tmp_path, out, victim, dige
     assert not (out / "data.csv").exists()
 
 
+@pytest.mark.parametrize("planted", ["hard-link", "other-user"])
+def test_planted_part_file_not_ours_alone_is_not_written_to(tmp_path, out, victim, planted):
+    """A .part that is a hard link to a file of ours elsewhere (anyone can
+    make one where fs.protected_hardlinks is off), or another user's file
+    (writable by them once renamed into place): neither is written to."""
+    data = b"downloaded bytes\n" * 100
+    url = source(tmp_path, "data.csv", data)
+    part = out / ".data.csv.part"
+    if planted == "hard-link":
+        os.link(victim, part)
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("needs root to give the file to another user")
+        part.write_bytes(data[:500])
+        part.chmod(0o666)
+        os.chown(part, 65534, 65534)
+    proc = fetch("-d", out, "-m", manifest(tmp_path, f"{url} sha256={sha(data)}"))
+    assert proc.returncode == 73, proc.stderr
+    why = "a file with other hard links" if planted == "hard-link" else "another user's file"
+    assert f".data.csv.part: {why}: refusing to write to it" in proc.stderr
+    assert victim.read_text() == "precious\n"
+    assert not (out / "data.csv").exists()
+
+
 def test_part_file_that_is_a_fifo_is_refused(tmp_path, out):
     url = source(tmp_path, "data.csv", b"x\n")
     os.mkfifo(out / ".data.csv.part")

@@ -139,6 +139,21 @@ def test_a_lock_file_left_behind_is_locked_again(events):
     assert list(events.iterdir()) == []
 
 
+def test_a_lock_name_linked_to_a_file_of_ours_leaves_its_mode(events, tmp_path):
+    """A hard link to one of the pruning user's own files, planted as the
+    lock file (where fs.protected_hardlinks is off, anyone can make one):
+    the lock is taken on it, and the file is not made world-writable."""
+    single(events, "app-20260101000000-0001")
+    secret = tmp_path / "secret"
+    secret.write_text("private\n")
+    secret.chmod(0o600)
+    os.link(secret, events / LOCK)
+    proc = prune("-d", events, "--all")
+    assert proc.returncode == 0, proc.stderr
+    assert oct(secret.stat().st_mode & 0o7777) == oct(0o600)
+    assert secret.read_text() == "private\n"
+
+
 @pytest.mark.parametrize("kind", ["symlink", "dangling", "fifo", "dir", "socket"])
 def test_a_lock_name_that_is_not_a_file_does_not_stop_pruning(events, tmp_path, kind):
     # anyone who can write the events dir can take the name first: it is
