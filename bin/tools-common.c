@@ -230,62 +230,61 @@ char *xasprintf(const char *fmt, ...)
 }
 
 /*
- * How many bytes at s a terminal would take as a control: a C0 byte, DEL,
- * or a C1 control in UTF-8 (U+0080..U+009F: U+009B is CSI); 0 for text.
+ * Of the n > 0 bytes at s: how many a terminal would take as a control
+ * (a C0 byte, DEL, a C1 control in UTF-8, U+0080..U+009F, as U+009B is
+ * CSI, or a byte 0x80..0x9F that is not part of a UTF-8 sequence, which a
+ * terminal not in UTF-8 takes as one); 0 for text, *text then the length
+ * of the character, or of the byte not in a sequence.
  */
-static size_t control_length(const unsigned char *s)
+static size_t control_length(const unsigned char *s, size_t n, size_t *text)
 {
+	size_t seq;
+
+	*text = 1;
 	if (*s < 0x20 || *s == 0x7f)
 		return 1;
-	if (s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f)
+	if (*s < 0x80)
+		return 0;
+	seq = co_utf8_sequence(s, n);
+	if (seq == 2 && s[0] == 0xc2 && s[1] <= 0x9f)
 		return 2;
+	if (seq == 0)
+		return *s <= 0x9f ? 1 : 0;
+	*text = seq;
 	return 0;
 }
 
-/* s (NULL as "") to fp, controls as '?' (and, for a cell, a tab, newline or CR as a space). */
-static void put_text(const char *s, FILE *fp, bool cell)
+/* data to fp, controls as '?' (and, for a cell, a tab, newline or CR as a space). */
+static void put_bytes(const unsigned char *p, size_t len, FILE *fp, bool cell, bool tabs)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
-
-	while (*p) {
-		size_t n = 0, c;
-
-		while (p[n] && !control_length(p + n))
-			n++;
-		fwrite(p, 1, n, fp);
-		p += n;
-		if (*p && (c = control_length(p)) != 0) {
-			fputc(cell && (*p == '\t' || *p == '\n' || *p == '\r') ? ' ' : '?', fp);
-			p += c;
-		}
-	}
-}
-
-void fwrite_printable(const char *data, size_t len, FILE *fp)
-{
-	const unsigned char *p = (const unsigned char *)data, *end = p + len;
+	const unsigned char *end = p + len;
 
 	while (p < end) {
 		const unsigned char *q = p;
-		size_t c = 0;
+		size_t c = 0, t;
 
-		for (; q < end; q++) {
-			if (*q == '\t')
-				continue;
-			if (*q < 0x20 || *q == 0x7f)
-				c = 1;
-			else if (*q == 0xc2 && q + 1 < end && q[1] >= 0x80 && q[1] <= 0x9f)
-				c = 2;
-			if (c)
-				break;
-		}
+		while (q < end && ((tabs && *q == '\t') ||
+				   !(c = control_length(q, (size_t)(end - q), &t))))
+			q += tabs && *q == '\t' ? 1 : t;
 		fwrite(p, 1, (size_t)(q - p), fp);
 		if (c) {
-			fputc('?', fp);
+			fputc(cell && (*q == '\t' || *q == '\n' || *q == '\r') ? ' ' : '?', fp);
 			q += c;
 		}
 		p = q;
 	}
+}
+
+/* s (NULL as "") to fp, as put_bytes() puts it. */
+static void put_text(const char *s, FILE *fp, bool cell)
+{
+	s = s ? s : "";
+	put_bytes((const unsigned char *)s, strlen(s), fp, cell, false);
+}
+
+void fwrite_printable(const char *data, size_t len, FILE *fp)
+{
+	put_bytes((const unsigned char *)data, len, fp, false, true);
 }
 
 void fputs_printable(const char *s, FILE *fp)

@@ -16,7 +16,7 @@ import zipfile
 
 import pytest
 
-from conftest import run
+from conftest import SANITIZER_MARKERS, run, tool
 from test_hostile_cluster import (APP, RecordingHandler, app, isolated,  # noqa: F401
                                   master_doc, servers, worker, worker_json)
 
@@ -700,13 +700,17 @@ def test_log_lines_reach_a_terminal_without_their_control_characters(servers, is
     # anyone can register a worker, and its log is what it says: on a
     # terminal its escapes are shown as '?', tabs kept; on a pipe, as they are
     from test_masters_offline import on_a_terminal
-    log = "x\x1b]52;c;b3duZWQ=\x07\x1b[2J\u009b2J\tend\x00\r\n".encode()
+    # (and a CSI byte on its own, outside any UTF-8 sequence: a terminal not
+    # in UTF-8 takes it as one)
+    log = "x\x1b]52;c;b3duZWQ=\x07\x1b[2J\u009b2J\tend\x00\r é".encode() + b"\x9b2J\xff\n"
     master, _ = one_worker(servers, log)
     env = {**master.env, "SC_EVENTS_DIR": "/nonexistent"}
     shown = on_a_terminal(["sc-logs", "--no-prefix", APP], env)
-    assert shown == "x?]52;c;b3duZWQ=??[2J?2J\tend??\n", repr(shown)
-    proc = run("sc-logs", "--no-prefix", APP, env=env)
-    assert "\x1b]52;c;b3duZWQ=\x07\x1b[2J\u009b2J\tend\x00" in proc.stdout, repr(proc.stdout)
+    assert shown == "x?]52;c;b3duZWQ=??[2J?2J\tend?? é?2J\ufffd\n", repr(shown)
+    proc = subprocess.run([tool("sc-logs"), "--no-prefix", APP], capture_output=True,
+                          env={**os.environ, **env}, timeout=60)
+    assert proc.stdout == log, repr(proc.stdout)
+    assert not [m for m in SANITIZER_MARKERS if m in proc.stderr.decode()], proc.stderr
 
 
 def test_a_worker_state_larger_than_a_document_is_refused(servers, isolated):

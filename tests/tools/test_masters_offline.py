@@ -192,7 +192,7 @@ def on_a_terminal(argv, env):
     os.close(leader)
     assert proc.wait(timeout=30) == 0, proc.stderr.read()
     proc.stderr.close()
-    return out.decode().replace("\r\n", "\n")
+    return out.decode(errors="replace").replace("\r\n", "\n")
 
 
 def status_json(proc):
