@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -929,7 +930,7 @@ enum stop_reason { NOT_STOPPED, STOP_SIGNAL, STOP_DEADLINE, STOP_NO_EXECUTOR };
 
 /* spark-submit while it runs, and what sc-submit knows of the job. */
 struct job {
-	pid_t child;
+	pid_t child;		/* 0 once reaped */
 	struct seen_ids ids;
 	struct executor_watch executors;
 	enum stop_reason stop;
@@ -974,7 +975,8 @@ static int stop_on_cluster(struct co_ctx *ctx, const struct seen_ids *ids, pid_t
 	} else if (ids->app_id[0]) {
 		rc = co_master_kill_app(ctx, ids->app_id);
 	}
-	kill(child, SIGTERM);
+	if (child > 0)		/* not yet reaped */
+		kill(child, SIGTERM);
 	return rc;
 }
 
@@ -1021,7 +1023,8 @@ static void watch_job(struct co_ctx *ctx, const struct control *ctl, struct job 
 
 	if (job->stop) {
 		if (monotonic_now() > job->kill_at) {
-			kill(job->child, SIGKILL);	/* it had its chance to stop cleanly */
+			if (job->child > 0)	/* not yet reaped */
+				kill(job->child, SIGKILL);	/* it had its chance to stop cleanly */
 			job->kill_at = INFINITY;
 		}
 		return;
@@ -1114,10 +1117,12 @@ static void driver_log_write(struct driver_log *dl, const char *buf, size_t len)
 /* One of spark-submit's two streams, relayed. */
 struct relay {
 	int in;			/* the pipe from spark-submit; -1 once closed */
-	int out;		/* STDOUT_FILENO or STDERR_FILENO */
+	int out;		/* STDOUT_FILENO or STDERR_FILENO; -1 once it cannot be written */
 	bool scan;		/* stderr: watched for the ids, line by line */
 	char line[8192];	/* the line being scanned */
 	size_t used;
+	char pending[65536];	/* read, and not yet written out */
+	size_t pending_at, pending_len;
 };
 
 static void scan_bytes(struct co_ctx *ctx, const struct control *ctl, struct relay *r,
@@ -1135,64 +1140,142 @@ static void scan_bytes(struct co_ctx *ctx, const struct control *ctl, struct rel
 	}
 }
 
+/* A write cut short by SIGALRM: the relay's writes never block for longer. */
+#define WRITE_SLICE_USEC 500000
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
 /*
- * Pass what came to our own stream at once, unchanged, then to the driver
- * log. When our stdout or stderr is closed (a pipe into head(1)), that
- * stream from spark-submit is closed too, so the driver meets the broken
- * pipe it would have met without sc-submit.
+ * Our stdout or stderr can no longer be written. A closed stdout (a pipe
+ * into head(1)) closes that stream from spark-submit too, so the driver
+ * meets the broken pipe it would have met without sc-submit. stderr goes
+ * on being read: its lines still name the ids, and still go into the
+ * driver log (under cron with 2>&-, that log is all there is).
  */
+static void output_gone(struct relay *r)
+{
+	r->pending_len = 0;
+	r->out = -1;
+	if (!r->scan && r->in >= 0) {
+		close(r->in);
+		r->in = -1;
+	}
+}
+
+/*
+ * Write out what is pending, for half a second at most: a reader that
+ * stops reading (a stalled pipe, a terminal's Ctrl-S) holds the relay no
+ * longer, so the deadline and the signals are still seen. true when
+ * nothing is left pending.
+ */
+static bool relay_flush(struct relay *r)
+{
+	const struct itimerval slice = { .it_value = { 0, WRITE_SLICE_USEC } }, off = { 0 };
+
+	while (r->pending_len > 0) {
+		ssize_t n;
+		int err;
+
+		setitimer(ITIMER_REAL, &slice, NULL);
+		n = write(r->out, r->pending + r->pending_at, r->pending_len);
+		err = errno;
+		setitimer(ITIMER_REAL, &off, NULL);
+		if (n > 0) {
+			r->pending_at += (size_t)n;
+			r->pending_len -= (size_t)n;
+		} else if (n < 0 && err == EINTR) {
+			return false;
+		} else {
+			output_gone(r);
+		}
+	}
+	return true;
+}
+
+/* What came from spark-submit: into the driver log, scanned, and passed on. */
 static void relay_read(struct co_ctx *ctx, const struct control *ctl, struct relay *r,
 		       struct job *job, struct driver_log *dl)
 {
-	char buf[65536];
-	ssize_t n = read(r->in, buf, sizeof(buf));
+	ssize_t n = read(r->in, r->pending, sizeof(r->pending));
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
-	if (n <= 0 || co_write_all(r->out, buf, (size_t)n) != 0) {
-		if (n > 0)
-			driver_log_write(dl, buf, (size_t)n);
+	if (n <= 0) {
 		if (r->scan && r->used) {
 			r->line[r->used] = '\0';
 			scan_line(ctx, ctl, r->line, &job->ids);
+			r->used = 0;
 		}
 		close(r->in);
 		r->in = -1;
 		return;
 	}
-	driver_log_write(dl, buf, (size_t)n);
+	driver_log_write(dl, r->pending, (size_t)n);
 	if (r->scan)
-		scan_bytes(ctx, ctl, r, buf, (size_t)n, &job->ids);
+		scan_bytes(ctx, ctl, r, r->pending, (size_t)n, &job->ids);
+	if (r->out < 0)
+		return;
+	r->pending_at = 0;
+	r->pending_len = (size_t)n;
+	relay_flush(r);
 }
+
+/* After spark-submit has exited, its streams are read until they have been quiet this long. */
+#define DRAIN_QUIET_SECONDS 1.0
+/* ... and, once the job is being stopped, for no longer than this. */
+#define DRAIN_STOPPED_SECONDS 2.0
 
 /*
  * Relay spark-submit's stdout and stderr, each in its own order, while
- * watching stderr for the ids, until both close.
+ * watching stderr for the ids, until both close, or spark-submit has
+ * exited and what it started in the background holds them open: until
+ * they have been quiet for a second, or, once the job is being stopped,
+ * for two seconds at most. spark-submit's exit status is in *status when
+ * it was reaped here (true is returned).
  */
-static void relay_output(struct co_ctx *ctx, const struct control *ctl, int out_fd,
-			 int err_fd, struct job *job, struct driver_log *dl)
+static bool relay_output(struct co_ctx *ctx, const struct control *ctl, int out_fd,
+			 int err_fd, struct job *job, struct driver_log *dl, int *status)
 {
 	struct relay *r = calloc(2, sizeof(*r));
 	bool quiet = false;	/* nothing came in the last poll's time */
+	bool reaped = false;
+	double exited_at = 0;
 	int ready;
 
 	if (!r)
 		die(CO_ESOFTWARE, "out of memory");
+	sigaction(SIGALRM, &(const struct sigaction){ .sa_handler = on_alarm }, NULL);
 	r[0].in = out_fd;
 	r[0].out = STDOUT_FILENO;
 	r[1].in = err_fd;
 	r[1].out = STDERR_FILENO;
 	r[1].scan = true;
-	while (r[0].in >= 0 || r[1].in >= 0) {
+	while (r[0].in >= 0 || r[1].in >= 0 || r[0].pending_len || r[1].pending_len) {
 		struct pollfd pfd[2];
+		bool held = false;	/* output still pending */
 		nfds_t n = 0;
 
 		watch_job(ctx, ctl, job, quiet);
+		if (!reaped && waitpid(job->child, status, WNOHANG) == job->child) {
+			reaped = true;
+			exited_at = monotonic_now();
+			job->child = 0;	/* its pid may be another's now: never signalled again */
+		}
+		if (reaped && job->stop && monotonic_now() > exited_at + DRAIN_STOPPED_SECONDS)
+			break;
 		for (int i = 0; i < 2; i++)
-			if (r[i].in >= 0)
+			if (r[i].pending_len && !relay_flush(&r[i]))
+				held = true;
+		for (int i = 0; i < 2; i++)
+			if (r[i].in >= 0 && !r[i].pending_len)
 				pfd[n++] = (struct pollfd){ .fd = r[i].in, .events = POLLIN };
-		ready = poll(pfd, n, 500);
-		quiet = ready == 0;
+		ready = n ? poll(pfd, n, held ? 0 : 500) : 0;
+		quiet = ready == 0 && !held;
+		if (quiet && reaped && monotonic_now() > exited_at + DRAIN_QUIET_SECONDS)
+			break;
 		if (ready <= 0)
 			continue;
 		for (nfds_t k = 0; k < n; k++) {
@@ -1202,10 +1285,14 @@ static void relay_output(struct co_ctx *ctx, const struct control *ctl, int out_
 				relay_read(ctx, ctl, x, job, dl);
 		}
 	}
+	for (int i = 0; i < 2; i++)
+		if (r[i].in >= 0)
+			close(r[i].in);
 	free(r);
 	/* A terminal's Ctrl-C can close spark-submit before the loop saw it. */
 	if (got_signal && !job->stop)
 		begin_stop(ctx, job, STOP_SIGNAL);
+	return reaped;
 }
 
 static int run_spark_submit(struct co_ctx *ctx, const struct control *ctl,
@@ -1213,7 +1300,8 @@ static int run_spark_submit(struct co_ctx *ctx, const struct control *ctl,
 {
 	struct job job = { 0 };
 	struct driver_log dl;
-	int outpipe[2], errpipe[2], status, rc;
+	int outpipe[2], errpipe[2], status = 0, rc;
+	bool reaped;
 
 	job.ids.cluster_mode = u->cluster_mode;
 	app_watch_start(u, &job.ids.watch);
@@ -1240,9 +1328,9 @@ static int run_spark_submit(struct co_ctx *ctx, const struct control *ctl,
 	}
 	close(outpipe[1]);
 	close(errpipe[1]);
-	relay_output(ctx, ctl, outpipe[0], errpipe[0], &job, &dl);
+	reaped = relay_output(ctx, ctl, outpipe[0], errpipe[0], &job, &dl, &status);
 	app_watch_stop(&job.ids.watch);
-	while (waitpid(job.child, &status, 0) < 0) {
+	while (!reaped && waitpid(job.child, &status, 0) < 0) {
 		if (errno != EINTR)
 			die(CO_ESOFTWARE, "waitpid: %s", strerror(errno));
 		if (got_signal)

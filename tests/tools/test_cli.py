@@ -205,6 +205,73 @@ def fake_spark_home(tmp_path):
             "SC_CONFIG": "", "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
 
 
+def scripted_spark_home(tmp_path, body):
+    """A SPARK_HOME whose spark-submit is the shell script body, and a
+    master that refuses connections (nothing on the cluster is asked for)."""
+    bindir = tmp_path / "spark" / "bin"
+    bindir.mkdir(parents=True)
+    script = bindir / "spark-submit"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+    port = free_port()
+    return {"SPARK_HOME": str(tmp_path / "spark"), "SC_EVENTS_DIR": str(tmp_path),
+            "SC_MASTER": f"spark://127.0.0.1:{port}", "SC_MASTER_UI": f"http://127.0.0.1:{port}",
+            "SC_DRIVER_LOG_DIR": "", "SC_CONFIG": "", "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+
+
+def test_deadline_holds_while_nobody_reads_the_output(tmp_path):
+    # cron's mail, a log shipper that stalls: the pipe sc-submit writes the
+    # job's output to is never read; the deadline still stops the job
+    env = scripted_spark_home(tmp_path, 'head -c 300000 /dev/zero | tr "\\0" x\nexec sleep 60\n')
+    err = tmp_path / "stderr"
+    started = time.monotonic()
+    with open(err, "w") as e:
+        proc = subprocess.Popen([tool("sc-submit"), "--deadline=2s", "job.py"],
+                                stdout=subprocess.PIPE, stderr=e, env={**os.environ, **env})
+        try:
+            status = proc.wait(timeout=40)
+        finally:
+            proc.kill()
+            proc.stdout.close()
+    took = time.monotonic() - started
+    assert status == 75, err.read_text()
+    assert "deadline of 2s reached" in err.read_text()
+    assert took < 20, took
+
+
+def test_a_job_that_leaves_something_running_with_its_output_ends_when_it_does(tmp_path):
+    # spark-submit exits at once, leaving a process that holds its stdout
+    # and stderr open: sc-submit ends with spark-submit's status
+    pid = tmp_path / "bg.pid"
+    env = scripted_spark_home(tmp_path, f"echo done\nsleep 30 &\necho $! > {pid}\nexit 3\n")
+    started = time.monotonic()
+    try:
+        proc = run("sc-submit", "job.py", env=env, timeout=60)
+    finally:
+        if pid.exists():
+            os.kill(int(pid.read_text()), 9)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == "done\n"
+    assert time.monotonic() - started < 15
+
+
+def test_closed_stderr_still_gives_the_id(tmp_path):
+    # under cron with 2>&-: spark-submit's stderr is still read for the id,
+    # and the job is not made to meet a broken pipe
+    ids = tmp_path / "app.id"
+    env = scripted_spark_home(
+        tmp_path, "i=0\nwhile [ $i -lt 2000 ]; do echo \"26/12/04 10:00:00 INFO Noise: $i\" >&2; "
+        "i=$((i+1)); done\n"
+        "echo '26/12/04 10:00:01 INFO StandaloneSchedulerBackend: Connected to Spark cluster "
+        "with app ID app-20261204100001-0042' >&2\necho result\n")
+    proc = subprocess.run(["sh", "-c", 'exec "$@" 2>&-', "sh", tool("sc-submit"), "-i", str(ids),
+                           "job.py"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **env})
+    assert proc.returncode == 0
+    assert proc.stdout == "result\n"
+    assert ids.read_text() == "app-20261204100001-0042\n"
+
+
 def test_dry_run_adds_cluster_defaults(fake_spark_home):
     proc = run("sc-submit", "-n", "jobs/wordcount.py", "in.txt", env=fake_spark_home)
     assert proc.returncode == 0, proc.stderr
