@@ -54,6 +54,19 @@ def run(name, *args, env=None, timeout=120, input=None, check_sanitizers=True):
     return proc
 
 
+def build_shim(directory, name, source):
+    """A shared object for LD_PRELOAD, compiled from C source into
+    directory/NAME.so; the test is skipped where there is no C compiler."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        pytest.skip("no C compiler for the LD_PRELOAD shim")
+    (directory / f"{name}.c").write_text(source)
+    subprocess.run([cc, "-shared", "-fPIC", "-O", "-o", str(directory / f"{name}.so"),
+                    str(directory / f"{name}.c"), "-ldl"], check=True, capture_output=True,
+                   text=True)
+    return directory / f"{name}.so"
+
+
 def assert_usage(proc, name, why):
     """Exit 64 for the reason expected: an unknown option also gives 64.
 

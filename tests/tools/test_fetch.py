@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SANITIZER_MARKERS, assert_usage, free_port, run, tool, wait_for
+from conftest import (SANITIZER_MARKERS, assert_usage, build_shim, free_port, run, tool,
+                      wait_for)
 
 
 def sha(data):
@@ -553,14 +554,7 @@ int fsync(int fd)
 
 @pytest.fixture(scope="module")
 def io_shim(tmp_path_factory):
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not cc:
-        pytest.skip("no C compiler for the LD_PRELOAD shim")
-    d = tmp_path_factory.mktemp("shim")
-    (d / "shim.c").write_text(IO_SHIM)
-    subprocess.run([cc, "-shared", "-fPIC", "-O", "-o", str(d / "shim.so"), str(d / "shim.c")],
-                   check=True, capture_output=True, text=True)
-    return d / "shim.so"
+    return build_shim(tmp_path_factory.mktemp("shim"), "shim", IO_SHIM)
 
 
 def shim_env(shim, log, mode=""):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SANITIZER_MARKERS, assert_usage, run, tool
+from conftest import SANITIZER_MARKERS, assert_usage, build_shim, run, tool
 
 WRONG = "0" * 64
 
@@ -856,14 +856,7 @@ char *mkdtemp(char *template)
 
 @pytest.fixture(scope="module")
 def swap_shim(tmp_path_factory):
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not cc:
-        pytest.skip("no C compiler for the LD_PRELOAD shim")
-    d = tmp_path_factory.mktemp("shim")
-    (d / "swap.c").write_text(SWAP_SHIM)
-    subprocess.run([cc, "-shared", "-fPIC", "-O", "-o", str(d / "swap.so"), str(d / "swap.c"),
-                    "-ldl"], check=True, capture_output=True, text=True)
-    return d / "swap.so"
+    return build_shim(tmp_path_factory.mktemp("shim"), "swap", SWAP_SHIM)
 
 
 def test_a_directory_swapped_for_a_link_while_unpacking_takes_nothing_elsewhere(
