@@ -1258,7 +1258,8 @@ static bool relay_output(struct co_ctx *ctx, const struct control *ctl, int out_
 		bool held = false;	/* output still pending */
 		nfds_t n = 0;
 
-		watch_job(ctx, ctl, job, quiet);
+		if (!reaped)	/* once spark-submit has exited, there is nothing to stop */
+			watch_job(ctx, ctl, job, quiet);
 		if (!reaped && waitpid(job->child, status, WNOHANG) == job->child) {
 			reaped = true;
 			exited_at = monotonic_now();

@@ -300,7 +300,8 @@ static int header_in(struct co_ctx *ctx, struct reader_log *l)
 	int rc = co_worker_log_parse(ctx, l->kept, l->kept_len, l->id.webui, p);
 
 	l->streaming = rc == CO_OK && p->end > p->start;
-	if (rc == CO_OK && p->start != l->cursor.offset)
+	/* one kept whole (no bytes, or the worker's error text) is checked once in */
+	if (l->streaming && p->start != l->cursor.offset)
 		return co_err(ctx, CO_EPROTOCOL, "%s: the worker's reply is not of the bytes asked "
 			      "for (bytes %" PRId64 "-%" PRId64 " of %" PRId64 ", asked from %"
 			      PRId64 ")", l->id.webui, p->start, p->end, p->total,

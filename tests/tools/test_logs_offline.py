@@ -506,6 +506,21 @@ def test_follow_takes_no_bytes_but_those_asked_for(servers, isolated):
     assert len(requests) == 2, requests
 
 
+def test_follow_of_a_log_the_worker_no_longer_has_says_so(servers, isolated):
+    # read once; then the worker answers as Spark does for a log it cannot read
+    def replies(n, q):
+        if n == 1:
+            return f"==== Bytes 0-6 of 6 of /work/{APP}/0/stderr ====\nhello\n".encode()
+        return (f"==== Bytes 0-0 of 0 of /work/{APP}/0/stderr ====\n"
+                "Error: Could not read the log file").encode()
+    master, requests = lying_worker(servers, replies)
+    proc = run("sc-logs", "-f", "--no-prefix", APP, env=master.env, timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == "hello\n"
+    assert "the worker no longer has this log" in proc.stderr
+    assert [q.get("offset") for q in requests] == ["0", "6"]
+
+
 def test_tail_window_stops_growing_whatever_the_worker_claims(servers, isolated):
     # a reply that always claims a tiny range short of the start, with too
     # few lines: the window doubles only while the worker gives all of it
