@@ -1589,8 +1589,12 @@ static int submit_rest(struct co_ctx *ctx, const struct control *ctl)
 	/*
 	 * From the request on, a signal stops the job: a driver created while
 	 * it came is killed, as the caller gave up before its id was printed.
+	 * A reader of stderr that went away (cron's pipe to a logger that
+	 * died) costs the status lines only: the driver is still followed,
+	 * and killed at the deadline.
 	 */
 	install_signal_handlers();
+	signal(SIGPIPE, SIG_IGN);
 	rc = co_rest_create(ctx, &job.sub, &id);
 	if (rc && got_signal) {
 		warnmsg("%s", co_ctx_error(ctx));

@@ -1167,6 +1167,23 @@ def test_rest_wait_keeps_the_deadline_while_the_status_is_unknown(servers, isola
     assert [r[1] for r in kills(rest)] == [f"/v1/submissions/kill/{DRIVER_ID}"]
 
 
+def test_rest_wait_keeps_the_deadline_when_stderr_is_a_broken_pipe(servers, isolated, tmp_path):
+    # cron's pipe to a logger that died: the status lines are lost, the
+    # driver is still followed and killed at the deadline
+    rest = rest_server(servers, ["RUNNING"])
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([tool("sc-submit"), "--rest", "--wait", "--deadline", "3",
+                               "--class", "Main", str(rest_jar(tmp_path))],
+                              stdout=subprocess.PIPE, stderr=write_end, timeout=60,
+                              env={**os.environ, **rest.env})
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 75
+    assert [r[1] for r in kills(rest)] == [f"/v1/submissions/kill/{DRIVER_ID}"]
+
+
 @pytest.mark.parametrize("wait", [True, False])
 def test_rest_signal_during_the_submission_kills_the_driver_created(servers, isolated, tmp_path,
                                                                     wait):
