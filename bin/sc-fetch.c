@@ -616,6 +616,27 @@ static void leftover_seen(void *arg, const char *name, int err)
 }
 
 /*
+ * The directory an archive's tree goes in, opened beneath rootfd without
+ * following links (rootfd itself when the stem has no directory); *rel is
+ * the stem's directory (the stem itself when it has none: *base == *rel),
+ * *base its last component, both in one string the caller frees. -1 and
+ * errno when it cannot be opened.
+ */
+static int open_stem_dir(int rootfd, const struct entry *e, char **rel, const char **base)
+{
+	char *slash;
+
+	if (!(*rel = co_archive_stem(e->name)))
+		die(CO_ESOFTWARE, "out of memory");
+	slash = strrchr(*rel, '/');
+	*base = slash ? slash + 1 : *rel;
+	if (!slash)
+		return rootfd;
+	*slash = '\0';
+	return open_beneath(rootfd, *rel, O_RDONLY | O_DIRECTORY);
+}
+
+/*
  * A run killed outright (SIGKILL, a crash, a power cut) while it unpacked
  * an archive leaves its hidden temporary tree, which may hold gigabytes;
  * each such run another. Before anything is fetched (the space may be
@@ -633,7 +654,7 @@ static void remove_leftovers(struct co_ctx *ctx, const struct control *ctl)
 	for (size_t i = 0; i < ctl->todo.n; i++) {
 		const struct entry *e = &ctl->todo.v[i];
 		struct leftover_dir ld = { .ctl = ctl };
-		char *rel, *slash, *path;
+		char *rel, *path;
 		const char *base;
 		int dfd;
 
@@ -641,20 +662,8 @@ static void remove_leftovers(struct co_ctx *ctx, const struct control *ctl)
 			continue;
 		if (rootfd < 0)
 			rootfd = open_dir_or_die(ctl->dir);
-		rel = co_archive_stem(e->name);
-		if (!rel)
-			die(CO_ESOFTWARE, "out of memory");
-		slash = strrchr(rel, '/');
-		if (slash) {
-			*slash = '\0';
-			base = slash + 1;
-			dfd = open_beneath(rootfd, rel, O_RDONLY | O_DIRECTORY);
-			path = xasprintf("%s/%s", ctl->dir, rel);
-		} else {
-			base = rel;
-			dfd = rootfd;
-			path = xstrdup(ctl->dir);
-		}
+		dfd = open_stem_dir(rootfd, e, &rel, &base);
+		path = base != rel ? xasprintf("%s/%s", ctl->dir, rel) : xstrdup(ctl->dir);
 		ld.dir = path;
 		if (dfd >= 0 && co_archive_remove_leftovers(ctx, dfd, base, leftover_seen, &ld))
 			warnmsg("%s: %s", path, co_ctx_error(ctx));
@@ -888,18 +897,11 @@ static int open_archive(int rootfd, struct entry *e)
 static int extract_beneath(struct co_ctx *ctx, int rootfd, int fd, struct entry *e,
 			   const char *stem)
 {
-	char *rel = co_archive_stem(e->name), *slash, *msg;
+	char *rel, *msg;
 	const char *base;
-	int dfd, rc = -1, err, status = CO_ETEMPFAIL;	/* as open_archive() */
+	int dfd = open_stem_dir(rootfd, e, &rel, &base), rc = -1, err = errno;
+	int status = CO_ETEMPFAIL;	/* as open_archive() */
 
-	if (!rel)
-		die(CO_ESOFTWARE, "out of memory");
-	slash = strrchr(rel, '/');
-	base = slash ? slash + 1 : rel;
-	if (slash)
-		*slash = '\0';
-	dfd = slash ? open_beneath(rootfd, rel, O_RDONLY | O_DIRECTORY) : rootfd;
-	err = errno;
 	if (dfd >= 0) {
 		rc = co_archive_extract_at(ctx, fd, e->path, dfd, base, stem, CO_ARCHIVE_REPLACE);
 		if (dfd != rootfd)
