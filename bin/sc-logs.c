@@ -59,6 +59,8 @@ struct sources {
 	const char *app_id;
 	struct source **v;
 	size_t n;
+	size_t *slots;		/* v's indices plus one by worker, executor and stream */
+	size_t n_slots;		/* a power of two, at least twice n */
 	char **missing;		/* what could not be collected, and why */
 	size_t n_missing;
 	struct co_log_reader *reader;	/* when streaming */
@@ -75,6 +77,8 @@ struct sources {
  * lines in all (past it, the line being added to is printed as it is).
  */
 #define SOURCES_MAX 20000
+#define TEXT_OF(n) #n
+#define NUMBER_TEXT(n) TEXT_OF(n)	/* "20000" of SOURCES_MAX */
 #define LINES_HELD_MAX (16u << 20)
 
 static noreturn void usage(void)
@@ -196,26 +200,70 @@ static void note_missing(void *arg, const char *what, const char *why)
 	srcs->missing[srcs->n_missing++] = xasprintf("%s: %s", what, why);
 }
 
+static size_t source_hash(const char *worker_id, int executor, const char *stream)
+{
+	uint64_t h = 14695981039346656037u;	/* FNV-1a */
+
+	for (const char *p = worker_id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211u;
+	for (const char *p = stream; *p; p++)	/* a worker id holds no NUL: no ambiguity */
+		h = (h ^ (unsigned char)*p ^ 0x100) * 1099511628211u;
+	return (size_t)((h ^ (uint32_t)executor) * 1099511628211u);
+}
+
+/*
+ * Where a log is, or would go, in the table of those already read. Every
+ * poll of a follower lists them all again: each is found in about one
+ * step, not by a walk of thousands.
+ */
+static size_t *source_slot(struct sources *srcs, const char *worker_id, int executor,
+			   const char *stream)
+{
+	size_t mask = srcs->n_slots - 1;
+
+	for (size_t i = source_hash(worker_id, executor, stream) & mask;; i = (i + 1) & mask) {
+		const struct source *s = srcs->slots[i] ? srcs->v[srcs->slots[i] - 1] : NULL;
+
+		if (!s || (s->id.executor == executor && strcmp(s->worker_id, worker_id) == 0 &&
+			   strcmp(s->id.stream, stream) == 0))
+			return &srcs->slots[i];
+	}
+}
+
+/* Room in the table for one more, at most half full. */
+static void source_slots_grow(struct sources *srcs)
+{
+	if (2 * (srcs->n + 1) <= srcs->n_slots)
+		return;
+	free(srcs->slots);
+	srcs->n_slots = srcs->n_slots ? 2 * srcs->n_slots : 64;
+	srcs->slots = xcalloc(srcs->n_slots, sizeof(*srcs->slots));
+	for (size_t k = 0; k < srcs->n; k++)
+		*source_slot(srcs, srcs->v[k]->worker_id, srcs->v[k]->id.executor,
+			     srcs->v[k]->id.stream) = k + 1;
+}
+
 static void add_source(struct sources *srcs, const struct co_spark_worker *w, int executor,
 		       const char *stream)
 {
 	const struct control *ctl = srcs->ctl;
 	struct source *s;
+	size_t *slot;
 	char exec[16], *where;
 
+	source_slots_grow(srcs);
+	if (*(slot = source_slot(srcs, w->id, executor, stream)))
+		return;		/* read already */
 	if (srcs->n >= SOURCES_MAX) {
 		if (!srcs->capped)
-			note_missing(srcs, "logs past the first 20000 the workers list",
-				     "too many to read");
+			note_missing(srcs, "logs past the first " NUMBER_TEXT(SOURCES_MAX)
+				     " the workers list", "too many to read");
 		srcs->capped = true;
 		return;
 	}
-	for (size_t i = 0; i < srcs->n; i++)
-		if (srcs->v[i]->id.executor == executor && !strcmp(srcs->v[i]->worker_id, w->id) &&
-		    strcmp(srcs->v[i]->id.stream, stream) == 0)
-			return;
 	srcs->v = xreallocarray(srcs->v, srcs->n + 1, sizeof(*srcs->v));
 	s = srcs->v[srcs->n++] = xcalloc(1, sizeof(*s));
+	*slot = srcs->n;
 	s->ctl = ctl;
 	s->webui = xstrdup(w->webui);
 	s->id = (struct co_worker_log_id){ .webui = s->webui, .app_id = srcs->app_id, .stream = stream,
@@ -654,6 +702,7 @@ static void sources_free(struct sources *srcs)
 	for (size_t i = 0; i < srcs->n_missing; i++)
 		free(srcs->missing[i]);
 	free(srcs->v);
+	free(srcs->slots);
 	free(srcs->missing);
 	co_log_reader_free(srcs->reader);
 }

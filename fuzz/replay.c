@@ -2,7 +2,10 @@
 /*
  * The main() of a fuzz target built without libFuzzer: run the target
  * once on each file named, as libFuzzer does when given files, so that
- * every build replays the seeds and the regression inputs.
+ * every build replays the seeds and the regression inputs. As libFuzzer
+ * does by default, an input that takes the process past 2 GiB of resident
+ * memory fails, so that an input which made a parser allocate without
+ * bound stays a failing regression once fixed.
  */
 #include "config.h"
 
@@ -10,8 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "fuzz.h"
+
+#define RSS_LIMIT_KIB (2048L * 1024)	/* libFuzzer's -rss_limit_mb default */
 
 static int replay(const char *path)
 {
@@ -54,6 +60,15 @@ static int replay(const char *path)
 		free(data);
 		LLVMFuzzerTestOneInput(exact, len);
 		free(exact);
+	}
+	{
+		struct rusage ru;
+
+		if (getrusage(RUSAGE_SELF, &ru) == 0 && ru.ru_maxrss > RSS_LIMIT_KIB) {
+			fprintf(stderr, "%s: resident memory reached %ld MiB (limit %ld MiB)\n",
+				path, ru.ru_maxrss / 1024, RSS_LIMIT_KIB / 1024);
+			exit(1);	/* a peak stays: the inputs after it cannot be judged */
+		}
 	}
 	return 0;
 }

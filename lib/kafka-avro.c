@@ -568,7 +568,7 @@ CO_API int co_kafka_avro_decode(struct co_kafka_avro *a, const void *data, size_
 	struct schema_entry *e;
 	struct walk w = { 0 };
 	avro_reader_t reader = NULL;
-	avro_value_t value;
+	avro_value_t value = { 0 };
 	char *text = NULL;
 	int32_t id;
 	int rc;
@@ -585,11 +585,11 @@ CO_API int co_kafka_avro_decode(struct co_kafka_avro *a, const void *data, size_
 		return rc;
 	b += 5;
 	len -= 5;
-	if (avro_generic_value_new(e->iface, &value))
-		return co_err(a->ctx, CO_ESOFTWARE, "Avro: %s", avro_strerror());
 	if (avro_typeof(e->schema) == AVRO_BYTES) {
 		/* The registry's serializers write a bytes schema's value bare,
 		 * without a length: so does libserdes read it. */
+		if (avro_generic_value_new(e->iface, &value))
+			return co_err(a->ctx, CO_ESOFTWARE, "Avro: %s", avro_strerror());
 		if (avro_value_set_bytes(&value, (void *)b, len)) {
 			rc = co_err(a->ctx, CO_ESOFTWARE, "Avro: %s", avro_strerror());
 			goto out;
@@ -604,10 +604,16 @@ CO_API int co_kafka_avro_decode(struct co_kafka_avro *a, const void *data, size_
 					     CO_KAFKA_AVRO_VALUES_PER_BYTE
 				       ? CO_KAFKA_AVRO_MAX_VALUES
 				       : CO_KAFKA_AVRO_VALUES_FREE + len * CO_KAFKA_AVRO_VALUES_PER_BYTE;
-		if (walk_value(&w, e->schema, 0)) {
-			rc = co_err(a->ctx, CO_EDATA, "Failed to read avro value: %s", w.error);
-			goto out;
-		}
+		if (walk_value(&w, e->schema, 0))
+			return co_err(a->ctx, CO_EDATA, "Failed to read avro value: %s", w.error);
+		/*
+		 * Only now the value: avro-c makes every field of a record at
+		 * once, and a schema whose records hold two of the next record
+		 * each would make 2^depth of them. The walk has counted each
+		 * one it reaches against the bound of values.
+		 */
+		if (avro_generic_value_new(e->iface, &value))
+			return co_err(a->ctx, CO_ESOFTWARE, "Avro: %s", avro_strerror());
 		reader = avro_reader_memory((const char *)b, (int64_t)len);
 		if (!reader) {
 			rc = co_err(a->ctx, CO_ESOFTWARE, "out of memory");

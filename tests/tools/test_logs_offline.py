@@ -373,6 +373,38 @@ def test_logs_reads_no_more_than_20000_logs_whatever_the_workers_list(servers, i
     assert sum(1 for w in workers for r in w.requests if r[1].startswith("/log")) == 20000
 
 
+def test_follow_of_exactly_20000_logs_reads_them_all_and_misses_none(servers, isolated):
+    # two workers list 10000 executors each, at every poll of a follower:
+    # the logs already read are not counted again against the limit
+    def behaviour(number):
+        def answer(h):
+            if h.path.startswith("/json"):
+                h.send(200, json.dumps(dict(worker_json(executors=range(10000)),
+                                            id=f"worker-{number}")).encode())
+                return
+            q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(h.path).query))
+            start = min(int(q.get("offset", 0)), 3)
+            h.send(200, f"==== Bytes {start}-3 of 3 of /work/{APP}/0/stderr ====\n".encode()
+                   + b"ab\n"[start:], "text/plain")
+        return answer
+    workers = [servers(behaviour(i)) for i in range(2)]
+    docs = [dict(worker(w.url, f"worker-{i}"), port=1000 + i) for i, w in enumerate(workers)]
+    polls = []
+
+    def master(h):
+        polls.append(h.path)
+        running = len(polls) <= 3
+        doc = master_doc(workers=docs, active=[app(state="RUNNING")] if running else [],
+                         completed=[] if running else [app()])
+        h.send(200, json.dumps(doc).encode())
+    proc = run("sc-logs", "-f", "--no-prefix", APP, timeout=300,
+               env={**servers(master).env, "SC_EVENTS_DIR": "/nonexistent", "SC_TIMEOUT": "60"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "not collected" not in proc.stderr
+    assert proc.stdout == "ab\n" * 20000, proc.stderr[-2000:]
+    assert len(polls) >= 4
+
+
 def test_history_zip_cut_short_is_asked_for_again_and_read_once(servers, isolated, tmp_path):
     log = b"".join(b'{"Event":"SparkListenerTaskEnd","n":%d}\n' % i for i in range(20000))
     name = f"eventlog_v2_{APP}/events_1_{APP}"
