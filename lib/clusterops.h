@@ -176,6 +176,13 @@ enum co_http_method { CO_HTTP_GET, CO_HTTP_POST };
  */
 #define CO_HTTP_DOCUMENT	0x4
 #define CO_HTTP_MAX_DOC		(8u << 20)
+/*
+ * A URL the user named (a schema registry): credentials from ~/.netrc go
+ * with it. Without the flag they go only where the bearer token may go
+ * (master_ui, rest_url, history_url, token_origins), never to a worker's
+ * address, which comes from the master.
+ */
+#define CO_HTTP_NAMED_URL	0x8
 
 struct co_http_request {
 	enum co_http_method method;

@@ -288,8 +288,13 @@ static int transport_error(struct co_ctx *ctx, CURL *curl, const char *url, CURL
 	}
 }
 
-/* What every request shares: timeouts, identity, credentials from netrc. */
-static void setup_easy(CURL *curl, const char *url, long ms, char *errbuf, struct sink *sink)
+/*
+ * What every request shares: timeouts, identity, and credentials from
+ * netrc where the caller allows them: never to an address that came from
+ * a master or a worker.
+ */
+static void setup_easy(CURL *curl, const char *url, long ms, char *errbuf, struct sink *sink,
+		       bool netrc)
 {
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
@@ -299,7 +304,8 @@ static void setup_easy(CURL *curl, const char *url, long ms, char *errbuf, struc
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, ms < 5000 ? ms : 5000L);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "clusterops/" PACKAGE_VERSION);
-	curl_easy_setopt(curl, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+	curl_easy_setopt(curl, CURLOPT_NETRC,
+			 (long)(netrc ? CURL_NETRC_OPTIONAL : CURL_NETRC_IGNORED));
 	/* http and https only, for the request and any redirect */
 #if LIBCURL_VERSION_NUM >= 0x075500	/* 7.85.0 */
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -356,7 +362,8 @@ static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
 		sink.tag = stream->tag;
 		sink.max = stream->max;
 	}
-	setup_easy(ctx->curl, req->url, ms, errbuf, &sink);
+	setup_easy(ctx->curl, req->url, ms, errbuf, &sink,
+		   (req->flags & CO_HTTP_NAMED_URL) || token_allowed(ctx, req->url));
 	if (token && token_allowed(ctx, req->url)) {
 		if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
 			rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
@@ -634,7 +641,9 @@ static int multi_add(struct co_http_multi *m, const char *url, void *tag,
 	}
 	t->tag = tag;
 	t->sink.max_kept = max_kept;
-	setup_easy(t->curl, t->url, co_timeout_ms(m->ctx), t->errbuf, &t->sink);
+	/* the workers a reader asks are those the master lists */
+	setup_easy(t->curl, t->url, co_timeout_ms(m->ctx), t->errbuf, &t->sink,
+		   token_allowed(m->ctx, url));
 	t->multi = m;
 	t->limit = co_timeout_ms(m->ctx) / 1000.0;
 	curl_easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, 0L);

@@ -336,7 +336,8 @@ CO_API int co_kafka_avro_add_schema(struct co_kafka_avro *a, int32_t id, const c
 static int fetch_schema(struct co_kafka_avro *a, int32_t id, struct schema_entry **out)
 {
 	struct co_http_request req = { .method = CO_HTTP_GET,
-				       .flags = CO_HTTP_ANY_STATUS | CO_HTTP_RETRY };
+				       .flags = CO_HTTP_ANY_STATUS | CO_HTTP_RETRY |
+						CO_HTTP_DOCUMENT | CO_HTTP_NAMED_URL };
 	struct co_http_response resp;
 	struct schema_entry *e;
 	json_error_t jerr;

@@ -419,6 +419,29 @@ def test_token_goes_to_the_master_and_not_to_a_worker(servers, isolated):
                               for _, h in wk.headers)
 
 
+def test_netrc_credentials_go_to_the_master_and_not_to_a_worker(servers, isolated, tmp_path):
+    # a worker's address comes from the master: ~/.netrc's default entry
+    # must not send the user's password to whatever host registered
+    master, wk = logs_cluster(servers, says_hello)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".netrc").write_text("default login alice password s3cret\n")
+    (home / ".netrc").chmod(0o600)
+    basic = "Basic YWxpY2U6czNjcmV0"
+    env = {**master.env, "HOME": str(home), "SC_EVENTS_DIR": str(tmp_path / "none")}
+    proc = run("sc-logs", APP, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "hello" in proc.stdout
+    assert master.headers and all(h.get("Authorization") == basic for _, h in master.headers)
+    assert wk.headers
+    assert all("Authorization" not in h for _, h in wk.headers), wk.headers
+    # nor when the logs go into a bundle
+    wk.headers.clear()
+    run("sc-logs", "-o", str(tmp_path / "b.tar.gz"), APP, env=env)
+    assert any(p.startswith("/log") for p, _ in wk.headers), wk.headers
+    assert all("Authorization" not in h for _, h in wk.headers), wk.headers
+
+
 # ---- sc-logs: a worker's log replies are not trusted -------------------
 
 
