@@ -1039,13 +1039,15 @@ static int report(const struct control *ctl)
 
 		snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)e->bytes);
 		if (mode == OUT_JSON && !ctl->quiet)
-			json_line(json_pack("{s:s, s:s, s:o, s:s?, s:s, s:s?, s:s?}",
-					    "path", e->path, "url", e->url,
+			json_line(json_pack("{s:o, s:o, s:o, s:s?, s:s, s:o?, s:o?}",
+					    "path", json_text_lossy(e->path),
+					    "url", json_text_lossy(e->url),
 					    "bytes", ok ? json_integer((json_int_t)e->bytes)
 					    : json_null(),
 					    "sha256", ok ? e->got : NULL, "outcome",
-					    outcome_name(e->outcome), "extracted", e->extracted,
-					    "error", e->error));
+					    outcome_name(e->outcome),
+					    "extracted", json_text_lossy(e->extracted),
+					    "error", json_text_lossy(e->error)));
 		else
 			table_add(table, (const char *const[]){ e->path, ok ? bytes : "-",
 					  ok ? e->got : "-", outcome_name(e->outcome) });

@@ -385,9 +385,9 @@ static int report(const struct control *ctl, const char *master_ui)
 		const char *outcome = outcome_name(ctl, t->outcome);
 
 		if (mode == OUT_JSON)
-			json_line(json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?, s:s?}", "type", kind,
+			json_line(json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:o?, s:s?}", "type", kind,
 					    "id", t->id, "name", t->name, "state", t->state,
-					    "outcome", outcome, "error", t->error,
+					    "outcome", outcome, "error", json_text_lossy(t->error),
 					    "master_ui", master_ui));
 		else
 			table_add(table, (const char *const[]){ kind, t->id, outcome, t->state });

@@ -667,7 +667,7 @@ static void write_bundle(struct co_ctx *ctx, const struct co_master_state *st,
 	}
 	for (size_t i = 0; i < srcs->n_missing; i++)
 		json_array_append_new(json_object_get(b.manifest, "missing"),
-				      json_string(srcs->missing[i]));
+				      json_text_lossy(srcs->missing[i]));
 	manifest = json_dumps(b.manifest, JSON_INDENT(2));
 	if (!manifest)
 		die(CO_ESOFTWARE, "out of memory");

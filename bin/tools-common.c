@@ -994,6 +994,11 @@ json_t *json_string_lossy(const char *text, size_t len)
 	return j;
 }
 
+json_t *json_text_lossy(const char *text)
+{
+	return text ? json_string_lossy(text, strlen(text)) : NULL;
+}
+
 void json_line(json_t *obj)
 {
 	if (!obj)

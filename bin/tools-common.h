@@ -208,6 +208,8 @@ void table_free(struct table *t);
  * start a valid sequence (lib/utf8.c's strict check) becomes U+FFFD.
  */
 json_t *json_string_lossy(const char *text, size_t len);
+/* The same of a string, or NULL for NULL (for json_pack's "o?"). */
+json_t *json_text_lossy(const char *text);
 
 /* Print a JSON object as one compact line on stdout; takes the reference. */
 void json_line(json_t *obj);

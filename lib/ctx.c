@@ -185,6 +185,21 @@ CO_API int co_small_file_check(struct co_ctx *ctx, int fd, const char *path, int
 	return CO_OK;
 }
 
+/*
+ * A message cut at its buffer's size may end inside a UTF-8 character
+ * (a reply's text in any script): the part of it that is there goes.
+ */
+static void utf8_cut_whole(char *s)
+{
+	size_t n = strlen(s), i = n;
+
+	while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0xc0 &&
+	    co_utf8_sequence(s + i - 1, n - i + 1) != n - i + 1)
+		s[i - 1] = '\0';
+}
+
 int co_err(struct co_ctx *ctx, int status, const char *fmt, ...)
 {
 	char text[sizeof(ctx->errmsg)];
@@ -195,6 +210,7 @@ int co_err(struct co_ctx *ctx, int status, const char *fmt, ...)
 	va_end(ap);
 	/* a URL's user name and password stay out of every message */
 	co_mask_credentials(text, ctx->errmsg, sizeof(ctx->errmsg));
+	utf8_cut_whole(ctx->errmsg);
 	return status;
 }
 

@@ -1157,6 +1157,29 @@ def rest_server(servers, status_replies, create_delay=0.0):
     return servers(behaviour)
 
 
+@pytest.mark.parametrize("pad", range(4))
+def test_kill_reports_a_long_error_in_any_script_as_json(servers, isolated, pad):
+    # the REST server's message is cut to fit a message: never inside a
+    # character, and -J still reports the kill, with the error
+    message = "x" * pad + "\u00e9" * 1200
+
+    def behaviour(h):
+        if h.path.startswith("/json"):
+            doc = master_doc()
+            doc["activedrivers"] = [{"id": DRIVER_ID, "state": "RUNNING"}]
+            h.send(200, json.dumps(doc).encode())
+        else:
+            h.send(200, json.dumps({"action": "ErrorResponse", "success": False,
+                                    "message": message}).encode())
+    proc = run("sc-kill", "--rest", "-J", "--driver", DRIVER_ID, env=servers(behaviour).env)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1, proc.stderr
+    doc = json.loads(lines[0])
+    assert doc["id"] == DRIVER_ID and doc["outcome"] == "failed"
+    assert "\u00e9" * 100 in doc["error"] and "\ufffd" not in doc["error"]
+
+
 def rest_jar(tmp_path):
     jar = tmp_path / "app.jar"
     jar.write_bytes(b"PK\x05\x06" + b"\0" * 18)
