@@ -21,8 +21,14 @@
  * piece may carry that many fewer bytes than its header's range.
  */
 #define PIECE_SLOP 8
-/* The most bytes a range of n can come back as: each byte as U+FFFD. */
-#define RANGE_BYTES_MAX(n) (3 * (n) + PIECE_SLOP)
+/*
+ * Whether len bytes can be the text of a range of n >= 0 bytes: at most
+ * 3n + 8, each byte as U+FFFD.
+ */
+static bool range_holds(int64_t len, int64_t n)
+{
+	return n > (INT64_MAX - PIECE_SLOP) / 3 || len <= 3 * n + PIECE_SLOP;
+}
 
 CO_API void co_log_cursor_init(struct co_log_cursor *c, long tail, bool fixed)
 {
@@ -67,7 +73,7 @@ static bool piece_advances(const struct co_log_cursor *c, const struct co_log_ch
 	if (p->end - offset < asked / 2 + asked % 2)
 		return false;
 	return (int64_t)p->len + PIECE_SLOP >= p->end - p->start &&
-	       (int64_t)p->len <= RANGE_BYTES_MAX(p->end - p->start);
+	       range_holds((int64_t)p->len, p->end - p->start);
 }
 
 static size_t count_lines(const char *data, size_t len)
@@ -337,7 +343,7 @@ static int log_body(void *tag, const char *data, size_t len)
 	if (!l->streaming)
 		return keep(r->ctx, l, data, len);
 	/* more than its range can come back as is not passed on */
-	if ((int64_t)l->body > RANGE_BYTES_MAX(l->piece.end - l->piece.start))
+	if (!range_holds((int64_t)l->body, l->piece.end - l->piece.start))
 		return co_err(r->ctx, CO_EPROTOCOL, "%s: the worker's reply holds more than "
 			      "the bytes %" PRId64 "-%" PRId64 " it announces", l->id.webui,
 			      l->piece.start, l->piece.end);
@@ -633,7 +639,8 @@ CO_API void co_app_executors_find(struct co_ctx *ctx, const struct co_master_sta
 				  co_missing_fn *missing, void *arg)
 {
 	const struct co_spark_app *app = co_master_state_app(st, app_id);
-	int64_t app_start_ms = app ? app->start_ms : 0;
+	/* a start before 1970 is the master's nonsense: taken as 0 */
+	int64_t app_start_ms = app && app->start_ms > 0 ? app->start_ms : 0;
 	struct lookup *lk = st->n_workers ? calloc(st->n_workers, sizeof(*lk)) : NULL;
 	const char *first_not_asked = NULL;
 	size_t n = 0, not_asked = 0;

@@ -501,8 +501,14 @@ def whole_piece_again(h):
            b"x" * PIECE, "text/plain")
 
 
+def claims_a_range_of_4_exabytes(h):
+    """A range whose size times three is past any 64-bit integer."""
+    h.send(200, f"==== Bytes 0-{4 * 10**18} of {4 * 10**18} of /x/stderr ====\n".encode() +
+           b"x" * 10, "text/plain")
+
+
 @pytest.mark.parametrize("reply", [claims_more_than_it_sends, never_advances, a_byte_at_a_time,
-                                   a_smaller_log_at_each_reply])
+                                   a_smaller_log_at_each_reply, claims_a_range_of_4_exabytes])
 def test_logs_stream_ends_a_log_that_does_not_advance(servers, isolated, reply):
     master, wk = logs_cluster(servers, reply)
     proc = run("sc-logs", APP, env=master.env, timeout=20)
@@ -510,6 +516,23 @@ def test_logs_stream_ends_a_log_that_does_not_advance(servers, isolated, reply):
     assert "does not advance" in proc.stderr
     assert len(proc.stdout) < 200 + 2 * PIECE
     assert sum(1 for r in wk.requests if r[1].startswith("/log")) < 10
+
+
+def test_logs_of_an_application_the_master_says_began_before_1970(servers, isolated):
+    # a start time at the smallest 64-bit integer, and a dead worker whose
+    # heartbeat is compared with it: the worker is asked all the same
+    def worker_behaviour(h):
+        if h.path.startswith("/json"):
+            h.send(200, json.dumps(worker_json()).encode())
+        else:
+            says_hello(h)
+    wk = servers(worker_behaviour)
+    doc = master_doc(workers=[dict(worker(wk.url), state="DEAD", lastheartbeat=0)],
+                     completed=[app(start_ms=-2**63)])
+    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    proc = run("sc-logs", APP, env=master.env)
+    assert proc.returncode == 0, proc.stderr
+    assert "hello" in proc.stdout
 
 
 def test_logs_worker_lookup_is_bounded_whatever_the_master_lists(servers, isolated):
