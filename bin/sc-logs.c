@@ -643,9 +643,6 @@ static void write_bundle(struct co_ctx *ctx, const struct co_master_state *st,
 	struct bundle b = { .ctx = ctx, .app_id = app_id, .output = ctl->output };
 	char *manifest;
 
-	/* every member's name starts with it (an id the master may have given) */
-	if (!co_driver_log_id_valid(app_id))
-		die(CO_EDATA, "'%s': not an id to name the bundle's members after", app_id);
 	/* Written beside the target and renamed: never half an archive at its name. */
 	file = atomic_file_open_or_die(ctl->output);
 
@@ -728,6 +725,13 @@ int main(int argc, char **argv)
 		die(CO_ETEMPFAIL, "%s", msg);
 	}
 	srcs.app_id = app_id = xstrdup(ctl.driver_id ? ctl.driver_id : resolve_app(&ctl, st));
+	/*
+	 * It goes into each worker's URL and names the bundle's members: an
+	 * id the master gave (--name) is one of Spark's, or nothing is asked.
+	 */
+	if (!co_driver_log_id_valid(app_id))
+		die(ctl.driver_id ? CO_EUSAGE : CO_EPROTOCOL, "'%s': not a Spark %s id", app_id,
+		    ctl.driver_id ? "driver" : "application");
 	if (!ctl.output && !(srcs.reader = co_log_reader_new(ctx, MAX_PARALLEL, ctl.tail)))
 		die(CO_ESOFTWARE, "out of memory");
 	find_sources(ctx, st, &srcs, true);

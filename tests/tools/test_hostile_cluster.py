@@ -535,6 +535,25 @@ def test_logs_of_an_application_the_master_says_began_before_1970(servers, isola
     assert "hello" in proc.stdout
 
 
+def test_logs_by_name_refuses_an_application_id_that_is_not_spark_s(servers, isolated):
+    # the id goes into each worker's URL: one with query syntax in it is
+    # the master's invention, and no worker is asked anything with it
+    hostile = f"{APP}&logType=../../../../etc/passwd"
+
+    def worker_behaviour(h):
+        if h.path.startswith("/json"):
+            h.send(200, json.dumps(worker_json(app_id=hostile)).encode())
+        else:
+            says_hello(h)
+    wk = servers(worker_behaviour)
+    doc = master_doc(workers=[worker(wk.url)], completed=[app(app_id=hostile)])
+    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    proc = run("sc-logs", "--name", "job", env=master.env)
+    assert proc.returncode == 76, proc.stderr
+    assert "not a Spark application id" in proc.stderr
+    assert not any(r[1].startswith("/log") for r in wk.requests)
+
+
 def test_logs_worker_lookup_is_bounded_whatever_the_master_lists(servers, isolated):
     # A master listing many "workers" at an address that takes connections
     # and never answers: the lookup of the workers ends within its bound
