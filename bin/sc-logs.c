@@ -644,7 +644,8 @@ static void write_bundle(struct co_ctx *ctx, const struct co_master_state *st,
 	char *manifest;
 
 	/* Written beside the target and renamed: never half an archive at its name. */
-	file = atomic_file_open_or_die(ctl->output);
+	/* the driver's log may hold secrets (clusterops(7)): the owner's only */
+	file = atomic_file_open_or_die(ctl->output, 0600);
 
 	bundle_check(&b, co_archive_writer_new(ctx, ctl->output, atomic_file_fd(file), &b.w));
 	bundle_check(&b, co_parse_size(ctx, "extract_max_size",

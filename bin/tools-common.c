@@ -614,7 +614,8 @@ static void guard_pending(void)
 }
 
 /* ".NAME.tmp.XXXXXX" created in dirfd with O_EXCL, as mkstemp(3) would. */
-static int create_beside(int dirfd, const char *name, char *tmp, size_t size, int access)
+static int create_beside(int dirfd, const char *name, char *tmp, size_t size, int access,
+			 mode_t mode)
 {
 	static const char chars[] =
 		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -633,7 +634,7 @@ static int create_beside(int dirfd, const char *name, char *tmp, size_t size, in
 			errno = ENAMETOOLONG;
 			return -1;
 		}
-		fd = openat(dirfd, tmp, access | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		fd = openat(dirfd, tmp, access | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 		if (fd >= 0 || errno != EEXIST)
 			return fd;
 	}
@@ -641,7 +642,7 @@ static int create_beside(int dirfd, const char *name, char *tmp, size_t size, in
 	return -1;
 }
 
-static struct atomic_file *open_beside(const char *path, bool guard)
+static struct atomic_file *open_beside(const char *path, bool guard, mode_t mode)
 {
 	const char *slash = strrchr(path, '/');
 	char *dir = slash ? xasprintf("%.*s", (int)(slash - path), path) : xstrdup(".");
@@ -664,7 +665,7 @@ static struct atomic_file *open_beside(const char *path, bool guard)
 		if (guard)
 			guard_pending();
 		af->fd = create_beside(af->dirfd, af->name, pending[af->slot].name,
-				       sizeof(pending[af->slot].name), O_WRONLY);
+				       sizeof(pending[af->slot].name), O_WRONLY, mode);
 		err = errno;
 	}
 	if (af->fd < 0) {
@@ -677,9 +678,9 @@ static struct atomic_file *open_beside(const char *path, bool guard)
 	return af;
 }
 
-struct atomic_file *atomic_file_open(const char *path)
+struct atomic_file *atomic_file_open(const char *path, mode_t mode)
 {
-	return open_beside(path, true);
+	return open_beside(path, true, mode);
 }
 
 int atomic_file_fd(const struct atomic_file *af)
@@ -694,8 +695,8 @@ int atomic_file_scratch(const struct atomic_file *af)
 
 	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
 		return fd;
-	/* a file system without O_TMPFILE: a name, at once removed */
-	fd = create_beside(af->dirfd, af->name, tmp, sizeof(tmp), O_RDWR);
+	/* a file system without O_TMPFILE: a name, at once removed, the owner's only */
+	fd = create_beside(af->dirfd, af->name, tmp, sizeof(tmp), O_RDWR, 0600);
 	if (fd >= 0)
 		unlinkat(af->dirfd, tmp, 0);
 	return fd;
@@ -739,7 +740,7 @@ int atomic_file_commit(struct atomic_file *af)
 int atomic_write(const char *path, const void *data, size_t len)
 {
 	/* written in a moment: the caller's signal handling is left alone */
-	struct atomic_file *af = open_beside(path, false);
+	struct atomic_file *af = open_beside(path, false, 0666);
 	const char *p = data;
 
 	if (!af)
@@ -768,9 +769,9 @@ static int atomic_status(int err, bool writing)
 	return writing || err == EIO || err == ENOSPC || err == EDQUOT ? CO_EIO : CO_ECANTCREAT;
 }
 
-struct atomic_file *atomic_file_open_or_die(const char *path)
+struct atomic_file *atomic_file_open_or_die(const char *path, mode_t mode)
 {
-	struct atomic_file *af = atomic_file_open(path);
+	struct atomic_file *af = atomic_file_open(path, mode);
 
 	if (!af)
 		die(atomic_status(errno, false), "%s: %s", path, strerror(errno));

@@ -105,9 +105,9 @@ void hold_lock_or_die(const char *path, double wait_seconds);
  * A file replaced atomically, never seen half written: its bytes go to a
  * temporary file created beside it (".NAME.tmp.XXXXXX" in its directory,
  * opened relative to that directory with O_CREAT | O_EXCL | O_NOFOLLOW and
- * mode 0666 less the umask), which is then flushed to disk, renamed over
- * NAME (a symbolic link there is replaced, never followed) and the
- * directory flushed too. Until it is committed or aborted, the temporary
+ * the mode given less the umask, 0666 for atomic_write()), which is then
+ * flushed to disk, renamed over NAME (a symbolic link there is replaced,
+ * never followed) and the directory flushed too. Until it is committed or aborted, the temporary
  * file is removed when the process exits; one from atomic_file_open() also
  * when SIGINT, SIGTERM, SIGHUP or SIGPIPE ends the process (it catches
  * those it finds not ignored, with catch_signals()).
@@ -115,13 +115,13 @@ void hold_lock_or_die(const char *path, double wait_seconds);
 struct atomic_file;
 
 /* NULL with errno set when the temporary file cannot be created. */
-struct atomic_file *atomic_file_open(const char *path);
+struct atomic_file *atomic_file_open(const char *path, mode_t mode);
 /* The temporary file's descriptor, open for writing; owned by af. */
 int atomic_file_fd(const struct atomic_file *af);
 /*
  * A nameless file in the same directory, open for reading and writing,
  * gone when closed: room for what is to go into the file, on its disk
- * rather than in a small /tmp. -1 with errno set.
+ * rather than in a small /tmp; mode 0600. -1 with errno set.
  */
 int atomic_file_scratch(const struct atomic_file *af);
 /* Flush, rename into place, flush the directory; 0 or an errno value.
@@ -134,7 +134,7 @@ void atomic_file_abort(struct atomic_file *af);
 int atomic_write(const char *path, const void *data, size_t len);
 /* The same, dying naming path: 77 permission denied, 74 a write or flush
  * that failed, 73 otherwise. */
-struct atomic_file *atomic_file_open_or_die(const char *path);
+struct atomic_file *atomic_file_open_or_die(const char *path, mode_t mode);
 void atomic_file_commit_or_die(struct atomic_file *af, const char *path);
 void atomic_write_or_die(const char *path, const void *data, size_t len);
 
