@@ -575,7 +575,8 @@ int co_driver_log_dir(struct co_ctx *ctx, const char **dir);
  * Open the driver-log dir (O_DIRECTORY, read-only, close-on-exec) into
  * *dirfd, which the caller closes. *dirfd is -1, with CO_OK, when there is
  * no driver-log dir or it does not exist; CO_ENOPERM or CO_EIO when it
- * cannot be opened.
+ * cannot be opened, CO_ENOPERM too when it is another user's (not root's)
+ * in a directory every user can write.
  */
 int co_driver_log_dir_open(struct co_ctx *ctx, int *dirfd);
 

@@ -69,6 +69,26 @@ CO_API int co_driver_log_parse_name(const char *name, char *app_id)
 	return co_driver_log_id_valid(app_id) ? CO_OK : CO_EDATA;
 }
 
+/*
+ * A directory another user made where anyone can make one (the sibling of
+ * /tmp/spark-events is /tmp/driver-logs) is theirs: they could read what
+ * is written into it (a set-group-ID bit, a default ACL), and replace or
+ * remove it. It is used when it is the user's own or root's, or when its
+ * parent is not writable by every user, so that whoever made it there
+ * could already do so.
+ */
+static int dir_trusted(struct co_ctx *ctx, const char *dir, int dirfd)
+{
+	struct stat sb, parent;
+
+	if (fstat(dirfd, &sb) != 0 || fstatat(dirfd, "..", &parent, 0) != 0)
+		return co_err(ctx, CO_EIO, "driver-log dir %s: %s", dir, strerror(errno));
+	if (sb.st_uid == geteuid() || sb.st_uid == 0 || !(parent.st_mode & S_IWOTH))
+		return CO_OK;
+	return co_err(ctx, CO_ENOPERM, "driver-log dir %s: another user's (uid %lu), in a "
+		      "directory every user can write: not used", dir, (unsigned long)sb.st_uid);
+}
+
 CO_API int co_driver_log_dir_open(struct co_ctx *ctx, int *dirfd)
 {
 	const char *dir;
@@ -78,6 +98,11 @@ CO_API int co_driver_log_dir_open(struct co_ctx *ctx, int *dirfd)
 	if (rc || !dir)
 		return rc;
 	*dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*dirfd >= 0 && (rc = dir_trusted(ctx, dir, *dirfd)) != CO_OK) {
+		close(*dirfd);
+		*dirfd = -1;
+		return rc;
+	}
 	if (*dirfd >= 0)
 		return CO_OK;
 	if (errno == ENOENT)

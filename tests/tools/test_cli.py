@@ -219,6 +219,32 @@ def scripted_spark_home(tmp_path, body):
             "SC_DRIVER_LOG_DIR": "", "SC_CONFIG": "", "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="making another user's directory needs root")
+def test_driver_log_is_not_kept_in_another_users_directory_in_tmp(tmp_path):
+    # events in /tmp/spark-events put the driver logs in /tmp/driver-logs,
+    # which any user can make first, set-group-ID to their own group: the
+    # driver's output (and its secrets) would be theirs to read
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    theirs = shared / "driver-logs"
+    theirs.mkdir()
+    os.chown(theirs, 4321, 4321)
+    theirs.chmod(0o2777)
+    env = scripted_spark_home(tmp_path, "echo password=hunter2\n")
+    env["SC_DRIVER_LOG_DIR"] = str(theirs)
+    proc = run("sc-submit", "job.py", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "password=hunter2" in proc.stdout
+    assert "driver log not kept" in proc.stderr and "another user's" in proc.stderr
+    assert list(theirs.iterdir()) == []
+    # the user's own directory there is used
+    os.chown(theirs, os.geteuid(), os.getegid())
+    proc = run("sc-submit", "job.py", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "driver log not kept" not in proc.stderr
+
+
 def test_deadline_holds_while_nobody_reads_the_output(tmp_path):
     # cron's mail, a log shipper that stalls: the pipe sc-submit writes the
     # job's output to is never read; the deadline still stops the job
