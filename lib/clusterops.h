@@ -788,7 +788,8 @@ void co_kafka_format_free(struct co_kafka_format *fmt);
 /* Whether the format holds the token %<token> (one of "okKsSRtpTh"): a
  * consumer looks up what its output needs and no more. */
 bool co_kafka_format_uses(const struct co_kafka_format *fmt, char token);
-/* CO_EIO when out reports an error. */
+/* CO_EIO when out reports an error; CO_EDATA, with nothing written, when a
+ * key or payload cannot be shown (a pack-str, -s avro). */
 int co_kafka_format_write(const struct co_kafka_format *fmt,
 			  const struct co_kafka_msg *msg, FILE *out);
 
@@ -840,8 +841,8 @@ int co_kafka_pack_check(struct co_ctx *ctx, const char *pack);
 /*
  * Write the key (%k) or the payload (%s) through pack from now on; NULL
  * and empty ones are written as before. pack is copied. A message whose
- * field does not match makes co_kafka_format_write() return CO_EDATA after
- * writing what it had, with the reason in co_kafka_format_error().
+ * field does not match makes co_kafka_format_write() return CO_EDATA
+ * without writing any of it, with the reason in co_kafka_format_error().
  */
 int co_kafka_format_set_pack(struct co_ctx *ctx, struct co_kafka_format *fmt,
 			     enum co_kafka_field field, const char *pack);

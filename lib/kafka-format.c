@@ -260,7 +260,10 @@ static int unpack(struct co_kafka_format *f, const char *what, const char *pack,
 		uint64_t v;
 
 		switch (*p) {
-		case ' ': fputc(' ', out); continue;
+		case ' ':
+			if (out)
+				fputc(' ', out);
+			continue;
 		case '<': little = true; continue;
 		case '>': little = false; continue;
 		case 'b': case 'B': case 'c': size = 1; break;
@@ -268,7 +271,8 @@ static int unpack(struct co_kafka_format *f, const char *what, const char *pack,
 		case 'i': case 'I': size = 4; break;
 		case 'q': case 'Q': size = 8; break;
 		case 's':
-			fwrite(b, 1, remaining, out);
+			if (out)
+				fwrite(b, 1, remaining, out);
 			b = end;
 			continue;
 		case '$':
@@ -288,6 +292,8 @@ static int unpack(struct co_kafka_format *f, const char *what, const char *pack,
 		}
 		v = unpack_uint(b, size, little);
 		b += size;
+		if (!out)
+			continue;
 		switch (*p) {
 		case 'c': fputc((int)v, out); break;
 		case 'b': fprintf(out, "%d", (int)(int8_t)v); break;
@@ -300,20 +306,24 @@ static int unpack(struct co_kafka_format *f, const char *what, const char *pack,
 	return 0;
 }
 
-/* A key or payload: through its pack-str when it has one and is not empty,
- * or as decoded (-s avro). */
+/*
+ * A key or payload: through its pack-str when it has one and is not empty,
+ * or as decoded (-s avro). With out NULL, only whether it can be: 0, or -1
+ * with the format's error set.
+ */
 static int write_field(const struct co_kafka_format *f, enum co_kafka_field field,
 		       const struct co_kafka_decoded *dec, const void *data, size_t len,
 		       FILE *out)
 {
 	if (!len) {
-		if (f->null_str)
+		if (f->null_str && out)
 			fputs(f->null_str, out);
 		return 0;
 	}
 	if (dec) {
 		if (dec->json) {
-			fputs(dec->json, out);
+			if (out)
+				fputs(dec->json, out);
 			return 0;
 		}
 		snprintf(((struct co_kafka_format *)f)->error, sizeof(f->error),
@@ -325,13 +335,23 @@ static int write_field(const struct co_kafka_format *f, enum co_kafka_field fiel
 		return unpack((struct co_kafka_format *)f,
 			      field == CO_KAFKA_FIELD_KEY ? "key" : "value", f->pack[field],
 			      data, len, out);
-	fwrite(data, 1, len, out);
+	if (out)
+		fwrite(data, 1, len, out);
 	return 0;
 }
 
 CO_API int co_kafka_format_write(const struct co_kafka_format *f,
 				 const struct co_kafka_msg *m, FILE *out)
 {
+	/* A field that cannot be shown fails the message before any of it is
+	 * written: never half a line, run into the next message's. */
+	for (size_t i = 0; i < f->n && (f->pack[0] || f->pack[1] || m->decoded[0] ||
+					m->decoded[1]); i++)
+		if ((f->items[i].type == FMT_KEY &&
+		     write_field(f, CO_KAFKA_FIELD_KEY, m->decoded[0], m->key, m->key_len, NULL)) ||
+		    (f->items[i].type == FMT_PAYLOAD &&
+		     write_field(f, CO_KAFKA_FIELD_VALUE, m->decoded[1], m->payload, m->len, NULL)))
+			return CO_EDATA;
 	for (size_t i = 0; i < f->n; i++) {
 		const struct fmt_item *it = &f->items[i];
 		uint32_t belen;

@@ -316,11 +316,39 @@ static void test_json_read_bad_base64(void)
 	co_ctx_free(ctx);
 }
 
+/* A field that does not fit its pack-str: nothing of the message, not half a line. */
+static void test_format_pack_mismatch_writes_nothing(void)
+{
+	struct co_kafka_msg m = { .topic = "t", .key = "k1", .key_len = 2,
+				  .payload = "\0\0\0\1\0\0", .len = 6 };
+	struct co_ctx *ctx = co_ctx_new();
+	struct co_kafka_format *f = NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+
+	CHECK_INT(co_kafka_format_parse(ctx, "%k|%s\\n", NULL, &f), CO_OK);
+	CHECK_INT(co_kafka_format_set_pack(ctx, f, CO_KAFKA_FIELD_VALUE, ">i >i"), CO_OK);
+	CHECK_INT(co_kafka_format_write(f, &m, fp), CO_EDATA);
+	fflush(fp);
+	CHECK_INT((long)len, 0);
+	CHECK(strstr(co_kafka_format_error(f), "truncated") != NULL);
+	m.len = 8;
+	m.payload = "\0\0\0\1\0\0\0\2";
+	CHECK_INT(co_kafka_format_write(f, &m, fp), CO_OK);
+	fclose(fp);
+	CHECK_STR(buf, "k1|1 2\n");
+	free(buf);
+	co_kafka_format_free(f);
+	co_ctx_free(ctx);
+}
+
 int main(void)
 {
 	unsetenv("SC_CONFIG");
 	test_unescape();
 	test_format();
+	test_format_pack_mismatch_writes_nothing();
 	test_json_write();
 	test_json_read();
 	test_json_read_bad_base64();
