@@ -66,19 +66,26 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	note_failure(pr, (uint64_t)(uintptr_t)m->_private, rd_kafka_err2str(m->err));
 }
 
-static void oversized(struct producer *pr, size_t size)
+/* librdkafka's message.max.bytes, as text. */
+static void message_max(struct producer *pr, char *max, size_t size)
 {
-	char what[256];
-	char max[32] = "?";
-	size_t len = sizeof(max);
 	rd_kafka_conf_t *conf = rd_kafka_conf_dup(rd_kafka_conf(pr->rk));
 
-	rd_kafka_conf_get(conf, "message.max.bytes", max, &len);
+	if (rd_kafka_conf_get(conf, "message.max.bytes", max, &size) != RD_KAFKA_CONF_OK)
+		snprintf(max, size, "?");
 	rd_kafka_conf_destroy(conf);
+}
+
+static void oversized(struct producer *pr, size_t size, bool more)
+{
+	char what[256];
+	char max[32];
+
+	message_max(pr, max, sizeof(max));
 	snprintf(what, sizeof(what),
-		 "message of %zu bytes is larger than message.max.bytes (%s); "
+		 "message of %s%zu bytes is larger than message.max.bytes (%s); "
 		 "raise it with -X message.max.bytes=N (and the topic's max.message.bytes)",
-		 size, max);
+		 more ? "more than " : "", size, max);
 	note_failure(pr, pr->records, what);
 }
 
@@ -123,7 +130,7 @@ static void produce_one(struct producer *pr, const struct co_kafka_msg *m)
 			rd_kafka_headers_destroy(hdrs);
 		pr->failed++;
 		if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
-			oversized(pr, m->len + m->key_len);
+			oversized(pr, m->len + m->key_len, false);
 		else
 			note_failure(pr, pr->records, rd_kafka_err2str(err));
 	}
@@ -185,12 +192,40 @@ static void produce_record(struct producer *pr, const char *rec, size_t len)
 	produce_one(pr, &m);
 }
 
+/*
+ * The most bytes of one record held while its end is looked for: past
+ * them, it cannot be a message librdkafka sends (message.max.bytes, with
+ * room for a key's delimiter, and for -J's base64 and escapes).
+ */
+static size_t record_max(struct producer *pr)
+{
+	char max[32];
+	unsigned long long n;
+
+	message_max(pr, max, sizeof(max));
+	n = strtoull(max, NULL, 10);
+	if (!n || n > (1ull << 30))
+		n = 1ull << 30;		/* librdkafka allows no more */
+	return (size_t)n * (pr->o->json ? 8 : 1) + READ_BLOCK;
+}
+
+/* A record longer than record_max(): one not sent, and its bytes dropped. */
+static void record_too_large(struct producer *pr, size_t seen)
+{
+	pr->records++;
+	pr->failed++;
+	oversized(pr, seen, true);
+	if (pr->o->count && pr->records >= (uint64_t)pr->o->count)
+		pr->limit_reached = true;
+}
+
 static int read_fd(struct producer *pr, int fd, const char *name, bool whole)
 {
 	struct kc_opts *o = pr->o;
-	size_t cap = READ_BLOCK, start = 0, end = 0, scan = 0;
+	size_t cap = READ_BLOCK, start = 0, end = 0, scan = 0, max = record_max(pr);
 	char *buf = malloc(cap);
 	bool eof = false;
+	bool dropping = false;	/* in a record too long to send: up to its delimiter */
 
 	if (!buf)
 		die(CO_ESOFTWARE, "out of memory");
@@ -200,18 +235,26 @@ static int read_fd(struct producer *pr, int fd, const char *name, bool whole)
 		ssize_t n;
 
 		if (d) {
-			produce_record(pr, buf + start, (size_t)(d - (buf + start)));
+			if (!dropping)
+				produce_record(pr, buf + start, (size_t)(d - (buf + start)));
+			dropping = false;
 			start = (size_t)(d - buf) + o->delim_len;
 			scan = start;
 			continue;
 		}
 		if (eof) {
-			if (end > start || (whole && pr->o->n_files))
+			if (!dropping && (end > start || (whole && pr->o->n_files)))
 				produce_record(pr, buf + start, end - start);
 			break;
 		}
 		/* Keep a partial delimiter's bytes in view for the next search. */
 		scan = end - start >= o->delim_len ? end - o->delim_len + 1 : start;
+		if (!dropping && end - start > max) {
+			record_too_large(pr, end - start);
+			dropping = true;
+		}
+		if (dropping)		/* all but what may start the delimiter */
+			start = scan;
 		if (start > 0) {
 			memmove(buf, buf + start, end - start);
 			end -= start;

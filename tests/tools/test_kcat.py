@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -315,6 +316,36 @@ def test_oversized_message_names_its_record(brokers):
     assert "2 of 3 messages delivered, 1 not delivered" in err
     assert "record 2:" in err and "message.max.bytes" in err
     assert [m["payload"] for m in consume_json(brokers, t)] == ["ok", "ok"]
+
+
+def test_a_record_longer_than_any_message_is_not_held_in_memory(brokers, tmp_path):
+    # 300 MB without a newline, then one that fits: the long one is counted
+    # as not delivered as soon as it passes message.max.bytes, and its bytes
+    # are dropped as they come, not gathered
+    plain = os.environ.get("SC_TEST_PLAIN_BIN")
+    if not plain:
+        pytest.skip("SC_TEST_PLAIN_BIN is not set: the sanitized build's memory says nothing")
+    t = topic_name()
+    data = tmp_path / "input"
+    with open(data, "wb") as f:
+        for _ in range(300):
+            f.write(b"y" * 1_000_000)
+        f.write(b"\nok\n")
+    measure = ("import resource, subprocess, sys\n"
+               "p = subprocess.run(sys.argv[2:], stdin=open(sys.argv[1], 'rb'),"
+               " capture_output=True, text=True)\n"
+               "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+               "sys.stderr.write(p.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", measure, data, os.path.join(plain, "kcat-lite"),
+                           "-b", brokers, "-P", "-t", t],
+                          capture_output=True, text=True, timeout=300)
+    status, max_rss_kib = map(int, proc.stdout.split())
+    assert status == 1, proc.stderr
+    assert max_rss_kib < 64 << 10, f"{max_rss_kib} KiB"
+    assert "1 of 2 messages delivered, 1 not delivered" in proc.stderr
+    assert "record 1: message of more than" in proc.stderr
+    assert "message.max.bytes" in proc.stderr
+    assert [m["payload"] for m in consume_json(brokers, t)] == ["ok"]
 
 
 def test_malformed_json_line(brokers):
