@@ -525,7 +525,8 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 	(void)rk;
 	if (o->verbose >= 2 || level >= 7) {
 		snprintf(msg, sizeof(msg), "%s", buf);
-		fprintf(stderr, "%s: %s: %s\n", program_name, fac, redact(o, msg, sizeof(msg)));
+		/* a broker's words among them: shown safe, as every message is */
+		warnmsg("%s: %s", fac, redact(o, msg, sizeof(msg)));
 	}
 }
 
@@ -556,7 +557,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *why, void *opaque)
 	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && o->quiet)
 		return;
 	if (o->verbose >= 1 || rd_kafka_fatal_error(rk, NULL, 0))
-		fprintf(stderr, "%s: %s\n", program_name, reason);
+		warnmsg("%s", reason);
 }
 
 rd_kafka_conf_t *kc_conf_new(struct kc_opts *o)

@@ -944,11 +944,33 @@ static int make_tree(struct co_ctx *ctx, int parentfd, const char *shown, char *
 }
 
 /*
+ * The tree open as fd, named name in parentfd, removed: its entries through
+ * fd, the directory itself by name only while the name is still it. Whoever
+ * else may write parentfd can swap the name with another directory
+ * (renameat2(2) RENAME_EXCHANGE) while the tree is in use: that directory
+ * is then left as it is. 0, or the errno of the first failure.
+ */
+static int remove_tree(int parentfd, const char *name, int fd)
+{
+	struct stat st;
+	int err;
+
+	err = fstat(fd, &st) != 0 ? errno
+	      : (st.st_mode & S_IRWXU) != S_IRWXU && fchmod(fd, (st.st_mode & 07777) | S_IRWXU)
+	      ? errno : remove_entries(fd, false);
+	if (still_named(parentfd, name, fd) && unlinkat(parentfd, name, AT_REMOVEDIR) != 0 &&
+	    errno != ENOENT && !err)
+		err = errno;
+	return err;
+}
+
+/*
  * The archive open as fd, unpacked into base in the directory parentfd
  * (shown in messages as parent, dest being its path). libarchive writes by
- * path: while it runs, the working directory is parentfd, and the members'
- * paths are relative to it, so that no link or rename of any directory
- * above it can take them elsewhere.
+ * path: while it runs, the working directory is the temporary tree itself,
+ * open and locked, and the members' paths are relative to it, so that no
+ * link, rename or swap of the tree's name or of any directory above it can
+ * take them elsewhere. Everything else is done relative to parentfd.
  */
 static int extract_in(struct co_ctx *ctx, int fd, const char *archive_path, int parentfd,
 		      const char *parent, const char *base, const char *dest, unsigned flags)
@@ -974,7 +996,8 @@ static int extract_in(struct co_ctx *ctx, int fd, const char *archive_path, int 
 		release_stop_signals(&guard);
 		goto out;
 	}
-	rc = unpack(ctx, fd, archive_path, tmp);
+	rc = fchdir(treefd) == 0 ? unpack(ctx, fd, archive_path, ".")
+	     : co_err(ctx, CO_EIO, "%s/%s: %s", parent, tmp, strerror(errno));
 	if (rc == CO_OK && stop_signal)
 		rc = stopped(ctx, archive_path);	/* not swapped in, then */
 	/* mkdtemp's 0700 would hide the tree from Spark workers of other users. */
@@ -988,8 +1011,14 @@ static int extract_in(struct co_ctx *ctx, int fd, const char *archive_path, int 
 	}
 	if (rc == CO_OK)
 		rc = move_into_place(ctx, parentfd, tmp, base, dest, flags, &replaced, &oldfd);
-	/* the failed attempt, or the tree replaced, removed while still locked */
-	err = rc != CO_OK || replaced ? remove_at(parentfd, tmp, false) : 0;
+	/*
+	 * The failed attempt, or the tree replaced, removed while still locked,
+	 * through its descriptor (an old tree that could not be locked, or is
+	 * not a directory, by its name).
+	 */
+	err = rc != CO_OK ? remove_tree(parentfd, tmp, treefd)
+	      : !replaced ? 0
+	      : oldfd >= 0 ? remove_tree(parentfd, tmp, oldfd) : remove_at(parentfd, tmp, false);
 	if (err && rc == CO_OK)
 		rc = co_err(ctx, write_status(err), "%s: unpacked, but the tree it replaced "
 			    "is left in %s/%s: %s", dest, parent, tmp, strerror(err));

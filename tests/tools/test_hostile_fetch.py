@@ -883,6 +883,112 @@ def test_a_directory_swapped_for_a_link_while_unpacking_takes_nothing_elsewhere(
     assert (out / "shelf.moved" / "books" / "carroll.txt").read_bytes() == b"carroll\n"
 
 
+EXCHANGE_SHIM = r"""
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The neighbour's move: as the first member (carroll.txt) is created, the
+ * temporary tree's name and that of EXCHANGE_WITH (both in EXCHANGE_DIR)
+ * are swapped. */
+static void exchange(const char *path)
+{
+	static int swapped;
+	const char *dir = getenv("EXCHANGE_DIR"), *with = getenv("EXCHANGE_WITH");
+	size_t n = strlen(path);
+	DIR *d;
+	struct dirent *e;
+
+	if (swapped || !dir || !with || n < 11 || strcmp(path + n - 11, "carroll.txt") != 0 ||
+	    !(d = opendir(dir)))
+		return;
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, ".books.tmp-", 11) == 0) {
+			if (renameat2(dirfd(d), e->d_name, dirfd(d), with, RENAME_EXCHANGE) != 0)
+				abort();
+			swapped = 1;
+			break;
+		}
+	closedir(d);
+}
+
+#define OPEN_AT(name)							\
+int name(int dfd, const char *path, int flags, ...)			\
+{									\
+	int (*real)(int, const char *, int, ...) =			\
+		(int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, #name); \
+	va_list ap;							\
+	int mode;							\
+									\
+	va_start(ap, flags);						\
+	mode = va_arg(ap, int);						\
+	va_end(ap);							\
+	exchange(path);							\
+	return real(dfd, path, flags, mode);				\
+}
+#define OPEN(name)							\
+int name(const char *path, int flags, ...)				\
+{									\
+	int (*real)(const char *, int, ...) =				\
+		(int (*)(const char *, int, ...))dlsym(RTLD_NEXT, #name); \
+	va_list ap;							\
+	int mode;							\
+									\
+	va_start(ap, flags);						\
+	mode = va_arg(ap, int);						\
+	va_end(ap);							\
+	exchange(path);							\
+	return real(path, flags, mode);					\
+}
+OPEN_AT(openat)
+OPEN_AT(openat64)
+OPEN(open)
+OPEN(open64)
+"""
+
+
+@pytest.fixture(scope="module")
+def exchange_shim(tmp_path_factory):
+    return build_shim(tmp_path_factory.mktemp("shim"), "exchange", EXCHANGE_SHIM)
+
+
+def test_a_tree_swapped_with_a_neighbour_directory_while_unpacking_leaves_it_alone(
+        out, tmp_path, exchange_shim):
+    """Whoever may write datain/shelf swaps the temporary tree's name with
+    shelf/models as the unpacking starts, and the archive fails half-way
+    (an unsafe member after a good one): the members went into the tree,
+    and the failed tree is removed through its descriptor, so models keeps
+    what it holds, under whatever name it now has."""
+    bad = io.BytesIO()
+    with tarfile.open(fileobj=bad, mode="w:gz") as t:
+        for name, data in (("carroll.txt", b"carroll\n"), ("../evil.txt", b"evil\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    bad = bad.getvalue()
+    url = source(tmp_path, "books.tar.gz", bad)
+    models = out / "shelf" / "models"
+    models.mkdir(parents=True)
+    (models / "keep.txt").write_text("precious\n")
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    proc = fetch("-d", out, "-m",
+                 manifest(tmp_path, f"{url} sha256={sha(bad)} name=shelf/books.tar.gz extract"),
+                 env={"LD_PRELOAD": str(exchange_shim), "EXCHANGE_DIR": str(out / "shelf"),
+                      "EXCHANGE_WITH": "models",
+                      "ASAN_OPTIONS": f"{asan}:verify_asan_link_order=0".lstrip(":")})
+    assert proc.returncode != 0, proc.stderr
+    assert "evil.txt" in proc.stderr
+    kept = [p for p in (out / "shelf").rglob("keep.txt")]
+    assert len(kept) == 1 and kept[0].read_text() == "precious\n", proc.stderr
+    assert kept[0].parent.name != "models", "the swap did not happen"
+    assert not (kept[0].parent / "carroll.txt").exists()
+
+
 def send_whole(h, body, cut=False, headers=()):
     """A 200 with all of body; with cut, the connection drops after its
     first 100,000 bytes."""
