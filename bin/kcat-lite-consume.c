@@ -236,6 +236,33 @@ static int decode_field(struct consumer *c, struct co_kafka_msg *m, int field,
 	return rc;
 }
 
+
+/*
+ * One message by -f. Anyone who may produce writes what a terminal shows:
+ * there, its control characters (but tab and newline) are shown as '?',
+ * as sc-logs(1) shows a worker's lines, so that no escape sequence in a
+ * message sets the window title or the clipboard. Elsewhere, as it is.
+ */
+static int format_message(struct consumer *c, const struct co_kafka_msg *m)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem;
+	int rc;
+
+	if (!c->o->terminal)
+		return co_kafka_format_write(c->fmt, m, stdout);
+	if (!(mem = open_memstream(&buf, &len)))
+		die(CO_ESOFTWARE, "out of memory");
+	rc = co_kafka_format_write(c->fmt, m, mem);
+	if (fclose(mem) != 0 && rc == CO_OK)
+		die(CO_ESOFTWARE, "out of memory");
+	if (rc == CO_OK)
+		fwrite_printable_lines(buf, len, stdout);
+	free(buf);
+	return rc == CO_OK && ferror(stdout) ? CO_EIO : rc;
+}
+
 static void write_msg(struct consumer *c, const rd_kafka_message_t *rm)
 {
 	struct co_kafka_decoded dec[2];
@@ -286,7 +313,7 @@ static void write_msg(struct consumer *c, const rd_kafka_message_t *rm)
 			co_kafka_json_write(&m, stdout);
 			fwrite(c->o->delim, 1, c->o->delim_len, stdout);
 		}
-	} else if (co_kafka_format_write(c->fmt, &m, stdout) == CO_EDATA) {
+	} else if (format_message(c, &m) == CO_EDATA) {
 		/* A -s pack-str that does not fit, or Avro that does not decode:
 		 * kcat's message and rule. */
 		warnmsg("Failed to format message in %s [%" PRId32 "] at offset %" PRId64 ": %s%s",

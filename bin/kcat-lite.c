@@ -1073,7 +1073,8 @@ int main(int argc, char **argv)
 	setup_signals();
 	/* glibc ignores the size unless it is given the buffer too; -u
 	 * flushes after each message, whatever its delimiter. */
-	if (isatty(STDOUT_FILENO) && !o.unbuffered)
+	o.terminal = isatty(STDOUT_FILENO);
+	if (o.terminal && !o.unbuffered)
 		setvbuf(stdout, NULL, _IOLBF, 0);
 	else
 		setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));

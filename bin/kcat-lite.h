@@ -50,6 +50,7 @@ struct kc_opts {
 	bool quiet;			/* -q */
 	int verbose;			/* -v */
 	bool unbuffered;		/* -u */
+	bool terminal;			/* standard output is a terminal */
 	int metadata_timeout_ms;	/* -m */
 	bool tee;			/* -T */
 	bool file_lines;		/* -l */

@@ -254,18 +254,22 @@ static size_t control_length(const unsigned char *s, size_t n, size_t *text)
 	return 0;
 }
 
-/* data to fp, controls as '?' (and, for a cell, a tab, newline or CR as a space). */
-static void put_bytes(const unsigned char *p, size_t len, FILE *fp, bool cell, bool tabs)
+/*
+ * data to fp, controls as '?' (and, for a cell, a tab, newline or CR as a
+ * space); the controls in keep (tab, newline), if any, as they are.
+ */
+static void put_bytes(const unsigned char *p, size_t len, FILE *fp, bool cell, const char *keep)
 {
 	const unsigned char *end = p + len;
 
 	while (p < end) {
 		const unsigned char *q = p;
 		size_t c = 0, t;
+		bool kept;
 
-		while (q < end && ((tabs && *q == '\t') ||
+		while (q < end && ((kept = keep && *q && strchr(keep, *q)) ||
 				   !(c = control_length(q, (size_t)(end - q), &t))))
-			q += tabs && *q == '\t' ? 1 : t;
+			q += kept ? 1 : t;
 		fwrite(p, 1, (size_t)(q - p), fp);
 		if (c) {
 			fputc(cell && (*q == '\t' || *q == '\n' || *q == '\r') ? ' ' : '?', fp);
@@ -279,12 +283,17 @@ static void put_bytes(const unsigned char *p, size_t len, FILE *fp, bool cell, b
 static void put_text(const char *s, FILE *fp, bool cell)
 {
 	s = s ? s : "";
-	put_bytes((const unsigned char *)s, strlen(s), fp, cell, false);
+	put_bytes((const unsigned char *)s, strlen(s), fp, cell, NULL);
 }
 
 void fwrite_printable(const char *data, size_t len, FILE *fp)
 {
-	put_bytes((const unsigned char *)data, len, fp, false, true);
+	put_bytes((const unsigned char *)data, len, fp, false, "\t");
+}
+
+void fwrite_printable_lines(const char *data, size_t len, FILE *fp)
+{
+	put_bytes((const unsigned char *)data, len, fp, false, "\t\n");
 }
 
 void fputs_printable(const char *s, FILE *fp)

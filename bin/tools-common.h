@@ -187,6 +187,8 @@ void fputs_field(const char *s, FILE *fp);
 char *printable(const char *s);	/* a copy; free it */
 /* len bytes (NULs too) to fp, controls but tabs as '?': a line of remote text for a terminal. */
 void fwrite_printable(const char *data, size_t len, FILE *fp);
+/* The same, newlines kept too: lines of remote text for a terminal. */
+void fwrite_printable_lines(const char *data, size_t len, FILE *fp);
 
 /* "  id<TAB>name<TAB>state" on stderr: a line of a list of ambiguous matches. */
 void list_app(const struct co_spark_app *a);

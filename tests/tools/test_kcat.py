@@ -348,6 +348,21 @@ def test_a_record_longer_than_any_message_is_not_held_in_memory(brokers, tmp_pat
     assert [m["payload"] for m in consume_json(brokers, t)] == ["ok"]
 
 
+def test_messages_reach_a_terminal_without_their_control_characters(brokers):
+    # anyone who may produce writes what a consumer's terminal shows: an
+    # OSC 52 sequence would set its clipboard; in a pipe the bytes stay
+    from test_masters_offline import on_a_terminal
+    t = topic_name()
+    hostile = b"\x1b]52;c;aGVsbG8=\x07title\x9b31m\xc2\x9bred\tcol"
+    kc("-b", brokers, "-P", "-t", t, input=hostile + b"\nplain\n", check=0)
+    shown = on_a_terminal(["kcat-lite", "-b", brokers, "-C", "-t", t, "-e", "-q",
+                           "-f", "%k:%s\n"], {})
+    assert "\x1b" not in shown and "\x07" not in shown and "\x9b" not in shown, repr(shown)
+    assert shown == ":?]52;c;aGVsbG8=?title?31m?red\tcol\n:plain\n", repr(shown)
+    raw = kc("-b", brokers, "-C", "-t", t, "-e", "-q", "-f", "%k:%s\n", check=0).stdout
+    assert raw == b":" + hostile + b"\n:plain\n"
+
+
 def test_malformed_json_line(brokers):
     t = topic_name()
     proc = kc("-b", brokers, "-P", "-t", t, "-J",
