@@ -643,8 +643,10 @@ static void write_bundle(struct co_ctx *ctx, const struct co_master_state *st,
 	struct bundle b = { .ctx = ctx, .app_id = app_id, .output = ctl->output };
 	char *manifest;
 
-	/* Written beside the target and renamed: never half an archive at its name. */
-	/* the driver's log may hold secrets (clusterops(7)): the owner's only */
+	/*
+	 * Written beside the target and renamed: never half an archive at its
+	 * name. The owner's only: the driver's log in it may hold secrets.
+	 */
 	file = atomic_file_open_or_die(ctl->output, 0600);
 
 	bundle_check(&b, co_archive_writer_new(ctx, ctl->output, atomic_file_fd(file), &b.w));
