@@ -294,13 +294,19 @@ def test_archive_that_cannot_be_unpacked_is_corrupt_not_an_io_error(tmp_path, ou
     assert sorted(p.name for p in out.iterdir()) == ["bad.tar"]
 
 
-def one_file_tar_gz(name, data):
+def tar_gz(*members):
+    """A .tar.gz of the (name, data) members, in order."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        info = tarfile.TarInfo(name)
-        info.size = len(data)
-        t.addfile(info, io.BytesIO(data))
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def one_file_tar_gz(name, data):
+    return tar_gz((name, data))
 
 
 def books_tar_gz():
@@ -893,9 +899,9 @@ EXCHANGE_SHIM = r"""
 #include <stdlib.h>
 #include <string.h>
 
-/* The neighbour's move: as the first member (carroll.txt) is created, the
- * temporary tree's name and that of EXCHANGE_WITH (both in EXCHANGE_DIR)
- * are swapped. */
+/* The neighbour's move: as the first member (carroll.txt) is created
+ * (libarchive open(2)s each file), the temporary tree's name and that of
+ * EXCHANGE_WITH (both in EXCHANGE_DIR) are swapped. */
 static void exchange(const char *path)
 {
 	static int swapped;
@@ -917,20 +923,6 @@ static void exchange(const char *path)
 	closedir(d);
 }
 
-#define OPEN_AT(name)							\
-int name(int dfd, const char *path, int flags, ...)			\
-{									\
-	int (*real)(int, const char *, int, ...) =			\
-		(int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, #name); \
-	va_list ap;							\
-	int mode;							\
-									\
-	va_start(ap, flags);						\
-	mode = va_arg(ap, int);						\
-	va_end(ap);							\
-	exchange(path);							\
-	return real(dfd, path, flags, mode);				\
-}
 #define OPEN(name)							\
 int name(const char *path, int flags, ...)				\
 {									\
@@ -945,8 +937,6 @@ int name(const char *path, int flags, ...)				\
 	exchange(path);							\
 	return real(path, flags, mode);					\
 }
-OPEN_AT(openat)
-OPEN_AT(openat64)
 OPEN(open)
 OPEN(open64)
 """
@@ -964,13 +954,7 @@ def test_a_tree_swapped_with_a_neighbour_directory_while_unpacking_leaves_it_alo
     (an unsafe member after a good one): the members went into the tree,
     and the failed tree is removed through its descriptor, so models keeps
     what it holds, under whatever name it now has."""
-    bad = io.BytesIO()
-    with tarfile.open(fileobj=bad, mode="w:gz") as t:
-        for name, data in (("carroll.txt", b"carroll\n"), ("../evil.txt", b"evil\n")):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-    bad = bad.getvalue()
+    bad = tar_gz(("carroll.txt", b"carroll\n"), ("../evil.txt", b"evil\n"))
     url = source(tmp_path, "books.tar.gz", bad)
     models = out / "shelf" / "models"
     models.mkdir(parents=True)
