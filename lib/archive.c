@@ -276,12 +276,60 @@ static bool still_named(int dirfd, const char *name, int fd)
 	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+/* Whether the directory open as fd holds nothing but "." and "..". */
+static bool dir_empty(int fd)
+{
+	int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+	struct dirent *d;
+	bool empty = dir != NULL;
+
+	if (!dir && dup_fd >= 0)
+		close(dup_fd);
+	while (empty && (d = readdir(dir)))
+		empty = strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0;
+	if (dir)
+		closedir(dir);
+	return empty;
+}
+
 /*
  * The temporary tree's name: ".NAME.tmp-" and six letters or digits, which
  * mkdtemp(3) chooses. A leftover is recognised by exactly this pattern.
  */
 #define TMP_INFIX ".tmp-"
 #define TMP_RANDOM "XXXXXX"
+/*
+ * What makes a directory so named one of the extractor's: a file of this
+ * user's by this name in it, made as soon as the tree is claimed (and in
+ * a tree it replaces, once swapped out), removed before the tree is put
+ * in place. Whoever else may write the directory above can rename a
+ * directory of the user's to a leftover's name, but cannot put this file
+ * in it: that directory is not taken for a leftover and emptied.
+ */
+#define TREE_MARK ".sc-fetch-tree"
+
+static bool marked(int fd)
+{
+	struct stat st;
+
+	return fstatat(fd, TREE_MARK, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	       st.st_uid == geteuid();
+}
+
+/* Mark the tree open as fd; its mark's inode in *ino. 0 or an errno. */
+static int mark_tree(int fd, ino_t *ino)
+{
+	struct stat st;
+	int m = openat(fd, TREE_MARK, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int err = m < 0 || fstat(m, &st) != 0 ? errno : 0;
+
+	if (m >= 0)
+		close(m);
+	if (!err && ino)
+		*ino = st.st_ino;
+	return err;
+}
 
 static bool leftover_name(const char *entry, const char *name)
 {
@@ -306,18 +354,24 @@ static bool leftover_name(const char *entry, const char *name)
  * is had; either way -1 with EAGAIN, and the caller makes another. Where
  * directories cannot be locked at all (flock(2) over some NFS), the tree
  * is used unlocked: no leftover cleaner can lock it either, so none
- * removes it. The descriptor, or -1 and errno.
+ * removes it. Whoever else may write parentfd may also have swapped
+ * another directory in under the name (renameat2(2) RENAME_EXCHANGE):
+ * only what mkdtemp(3) makes is taken, an empty directory of this user's
+ * open to no one else, so that no directory of theirs is filled, or
+ * emptied when the unpacking fails. The descriptor, or -1 and errno.
  */
 static int claim_tree(int parentfd, const char *name)
 {
 	int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
 
 	if (fd < 0) {
 		if (errno == ENOENT)
 			errno = EAGAIN;
 		return -1;
 	}
-	if ((flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) ||
+	if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 077) ||
+	    !dir_empty(fd) || (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) ||
 	    !still_named(parentfd, name, fd)) {
 		close(fd);
 		errno = EAGAIN;
@@ -342,7 +396,7 @@ static int remove_leftover(int dirfd, const char *entry)
 	fd = openat(dirfd, entry, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) != 0 || st.st_uid != geteuid() ||
+	if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || !marked(fd) ||
 	    flock(fd, LOCK_EX | LOCK_NB) != 0 || !still_named(dirfd, entry, fd)) {
 		close(fd);
 		return -1;
@@ -918,7 +972,7 @@ static int move_into_place(struct co_ctx *ctx, int parentfd, const char *tmp, co
  * in, and *treefd the locked descriptor. shown names parentfd in messages.
  */
 static int make_tree(struct co_ctx *ctx, int parentfd, const char *shown, char *tmp,
-		     int *treefd)
+		     int *treefd, ino_t *mark)
 {
 	size_t len = strlen(tmp);
 	int err;
@@ -930,8 +984,14 @@ static int make_tree(struct co_ctx *ctx, int parentfd, const char *shown, char *
 			break;
 		}
 		*treefd = claim_tree(parentfd, tmp);
-		if (*treefd >= 0)
+		if (*treefd >= 0 && !(err = mark_tree(*treefd, mark)))
 			return CO_OK;
+		if (*treefd >= 0) {
+			close(*treefd);
+			*treefd = -1;
+			unlinkat(parentfd, tmp, AT_REMOVEDIR);	/* ours, still empty */
+			break;
+		}
 		err = errno;
 		if (err == EAGAIN && tries < 100)
 			continue;	/* taken for a leftover, and removed: another */
@@ -979,6 +1039,8 @@ static int extract_in(struct co_ctx *ctx, int fd, const char *archive_path, int 
 	char *tmp = NULL;
 	int rc, err, treefd = -1, oldfd = -1, cwdfd;
 	bool replaced = false;
+	ino_t mark = 0;
+	struct stat st;
 
 	if (!*base || strchr(base, '/') || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
 		return co_err(ctx, CO_ECANTCREAT, "%s: not a valid destination", dest);
@@ -991,7 +1053,7 @@ static int extract_in(struct co_ctx *ctx, int fd, const char *archive_path, int 
 		goto out;
 	}
 	hold_stop_signals(&guard);
-	rc = make_tree(ctx, parentfd, parent, tmp, &treefd);
+	rc = make_tree(ctx, parentfd, parent, tmp, &treefd, &mark);
 	if (rc) {
 		release_stop_signals(&guard);
 		goto out;
@@ -1009,8 +1071,16 @@ static int extract_in(struct co_ctx *ctx, int fd, const char *archive_path, int 
 			rc = co_err(ctx, write_status(errno), "%s/%s: %s", parent, tmp,
 				    strerror(errno));
 	}
+	/* unmarked as it goes in place (unless a member took the mark's name) */
+	if (rc == CO_OK && fstatat(treefd, TREE_MARK, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    st.st_ino == mark && unlinkat(treefd, TREE_MARK, 0) != 0)
+		rc = co_err(ctx, write_status(errno), "%s/%s/%s: %s", parent, tmp, TREE_MARK,
+			    strerror(errno));
 	if (rc == CO_OK)
 		rc = move_into_place(ctx, parentfd, tmp, base, dest, flags, &replaced, &oldfd);
+	/* the tree swapped out is the extractor's now: a leftover if it stays */
+	if (replaced && oldfd >= 0)
+		mark_tree(oldfd, NULL);
 	/*
 	 * The failed attempt, or the tree replaced, removed while still locked,
 	 * through its descriptor (an old tree that could not be locked, or is

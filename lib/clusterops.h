@@ -994,12 +994,14 @@ int co_archive_extract_at(struct co_ctx *ctx, int fd, const char *archive, int d
  * What co_archive_extract() runs left behind in dirfd, where they unpacked
  * into the directory name (a single component), when they could not clean
  * up (killed with SIGKILL, a crash, a power cut): the directories named
- * exactly ".NAME.tmp-XXXXXX" as above, of the effective user, that no
- * running extraction holds (their flock(2) can be taken). Each is removed
- * without following links: its contents through the descriptor locked,
- * any directory in it of another user's left, and itself by name while
- * the lock is held. Anything else with such a name (a symbolic link, a
- * file, another user's directory) is never touched. fn, when not NULL, is
+ * exactly ".NAME.tmp-XXXXXX" as above, of the effective user, holding the
+ * extractor's mark (a file ".sc-fetch-tree" of the user's, which an
+ * extraction puts in its tree and removes before the tree goes in place),
+ * that no running extraction holds (their flock(2) can be taken). Each is
+ * removed without following links: its contents through the descriptor
+ * locked, any directory in it of another user's left, and itself by name
+ * while the lock is held. Anything else with such a name (a symbolic link,
+ * a file, another user's directory, one without the mark) is never touched. fn, when not NULL, is
  * called with each leftover's name and 0 once it is removed, or the errno
  * of what kept it from being removed whole. CO_OK, or the status of a
  * failure to list dirfd (the leftovers listed are still removed).

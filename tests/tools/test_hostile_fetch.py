@@ -621,15 +621,25 @@ def test_a_signal_while_unpacking_removes_the_temporary_tree(tmp_path, out, big_
 # ---- item: temporary trees left by a run killed outright
 
 
+MARK = ".sc-fetch-tree"     # what makes a tree so named the extractor's
+
+
 def leftover_names(d, stem):
     return sorted(p.name for p in d.iterdir() if p.name.startswith(f".{stem}.tmp-"))
+
+
+def planted_leftover(tree):
+    """A tree as a killed run leaves it: made, and marked as the extractor's."""
+    tree.mkdir(parents=True, exist_ok=True)
+    (tree / MARK).write_text("")
+    return tree
 
 
 def unpacking(d, stem):
     """A member is in a temporary tree: its run has it locked by now."""
     for name in leftover_names(d, stem):
         try:
-            if any((d / name).iterdir()):
+            if any(p.name != MARK for p in (d / name).iterdir()):
                 return True
         except FileNotFoundError:
             pass    # renamed into place meanwhile
@@ -661,20 +671,23 @@ def test_a_tree_left_by_sigkill_is_removed_by_the_next_run(tmp_path, out, big_ar
 def test_leftovers_go_even_when_nothing_is_unpacked(tmp_path, out):
     """The archive is present and unpacked, so nothing is done with it; the
     trees killed runs left for it go all the same, read-only ones too, and
-    in a subdirectory; names that are not exactly the extractor's stay."""
+    in a subdirectory; names that are not exactly the extractor's stay, and
+    so does a directory of the user's that holds no mark (one renamed to a
+    leftover's name by whoever else may write datain)."""
     url = source(tmp_path, "books.tar.gz", books_tar_gz())
     lines = [f"{url} extract", f"{url} name=sub/books.tar.gz extract"]
     proc = fetch("-q", "-d", out, "-m", manifest(tmp_path, *lines))
     assert proc.returncode == 0, proc.stderr
     for d in (out, out / "sub"):
-        tree = d / ".books.tmp-Xy12Z9"
+        tree = planted_leftover(d / ".books.tmp-Xy12Z9")
         (tree / "part" / "ro").mkdir(parents=True)
         (tree / "part" / "ro" / "f").write_text("x\n")
         os.symlink("/etc", tree / "part" / "etc")
         os.chmod(tree / "part" / "ro", 0o555)
         os.chmod(tree, 0o700)
     kept = [".books.tmp-abc12", ".books.tmp-abc1234", ".books.tmp-ab_123", "books.tmp-abc123",
-            ".books.tmp.abc123", ".books2.tmp-abc123", ".pg11.tmp-abc123"]
+            ".books.tmp.abc123", ".books2.tmp-abc123", ".pg11.tmp-abc123",
+            ".books.tmp-NoMrk1"]
     for name in kept:
         (out / name).mkdir()
         (out / name / "f").write_text("kept\n")
@@ -689,7 +702,7 @@ def test_leftovers_go_even_when_nothing_is_unpacked(tmp_path, out):
         assert (out / name / "f").read_text() == "kept\n"
     assert os.path.isdir("/etc") and os.listdir("/etc")
     # quiet: removed without a word
-    (out / ".books.tmp-Xy12Z9").mkdir()
+    planted_leftover(out / ".books.tmp-Xy12Z9")
     proc = fetch("-q", "-d", out, "-m", manifest(tmp_path, *lines))
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert not (out / ".books.tmp-Xy12Z9").exists()
@@ -699,8 +712,7 @@ def test_a_tree_still_in_use_is_not_removed(tmp_path, out):
     """A tree whose lock is held belongs to a run still unpacking: kept
     while it is held, removed once it is not."""
     url = source(tmp_path, "books.tar.gz", books_tar_gz())
-    tree = out / ".books.tmp-InUse0"
-    tree.mkdir()
+    tree = planted_leftover(out / ".books.tmp-InUse0")
     (tree / "half.csv").write_text("a,b\n")
     fd = os.open(tree, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -772,7 +784,7 @@ def test_another_users_tree_is_not_touched(tmp_path, out):
     theirs = out / ".books.tmp-Theirs"
     (theirs / "sub").mkdir(parents=True)
     (theirs / "sub" / "f").write_text("theirs\n")
-    ours = out / ".books.tmp-Ours01"
+    ours = planted_leftover(out / ".books.tmp-Ours01")
     (ours / "planted").mkdir(parents=True)
     (ours / "planted" / "f").write_text("theirs\n")
     (ours / "mine").write_text("mine\n")
@@ -899,18 +911,21 @@ EXCHANGE_SHIM = r"""
 #include <stdlib.h>
 #include <string.h>
 
-/* The neighbour's move: as the first member (carroll.txt) is created
- * (libarchive open(2)s each file), the temporary tree's name and that of
- * EXCHANGE_WITH (both in EXCHANGE_DIR) are swapped. */
-static void exchange(const char *path)
+/* The neighbour's move: the temporary tree's name and that of EXCHANGE_WITH
+ * (both in EXCHANGE_DIR) are swapped, once, at EXCHANGE_AT: "open", as the
+ * first member (carroll.txt) is created (libarchive open(2)s each file),
+ * or "mkdtemp", as soon as the tree is made. */
+static void exchange(const char *at, const char *path)
 {
 	static int swapped;
 	const char *dir = getenv("EXCHANGE_DIR"), *with = getenv("EXCHANGE_WITH");
+	const char *when = getenv("EXCHANGE_AT");
 	size_t n = strlen(path);
 	DIR *d;
 	struct dirent *e;
 
-	if (swapped || !dir || !with || n < 11 || strcmp(path + n - 11, "carroll.txt") != 0 ||
+	if (swapped || !dir || !with || !when || strcmp(when, at) != 0 ||
+	    (strcmp(at, "open") == 0 && (n < 11 || strcmp(path + n - 11, "carroll.txt") != 0)) ||
 	    !(d = opendir(dir)))
 		return;
 	while ((e = readdir(d)))
@@ -934,11 +949,21 @@ int name(const char *path, int flags, ...)				\
 	va_start(ap, flags);						\
 	mode = va_arg(ap, int);						\
 	va_end(ap);							\
-	exchange(path);							\
+	exchange("open", path);						\
 	return real(path, flags, mode);					\
 }
 OPEN(open)
 OPEN(open64)
+
+char *mkdtemp(char *template)
+{
+	char *(*real)(char *) = (char *(*)(char *))dlsym(RTLD_NEXT, "mkdtemp");
+	char *made = real(template);
+
+	if (made)
+		exchange("mkdtemp", made);
+	return made;
+}
 """
 
 
@@ -947,13 +972,16 @@ def exchange_shim(tmp_path_factory):
     return build_shim(tmp_path_factory.mktemp("shim"), "exchange", EXCHANGE_SHIM)
 
 
+@pytest.mark.parametrize("at", ["mkdtemp", "open"])
 def test_a_tree_swapped_with_a_neighbour_directory_while_unpacking_leaves_it_alone(
-        out, tmp_path, exchange_shim):
+        out, tmp_path, exchange_shim, at):
     """Whoever may write datain/shelf swaps the temporary tree's name with
-    shelf/models as the unpacking starts, and the archive fails half-way
-    (an unsafe member after a good one): the members went into the tree,
-    and the failed tree is removed through its descriptor, so models keeps
-    what it holds, under whatever name it now has."""
+    shelf/models as soon as the tree is made (before it is locked), or as
+    the unpacking starts, and the archive fails half-way (an unsafe member
+    after a good one): a directory that is not the empty one just made is
+    not taken for the tree, the members go into the tree, and the failed
+    tree is removed through its descriptor, so models keeps what it holds,
+    under whatever name it now has."""
     bad = tar_gz(("carroll.txt", b"carroll\n"), ("../evil.txt", b"evil\n"))
     url = source(tmp_path, "books.tar.gz", bad)
     models = out / "shelf" / "models"
@@ -963,7 +991,7 @@ def test_a_tree_swapped_with_a_neighbour_directory_while_unpacking_leaves_it_alo
     proc = fetch("-d", out, "-m",
                  manifest(tmp_path, f"{url} sha256={sha(bad)} name=shelf/books.tar.gz extract"),
                  env={"LD_PRELOAD": str(exchange_shim), "EXCHANGE_DIR": str(out / "shelf"),
-                      "EXCHANGE_WITH": "models",
+                      "EXCHANGE_WITH": "models", "EXCHANGE_AT": at,
                       "ASAN_OPTIONS": f"{asan}:verify_asan_link_order=0".lstrip(":")})
     assert proc.returncode != 0, proc.stderr
     assert "evil.txt" in proc.stderr

@@ -148,12 +148,13 @@ def test_value_and_key_as_kcat_writes_them(brokers, registry):
 
 
 def test_format_order(brokers, registry):
-    """-f decodes in its own order, and stops at the first field that fails."""
+    """-f decodes in its own order, and stops at the first field that fails;
+    nothing of that message is written (kcat writes the fields before it)."""
     sid = register(registry, "string")
     t = topic_name()
     produce(brokers, t, [(b"plain-key", frame(sid, "string", "v"))])
     proc = consume(brokers, t, registry, "-s", "avro", "-f", "%s|%k\n", check=65)
-    assert proc.stdout == b'"v"|'
+    assert proc.stdout == b""
     assert b"Avro/Schema-registry key deserialization: Invalid CP1 magic byte 112" \
         in proc.stderr
 

@@ -467,8 +467,9 @@ static void make_file(const char *path)
 }
 
 /*
- * Only what the extractor names for that directory, and only what nobody
- * holds: a link is not followed, a file not removed, a tree locked (by a
+ * Only what the extractor names for that directory, marks as its own, and
+ * nobody holds: a link is not followed, a file not removed, a directory
+ * without the mark (one renamed to such a name) and a tree locked (by a
  * run still unpacking into it) kept; read-only directories in a leftover
  * do not stop its removal.
  */
@@ -477,7 +478,7 @@ static void test_leftovers(void)
 	static const char *const kept[] = {
 		".out.tmp-abc12", ".out.tmp-abc1234", ".out.tmp-abc12!", ".out.tmp-abc-12",
 		".out2.tmp-abc123", ".out.tmp.abc123", "out.tmp-abc123", ".other.tmp-abc123",
-		".out.tmp-", NULL,
+		".out.tmp-", ".out.tmp-NoMrk1", NULL,
 	};
 	struct co_ctx *ctx = co_ctx_new();
 	struct seen seen = { 0 };
@@ -493,6 +494,7 @@ static void test_leftovers(void)
 	CHECK(mkdir(at(".out.tmp-Ab3dE9"), 0700) == 0);
 	CHECK(mkdir(at(".out.tmp-Ab3dE9/ro"), 0755) == 0);
 	make_file(at(".out.tmp-Ab3dE9/ro/f"));
+	make_file(at(".out.tmp-Ab3dE9/.sc-fetch-tree"));
 	CHECK(symlink(at("outside"), at(".out.tmp-Ab3dE9/ro/link")) == 0);
 	CHECK(chmod(at(".out.tmp-Ab3dE9/ro"), 0555) == 0);
 	CHECK(chmod(at(".out.tmp-Ab3dE9"), 0500) == 0);
@@ -502,6 +504,7 @@ static void test_leftovers(void)
 	/* in use: its lock held, as a running extraction holds it */
 	CHECK(mkdir(at(".out.tmp-BUSY00"), 0700) == 0);
 	make_file(at(".out.tmp-BUSY00/f"));
+	make_file(at(".out.tmp-BUSY00/.sc-fetch-tree"));
 	lockfd = open(at(".out.tmp-BUSY00"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	CHECK(lockfd >= 0 && flock(lockfd, LOCK_EX) == 0);
 
