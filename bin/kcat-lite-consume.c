@@ -236,7 +236,6 @@ static int decode_field(struct consumer *c, struct co_kafka_msg *m, int field,
 	return rc;
 }
 
-
 /*
  * One message by -f. Anyone who may produce writes what a terminal shows:
  * there, its control characters (but tab and newline) are shown as '?',

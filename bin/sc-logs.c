@@ -14,7 +14,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tools-common.h"
@@ -61,6 +63,7 @@ struct sources {
 	size_t n;
 	size_t *slots;		/* v's indices plus one by worker, executor and stream */
 	size_t n_slots;		/* a power of two, at least twice n */
+	uint64_t seed;		/* of their hash, random: workers choose the keys */
 	char **missing;		/* what could not be collected, and why */
 	size_t n_missing;
 	struct co_log_reader *reader;	/* when streaming */
@@ -200,15 +203,24 @@ static void note_missing(void *arg, const char *what, const char *why)
 	srcs->missing[srcs->n_missing++] = xasprintf("%s: %s", what, why);
 }
 
-static size_t source_hash(const char *worker_id, int executor, const char *stream)
+/*
+ * FNV-1a from a random start, then MurmurHash3's finalizer, so that every
+ * bit of the key reaches the table's index: executor numbers a worker
+ * picks to differ above the index's bits do not all land in one chain.
+ */
+static size_t source_hash(uint64_t seed, const char *worker_id, int executor,
+			  const char *stream)
 {
-	uint64_t h = 14695981039346656037u;	/* FNV-1a */
+	uint64_t h = 14695981039346656037u ^ seed;
 
 	for (const char *p = worker_id; *p; p++)
 		h = (h ^ (unsigned char)*p) * 1099511628211u;
 	for (const char *p = stream; *p; p++)	/* a worker id holds no NUL: no ambiguity */
 		h = (h ^ (unsigned char)*p ^ 0x100) * 1099511628211u;
-	return (size_t)((h ^ (uint32_t)executor) * 1099511628211u);
+	h = (h ^ (uint32_t)executor) * 1099511628211u;
+	h = (h ^ h >> 33) * 0xff51afd7ed558ccdu;
+	h = (h ^ h >> 33) * 0xc4ceb9fe1a85ec53u;
+	return (size_t)(h ^ h >> 33);
 }
 
 /*
@@ -221,7 +233,8 @@ static size_t *source_slot(struct sources *srcs, const char *worker_id, int exec
 {
 	size_t mask = srcs->n_slots - 1;
 
-	for (size_t i = source_hash(worker_id, executor, stream) & mask;; i = (i + 1) & mask) {
+	for (size_t i = source_hash(srcs->seed, worker_id, executor, stream) & mask;;
+	     i = (i + 1) & mask) {
 		const struct source *s = srcs->slots[i] ? srcs->v[srcs->slots[i] - 1] : NULL;
 
 		if (!s || (s->id.executor == executor && strcmp(s->worker_id, worker_id) == 0 &&
@@ -235,6 +248,8 @@ static void source_slots_grow(struct sources *srcs)
 {
 	if (2 * (srcs->n + 1) <= srcs->n_slots)
 		return;
+	if (!srcs->slots && getrandom(&srcs->seed, sizeof(srcs->seed), 0) < 0)
+		srcs->seed = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
 	free(srcs->slots);
 	srcs->n_slots = srcs->n_slots ? 2 * srcs->n_slots : 64;
 	srcs->slots = xcalloc(srcs->n_slots, sizeof(*srcs->slots));

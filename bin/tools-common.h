@@ -107,10 +107,10 @@ void hold_lock_or_die(const char *path, double wait_seconds);
  * opened relative to that directory with O_CREAT | O_EXCL | O_NOFOLLOW and
  * the mode given less the umask, 0666 for atomic_write()), which is then
  * flushed to disk, renamed over NAME (a symbolic link there is replaced,
- * never followed) and the directory flushed too. Until it is committed or aborted, the temporary
- * file is removed when the process exits; one from atomic_file_open() also
- * when SIGINT, SIGTERM, SIGHUP or SIGPIPE ends the process (it catches
- * those it finds not ignored, with catch_signals()).
+ * never followed) and the directory flushed too. Until it is committed or
+ * aborted, the temporary file is removed when the process exits; one from
+ * atomic_file_open() also when SIGINT, SIGTERM, SIGHUP or SIGPIPE ends the
+ * process (it catches those it finds not ignored, with catch_signals()).
  */
 struct atomic_file;
 

@@ -207,6 +207,23 @@ static int open_dir_to_empty(int parentfd, const char *name, bool mine_only)
 static int remove_at(int parentfd, const char *name, bool mine_only);
 
 /*
+ * A stream of the directory open as fd. A DIR stream owns its descriptor:
+ * it gets a duplicate of its own, so fd stays the caller's. NULL and errno.
+ */
+static DIR *dir_stream(int fd)
+{
+	int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+	int err = errno;
+
+	if (!dir && dup_fd >= 0) {
+		close(dup_fd);
+		errno = err;
+	}
+	return dir;
+}
+
+/*
  * Remove every entry of the directory open as fd, never following links.
  * 0, or the errno of the first failure (the rest is still removed as far
  * as it can be).
@@ -214,19 +231,11 @@ static int remove_at(int parentfd, const char *name, bool mine_only);
 static int remove_entries(int fd, bool mine_only)
 {
 	struct dirent *d;
-	DIR *dir;
-	int dup_fd, err = 0;
+	DIR *dir = dir_stream(fd);
+	int err = 0;
 
-	/* A DIR stream owns its fd: a duplicate of its own, so fd stays the caller's. */
-	dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dup_fd < 0)
+	if (!dir)
 		return errno;
-	dir = fdopendir(dup_fd);
-	if (!dir) {
-		err = errno;
-		close(dup_fd);
-		return err;
-	}
 	while ((errno = 0, d = readdir(dir))) {
 		int e;
 
@@ -276,16 +285,25 @@ static bool still_named(int dirfd, const char *name, int fd)
 	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+/*
+ * The directory open as fd (st being its status) made readable, writable
+ * and searchable by its owner, then emptied: 0 or an errno, as
+ * remove_entries().
+ */
+static int empty_dir(int fd, const struct stat *st, bool mine_only)
+{
+	if ((st->st_mode & S_IRWXU) != S_IRWXU && fchmod(fd, (st->st_mode & 07777) | S_IRWXU) != 0)
+		return errno;
+	return remove_entries(fd, mine_only);
+}
+
 /* Whether the directory open as fd holds nothing but "." and "..". */
 static bool dir_empty(int fd)
 {
-	int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *dir = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+	DIR *dir = dir_stream(fd);
 	struct dirent *d;
 	bool empty = dir != NULL;
 
-	if (!dir && dup_fd >= 0)
-		close(dup_fd);
 	while (empty && (d = readdir(dir)))
 		empty = strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0;
 	if (dir)
@@ -401,8 +419,7 @@ static int remove_leftover(int dirfd, const char *entry)
 		close(fd);
 		return -1;
 	}
-	err = (st.st_mode & S_IRWXU) != S_IRWXU && fchmod(fd, (st.st_mode & 07777) | S_IRWXU) != 0
-	      ? errno : remove_entries(fd, true);
+	err = empty_dir(fd, &st, true);
 	if (!err && !still_named(dirfd, entry, fd))
 		err = EEXIST;	/* renamed away meanwhile: whatever has the name is not this */
 	else if (!err && unlinkat(dirfd, entry, AT_REMOVEDIR) != 0 && errno != ENOENT)
@@ -984,17 +1001,14 @@ static int make_tree(struct co_ctx *ctx, int parentfd, const char *shown, char *
 			break;
 		}
 		*treefd = claim_tree(parentfd, tmp);
-		if (*treefd >= 0 && !(err = mark_tree(*treefd, mark)))
-			return CO_OK;
 		if (*treefd >= 0) {
+			if (!(err = mark_tree(*treefd, mark)))
+				return CO_OK;
 			close(*treefd);
 			*treefd = -1;
-			unlinkat(parentfd, tmp, AT_REMOVEDIR);	/* ours, still empty */
-			break;
-		}
-		err = errno;
-		if (err == EAGAIN && tries < 100)
+		} else if ((err = errno) == EAGAIN && tries < 100) {
 			continue;	/* taken for a leftover, and removed: another */
+		}
 		if (err != EAGAIN)
 			unlinkat(parentfd, tmp, AT_REMOVEDIR);	/* ours, still empty */
 		break;
@@ -1013,11 +1027,8 @@ static int make_tree(struct co_ctx *ctx, int parentfd, const char *shown, char *
 static int remove_tree(int parentfd, const char *name, int fd)
 {
 	struct stat st;
-	int err;
+	int err = fstat(fd, &st) != 0 ? errno : empty_dir(fd, &st, false);
 
-	err = fstat(fd, &st) != 0 ? errno
-	      : (st.st_mode & S_IRWXU) != S_IRWXU && fchmod(fd, (st.st_mode & 07777) | S_IRWXU)
-	      ? errno : remove_entries(fd, false);
 	if (still_named(parentfd, name, fd) && unlinkat(parentfd, name, AT_REMOVEDIR) != 0 &&
 	    errno != ENOENT && !err)
 		err = errno;

@@ -1001,9 +1001,10 @@ int co_archive_extract_at(struct co_ctx *ctx, int fd, const char *archive, int d
  * removed without following links: its contents through the descriptor
  * locked, any directory in it of another user's left, and itself by name
  * while the lock is held. Anything else with such a name (a symbolic link,
- * a file, another user's directory, one without the mark) is never touched. fn, when not NULL, is
- * called with each leftover's name and 0 once it is removed, or the errno
- * of what kept it from being removed whole. CO_OK, or the status of a
+ * a file, another user's directory, one without the mark) is never
+ * touched. fn, when not NULL, is called with each leftover's name and 0
+ * once it is removed, or the errno of what kept it from being removed
+ * whole. CO_OK, or the status of a
  * failure to list dirfd (the leftovers listed are still removed).
  */
 typedef void co_archive_leftover_fn(void *arg, const char *leftover, int err);

@@ -347,6 +347,7 @@ static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
 	CURLcode cc;
 	int rc = CO_OK;
 	long ms = request_ms(ctx);
+	bool configured;	/* one of the configured origins: token and netrc go */
 
 	*retryable = false;
 	if ((rc = check_scheme(ctx, req->url)))
@@ -362,9 +363,10 @@ static int perform_once(struct co_ctx *ctx, const struct co_http_request *req,
 		sink.tag = stream->tag;
 		sink.max = stream->max;
 	}
+	configured = token_allowed(ctx, req->url);
 	setup_easy(ctx->curl, req->url, ms, errbuf, &sink,
-		   (req->flags & CO_HTTP_NAMED_URL) || token_allowed(ctx, req->url));
-	if (token && token_allowed(ctx, req->url)) {
+		   configured || (req->flags & CO_HTTP_NAMED_URL));
+	if (token && configured) {
 		if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
 			rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
 			goto out;
@@ -631,9 +633,11 @@ static int multi_add(struct co_http_multi *m, const char *url, void *tag,
 {
 	struct transfer *t;
 	int rc = check_scheme(m->ctx, url);
+	bool configured;	/* a worker the master lists is not: no token, no netrc */
 
 	if (rc)
 		return rc;
+	configured = token_allowed(m->ctx, url);
 	t = calloc(1, sizeof(*t));
 	if (!t || !(t->url = strdup(url)) || !(t->curl = co_curl_easy(m->ctx))) {
 		transfer_free(t);
@@ -641,9 +645,7 @@ static int multi_add(struct co_http_multi *m, const char *url, void *tag,
 	}
 	t->tag = tag;
 	t->sink.max_kept = max_kept;
-	/* the workers a reader asks are those the master lists */
-	setup_easy(t->curl, t->url, co_timeout_ms(m->ctx), t->errbuf, &t->sink,
-		   token_allowed(m->ctx, url));
+	setup_easy(t->curl, t->url, co_timeout_ms(m->ctx), t->errbuf, &t->sink, configured);
 	t->multi = m;
 	t->limit = co_timeout_ms(m->ctx) / 1000.0;
 	curl_easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, 0L);
@@ -655,7 +657,7 @@ static int multi_add(struct co_http_multi *m, const char *url, void *tag,
 		curl_easy_setopt(t->curl, CURLOPT_WRITEFUNCTION, stream_write);
 		curl_easy_setopt(t->curl, CURLOPT_WRITEDATA, t);
 	}
-	if (token_allowed(m->ctx, url))
+	if (configured)
 		curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, m->headers);
 	curl_easy_setopt(t->curl, CURLOPT_PRIVATE, (char *)t);
 	if (m->queue_tail)

@@ -569,7 +569,7 @@ CO_API int co_kafka_avro_decode(struct co_kafka_avro *a, const void *data, size_
 	struct schema_entry *e;
 	struct walk w = { 0 };
 	avro_reader_t reader = NULL;
-	avro_value_t value = { 0 };
+	avro_value_t value;
 	char *text = NULL;
 	int32_t id;
 	int rc;

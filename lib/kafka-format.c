@@ -345,13 +345,15 @@ CO_API int co_kafka_format_write(const struct co_kafka_format *f,
 {
 	/* A field that cannot be shown fails the message before any of it is
 	 * written: never half a line, run into the next message's. */
-	for (size_t i = 0; i < f->n && (f->pack[0] || f->pack[1] || m->decoded[0] ||
-					m->decoded[1]); i++)
-		if ((f->items[i].type == FMT_KEY &&
-		     write_field(f, CO_KAFKA_FIELD_KEY, m->decoded[0], m->key, m->key_len, NULL)) ||
-		    (f->items[i].type == FMT_PAYLOAD &&
-		     write_field(f, CO_KAFKA_FIELD_VALUE, m->decoded[1], m->payload, m->len, NULL)))
-			return CO_EDATA;
+	if (f->pack[0] || f->pack[1] || m->decoded[0] || m->decoded[1])
+		for (size_t i = 0; i < f->n; i++)
+			if ((f->items[i].type == FMT_KEY &&
+			     write_field(f, CO_KAFKA_FIELD_KEY, m->decoded[0], m->key, m->key_len,
+					 NULL)) ||
+			    (f->items[i].type == FMT_PAYLOAD &&
+			     write_field(f, CO_KAFKA_FIELD_VALUE, m->decoded[1], m->payload, m->len,
+					 NULL)))
+				return CO_EDATA;
 	for (size_t i = 0; i < f->n; i++) {
 		const struct fmt_item *it = &f->items[i];
 		uint32_t belen;

@@ -160,7 +160,11 @@ CO_API char *co_worker_log_url(const char *webui, const char *app_id, int execut
 		return NULL;
 	if (offset >= 0)
 		snprintf(range, sizeof(range), "&offset=%" PRId64, offset);
-	/* Spark's ids are made of [A-Za-z0-9_-]: nothing to escape. */
+	/*
+	 * Spark's ids are made of [A-Za-z0-9._-]: nothing to escape. An id a
+	 * master gave is checked as one (co_driver_log_id_valid()) before it
+	 * gets here.
+	 */
 	if (executor_id >= 0)
 		n = asprintf(&url, "%s?appId=%s&executorId=%d&logType=%s%s&byteLength=%" PRId64,
 			     base, app_id, executor_id, stream, range, length);

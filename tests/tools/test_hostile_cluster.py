@@ -445,16 +445,18 @@ def test_netrc_credentials_go_to_the_master_and_not_to_a_worker(servers, isolate
 # ---- sc-logs: a worker's log replies are not trusted -------------------
 
 
-def logs_cluster(servers, log_reply):
-    """A master with one worker whose /log/ answers log_reply(handler, query)."""
+def logs_cluster(servers, log_reply, app_id=APP, start_ms=None, **worker_fields):
+    """A master with one worker whose /log/ answers log_reply(handler, query);
+    the application's id and start, and the worker's fields, as given."""
     def worker_behaviour(h):
         if h.path.startswith("/json"):
-            h.send(200, json.dumps(worker_json()).encode())
+            h.send(200, json.dumps(worker_json(app_id=app_id)).encode())
         else:
             log_reply(h)
 
     wk = servers(worker_behaviour)
-    doc = master_doc(workers=[worker(wk.url)], completed=[app()])
+    doc = master_doc(workers=[dict(worker(wk.url), **worker_fields)],
+                     completed=[app(app_id=app_id, start_ms=start_ms)])
     master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
     return master, wk
 
@@ -521,15 +523,8 @@ def test_logs_stream_ends_a_log_that_does_not_advance(servers, isolated, reply):
 def test_logs_of_an_application_the_master_says_began_before_1970(servers, isolated):
     # a start time at the smallest 64-bit integer, and a dead worker whose
     # heartbeat is compared with it: the worker is asked all the same
-    def worker_behaviour(h):
-        if h.path.startswith("/json"):
-            h.send(200, json.dumps(worker_json()).encode())
-        else:
-            says_hello(h)
-    wk = servers(worker_behaviour)
-    doc = master_doc(workers=[dict(worker(wk.url), state="DEAD", lastheartbeat=0)],
-                     completed=[app(start_ms=-2**63)])
-    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    master, _ = logs_cluster(servers, says_hello, start_ms=-2**63, state="DEAD",
+                             lastheartbeat=0)
     proc = run("sc-logs", APP, env=master.env)
     assert proc.returncode == 0, proc.stderr
     assert "hello" in proc.stdout
@@ -539,15 +534,7 @@ def test_logs_by_name_refuses_an_application_id_that_is_not_spark_s(servers, iso
     # the id goes into each worker's URL: one with query syntax in it is
     # the master's invention, and no worker is asked anything with it
     hostile = f"{APP}&logType=../../../../etc/passwd"
-
-    def worker_behaviour(h):
-        if h.path.startswith("/json"):
-            h.send(200, json.dumps(worker_json(app_id=hostile)).encode())
-        else:
-            says_hello(h)
-    wk = servers(worker_behaviour)
-    doc = master_doc(workers=[worker(wk.url)], completed=[app(app_id=hostile)])
-    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    master, wk = logs_cluster(servers, says_hello, app_id=hostile)
     proc = run("sc-logs", "--name", "job", env=master.env)
     assert proc.returncode == 76, proc.stderr
     assert "not a Spark application id" in proc.stderr

@@ -350,19 +350,26 @@ def test_unfinished_lines_of_many_logs_are_not_all_held(servers, isolated, tmp_p
     assert int(rss.read_text().split()[-1]) < 40 << 10, rss.read_text()
 
 
-def test_logs_reads_no_more_than_20000_logs_whatever_the_workers_list(servers, isolated):
-    # three workers, each listing 10000 executors of the application
+def workers_of_10000_executors(servers, count, log_reply):
+    """count workers, each listing 10000 executors of the application, whose
+    /log/ answers log_reply(handler); the stubs and the master's entries."""
     def behaviour(number):
         def answer(h):
             if h.path.startswith("/json"):
                 h.send(200, json.dumps(dict(worker_json(executors=range(10000)),
                                             id=f"worker-{number}")).encode())
             else:
-                h.send(200, f"==== Bytes 0-3 of 3 of /work/{APP}/0/stderr ====\nab\n"
-                       .encode(), "text/plain")
+                log_reply(h)
         return answer
-    workers = [servers(behaviour(i)) for i in range(3)]
-    docs = [dict(worker(w.url, f"worker-{i}"), port=1000 + i) for i, w in enumerate(workers)]
+    workers = [servers(behaviour(i)) for i in range(count)]
+    return workers, [dict(worker(w.url, f"worker-{i}"), port=1000 + i)
+                     for i, w in enumerate(workers)]
+
+
+def test_logs_reads_no_more_than_20000_logs_whatever_the_workers_list(servers, isolated):
+    # three workers, each listing 10000 executors of the application
+    workers, docs = workers_of_10000_executors(servers, 3, lambda h: h.send(
+        200, f"==== Bytes 0-3 of 3 of /work/{APP}/0/stderr ====\nab\n".encode(), "text/plain"))
     doc = master_doc(workers=docs, completed=[app()])
     master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
     proc = run("sc-logs", "--no-prefix", APP, timeout=300,
@@ -377,19 +384,12 @@ def test_logs_reads_no_more_than_20000_logs_whatever_the_workers_list(servers, i
 def test_follow_of_exactly_20000_logs_reads_them_all_and_misses_none(servers, isolated):
     # two workers list 10000 executors each, at every poll of a follower:
     # the logs already read are not counted again against the limit
-    def behaviour(number):
-        def answer(h):
-            if h.path.startswith("/json"):
-                h.send(200, json.dumps(dict(worker_json(executors=range(10000)),
-                                            id=f"worker-{number}")).encode())
-                return
-            q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(h.path).query))
-            start = min(int(q.get("offset", 0)), 3)
-            h.send(200, f"==== Bytes {start}-3 of 3 of /work/{APP}/0/stderr ====\n".encode()
-                   + b"ab\n"[start:], "text/plain")
-        return answer
-    workers = [servers(behaviour(i)) for i in range(2)]
-    docs = [dict(worker(w.url, f"worker-{i}"), port=1000 + i) for i, w in enumerate(workers)]
+    def log_reply(h):
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(h.path).query))
+        start = min(int(q.get("offset", 0)), 3)
+        h.send(200, f"==== Bytes {start}-3 of 3 of /work/{APP}/0/stderr ====\n".encode()
+               + b"ab\n"[start:], "text/plain")
+    workers, docs = workers_of_10000_executors(servers, 2, log_reply)
     polls = []
 
     def master(h):
