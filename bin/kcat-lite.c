@@ -346,7 +346,8 @@ static void read_default_conf(struct kc_opts *o)
 		for (int i = 0; home && i < 2; i++) {
 			snprintf(buf, sizeof(buf), "%s/.config/%s", home,
 				 i ? "kafkacat.conf" : "kcat.conf");
-			if (access(buf, F_OK) == 0) {
+			/* one that cannot be looked at is read, and says why */
+			if (access(buf, F_OK) == 0 || (errno != ENOENT && errno != ENOTDIR)) {
 				read_props_file(o, file, buf);
 				path = buf;
 				break;

@@ -34,7 +34,7 @@ static noreturn void usage(void)
 	       "                         (default %.0f; exit 75 when it expires)\n"
 	       "  -W, --workers=N        with --wait: the number of alive workers to wait for\n"
 	       "                         (default: every worker the master knows, at least 1)\n"
-	       "  -q, --quiet            with --wait: print nothing\n",
+	       "  -q, --quiet            print nothing; the exit status tells the result\n",
 	       program_name, DEFAULT_WAIT_SECONDS);
 	tool_common_usage(stdout);
 	printf("\nExit status: 0 ok, 69 master unreachable, 75 --wait timed out,\n"
@@ -83,8 +83,8 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
-	if ((ctl->workers || ctl->quiet) && !ctl->wait)
-		usage_error("--workers and --quiet are only meaningful with --wait");
+	if (ctl->workers && !ctl->wait)
+		usage_error("--workers is only meaningful with --wait");
 	tool_options_done(ctx);
 }
 

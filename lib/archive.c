@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <dirent.h>
 #include <limits.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -591,9 +592,10 @@ static int prepare_entry(struct co_ctx *ctx, const char *archive_path, const cha
 	mode_t perm;
 	int rc = CO_OK;
 
+	if (!name)	/* what libarchive could not convert */
+		return co_err(ctx, CO_EDATA, "%s: a member's name is not UTF-8", archive_path);
 	if (!path)
-		return co_err(ctx, CO_EDATA, "%s: unsafe member '%s': %s", archive_path,
-			      name ? name : "", why);
+		return co_err(ctx, CO_EDATA, "%s: unsafe member '%s': %s", archive_path, name, why);
 	link = archive_entry_hardlink(e);
 	if (link) {
 		const char *target = safe_member_path(link, &why);
@@ -837,7 +839,7 @@ out:
 }
 
 /* Unpack every member of the archive open as fd into root, a fresh empty directory. */
-static int unpack(struct co_ctx *ctx, int fd, const char *archive_path, const char *root)
+static int unpack_in(struct co_ctx *ctx, int fd, const char *archive_path, const char *root)
 {
 	struct archive *in = co_archive_reader_new();
 	struct archive *out = archive_write_disk_new();
@@ -917,6 +919,28 @@ static int unpack(struct co_ctx *ctx, int fd, const char *archive_path, const ch
 out:
 	archive_read_free(in);
 	archive_write_free(out);
+	return rc;
+}
+
+/*
+ * The same, with this thread's characters UTF-8. libarchive gives a
+ * member's name in the locale's character set, and the tools set none: in
+ * the C locale the UTF-8 names of a zip (café.txt, as Python, Java,
+ * Windows and macOS write them) cannot be converted, and the member has
+ * no name. In C.UTF-8 they come out as their bytes; the names that carry
+ * no character set (ustar's, an unflagged zip's) are their bytes either
+ * way.
+ */
+static int unpack(struct co_ctx *ctx, int fd, const char *archive_path, const char *root)
+{
+	locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	locale_t was = utf8 ? uselocale(utf8) : (locale_t)0;
+	int rc = unpack_in(ctx, fd, archive_path, root);
+
+	if (utf8) {
+		uselocale(was);
+		freelocale(utf8);
+	}
 	return rc;
 }
 

@@ -463,6 +463,18 @@ static FILE *open_config(struct co_ctx *ctx, const char *path, int *rc)
 	return fp;
 }
 
+/*
+ * Whether a configuration file is there to be read: only a name that does
+ * not exist is missing. One that cannot be looked at (a directory on its
+ * way that the user may not search) is taken, and opening it reports why:
+ * passing over it would read /etc/clusterops.conf instead, which may name
+ * another cluster.
+ */
+static bool config_present(const char *path)
+{
+	return access(path, F_OK) == 0 || (errno != ENOENT && errno != ENOTDIR);
+}
+
 static int load_file(struct co_ctx *ctx)
 {
 	const char *explicit = getenv("SC_CONFIG");
@@ -483,9 +495,9 @@ static int load_file(struct co_ctx *ctx)
 			snprintf(buf, sizeof(buf), "%s/.config/clusterops/config", home);
 		else
 			buf[0] = '\0';
-		if (buf[0] && access(buf, F_OK) == 0)
+		if (buf[0] && config_present(buf))
 			path = strdup(buf);
-		else if (access("/etc/clusterops.conf", F_OK) == 0)
+		else if (config_present("/etc/clusterops.conf"))
 			path = strdup("/etc/clusterops.conf");
 		else
 			return CO_OK;

@@ -4,7 +4,9 @@ import json
 import os
 import re
 import socket
+import shutil
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -98,7 +100,7 @@ def test_a_timeout_takes_what_the_flags_take(value, no_user_config):
     (["sc-kill", "--all", "app-1"], "--all is only meaningful with --name"),
     (["sc-submit"], "no application given"),
     (["sc-submit", "--wait", "x.py"], "--wait and --json are only meaningful with --rest"),
-    (["sc-status", "--workers", "2"], "--workers and --quiet are only meaningful with --wait"),
+    (["sc-status", "--workers", "2"], "--workers is only meaningful with --wait"),
     (["sc-status", "extra"], "unexpected argument 'extra'"),
     (["sc-submit", "--rest", "app.jar"], "--rest needs --class"),
 ])
@@ -130,6 +132,40 @@ def test_bad_config_file_names_file_and_line(no_user_config, tmp_path):
     proc = run("sc-status", "--show-config", env={"SC_CONFIG": str(conf)})
     assert proc.returncode == 65
     assert f"{conf}:2:" in proc.stderr
+
+
+def test_a_config_file_that_cannot_be_looked_at_is_not_passed_over(no_user_config, tmp_path):
+    # $XDG_CONFIG_HOME/clusterops a link to itself: the user's file may be
+    # there; /etc/clusterops.conf, which may name another cluster, is not
+    # read in its place
+    (tmp_path / "xdg").mkdir()
+    (tmp_path / "xdg" / "clusterops").symlink_to(tmp_path / "xdg" / "clusterops")
+    proc = run("sc-status", "--show-config")
+    assert proc.returncode == 74 and proc.stdout == "", proc.stderr
+    assert f"{tmp_path}/xdg/clusterops/config: Too many levels of symbolic links" in proc.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="another user's view needs root")
+def test_a_config_dir_the_user_may_not_search_is_an_error(tmp_path):
+    top = tempfile.mkdtemp(prefix="co-conf-")
+    try:
+        os.chmod(top, 0o755)
+        conf_dir = os.path.join(top, "clusterops")
+        os.mkdir(conf_dir)
+        with open(os.path.join(conf_dir, "config"), "w") as f:
+            f.write("timeout = 3\n")
+        os.chmod(os.path.join(conf_dir, "config"), 0o644)
+        os.chown(conf_dir, 65534, 65534)
+        os.chmod(conf_dir, 0o000)
+        env = {k: v for k, v in os.environ.items() if k not in ("SC_CONFIG", "SC_TIMEOUT")}
+        env["XDG_CONFIG_HOME"] = top
+        proc = subprocess.run([tool("sc-status"), "--show-config"], capture_output=True,
+                              text=True, env=env, timeout=30,
+                              preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))
+        assert proc.returncode == 74 and proc.stdout == "", proc.stderr
+        assert f"{conf_dir}/config: Permission denied" in proc.stderr
+    finally:
+        shutil.rmtree(top)
 
 
 def test_missing_explicit_config_file(no_user_config, tmp_path):

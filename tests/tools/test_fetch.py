@@ -697,6 +697,32 @@ def test_zip_slip_is_refused(nginx, area, out):
     assert leftovers(out) == []
 
 
+def test_utf8_member_names_are_unpacked_as_they_are(tmp_path, out):
+    # zips from Python, Java, Windows and macOS flag their names UTF-8; in
+    # the C locale libarchive could not convert them, and the member had
+    # no name ("unsafe member '': empty name")
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as z:
+        z.writestr("u/café.txt", "café\n")
+        z.writestr("u/日本/データ.csv", "a,b\n")
+    (tmp_path / "u.zip").write_bytes(zbuf.getvalue())
+    (tmp_path / "p.tar.gz").write_bytes(tar_gz([tar_file("ü.txt", b"pax\n")]))
+    bad = zbuf.getvalue().replace("café".encode(), b"caf\xff")
+    (tmp_path / "bad.zip").write_bytes(bad)
+    env = {"LC_ALL": "", "LANG": "", "LC_CTYPE": ""}
+    proc = fetch("-x", "-d", out, f"file://{tmp_path}/u.zip", f"file://{tmp_path}/p.tar.gz",
+                 env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "u" / "u" / "café.txt").read_bytes() == "café\n".encode()
+    assert (out / "u" / "u" / "日本" / "データ.csv").read_bytes() == b"a,b\n"
+    assert (out / "p" / "ü.txt").read_bytes() == b"pax\n"
+    # a name flagged UTF-8 that is not: refused by name, nothing unpacked
+    proc = fetch("-x", "-d", out, f"file://{tmp_path}/bad.zip", env=env)
+    assert proc.returncode == 1
+    assert f"{out}/bad.zip: a member's name is not UTF-8" in proc.stderr
+    assert not (out / "bad").exists() and leftovers(out) == []
+
+
 def test_escaping_symlink_is_refused(nginx, area, out):
     tgz = tar_gz([tar_symlink("link", "../.."), tar_file("link/planted.txt", b"evil\n")])
     url = nginx.publish(f"{area}/evil.tar.gz", tgz)

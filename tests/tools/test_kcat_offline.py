@@ -264,6 +264,15 @@ def test_a_nul_byte_in_the_password_file_is_refused(home, tmp_path):
     assert f"{pw}: a NUL byte in the password" in proc.stderr
 
 
+def test_a_default_file_that_cannot_be_looked_at_is_not_passed_over(home):
+    # ~/.config a link to itself: the file may be there, and is not taken
+    # for missing
+    (home / ".config").symlink_to(home / ".config")
+    proc = run("kcat-lite", "-C", "-t", "x", "-X", "dump", *UNREACHABLE, timeout=20)
+    assert proc.returncode != 0 and proc.stdout == "", proc.stderr
+    assert f"{home}/.config/kcat.conf: Too many levels of symbolic links" in proc.stderr
+
+
 def dump(*args, env=None):
     """-X dump's properties; no -b, so that a file's brokers are seen."""
     proc = run("kcat-lite", "-C", "-t", "x", *args, "-X", "dump", "-q", env=env)

@@ -297,6 +297,19 @@ def test_only_garbage_is_76_naming_each(masters):
     assert f"{m1.url}/json/" in proc.stderr and f"{m2.url}/json/" in proc.stderr
 
 
+def test_quiet_without_wait_only_checks_the_master(masters):
+    # the man page's crontab line: `sc-status -q` every five minutes
+    m = masters("ALIVE")
+    proc = run("sc-status", "-q", env=group_env(m))
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    dead = free_port()
+    proc = run("sc-status", "-q", env=group_env(dead))
+    assert proc.returncode == 69 and proc.stdout == "", proc.stderr
+    assert "Connection refused" in proc.stderr
+    proc = run("sc-status", "-q", env=group_env(masters(body=b"<html>not json</html>")))
+    assert proc.returncode == 76 and proc.stdout == "" and "/json/" in proc.stderr
+
+
 def test_a_master_cannot_send_us_elsewhere(masters):
     """Its reply names another master: nothing is asked of that one."""
     bystander = masters("ALIVE")

@@ -198,7 +198,9 @@ def readonly_events(no_user_config):
     d.mkdir()
     d.chmod(0o755)
     if os.geteuid() == 0:
-        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+        # with a configuration dir that user may search (root's tmp_path is not)
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
+                  "env", f"XDG_CONFIG_HOME={base}/xdg"]
     else:
         prefix = []
     yield d, prefix
