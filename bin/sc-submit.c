@@ -846,6 +846,14 @@ static void take_lock(const struct control *ctl)
 }
 
 /*
+ * The master's /json/ is asked while spark-submit's output waits: each
+ * request gets a second at most, and the executor watch gives up after
+ * this many checks in a row without an answer.
+ */
+#define WATCH_REQUEST_SECONDS 1.0
+#define WATCH_FAILURES_MAX 3
+
+/*
  * --executor-timeout: once the application id is known, the master is
  * asked once a second whether it has granted the application any cores. A
  * standalone application that gets none waits for ever, silently, while
@@ -856,6 +864,7 @@ struct executor_watch {
 	double next_check;
 	double last_check;	/* the last answer of the master */
 	bool done;		/* granted, ended, or the master does not answer */
+	int failures;		/* checks in a row that had no answer */
 	char cluster[200];	/* why not, as of the last check */
 };
 
@@ -897,12 +906,19 @@ static void executor_watch_check(struct co_ctx *ctx, const struct control *ctl,
 	if (co_master_state_fetch(ctx, &st) != CO_OK) {
 		if (deadline_passed(ctl))
 			return;		/* cut short by the deadline, which stops the job */
-		/* no job is killed on a guess, nor the relay held up by a master that hangs */
+		/*
+		 * No job is killed on a guess, nor the relay held up again and
+		 * again by a master that hangs; one failure, a failover's say, is
+		 * no verdict.
+		 */
+		if (++w->failures < WATCH_FAILURES_MAX)
+			return;
 		warnmsg("%s: --executor-timeout no longer applied: %s", ids->app_id,
 			co_ctx_error(ctx));
 		w->done = true;
 		return;
 	}
+	w->failures = 0;
 	if (strcmp(st->status, "ALIVE") != 0) {
 		/* a standby or recovering master knows no application yet: no verdict */
 		co_master_state_free(st);
@@ -1015,6 +1031,17 @@ static int stopped_status(const struct control *ctl, const struct job *job)
 	return CO_ETEMPFAIL;
 }
 
+/*
+ * The deadline of a request the relay waits for (the watches' asking the
+ * master): a second from now, or the --deadline's if that comes first.
+ */
+static double watch_request_deadline(const struct control *ctl)
+{
+	double end = monotonic_now() + WATCH_REQUEST_SECONDS;
+
+	return ctl->deadline ? fmin(request_deadline(ctl), end) : end;
+}
+
 /* Once a loop: watch the master, start a stop that is due, escalate one that hangs. */
 /* quiet: spark-submit said nothing since the last call. */
 static void watch_job(struct co_ctx *ctx, const struct control *ctl, struct job *job, bool quiet)
@@ -1029,8 +1056,9 @@ static void watch_job(struct co_ctx *ctx, const struct control *ctl, struct job 
 		}
 		return;
 	}
-	co_ctx_set_deadline(ctx, request_deadline(ctl));
+	co_ctx_set_deadline(ctx, watch_request_deadline(ctl));
 	app_watch_check(ctx, ctl, &job->ids, quiet);
+	co_ctx_set_deadline(ctx, watch_request_deadline(ctl));
 	executor_watch_check(ctx, ctl, &job->ids, &job->executors);
 	co_ctx_set_deadline(ctx, 0);
 	why = stop_due(ctl, job);
@@ -1118,6 +1146,8 @@ static void driver_log_write(struct driver_log *dl, const char *buf, size_t len)
 struct relay {
 	int in;			/* the pipe from spark-submit; -1 once closed */
 	int out;		/* STDOUT_FILENO or STDERR_FILENO; -1 once it cannot be written */
+	int error;		/* why it could not be written, or 0 */
+	const struct driver_log *log;
 	bool scan;		/* stderr: watched for the ids, line by line */
 	char line[8192];	/* the line being scanned */
 	size_t used;
@@ -1149,20 +1179,30 @@ static void on_alarm(int sig)
 }
 
 /*
- * Our stdout or stderr can no longer be written. A closed stdout (a pipe
- * into head(1)) closes that stream from spark-submit too, so the driver
- * meets the broken pipe it would have met without sc-submit. stderr goes
- * on being read: its lines still name the ids, and still go into the
- * driver log (under cron with 2>&-, that log is all there is).
+ * Our stdout or stderr can no longer be written. A reader that went away
+ * (a pipe into head(1)) closes that stream from spark-submit too, so the
+ * driver meets the broken pipe it would have met without sc-submit. stderr
+ * goes on being read: its lines still name the ids, and still go into the
+ * driver log (under cron with 2>&-, that log is all there is). So does a
+ * stdout that fails otherwise (a full disk, a closed descriptor), which
+ * the driver would not have met as a broken pipe: its output is lost from
+ * view, said at once, and the status is 74 if the job succeeds.
  */
-static void output_gone(struct relay *r)
+static void output_gone(struct relay *r, int err)
 {
 	r->pending_len = 0;
 	r->out = -1;
-	if (!r->scan && r->in >= 0) {
-		close(r->in);
+	r->error = err;
+	if (r->scan)
+		return;
+	if (err == EPIPE) {
+		if (r->in >= 0)
+			close(r->in);
 		r->in = -1;
+		return;
 	}
+	warnmsg("standard output: %s; the job's output is %s", strerror(err),
+		r->log->fd >= 0 && !r->log->failed ? "kept in the driver log only" : "lost");
 }
 
 /*
@@ -1189,7 +1229,7 @@ static bool relay_flush(struct relay *r)
 		} else if (n < 0 && err == EINTR) {
 			return false;
 		} else {
-			output_gone(r);
+			output_gone(r, n < 0 ? err : EIO);
 		}
 	}
 	return true;
@@ -1225,19 +1265,24 @@ static void relay_read(struct co_ctx *ctx, const struct control *ctl, struct rel
 
 /* After spark-submit has exited, its streams are read until they have been quiet this long. */
 #define DRAIN_QUIET_SECONDS 1.0
-/* ... and, once the job is being stopped, for no longer than this. */
+/* ... and, once the job is being stopped, for no longer than this, */
 #define DRAIN_STOPPED_SECONDS 2.0
+/* ... else this long at most: a process left behind that writes on is not waited for. */
+#define DRAIN_MAX_SECONDS 5.0
 
 /*
  * Relay spark-submit's stdout and stderr, each in its own order, while
  * watching stderr for the ids, until both close, or spark-submit has
  * exited and what it started in the background holds them open: until
- * they have been quiet for a second, or, once the job is being stopped,
- * for two seconds at most. spark-submit's exit status is in *status when
- * it was reaped here (true is returned).
+ * they have been quiet for a second, or five seconds have passed and
+ * nothing is left to write out to a slow reader, or until two seconds
+ * once the job is being stopped, a signal or the deadline.
+ * spark-submit's exit status is in *status when it was reaped here (true
+ * is returned); *out_error is why stdout could not be written, or 0.
  */
 static bool relay_output(struct co_ctx *ctx, const struct control *ctl, int out_fd,
-			 int err_fd, struct job *job, struct driver_log *dl, int *status)
+			 int err_fd, struct job *job, struct driver_log *dl, int *status,
+			 int *out_error)
 {
 	struct relay *r = calloc(2, sizeof(*r));
 	bool quiet = false;	/* nothing came in the last poll's time */
@@ -1253,6 +1298,7 @@ static bool relay_output(struct co_ctx *ctx, const struct control *ctl, int out_
 	r[1].in = err_fd;
 	r[1].out = STDERR_FILENO;
 	r[1].scan = true;
+	r[0].log = r[1].log = dl;
 	while (r[0].in >= 0 || r[1].in >= 0 || r[0].pending_len || r[1].pending_len) {
 		struct pollfd pfd[2];
 		bool held = false;	/* output still pending */
@@ -1265,11 +1311,14 @@ static bool relay_output(struct co_ctx *ctx, const struct control *ctl, int out_
 			exited_at = monotonic_now();
 			job->child = 0;	/* its pid may be another's now: never signalled again */
 		}
-		if (reaped && job->stop && monotonic_now() > exited_at + DRAIN_STOPPED_SECONDS)
+		if (reaped && (got_signal || deadline_passed(ctl) ||
+			       (job->stop && monotonic_now() > exited_at + DRAIN_STOPPED_SECONDS)))
 			break;
 		for (int i = 0; i < 2; i++)
 			if (r[i].pending_len && !relay_flush(&r[i]))
 				held = true;
+		if (reaped && !held && monotonic_now() > exited_at + DRAIN_MAX_SECONDS)
+			break;
 		for (int i = 0; i < 2; i++)
 			if (r[i].in >= 0 && !r[i].pending_len)
 				pfd[n++] = (struct pollfd){ .fd = r[i].in, .events = POLLIN };
@@ -1289,6 +1338,7 @@ static bool relay_output(struct co_ctx *ctx, const struct control *ctl, int out_
 	for (int i = 0; i < 2; i++)
 		if (r[i].in >= 0)
 			close(r[i].in);
+	*out_error = r[0].error;
 	free(r);
 	/* A terminal's Ctrl-C can close spark-submit before the loop saw it. */
 	if (got_signal && !job->stop)
@@ -1301,7 +1351,7 @@ static int run_spark_submit(struct co_ctx *ctx, const struct control *ctl,
 {
 	struct job job = { 0 };
 	struct driver_log dl;
-	int outpipe[2], errpipe[2], status = 0, rc;
+	int outpipe[2], errpipe[2], status = 0, out_error, rc;
 	bool reaped;
 
 	job.ids.cluster_mode = u->cluster_mode;
@@ -1329,7 +1379,7 @@ static int run_spark_submit(struct co_ctx *ctx, const struct control *ctl,
 	}
 	close(outpipe[1]);
 	close(errpipe[1]);
-	reaped = relay_output(ctx, ctl, outpipe[0], errpipe[0], &job, &dl, &status);
+	reaped = relay_output(ctx, ctl, outpipe[0], errpipe[0], &job, &dl, &status, &out_error);
 	app_watch_stop(&job.ids.watch);
 	while (!reaped && waitpid(job.child, &status, 0) < 0) {
 		if (errno != EINTR)
@@ -1344,6 +1394,8 @@ static int run_spark_submit(struct co_ctx *ctx, const struct control *ctl,
 		rc = 128 + WTERMSIG(status);
 	else
 		rc = WEXITSTATUS(status);
+	if (rc == 0 && out_error && out_error != EPIPE)
+		rc = CO_EIO;	/* the job's output was lost: said when it was */
 	free(job.kill_error);
 	return rc;
 }

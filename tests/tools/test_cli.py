@@ -317,6 +317,45 @@ def test_a_job_that_leaves_something_running_with_its_output_ends_when_it_does(t
     assert time.monotonic() - started < 15
 
 
+def test_a_job_that_leaves_a_writer_behind_ends_within_seconds(tmp_path):
+    # what spark-submit leaves running and writing on is not waited for:
+    # it never falls quiet for a second, and sc-submit ran until it ended
+    pid = tmp_path / "bg.pid"
+    env = scripted_spark_home(
+        tmp_path, f"(while :; do echo bg >&2; sleep 0.2; done) &\necho $! > {pid}\n"
+        "echo done\nexit 0\n")
+    started = time.monotonic()
+    try:
+        proc = run("sc-submit", "job.py", env=env, timeout=60)
+    finally:
+        if pid.exists():
+            os.kill(int(pid.read_text()), 9)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "done\n"
+    assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize("redirect, status, why", [
+    (">/dev/full", 0, "No space left on device"),
+    (">&-", 0, "Bad file descriptor"),
+    (">/dev/full", 3, "No space left on device"),
+])
+def test_output_that_cannot_be_written_is_said_and_is_74(tmp_path, redirect, status, why):
+    # under cron onto a full disk: the job's output is lost, and a job that
+    # succeeded does not end with 0 as if it had been shown
+    env = scripted_spark_home(tmp_path, f"echo result\necho more\nexit {status}\n")
+    proc = subprocess.run(["sh", "-c", f'exec "$@" {redirect}', "sh", tool("sc-submit"),
+                           "job.py"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **env})
+    assert proc.returncode == (74 if status == 0 else status), proc.stderr
+    assert f"sc-submit: standard output: {why}; the job's output is " in proc.stderr
+    # a reader gone (a pipe into head) is the job's to meet, as without sc-submit
+    proc = subprocess.run(["sh", "-c", '"$@" | head -c1 >/dev/null', "sh",
+                           tool("sc-submit"), "job.py"], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **env})
+    assert "standard output" not in proc.stderr
+
+
 def test_closed_stderr_still_gives_the_id(tmp_path):
     # under cron with 2>&-: spark-submit's stderr is still read for the id,
     # and the job is not made to meet a broken pipe

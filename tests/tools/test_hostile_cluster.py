@@ -933,6 +933,43 @@ def test_submit_executor_timeout_takes_no_verdict_from_a_standby(servers, isolat
     assert kills(master) == [] and "killed" not in proc.stderr
 
 
+def test_submit_output_waits_no_more_than_a_second_for_a_slow_master(servers, isolated,
+                                                                     tmp_path):
+    # the executor watch asks the master while the job's output waits: a
+    # master that takes 8 s to say STANDBY held each line 8 s; a request
+    # now gets a second, and three in a row without an answer end the watch
+    release = threading.Event()
+
+    def slow(h):
+        if h.path.startswith("/json"):
+            release.wait(8)
+            return h.send(200, json.dumps(master_doc(status="STANDBY")).encode())
+        h.send(302, b"", headers=[("Location", "/")])
+    master = servers(slow)
+    env = fake_spark_submit(tmp_path, APP_ID_LINE + "i=0\nwhile [ $i -lt 40 ]; do "
+                            "date +%s.%N; sleep 0.2; i=$((i+1)); done\n")
+    proc = subprocess.Popen([tool("sc-submit"), "--executor-timeout=60", "job.py"],
+                            env={**os.environ, **master.env, **env, "SC_TIMEOUT": "10"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    delays = []
+    try:
+        for line in proc.stdout:
+            delays.append(time.time() - float(line))
+        status = proc.wait(timeout=60)
+    finally:
+        release.set()
+        proc.kill()
+        stderr = proc.stderr.read()
+        proc.stdout.close()
+        proc.stderr.close()
+    no_sanitizer_report(stderr)
+    assert status == 0, stderr
+    assert len(delays) == 40
+    assert max(delays) < 1.8, (max(delays), stderr)
+    assert f"{APP}: --executor-timeout no longer applied: " in stderr
+    assert kills(master) == [] and "killed" not in stderr
+
+
 # ---- sc-logs -o: the event log's sources are not trusted ----------------
 
 
