@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -399,6 +401,34 @@ static void find_sources(struct co_ctx *ctx, const struct co_master_state *st,
 
 /* ---- streaming to stdout --------------------------------------------- */
 
+/*
+ * Output that cannot be written ends the run at once, with 74 and the
+ * error (said by the check of stdout at exit): whatever more is read could
+ * not be shown.
+ */
+static void output_check(void)
+{
+	if (ferror(stdout))
+		exit(CO_EIO);
+}
+
+/*
+ * Following: a reader that went away (a pipe into head(1)) ends the run
+ * even while no line comes, as tail -f does: as the next write would have,
+ * by SIGPIPE, or with 74 where that is ignored.
+ */
+static void output_alive_or_exit(void)
+{
+	struct pollfd out = { .fd = STDOUT_FILENO, .events = 0 };
+
+	if (poll(&out, 1, 0) != 1 || !(out.revents & POLLERR))
+		return;
+	raise(SIGPIPE);
+	if (fflush(stdout) == 0)
+		warnmsg("write error: %s", strerror(EPIPE));
+	exit(CO_EIO);
+}
+
 static void print_line(void *arg, const char *line, size_t len)
 {
 	struct source *s = arg;
@@ -410,6 +440,7 @@ static void print_line(void *arg, const char *line, size_t len)
 				    json_string_lossy(s->where, strlen(s->where)),
 				    "executor", s->id.executor >= 0 ? exec : "driver",
 				    "stream", s->id.stream, "line", json_string_lossy(line, len)));
+		output_check();
 		return;
 	}
 	if (s->prefix)
@@ -420,6 +451,7 @@ static void print_line(void *arg, const char *line, size_t len)
 	else
 		fwrite(line, 1, len, stdout);
 	putchar('\n');
+	output_check();
 }
 
 static void print_data(void *arg, void *tag, const char *data, size_t len)
@@ -468,6 +500,7 @@ static void stream_logs(struct co_ctx *ctx, struct co_master_state **st, struct 
 			die(rc, "%s (for %.0f s: stopped following)", co_ctx_error(ctx),
 			    MASTER_SILENCE_SECONDS);
 		sleep_seconds(following ? POLL_SECONDS : 0);
+		output_alive_or_exit();
 		if (*st)
 			find_sources(ctx, *st, srcs, false);
 	}

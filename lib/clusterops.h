@@ -1274,8 +1274,11 @@ int co_log_reader_add(struct co_log_reader *r, const struct co_worker_log_id *id
  * Read every log up to its end as of now, each from where it stopped:
  * data() gets each piece's new bytes, in order for each log (a piece may
  * bring none); failed() gets, once, a log that cannot be read and why, and
- * that log is not read again. Call again to read what the logs have grown
- * by. CO_OK, or the transfer engine's own failure.
+ * that log is not read again. A worker whose request times out is not
+ * asked for its other logs for three timeouts (with ctx, by
+ * co_worker_log_copy too): they fail at once, saying so. Call again to
+ * read what the logs have grown by. CO_OK, or the transfer engine's own
+ * failure.
  */
 typedef void co_log_data_fn(void *arg, void *tag, const char *data, size_t len);
 typedef void co_log_fail_fn(void *arg, void *tag, const char *why);
@@ -1290,8 +1293,9 @@ int co_log_reader_run(struct co_log_reader *r, co_log_data_fn *data, co_log_fail
  * piece, and *left shrinks by what a copied log took. Its size in *size,
  * its first piece's URL in *first_url (the caller frees it; NULL when not
  * one piece came). On a failure, what fd got is to be thrown away: the
- * worker's failure, CO_EDATA for a log over the budget, or CO_EIO when fd
- * could not be written.
+ * worker's failure (CO_ETEMPFAIL without a request when the worker has
+ * timed out lately, as for co_log_reader_run), CO_EDATA for a log over the
+ * budget, or CO_EIO when fd could not be written.
  */
 int co_worker_log_copy(struct co_ctx *ctx, const struct co_worker_log_id *id, int fd,
 		       uint64_t *left, char **first_url, int64_t *size);

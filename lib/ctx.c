@@ -90,6 +90,9 @@ CO_API void co_ctx_free(struct co_ctx *ctx)
 		free(ctx->seen[i].error);
 	}
 	free(ctx->rest_used);
+	for (size_t i = 0; i < ctx->n_silent; i++)
+		free(ctx->silent[i].webui);
+	free(ctx->silent);
 	if (ctx->curl)
 		curl_easy_cleanup(ctx->curl);
 	if (ctx->curl_ready)

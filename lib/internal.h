@@ -63,6 +63,12 @@ struct co_ctx {
 	struct co_master_seen seen[CO_MASTERS_MAX];
 	char *rest_used;	/* REST URL of the last REST call */
 	double deadline;	/* co_monotonic() no request may pass; 0: none */
+	/* workers whose log requests timed out, not asked again for a while (worklog.c) */
+	struct co_silent_worker {
+		char *webui;
+		double until;	/* co_monotonic() */
+	} *silent;
+	size_t n_silent;
 };
 
 /*

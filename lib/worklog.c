@@ -168,6 +168,59 @@ CO_API int co_log_cursor_finish(struct co_ctx *ctx, const struct co_log_cursor *
 	return CO_OK;
 }
 
+/*
+ * A worker whose log request timed out is not asked for its other logs for
+ * three timeouts: a host that died, or one that registered as a worker and
+ * never answers, costs a run one timeout, not one for each of the logs it
+ * lists (thousands, at 8 at a time). After that it is asked again: a
+ * follower's next reads find a worker that came back.
+ */
+static double silence_seconds(const struct co_ctx *ctx)
+{
+	return 3.0 * (double)co_timeout_ms(ctx) / 1000.0;
+}
+
+static struct co_silent_worker *silent_find(struct co_ctx *ctx, const char *webui)
+{
+	for (size_t i = 0; i < ctx->n_silent; i++)
+		if (strcmp(ctx->silent[i].webui, webui) == 0)
+			return &ctx->silent[i];
+	return NULL;
+}
+
+/* Whether webui is not to be asked now; then the error, on ctx, says why. */
+static bool worker_silent(struct co_ctx *ctx, const char *webui)
+{
+	struct co_silent_worker *s = silent_find(ctx, webui);
+
+	if (!s || co_monotonic() >= s->until)
+		return false;
+	co_err(ctx, CO_ETEMPFAIL, "%s: not asked: the worker did not answer in time for "
+	       "another of its logs", webui);
+	return true;
+}
+
+/* After a request to webui that ended with rc: a timeout silences the worker. */
+static void worker_answered(struct co_ctx *ctx, const char *webui, int rc)
+{
+	struct co_silent_worker *s, *v;
+	char *copy;
+
+	if (rc != CO_ETEMPFAIL)
+		return;
+	if ((s = silent_find(ctx, webui))) {
+		s->until = co_monotonic() + silence_seconds(ctx);
+		return;
+	}
+	v = realloc(ctx->silent, (ctx->n_silent + 1) * sizeof(*v));
+	if (v)
+		ctx->silent = v;
+	if (!v || !(copy = strdup(webui)))
+		return;		/* out of memory: asked again, as before */
+	ctx->silent[ctx->n_silent++] = (struct co_silent_worker){
+		copy, co_monotonic() + silence_seconds(ctx) };
+}
+
 static char *next_url(const struct co_worker_log_id *id, const struct co_log_cursor *c)
 {
 	int64_t offset, length;
@@ -234,7 +287,7 @@ CO_API struct co_log_reader *co_log_reader_new(struct co_ctx *ctx, int max_paral
 	if (!r)
 		return NULL;
 	r->ctx = ctx;
-	r->max_parallel = max_parallel;
+	r->max_parallel = max_parallel > 0 ? max_parallel : 8;	/* as co_http_multi's */
 	r->tail = tail;
 	return r;
 }
@@ -400,22 +453,60 @@ static int reply_in(struct co_ctx *ctx, struct reader_log *l, struct co_http_res
 	return rc;
 }
 
+/*
+ * Ask for l's next piece, unless its worker is silenced: then l is failed
+ * without a request. *outstanding counts the requests in the engine.
+ */
+static int ask(struct co_log_reader *r, struct co_http_multi *m, struct reader_log *l,
+	       co_log_fail_fn *failed, void *arg, int *outstanding)
+{
+	int rc;
+
+	if (worker_silent(r->ctx, l->id.webui)) {
+		l->failed = true;
+		failed(arg, l->tag, co_ctx_error(r->ctx));
+		return CO_OK;
+	}
+	if ((rc = request(r, m, l)) == CO_OK)
+		(*outstanding)++;
+	return rc;
+}
+
+/*
+ * Start the logs not yet asked for this run, up to max_parallel requests
+ * at once: each is asked only when there is room, so a worker silenced
+ * meanwhile is not asked for the rest.
+ */
+static int ask_more(struct co_log_reader *r, struct co_http_multi *m, size_t *next,
+		    co_log_fail_fn *failed, void *arg, int *outstanding)
+{
+	int rc = CO_OK;
+
+	while (rc == CO_OK && *outstanding < r->max_parallel && *next < r->n) {
+		struct reader_log *l = r->logs[(*next)++];
+
+		if (!l->failed)
+			rc = ask(r, m, l, failed, arg, outstanding);
+	}
+	return rc;
+}
+
 CO_API int co_log_reader_run(struct co_log_reader *r, co_log_data_fn *data,
 			     co_log_fail_fn *failed, void *arg)
 {
 	struct co_http_multi *m = r->multi ? r->multi
 		: (r->multi = co_http_multi_new(r->ctx, r->max_parallel));
 	struct co_http_response resp;
-	int rc = m ? CO_OK : CO_ESOFTWARE, status, got = 0;
+	int rc = m ? CO_OK : CO_ESOFTWARE, status, got = 0, outstanding = 0;
+	size_t next = 0;
 	void *tag;
 
 	r->data = data;
 	r->arg = arg;
-	for (size_t i = 0; rc == CO_OK && i < r->n; i++) {
+	for (size_t i = 0; i < r->n; i++)
 		r->logs[i]->run_end = -1;
-		if (!r->logs[i]->failed)
-			rc = request(r, m, r->logs[i]);
-	}
+	if (rc == CO_OK)
+		rc = ask_more(r, m, &next, failed, arg, &outstanding);
 	/* The pieces of one log are asked for one at a time, in order. */
 	while (rc == CO_OK && (got = co_http_multi_next(m, &tag, &resp, &status)) == 1) {
 		struct reader_log *l = tag;
@@ -423,9 +514,11 @@ CO_API int co_log_reader_run(struct co_log_reader *r, co_log_data_fn *data,
 		size_t len;
 		bool more;
 
+		outstanding--;
 		if (status == CO_OK)
 			status = reply_in(r->ctx, l, &resp, &bytes, &len, &more);
 		if (status != CO_OK) {
+			worker_answered(r->ctx, l->id.webui, status);
 			l->failed = true;
 			failed(arg, l->tag, co_ctx_error(r->ctx));
 		} else {
@@ -442,10 +535,12 @@ CO_API int co_log_reader_run(struct co_log_reader *r, co_log_data_fn *data,
 			if (more && !l->cursor.tailing && l->cursor.offset >= l->run_end)
 				more = false;
 			if (more)
-				rc = request(r, m, l);
+				rc = ask(r, m, l, failed, arg, &outstanding);
 		}
 		kept_trim(l);
 		co_http_response_clear(&resp);
+		if (rc == CO_OK)
+			rc = ask_more(r, m, &next, failed, arg, &outstanding);
 	}
 	if (rc == CO_OK && got != 0)
 		rc = got;	/* the transfer engine itself failed */
@@ -477,7 +572,12 @@ CO_API int co_worker_log_copy(struct co_ctx *ctx, const struct co_worker_log_id 
 
 		if (!url)
 			return co_err(ctx, CO_ESOFTWARE, "out of memory");
+		if (worker_silent(ctx, id->webui)) {
+			free(url);
+			return CO_ETEMPFAIL;	/* said on ctx */
+		}
 		rc = co_http_get(ctx, url, &resp);
+		worker_answered(ctx, id->webui, rc);
 		if (rc == CO_OK)
 			rc = take_reply(ctx, id, &c, &resp, &data, &len, &more);
 		/* what the log says it holds, before any of it is taken */

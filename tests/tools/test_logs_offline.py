@@ -8,9 +8,11 @@ import http.server
 import io
 import json
 import os
+import signal
 import subprocess
 import tarfile
 import threading
+import time
 import urllib.parse
 import zipfile
 
@@ -153,6 +155,105 @@ def test_a_worker_that_dies_mid_stream(servers, isolated):
     assert dead[:-1] == whole[:len(dead) - 1]
     assert whole[len(dead) - 1].startswith(dead[-1]) and dead[-1] != whole[len(dead) - 1]
     assert len(dying.log_requests) == 2
+
+
+def test_output_that_fails_ends_the_run_at_once(servers, isolated):
+    # onto a full disk: the first failed write ends the run; the rest of a
+    # 10-piece log is not read only to be thrown away
+    master, requests = one_worker(servers, lines_of(200000, 50))
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([tool("sc-logs"), "--no-driver-log", APP], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=60,
+                              env={**os.environ, **master.env})
+    assert proc.returncode == 74, proc.stderr
+    assert proc.stderr == "sc-logs: write error: No space left on device\n"
+    assert len(requests) <= 2, len(requests)
+
+
+@pytest.mark.parametrize("sigpipe", ["default", "ignored"])
+def test_follow_ends_when_its_reader_goes_away_while_no_line_comes(servers, isolated,
+                                                                   sigpipe):
+    # `sc-logs -f APP | head -1` (nohup, cron, a shell that ignores SIGPIPE):
+    # the run ends once head has gone, as tail -f does, not at the
+    # application's end, which may be days away
+    wk = start_worker(servers, b"one line\n")
+    doc = master_doc(workers=[dict(worker(wk.url, "worker-0"), port=1000)],
+                     active=[app(state="RUNNING")])
+    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    proc = subprocess.Popen(
+        [tool("sc-logs"), "-f", "--no-prefix", "--no-driver-log", APP],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **master.env},
+        preexec_fn=(lambda: signal.signal(signal.SIGPIPE, signal.SIG_IGN))
+        if sigpipe == "ignored" else None)
+    try:
+        assert proc.stdout.readline() == b"one line\n"
+        proc.stdout.close()
+        status = proc.wait(timeout=20)
+    finally:
+        proc.kill()
+        err = proc.stderr.read().decode()
+        proc.stderr.close()
+    if sigpipe == "default":
+        assert status == -signal.SIGPIPE, err
+    else:
+        assert status == 74 and err == "sc-logs: write error: Broken pipe\n", err
+
+
+@pytest.fixture
+def silent_worker_cluster(servers):
+    """A master listing a worker that lists 100 executors and never answers
+    for their logs (a host that died, or registered and does not answer),
+    and a worker of one executor that does; the silent one's /log/ requests."""
+    release = threading.Event()
+    asked = []
+
+    def silent(h):
+        if h.path.startswith("/json"):
+            return h.send(200, json.dumps(dict(worker_json(executors=range(100)),
+                                               id="worker-1")).encode())
+        asked.append(h.path)
+        release.wait(60)
+        h.close_connection = True
+    good = start_worker(servers, b"hello\n", 0)
+    bad = servers(silent)
+    docs = [dict(worker(good.url, "worker-0"), port=1000),
+            dict(worker(bad.url, "worker-1"), port=1001)]
+    doc = master_doc(workers=docs, completed=[app()])
+    master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
+    yield dict(master.env, SC_TIMEOUT="1"), asked
+    release.set()
+
+
+def test_a_worker_that_does_not_answer_costs_one_timeout_not_one_a_log(silent_worker_cluster):
+    env, asked = silent_worker_cluster
+    started = time.monotonic()
+    proc = run("sc-logs", "--no-driver-log", APP, env=env, timeout=120)
+    took = time.monotonic() - started
+    assert proc.returncode == 1, proc.stderr
+    assert text(proc) == ["hello"]
+    assert proc.stderr.count("not collected: executor ") == 100, proc.stderr
+    assert proc.stderr.count("not asked: the worker did not answer in time for another "
+                             "of its logs") >= 92, proc.stderr
+    assert len(asked) <= 8, asked           # the first requests, at once
+    assert took < 8, took                   # 100 / 8 timeouts before: 13 s
+
+
+def test_a_bundle_of_a_worker_that_does_not_answer_costs_one_timeout(silent_worker_cluster,
+                                                                     tmp_path):
+    env, asked = silent_worker_cluster
+    out = tmp_path / "b.tar.gz"
+    started = time.monotonic()
+    proc = run("sc-logs", "-o", out, APP, env=dict(env, SC_EVENTS_DIR=str(tmp_path / "none")),
+               timeout=300)
+    took = time.monotonic() - started
+    assert proc.returncode == 1, proc.stderr
+    members = bundle_members(out)
+    assert members[f"{APP}/executors/worker-0/0/stderr"] == b"hello\n"
+    missing = json.loads(members[f"{APP}/MANIFEST.json"])["missing"]
+    assert sum("not asked: the worker did not answer in time" in m for m in missing) >= 99
+    assert proc.stderr.count("not asked: the worker did not answer in time") >= 99, proc.stderr
+    assert len(asked) == 1, asked
+    assert took < 20, took                  # one timeout a log before: 100 s
 
 
 def test_bundle_when_a_worker_dies_mid_log(servers, isolated, tmp_path):
