@@ -498,7 +498,7 @@ static void consume_partitions(struct consumer *c)
 	while (!kc_stop && !c->status && !all_finished(c)) {
 		rd_kafka_consume_callback_queue(q, 100, consume_cb, c);
 		rd_kafka_poll(c->rk, 0);	/* errors and logs */
-		if (ferror(stdout))
+		if (ferror(stdout) || stdout_reader_gone())
 			c->status = CO_EIO;	/* reported once, at exit */
 	}
 	for (int i = 0; i < started; i++)
@@ -538,7 +538,7 @@ static void consume_group(struct consumer *c)
 			handle(c, rm);
 			rd_kafka_message_destroy(rm);
 		}
-		if (ferror(stdout))
+		if (ferror(stdout) || stdout_reader_gone())
 			c->status = CO_EIO;	/* reported once, at exit */
 		if (all_finished(c))
 			break;

@@ -11,8 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,23 +410,6 @@ static void output_check(void)
 		exit(CO_EIO);
 }
 
-/*
- * Following: a reader that went away (a pipe into head(1)) ends the run
- * even while no line comes, as tail -f does: as the next write would have,
- * by SIGPIPE, or with 74 where that is ignored.
- */
-static void output_alive_or_exit(void)
-{
-	struct pollfd out = { .fd = STDOUT_FILENO, .events = 0 };
-
-	if (poll(&out, 1, 0) != 1 || !(out.revents & POLLERR))
-		return;
-	raise(SIGPIPE);
-	if (fflush(stdout) == 0)
-		warnmsg("write error: %s", strerror(EPIPE));
-	exit(CO_EIO);
-}
-
 static void print_line(void *arg, const char *line, size_t len)
 {
 	struct source *s = arg;
@@ -500,7 +481,8 @@ static void stream_logs(struct co_ctx *ctx, struct co_master_state **st, struct 
 			die(rc, "%s (for %.0f s: stopped following)", co_ctx_error(ctx),
 			    MASTER_SILENCE_SECONDS);
 		sleep_seconds(following ? POLL_SECONDS : 0);
-		output_alive_or_exit();
+		if (stdout_reader_gone())	/* as tail -f: no line need come first */
+			exit(CO_EIO);
 		if (*st)
 			find_sources(ctx, *st, srcs, false);
 	}

@@ -1153,7 +1153,36 @@ struct relay {
 	size_t used;
 	char pending[65536];	/* read, and not yet written out */
 	size_t pending_at, pending_len;
+	char unended[8192];	/* the driver log's line not yet ended */
+	size_t unended_len;
 };
+
+/*
+ * Into the driver log, whole lines at a time: spark-submit relays a
+ * Python driver's output in pieces of a kilobyte, and a line of it cut
+ * where a piece ends would otherwise take stderr's lines into its middle.
+ * A line longer than the buffer goes in as it comes.
+ */
+static void driver_log_lines(struct driver_log *dl, struct relay *r, const char *buf,
+			     size_t len)
+{
+	const char *nl = memrchr(buf, '\n', len);
+	size_t ended = nl ? (size_t)(nl - buf) + 1 : 0;
+
+	if (ended || r->unended_len + len > sizeof(r->unended)) {
+		driver_log_write(dl, r->unended, r->unended_len);
+		r->unended_len = 0;
+		driver_log_write(dl, buf, ended);
+		buf += ended;
+		len -= ended;
+	}
+	if (len > sizeof(r->unended)) {
+		driver_log_write(dl, buf, len);
+		return;
+	}
+	memcpy(r->unended + r->unended_len, buf, len);
+	r->unended_len += len;
+}
 
 static void scan_bytes(struct co_ctx *ctx, const struct control *ctl, struct relay *r,
 		       const char *buf, size_t len, struct seen_ids *ids)
@@ -1253,7 +1282,7 @@ static void relay_read(struct co_ctx *ctx, const struct control *ctl, struct rel
 		r->in = -1;
 		return;
 	}
-	driver_log_write(dl, r->pending, (size_t)n);
+	driver_log_lines(dl, r, r->pending, (size_t)n);
 	if (r->scan)
 		scan_bytes(ctx, ctl, r, r->pending, (size_t)n, &job->ids);
 	if (r->out < 0)
@@ -1335,9 +1364,11 @@ static bool relay_output(struct co_ctx *ctx, const struct control *ctl, int out_
 				relay_read(ctx, ctl, x, job, dl);
 		}
 	}
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		if (r[i].in >= 0)
 			close(r[i].in);
+		driver_log_write(dl, r[i].unended, r[i].unended_len);
+	}
 	*out_error = r[0].error;
 	free(r);
 	/* A terminal's Ctrl-C can close spark-submit before the loop saw it. */

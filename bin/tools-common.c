@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -879,6 +880,23 @@ void sleep_seconds(double s)
 	ts.tv_sec = (time_t)s;
 	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
 	nanosleep(&ts, NULL);	/* a signal cuts it short: callers re-check */
+}
+
+bool stdout_reader_gone(void)
+{
+	static int piped = -1;
+	struct pollfd out = { .fd = STDOUT_FILENO, .events = 0 };
+	struct stat st;
+
+	if (piped < 0)
+		piped = fstat(STDOUT_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) ||
+							   S_ISSOCK(st.st_mode));
+	if (!piped || poll(&out, 1, 0) != 1 || !(out.revents & POLLERR))
+		return false;
+	raise(SIGPIPE);
+	if (fflush(stdout) == 0)	/* else the check at exit says it */
+		warnmsg("write error: %s", strerror(EPIPE));
+	return true;
 }
 
 void sleep_within(double s, double deadline)

@@ -164,6 +164,16 @@ void line_buffer_clear(struct line_buffer *lb);
  */
 void catch_signals(const int *sigs, size_t n, void (*handler)(int));
 
+/*
+ * Whether standard output's reader has gone (a pipe into head(1) that
+ * ended): then SIGPIPE is raised, as the next write would have, and where
+ * it is ignored "write error: Broken pipe" is said (now, or by the check of
+ * standard output at exit) and true returned, for the caller to end with
+ * CO_EIO. For a follower that may have nothing to write for hours, as
+ * tail -f does; false at once for anything but a pipe or a socket.
+ */
+bool stdout_reader_gone(void);
+
 /* Clock and sleep for polling loops. */
 double monotonic_now(void);
 void sleep_seconds(double s);

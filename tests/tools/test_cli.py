@@ -356,6 +356,22 @@ def test_output_that_cannot_be_written_is_said_and_is_74(tmp_path, redirect, sta
     assert "standard output" not in proc.stderr
 
 
+def test_driver_log_keeps_a_line_whole_when_the_other_stream_writes_in_its_middle(tmp_path):
+    # spark-submit relays a Python driver's output a kilobyte at a time: a
+    # line cut there took stderr's lines into its middle in the driver log
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    env = scripted_spark_home(tmp_path, "printf 'first half, '\nsleep 0.3\n"
+                              "echo 'a line on stderr' >&2\nsleep 0.3\necho 'second half'\n")
+    env["SC_DRIVER_LOG_DIR"] = str(logs)
+    proc = run("sc-submit", "job.py", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "first half, second half\n"
+    [log] = list(logs.iterdir())
+    assert sorted(log.read_text().splitlines()) == ["a line on stderr",
+                                                    "first half, second half"]
+
+
 def test_closed_stderr_still_gives_the_id(tmp_path):
     # under cron with 2>&-: spark-submit's stderr is still read for the id,
     # and the job is not made to meet a broken pipe

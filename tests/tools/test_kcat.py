@@ -389,6 +389,38 @@ def test_sigterm_stops_reading_and_reports(brokers):
     assert len(consume_json(brokers, t)) == 1000
 
 
+@pytest.mark.parametrize("mode", ["-C", "-G"])
+@pytest.mark.parametrize("sigpipe", ["default", "ignored"])
+def test_consumer_ends_when_its_reader_goes_away_while_no_message_comes(brokers, mode,
+                                                                        sigpipe):
+    # `kcat-lite -C -t T | head -1`: once head has gone, the consumer ends,
+    # as tail -f does, not at the next message, which may be days away
+    t = topic_name()
+    kc("-b", brokers, "-P", "-t", t, input=b"one\n", check=0)
+    how = ["-C", "-t", t] if mode == "-C" else ["-o", "beginning", "-G", "g-" + t, t]
+    argv = [tool("kcat-lite"), "-u", "-b", brokers, *how]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=(lambda: signal.signal(signal.SIGPIPE, signal.SIG_IGN))
+                            if sigpipe == "ignored" else None)
+    watchdog = threading.Timer(60, proc.kill)   # a line that never comes fails, not hangs
+    watchdog.start()
+    try:
+        assert proc.stdout.readline() == b"one\n"
+        proc.stdout.close()
+        status = proc.wait(timeout=30)
+    finally:
+        watchdog.cancel()
+        proc.kill()
+        err = proc.stderr.read().decode(errors="replace")
+        proc.stderr.close()
+    for marker in SANITIZER_MARKERS:
+        assert marker not in err, err
+    if sigpipe == "default":
+        assert status == -signal.SIGPIPE, err
+    else:
+        assert status == 74 and "kcat-lite: write error: Broken pipe" in err, (status, err)
+
+
 def cluster_cmd(*args):
     state, offset = os.environ.get("SC_STATE_DIR"), os.environ.get("SC_LOCAL_PORT_OFFSET")
     if not state or offset is None:
