@@ -54,6 +54,31 @@ def run(name, *args, env=None, timeout=120, input=None, check_sanitizers=True):
     return proc
 
 
+def read_a_line_then_leave(argv, first, env=None, ignore_sigpipe=False):
+    """Run a follower with stdout on a pipe, read its first line (which must
+    be `first`), then close the pipe as head(1) does; its status (negative:
+    the signal) and stderr, sanitizer reports refused. A line that never
+    comes fails the test after a minute instead of hanging it."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})},
+                            preexec_fn=(lambda: signal.signal(signal.SIGPIPE, signal.SIG_IGN))
+                            if ignore_sigpipe else None)
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    try:
+        assert proc.stdout.readline() == first
+        proc.stdout.close()
+        status = proc.wait(timeout=30)
+    finally:
+        watchdog.cancel()
+        proc.kill()
+        err = proc.stderr.read().decode(errors="replace")
+        proc.stderr.close()
+    for marker in SANITIZER_MARKERS:
+        assert marker not in err, err
+    return status, err
+
+
 def build_shim(directory, name, source):
     """A shared object for LD_PRELOAD, compiled from C source into
     directory/NAME.so; the test is skipped where there is no C compiler."""

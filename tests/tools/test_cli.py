@@ -301,36 +301,25 @@ def test_deadline_holds_while_nobody_reads_the_output(tmp_path):
     assert took < 20, took
 
 
-def test_a_job_that_leaves_something_running_with_its_output_ends_when_it_does(tmp_path):
+@pytest.mark.parametrize("left, status", [
+    ("sleep 30", 3),                                        # quiet
+    ("while :; do echo bg >&2; sleep 0.2; done", 0),        # writing on, never quiet
+])
+def test_a_job_that_leaves_something_running_with_its_output_ends_when_it_does(tmp_path, left,
+                                                                             status):
     # spark-submit exits at once, leaving a process that holds its stdout
-    # and stderr open: sc-submit ends with spark-submit's status
+    # and stderr open: sc-submit ends with spark-submit's status, within
+    # seconds even when that process writes on (it ran until it ended)
     pid = tmp_path / "bg.pid"
-    env = scripted_spark_home(tmp_path, f"echo done\nsleep 30 &\necho $! > {pid}\nexit 3\n")
+    env = scripted_spark_home(tmp_path, f"echo done\n({left}) &\necho $! > {pid}\n"
+                              f"exit {status}\n")
     started = time.monotonic()
     try:
         proc = run("sc-submit", "job.py", env=env, timeout=60)
     finally:
         if pid.exists():
             os.kill(int(pid.read_text()), 9)
-    assert proc.returncode == 3, proc.stderr
-    assert proc.stdout == "done\n"
-    assert time.monotonic() - started < 15
-
-
-def test_a_job_that_leaves_a_writer_behind_ends_within_seconds(tmp_path):
-    # what spark-submit leaves running and writing on is not waited for:
-    # it never falls quiet for a second, and sc-submit ran until it ended
-    pid = tmp_path / "bg.pid"
-    env = scripted_spark_home(
-        tmp_path, f"(while :; do echo bg >&2; sleep 0.2; done) &\necho $! > {pid}\n"
-        "echo done\nexit 0\n")
-    started = time.monotonic()
-    try:
-        proc = run("sc-submit", "job.py", env=env, timeout=60)
-    finally:
-        if pid.exists():
-            os.kill(int(pid.read_text()), 9)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == status, proc.stderr
     assert proc.stdout == "done\n"
     assert time.monotonic() - started < 15
 

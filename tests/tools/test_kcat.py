@@ -18,7 +18,8 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, SANITIZER_MARKERS, assert_usage, kafka_topic_create, tool, wait_for
+from conftest import (ROOT, SANITIZER_MARKERS, assert_usage, kafka_topic_create,
+                      read_a_line_then_leave, tool, wait_for)
 
 pytestmark = pytest.mark.kafka
 
@@ -398,23 +399,8 @@ def test_consumer_ends_when_its_reader_goes_away_while_no_message_comes(brokers,
     t = topic_name()
     kc("-b", brokers, "-P", "-t", t, input=b"one\n", check=0)
     how = ["-C", "-t", t] if mode == "-C" else ["-o", "beginning", "-G", "g-" + t, t]
-    argv = [tool("kcat-lite"), "-u", "-b", brokers, *how]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=(lambda: signal.signal(signal.SIGPIPE, signal.SIG_IGN))
-                            if sigpipe == "ignored" else None)
-    watchdog = threading.Timer(60, proc.kill)   # a line that never comes fails, not hangs
-    watchdog.start()
-    try:
-        assert proc.stdout.readline() == b"one\n"
-        proc.stdout.close()
-        status = proc.wait(timeout=30)
-    finally:
-        watchdog.cancel()
-        proc.kill()
-        err = proc.stderr.read().decode(errors="replace")
-        proc.stderr.close()
-    for marker in SANITIZER_MARKERS:
-        assert marker not in err, err
+    status, err = read_a_line_then_leave([tool("kcat-lite"), "-u", "-b", brokers, *how],
+                                         b"one\n", ignore_sigpipe=sigpipe == "ignored")
     if sigpipe == "default":
         assert status == -signal.SIGPIPE, err
     else:

@@ -18,7 +18,7 @@ import zipfile
 
 import pytest
 
-from conftest import SANITIZER_MARKERS, run, tool
+from conftest import SANITIZER_MARKERS, read_a_line_then_leave, run, tool
 from test_hostile_cluster import (APP, RecordingHandler, app, isolated,  # noqa: F401
                                   master_doc, servers, worker, worker_json)
 
@@ -180,19 +180,9 @@ def test_follow_ends_when_its_reader_goes_away_while_no_line_comes(servers, isol
     doc = master_doc(workers=[dict(worker(wk.url, "worker-0"), port=1000)],
                      active=[app(state="RUNNING")])
     master = servers(lambda h: h.send(200, json.dumps(doc).encode()))
-    proc = subprocess.Popen(
-        [tool("sc-logs"), "-f", "--no-prefix", "--no-driver-log", APP],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **master.env},
-        preexec_fn=(lambda: signal.signal(signal.SIGPIPE, signal.SIG_IGN))
-        if sigpipe == "ignored" else None)
-    try:
-        assert proc.stdout.readline() == b"one line\n"
-        proc.stdout.close()
-        status = proc.wait(timeout=20)
-    finally:
-        proc.kill()
-        err = proc.stderr.read().decode()
-        proc.stderr.close()
+    status, err = read_a_line_then_leave(
+        [tool("sc-logs"), "-f", "--no-prefix", "--no-driver-log", APP], b"one line\n",
+        env=master.env, ignore_sigpipe=sigpipe == "ignored")
     if sigpipe == "default":
         assert status == -signal.SIGPIPE, err
     else:
