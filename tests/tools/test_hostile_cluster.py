@@ -965,7 +965,7 @@ def test_submit_output_waits_no_more_than_a_second_for_a_slow_master(servers, is
     no_sanitizer_report(stderr)
     assert status == 0, stderr
     assert len(delays) == 40
-    assert max(delays) < 1.8, (max(delays), stderr)
+    assert max(delays) < 3, (max(delays), stderr)     # 8 s before; a second now, and load
     assert f"{APP}: --executor-timeout no longer applied: " in stderr
     assert kills(master) == [] and "killed" not in stderr
 
