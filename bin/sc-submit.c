@@ -1131,9 +1131,15 @@ static void driver_log_close(struct co_ctx *ctx, const struct control *ctl,
 	close(dl->dirfd);
 }
 
+/* Whether the output still goes into a driver log. */
+static bool driver_log_kept(const struct driver_log *dl)
+{
+	return dl->fd >= 0 && !dl->failed;
+}
+
 static void driver_log_write(struct driver_log *dl, const char *buf, size_t len)
 {
-	if (dl->fd < 0 || dl->failed)
+	if (!driver_log_kept(dl))
 		return;
 	if (co_write_all(dl->fd, buf, len) != 0) {
 		dl->failed = true;
@@ -1147,7 +1153,7 @@ struct relay {
 	int in;			/* the pipe from spark-submit; -1 once closed */
 	int out;		/* STDOUT_FILENO or STDERR_FILENO; -1 once it cannot be written */
 	int error;		/* why it could not be written, or 0 */
-	const struct driver_log *log;
+	struct driver_log *log;	/* what it read goes into it too */
 	bool scan;		/* stderr: watched for the ids, line by line */
 	char line[8192];	/* the line being scanned */
 	size_t used;
@@ -1161,11 +1167,12 @@ struct relay {
  * Into the driver log, whole lines at a time: spark-submit relays a
  * Python driver's output in pieces of a kilobyte, and a line of it cut
  * where a piece ends would otherwise take stderr's lines into its middle.
- * A line longer than the buffer goes in as it comes.
+ * A line longer than the buffer goes in as it comes. Everything up to a
+ * read's last newline is one write (line_buffer_feed would make one a line).
  */
-static void driver_log_lines(struct driver_log *dl, struct relay *r, const char *buf,
-			     size_t len)
+static void driver_log_lines(struct relay *r, const char *buf, size_t len)
 {
+	struct driver_log *dl = r->log;
 	const char *nl = memrchr(buf, '\n', len);
 	size_t ended = nl ? (size_t)(nl - buf) + 1 : 0;
 
@@ -1231,7 +1238,7 @@ static void output_gone(struct relay *r, int err)
 		return;
 	}
 	warnmsg("standard output: %s; the job's output is %s", strerror(err),
-		r->log->fd >= 0 && !r->log->failed ? "kept in the driver log only" : "lost");
+		driver_log_kept(r->log) ? "kept in the driver log only" : "lost");
 }
 
 /*
@@ -1266,7 +1273,7 @@ static bool relay_flush(struct relay *r)
 
 /* What came from spark-submit: into the driver log, scanned, and passed on. */
 static void relay_read(struct co_ctx *ctx, const struct control *ctl, struct relay *r,
-		       struct job *job, struct driver_log *dl)
+		       struct job *job)
 {
 	ssize_t n = read(r->in, r->pending, sizeof(r->pending));
 
@@ -1282,7 +1289,7 @@ static void relay_read(struct co_ctx *ctx, const struct control *ctl, struct rel
 		r->in = -1;
 		return;
 	}
-	driver_log_lines(dl, r, r->pending, (size_t)n);
+	driver_log_lines(r, r->pending, (size_t)n);
 	if (r->scan)
 		scan_bytes(ctx, ctl, r, r->pending, (size_t)n, &job->ids);
 	if (r->out < 0)
@@ -1361,7 +1368,7 @@ static bool relay_output(struct co_ctx *ctx, const struct control *ctl, int out_
 			struct relay *x = pfd[k].fd == r[0].in ? &r[0] : &r[1];
 
 			if (pfd[k].revents)
-				relay_read(ctx, ctl, x, job, dl);
+				relay_read(ctx, ctl, x, job);
 		}
 	}
 	for (int i = 0; i < 2; i++) {
