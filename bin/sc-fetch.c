@@ -83,8 +83,8 @@ static noreturn void usage(void)
 	       "      --lock=FILE      check files against the digests recorded in FILE and\n"
 	       "                       record the digest of every file fetched\n"
 	       "  -f, --force          fetch again even what is already present\n"
-	       "  -x, --extract        unpack .zip, .tar, .tar.gz, .tgz, .tar.zst archives\n"
-	       "                       into DIR/NAME/\n"
+	       "  -x, --extract        unpack .zip, .tar, .tar.gz, .tgz, .tar.zst, .tar.bz2,\n"
+	       "                       .tar.xz archives into DIR/NAME/\n"
 	       "      --max-size=SIZE  refuse a file larger than SIZE (SC_FETCH_MAX_SIZE;\n"
 	       "                       default 10G)\n"
 	       "      --cacert=FILE    verify https servers against the CAs in FILE\n"
@@ -229,7 +229,7 @@ static void read_list(const char *path, FILE *fp, struct entries *es)
 		if (!why && e.url && !e.name && !(e.name = name_from_url(e.url)))
 			why = "no file name in the URL: add name=";
 		if (!why && e.extract && !co_archive_supported(e.name))
-			why = "extract: not a .zip, .tar, .tar.gz, .tgz or .tar.zst name";
+			why = "extract: not a .zip, .tar, .tar.gz, .tgz, .tar.zst, .tar.bz2 or .tar.xz name";
 		if (why) {
 			entry_clear(&e);
 			free(line);

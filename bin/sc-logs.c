@@ -191,6 +191,8 @@ static void parse_options(int argc, char **argv, struct co_ctx *ctx, struct cont
 	if (ctl->output && !co_archive_supported(ctl->output))
 		usage_error("%s: the name must end in .tar.gz, .tgz, .tar.zst, .tar.bz2, .tar.xz, "
 			    ".tar or .zip", ctl->output);
+	if (ctl->driver_id && !co_driver_log_id_valid(ctl->driver_id))
+		usage_error("'%s': not a Spark driver id", ctl->driver_id);
 	ctl->mode = out_mode_choose(ctl->json);
 }
 
@@ -761,10 +763,10 @@ int main(int argc, char **argv)
 	/*
 	 * It goes into each worker's URL and names the bundle's members: an
 	 * id the master gave (--name) is one of Spark's, or nothing is asked.
+	 * A --driver id was checked with the options.
 	 */
 	if (!co_driver_log_id_valid(app_id))
-		die(ctl.driver_id ? CO_EUSAGE : CO_EPROTOCOL, "'%s': not a Spark %s id", app_id,
-		    ctl.driver_id ? "driver" : "application");
+		die(CO_EPROTOCOL, "'%s': not a Spark application id", app_id);
 	if (!ctl.output && !(srcs.reader = co_log_reader_new(ctx, MAX_PARALLEL, ctl.tail)))
 		die(CO_ESOFTWARE, "out of memory");
 	find_sources(ctx, st, &srcs, true);

@@ -33,7 +33,8 @@ static noreturn void usage(void)
 	       "                         registered, at most SECONDS, requests included\n"
 	       "                         (default %.0f; exit 75 when it expires)\n"
 	       "  -W, --workers=N        with --wait: the number of alive workers to wait for\n"
-	       "                         (default: every worker the master knows, at least 1)\n"
+	       "                         (default: every worker not DEAD or DECOMMISSIONED,\n"
+	       "                         at least 1)\n"
 	       "  -q, --quiet            print nothing; the exit status tells the result\n",
 	       program_name, DEFAULT_WAIT_SECONDS);
 	tool_common_usage(stdout);
@@ -399,6 +400,11 @@ int main(int argc, char **argv)
 		else
 			print_tables(ctx, st, &ctl, mode);
 	}
+	/* Any host can register one: said, and the rest shown, status 0. */
+	if (st->n_unreadable && !ctl.quiet)
+		warnmsg("%zu entr%s of the master's status could not be read and %s left out",
+			st->n_unreadable, st->n_unreadable == 1 ? "y" : "ies",
+			st->n_unreadable == 1 ? "is" : "are");
 	co_master_state_free(st);
 	co_ctx_free(ctx);
 	return CO_OK;

@@ -102,7 +102,7 @@ static const char shortopts[] = "+:ni:rwJqhV";
 static noreturn void usage(void)
 {
 	printf("Usage: %s [OPTION]... [--] [SPARK-SUBMIT-OPTION]... APP [APP-ARG]...\n"
-	       "       %s --rest [--wait] [OPTION]... [--class MAIN] [--conf K=V]... JAR [APP-ARG]...\n"
+	       "       %s --rest [--wait] [OPTION]... --class MAIN [--conf K=V]... JAR [APP-ARG]...\n"
 	       "Run spark-submit against the configured cluster and report the application.\n"
 	       "\n"
 	       "Unless given among the spark-submit options, adds --master, --name (from the\n"

@@ -1029,9 +1029,16 @@ json_t *json_text_lossy(const char *text)
 
 void json_line(json_t *obj)
 {
+	static int terminal = -1;
+
 	if (!obj)
 		out_of_memory();
-	if (json_dumpf(obj, stdout, JSON_COMPACT) == 0)
+	if (terminal < 0)
+		terminal = isatty(STDOUT_FILENO);
+	/* jansson escapes only U+0000-U+001F: on a terminal everything past
+	 * ASCII is escaped too, so that a name's C1 controls (U+009B, CSI)
+	 * reach it as text; in a pipe the value is kept as it is. */
+	if (json_dumpf(obj, stdout, JSON_COMPACT | (terminal ? JSON_ENSURE_ASCII : 0)) == 0)
 		putchar('\n');
 	json_decref(obj);
 }

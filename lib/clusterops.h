@@ -300,6 +300,12 @@ struct co_master_state {
 	struct co_spark_app *apps;
 	size_t n_drivers;	/* active ones first */
 	struct co_spark_driver *drivers;
+	/*
+	 * Elements of the lists left out because they could not be read (a
+	 * name jansson refuses, one over 1 MiB): what any host that registers
+	 * a worker or an application can send.
+	 */
+	size_t n_unreadable;
 };
 
 /*
@@ -705,8 +711,11 @@ int co_kafka_props_add_arg(struct co_ctx *ctx, struct co_kafka_props *props,
  * sasl.password (CO_EDATA for another module); an empty
  * ssl.endpoint.identification.algorithm is "none"; the Java-only
  * properties that librdkafka lacks (client.dns.lookup, schema.registry.*,
- * basic.auth.*, the (de)serializer classes) are left out.
+ * basic.auth.*, the (de)serializer classes) are left out, but for
+ * schema.registry.url, which is kept (kcat takes it as -r) and never given
+ * to librdkafka by co_kafka_conf_new().
  */
+#define CO_KAFKA_REGISTRY_PROPERTY "schema.registry.url"
 int co_kafka_props_parse(struct co_ctx *ctx, struct co_kafka_props *props,
 			 const char *text, size_t len, const char *origin);
 int co_kafka_props_read_file(struct co_ctx *ctx, struct co_kafka_props *props,

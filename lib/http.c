@@ -266,6 +266,9 @@ static int transport_error(struct co_ctx *ctx, CURL *curl, const char *url, CURL
 	case CURLE_GOT_NOTHING:
 		return co_err(ctx, CO_EPROTOCOL, "%s: empty reply from server", url);
 	case CURLE_WRITE_ERROR:
+		if (sink->overflow && sink->overflow % (1 << 20))
+			return co_err(ctx, CO_EPROTOCOL, "%s: reply larger than %llu bytes", url,
+				      (unsigned long long)sink->overflow);
 		if (sink->overflow)
 			return co_err(ctx, CO_EPROTOCOL, "%s: reply larger than %llu MiB", url,
 				      (unsigned long long)sink->overflow >> 20);
@@ -671,6 +674,11 @@ static int multi_add(struct co_http_multi *m, const char *url, void *tag,
 CO_API int co_http_multi_get(struct co_http_multi *m, const char *url, void *tag)
 {
 	return multi_add(m, url, tag, NULL, CO_HTTP_MAX_BODY);
+}
+
+int co_http_multi_get_max(struct co_http_multi *m, const char *url, void *tag, size_t max)
+{
+	return multi_add(m, url, tag, NULL, max < CO_HTTP_MAX_BODY ? max : CO_HTTP_MAX_BODY);
 }
 
 int co_http_multi_get_document(struct co_http_multi *m, const char *url, void *tag)

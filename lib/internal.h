@@ -124,6 +124,8 @@ long co_timeout_ms(const struct co_ctx *ctx);
 
 /* co_http_multi_get of a document: at most CO_HTTP_MAX_DOC bytes (CO_HTTP_DOCUMENT). */
 int co_http_multi_get_document(struct co_http_multi *m, const char *url, void *tag);
+/* co_http_multi_get() of a reply kept whole up to max bytes (and CO_HTTP_MAX_BODY). */
+int co_http_multi_get_max(struct co_http_multi *m, const char *url, void *tag, size_t max);
 
 /* Join a base URL and a path without doubling the slash. Caller frees. */
 char *co_url_join(const char *base, const char *path);
@@ -165,6 +167,8 @@ int co_json_parse(struct co_ctx *ctx, const char *text, size_t len,
 		  const char *origin, json_t **out);
 /* Member as a new string: strings are copied, numbers formatted; NULL if absent. */
 char *co_json_strdup(const json_t *obj, const char *key);
+/* A copy of string v, any NUL in it ('\u0000') replaced by '?'; NULL when out of memory. */
+char *co_json_string_dup(const json_t *v);
 int64_t co_json_int(const json_t *obj, const char *key, int64_t dflt);
 int co_json_count(const json_t *obj, const char *key);
 

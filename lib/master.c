@@ -130,6 +130,7 @@ enum step {
 	S_VALUE,		/* the member's value (a list's '[' or null) */
 	S_FIRST_ELEMENT,	/* an element or ']' */
 	S_ELEMENT,		/* an element */
+	S_SKIP_ELEMENT,		/* the rest of an element jansson refused */
 	S_AFTER_ELEMENT,	/* ',' or ']' */
 	S_AFTER_MEMBER,		/* ',' or '}' */
 	S_END,			/* nothing but blanks */
@@ -148,6 +149,11 @@ struct co_master_walk {
 	int list;			/* its list, or L_N */
 	size_t index;			/* the list's next element */
 	json_t *top;			/* the members other than the lists */
+	struct {			/* S_SKIP_ELEMENT: where the scan is */
+		int depth;
+		bool started, in_string, escaped;
+	} skip;
+	size_t unreadable;		/* elements skipped */
 	bool seen[L_N];
 	size_t n[L_N];			/* elements of each list */
 	struct co_spark_worker *workers;
@@ -197,7 +203,8 @@ static int value(struct co_master_walk *w, json_t **out)
 	*out = NULL;
 	if (!w->eof && w->tried && avail < 2 * w->tried && avail < VALUE_MAX)
 		return WALK_MORE;
-	v = json_loadb(w->buf + w->pos, span, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &err);
+	v = json_loadb(w->buf + w->pos, span,
+		       JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK | JSON_ALLOW_NUL, &err);
 	if (v && ((size_t)err.position < span || !json_is_number(v) ||
 		  (w->eof && span == avail))) {
 		w->pos += (size_t)err.position;
@@ -304,6 +311,51 @@ static int member_value(struct co_master_walk *w, int c)
 	return rc;
 }
 
+/*
+ * The rest of an element jansson could not take, by its punctuation alone,
+ * as its bytes arrive: any worker or application may carry a name a
+ * registering host chose (a NUL as '\u0000' in a resource's name, which
+ * jansson refuses in a key; a lone surrogate; a megabyte of text), and
+ * one such entry must not make the master's whole document unreadable
+ * for every tool. CO_OK once past it, WALK_MORE, or an error when the
+ * element does not end where an element may.
+ */
+static int skip_element(struct co_master_walk *w)
+{
+	for (; w->pos < w->len; w->pos++) {
+		char c = w->buf[w->pos];
+
+		if (!w->skip.started && (c == ',' || c == ']' || c == '}'))
+			return malformed(w, w->pos, "a value expected");
+		w->skip.started = true;
+		if (w->skip.in_string) {
+			if (w->skip.escaped)
+				w->skip.escaped = false;
+			else if (c == '\\')
+				w->skip.escaped = true;
+			else if (c == '"')
+				w->skip.in_string = false;
+		} else if (c == '"') {
+			w->skip.in_string = true;
+		} else if (c == '{' || c == '[') {
+			if (++w->skip.depth > 2048)
+				return malformed(w, w->pos, "nested too deeply");
+		} else if (c == '}' || c == ']') {
+			if (w->skip.depth == 0 && c == ']')
+				return CO_OK;		/* a scalar element, the list's end */
+			if (w->skip.depth == 0)
+				return malformed(w, w->pos, "',' or ']' expected");
+			if (--w->skip.depth == 0) {
+				w->pos++;
+				return CO_OK;
+			}
+		} else if (c == ',' && w->skip.depth == 0) {
+			return CO_OK;
+		}
+	}
+	return w->eof ? malformed(w, w->pos, "the document ends early") : WALK_MORE;
+}
+
 /* Walk what has arrived: CO_OK at the document's end, WALK_MORE, or an error. */
 static int walk(struct co_master_walk *w)
 {
@@ -339,7 +391,7 @@ static int walk(struct co_master_walk *w)
 			if ((rc = value(w, &v)))
 				return rc;
 			free(w->key);
-			w->key = strdup(json_string_value(v));
+			w->key = co_json_string_dup(v);
 			json_decref(v);
 			if (!w->key)
 				return co_err(w->ctx, CO_ESOFTWARE, "out of memory");
@@ -363,12 +415,26 @@ static int walk(struct co_master_walk *w)
 			}
 			/* fall through */
 		case S_ELEMENT:
-			if ((rc = value(w, &v)))
+			if ((rc = value(w, &v)) == CO_EPROTOCOL) {
+				memset(&w->skip, 0, sizeof(w->skip));
+				w->step = S_SKIP_ELEMENT;
+				break;
+			}
+			if (rc)
 				return rc;
 			rc = element(w, v);
 			json_decref(v);
 			if (rc)
 				return rc;
+			w->step = S_AFTER_ELEMENT;
+			break;
+		case S_SKIP_ELEMENT:
+			if ((rc = skip_element(w)))
+				return rc;
+			if (++w->unreadable >= ELEMENTS_MAX)
+				return co_err(w->ctx, CO_EPROTOCOL, "%s: more than %d elements "
+					      "that cannot be read", w->origin, ELEMENTS_MAX);
+			w->index++;
 			w->step = S_AFTER_ELEMENT;
 			break;
 		case S_AFTER_ELEMENT:
@@ -525,6 +591,7 @@ int co_master_walk_end(struct co_master_walk *w, struct co_master_state **out)
 	st->cores_used = co_json_count(w->top, "coresused");
 	st->memory_mb = co_json_int(w->top, "memory", 0);
 	st->memory_used_mb = co_json_int(w->top, "memoryused", 0);
+	st->n_unreadable = w->unreadable;
 	if (!st->url || !st->status) {
 		co_master_state_free(st);
 		return co_err(w->ctx, CO_ESOFTWARE, "out of memory");

@@ -109,19 +109,26 @@ static const char *last_lines(const char *data, size_t len, long n)
  * for, and never past CO_LOG_TAIL_MAX: what the worker claims cannot make
  * it ask again for ever.
  */
-static void take_tail(struct co_log_cursor *c, const struct co_log_chunk *p,
-		      const char **data, size_t *len, bool *more)
+static int take_tail(struct co_ctx *ctx, struct co_log_cursor *c, const struct co_log_chunk *p,
+		     const char *origin, const char **data, size_t *len, bool *more)
 {
+	/* its bytes are about those of its range, and of no more than was asked */
+	if (p->end < p->start || p->end - p->start > c->window ||
+	    !range_holds((int64_t)p->len, p->end - p->start))
+		return co_err(ctx, CO_EPROTOCOL, "%s: the worker's reply holds other than the "
+			      "bytes %" PRId64 "-%" PRId64 " it announces (%zu sent, %" PRId64
+			      " asked for)", origin, p->start, p->end, p->len, c->window);
 	if (p->start > 0 && c->window < CO_LOG_TAIL_MAX && p->end - p->start >= c->window &&
 	    count_lines(p->data, p->len) <= (size_t)c->tail) {
 		c->window *= 2;
 		*more = true;
-		return;
+		return CO_OK;
 	}
 	*data = last_lines(p->data, p->len, c->tail);
 	*len = (size_t)(p->data + p->len - *data);
 	c->offset = p->end;
 	c->tailing = false;
+	return CO_OK;
 }
 
 CO_API int co_log_cursor_take(struct co_ctx *ctx, struct co_log_cursor *c,
@@ -134,12 +141,13 @@ CO_API int co_log_cursor_take(struct co_ctx *ctx, struct co_log_cursor *c,
 	if (p->error)
 		return co_err(ctx, CO_EFAIL, "%s: the worker no longer has this log", origin);
 	if (c->tailing) {
+		int rc = take_tail(ctx, c, p, origin, data, len, more);
+
 		c->total = p->total;
-		take_tail(c, p, data, len, more);
 		c->delivered += (int64_t)*len;
-		return CO_OK;
+		return rc;
 	}
-	if (!piece_advances(c, p) || (c->limit >= 0 && p->end > c->limit + PIECE_SLOP))
+	if (!piece_advances(c, p) || (c->limit >= 0 && p->end - PIECE_SLOP > c->limit))
 		return co_err(ctx, CO_EPROTOCOL, "%s: the worker's reply does not advance or "
 			      "lacks its bytes (bytes %" PRId64 "-%" PRId64 " of %" PRId64
 			      ", %zu sent)", origin, p->start, p->end, p->total, p->len);
@@ -250,6 +258,8 @@ static int take_reply(struct co_ctx *ctx, const struct co_worker_log_id *id,
  * tailed: those replies are kept whole, as they are small or bounded.
  */
 #define HEADER_MAX 8192
+/* The most a reply of no bytes (the end of a log, the worker's error) holds. */
+#define NO_BYTES_REPLY_MAX (64 << 10)
 
 struct reader_log {
 	struct co_log_reader *reader;
@@ -393,6 +403,10 @@ static int log_body(void *tag, const char *data, size_t len)
 		return co_err(r->ctx, CO_EPROTOCOL, "%s: reply larger than %u MiB", l->id.webui,
 			      CO_HTTP_MAX_BODY >> 20);
 	l->body += len;
+	/* a piece of no bytes carries at most the worker's error text */
+	if (!l->streaming && l->body > NO_BYTES_REPLY_MAX)
+		return co_err(r->ctx, CO_EPROTOCOL, "%s: the worker's reply for no bytes holds "
+			      "more than %d KiB", l->id.webui, NO_BYTES_REPLY_MAX >> 10);
 	if (!l->streaming)
 		return keep(r->ctx, l, data, len);
 	/* more than its range can come back as is not passed on */
@@ -415,8 +429,10 @@ static int request(struct co_log_reader *r, struct co_http_multi *m, struct read
 	l->body = l->kept_len = 0;
 	if (!url)
 		return co_err(r->ctx, CO_ESOFTWARE, "out of memory");
-	/* A tail's window is taken from its end: it is read whole. */
-	rc = l->cursor.tailing ? co_http_multi_get(m, url, l)
+	/* A tail's window is taken from its end: it is read whole, and is
+	 * no more than the text of the window with its header. */
+	rc = l->cursor.tailing ? co_http_multi_get_max(m, url, l, (size_t)(3 * l->cursor.window +
+								 PIECE_SLOP + HEADER_MAX))
 			       : co_http_multi_get_streamed(m, url, l, log_body);
 	free(url);
 	return rc;

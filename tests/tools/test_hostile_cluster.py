@@ -1333,3 +1333,64 @@ def test_status_shows_numbers_out_of_range_as_not_known(servers, isolated):
     assert not any(f.startswith("-") and f != "-" for r in rows.values() for f in r), rows
     assert "1215752191" not in proc.stdout, rows
     assert rows["app"][8] == "2562047788015h12m55s", rows
+
+
+# ---- entries the parser refuses ---------------------------------------------
+
+
+def unreadable_entries_doc(running):
+    """A master whose lists hold what any registering host can send: a NUL
+    in a name (Spark writes it as \\u0000), a NUL in a worker's resource
+    name (a key, which jansson refuses), 2 MiB of name."""
+    bad_worker = dict(worker("http://127.0.0.1:1", "worker-bad"),
+                      resources={"gpu\u0000x": {"name": "gpu", "addresses": []}})
+    doc = master_doc(workers=[bad_worker, worker("http://127.0.0.1:1", "worker-good")],
+                     active=[app(running, name="real", state="RUNNING")],
+                     completed=[app("app-20260101000000-0002", name="nul\u0000name"),
+                                app("app-20260101000000-0003", name="x" * (2 << 20))])
+    return json.dumps(doc).encode()
+
+
+def test_an_entry_the_parser_refuses_leaves_out_only_itself(servers, isolated):
+    running = "app-20260101000000-0001"
+    body = unreadable_entries_doc(running)
+    master = servers(lambda h: h.send(200, body))
+    proc = run("sc-status", "-a", env=master.env)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("\t") for line in proc.stdout.splitlines()]
+    assert [r[1] for r in rows if r[0] == "worker"] == ["worker-good"]
+    assert [(r[1], r[2]) for r in rows if r[0] == "app"] == [
+        (running, "real"), ("app-20260101000000-0002", "nul?name")]
+    assert "2 entries of the master's status could not be read and are left out" in proc.stderr
+    # the other tools go on too: a kill of the running application is sent
+    proc = run("sc-kill", "-n", running, env=master.env)
+    assert proc.returncode == 0, proc.stderr
+    assert "would-kill" in proc.stdout
+
+
+def test_a_lone_surrogate_in_an_application_leaves_it_out(servers, isolated):
+    running = "app-20260101000000-0001"
+    body = json.dumps(master_doc(active=[app(running, name="real", state="RUNNING")],
+                                 completed=[app("app-20260101000000-0002")])).encode()
+    body = body.replace(b'"name": "real"', b'"name": "\\ud800"')
+    master = servers(lambda h: h.send(200, body))
+    proc = run("sc-status", "-a", env=master.env)
+    assert proc.returncode == 0, proc.stderr
+    assert running not in proc.stdout and "app-20260101000000-0002" in proc.stdout
+    assert "1 entry of the master's status could not be read and is left out" in proc.stderr
+
+
+def test_json_on_a_terminal_escapes_what_is_past_ascii(servers, isolated):
+    # a name's C1 controls (CSI, OSC, ST) reach a terminal as text; a pipe
+    # gets the value as it is
+    from test_masters_offline import on_a_terminal
+    name = "evil\u009b2J\u009d0;title\u009c é"
+    master = servers(lambda h: h.send(200, json.dumps(master_doc(
+        active=[app(name=name, state="RUNNING")])).encode()))
+    shown = on_a_terminal(["sc-status", "-J"], master.env)
+    assert "\u009b" not in shown and "\u009d" not in shown, repr(shown)
+    assert '"name":"evil\\u009B2J\\u009D0;title\\u009C \\u00E9"' in shown, shown
+    proc = run("sc-status", "-J", env=master.env)
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(x)["name"] for x in proc.stdout.splitlines()
+            if json.loads(x)["type"] == "app"] == [name]

@@ -926,3 +926,57 @@ def test_follow_keeps_its_connections_to_the_workers(isolated):
     log_asked = sum(1 for r in wk.requests if r[1].startswith("/log"))
     assert json_asked >= 4 and log_asked >= 4, wk.requests
     assert len(clients["/json"]) == 1 and len(clients["/log"]) == 1, clients
+
+
+def test_a_tail_reply_of_more_than_its_window_is_refused_and_not_held(servers, isolated):
+    # a worker answers a 64 KiB window with its header and 8 MiB: the reply
+    # is cut off at what the window's text can be, and the run fails
+    master, requests = lying_worker(servers, lambda n, q: (
+        f"==== Bytes 0-{WINDOW} of {WINDOW} of /work/{APP}/0/stderr ====\n").encode()
+        + b"x\n" * (4 << 20))
+    proc = run("sc-logs", "--tail", "1", APP, env=master.env, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert f"byteLength={WINDOW}: reply larger than {3 * WINDOW + 8 + 8192} bytes" \
+        in proc.stderr, proc.stderr
+    assert proc.stdout == ""
+
+
+def test_a_tail_reply_of_more_bytes_than_its_range_is_refused(servers, isolated):
+    # within the window's size, but three times the bytes its header names, and more
+    master, _ = lying_worker(servers, lambda n, q: (
+        f"==== Bytes 0-100 of 100 of /work/{APP}/0/stderr ====\n").encode() + b"y\n" * 500)
+    proc = run("sc-logs", "--tail", "1", APP, env=master.env, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert "holds other than the bytes 0-100 it announces" in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_a_reply_of_no_bytes_holds_no_more_than_an_error_text(servers, isolated):
+    # the end of a log, with megabytes after its header: not kept whole
+    master, _ = lying_worker(servers, lambda n, q: (
+        f"==== Bytes 0-0 of 0 of /work/{APP}/0/stderr ====\n").encode() + b"z" * (8 << 20))
+    proc = run("sc-logs", APP, env=master.env, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert "the worker's reply for no bytes holds more than 64 KiB" in proc.stderr
+
+
+def test_a_worker_state_of_too_many_values_is_refused_before_it_is_parsed(servers, isolated):
+    # 3 bytes of text a value, some 230 bytes of tree: under the 8 MiB of a
+    # document, 300,000 empty objects took 637 MiB to parse
+    def objects(h):
+        h.send(200, b'{"id": "worker-0", "executors": [' + b"{}," * 300000 + b'{}]}')
+    wk = servers(objects)
+    docs = [dict(worker(wk.url, "worker-0"), port=1000)]
+    master = servers(lambda h: h.send(200, json.dumps(master_doc(
+        workers=docs, completed=[app()])).encode()))
+    proc = run("sc-logs", APP, env=master.env, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert "more than 250000 values or 50000 objects and arrays" in proc.stderr, proc.stderr
+
+
+def test_a_driver_id_that_is_not_sparks_is_a_usage_error_before_the_master(servers, isolated):
+    master = servers(lambda h: h.send(200, json.dumps(master_doc()).encode()))
+    proc = run("sc-logs", "--driver", "../../etc", env=master.env, timeout=30)
+    assert proc.returncode == 64, proc.stderr
+    assert "'../../etc': not a Spark driver id" in proc.stderr
+    assert master.requests == []

@@ -314,9 +314,28 @@ static void test_walk(struct co_ctx *ctx)
 			 "malformed JSON at byte 39: a string expected");
 	expect_malformed(ctx, "{\"url\" \"spark://x\"}", "':' expected");
 	expect_malformed(ctx, "{\"workers\": [{\"id\": \"w\"} {\"id\": \"v\"}]}", "',' or ']' expected");
-	expect_malformed(ctx, "{\"workers\": [{\"id\": \"w\"},]}", "malformed JSON at byte 26");
+	expect_malformed(ctx, "{\"workers\": [{\"id\": \"w\"},]}",
+			 "malformed JSON at byte 25: a value expected");
+	expect_malformed(ctx, "{\"workers\": [,]}", "malformed JSON at byte 13: a value expected");
+	expect_malformed(ctx, "{\"workers\": [{\"id\": \"w\", \"x\": \"\\u0000\" \"y\"}}]}",
+			 "',' or ']' expected");
 	expect_malformed(ctx, "{\"url\": tru}", "invalid token");
-	expect_malformed(ctx, "{\"url\": \"a\\u0000b\"}", "malformed JSON");
+	{
+		/* Spark writes a NUL in a name as \u0000: shown as '?' */
+		static const char doc[] = "{\"url\": \"spark://a\\u0000b\", \"status\": \"ALIVE\", "
+			"\"completedapps\": [{\"id\": \"app-1\", \"name\": \"x\\u0000y\", "
+			"\"cores\": \"2\\u0000\"}]}";
+
+		CHECK_INT(co_master_state_parse(ctx, doc, sizeof(doc) - 1, "m", &st), CO_OK);
+		if (st) {
+			CHECK_STR(st->url, "spark://a?b");
+			CHECK_INT(st->n_apps, 1);
+			CHECK_STR(st->apps[0].name, "x?y");
+			CHECK_INT(st->apps[0].cores, 0);	/* "2\0" is not 2 */
+			CHECK_INT(st->n_unreadable, 0);
+			co_master_state_free(st);
+		}
+	}
 	{
 		/* jansson would pass over this NUL, and count one byte too few */
 		static const char nul[] = "{\"workers\": [{\"id\": \"w\", \"port\": 1\0}], "
@@ -446,6 +465,58 @@ static void test_hostile_master(struct co_ctx *ctx)
 	CHECK_INT(co_master_state_parse(ctx, doc, len, "m", &st), CO_EPROTOCOL);
 	CHECK(strstr(co_ctx_error(ctx), "more than 1000000 workers, applications and drivers")
 	      != NULL);
+	free(doc);
+}
+
+/*
+ * Elements jansson cannot take, which any registering host can send: a NUL
+ * in a key (a worker's resource name), a lone surrogate, 2 MiB of name. Each
+ * is left out and counted, the rest of the document read, whole or in
+ * pieces of any size.
+ */
+static void test_unreadable_elements(struct co_ctx *ctx)
+{
+	static const char head[] = "{\"url\": \"spark://x\", \"status\": \"ALIVE\", "
+		"\"workers\": [{\"id\": \"w1\", \"resources\": {\"g\\u0000\": {}}}, {\"id\": \"w2\"}], "
+		"\"completedapps\": [{\"id\": \"app-1\", \"name\": \"\\ud800\"}, "
+		"{\"id\": \"app-2\", \"name\": \"";
+	static const char tail[] = "\\\"]}\"}, {\"id\": \"app-3\", \"name\": \"[{\"}]}";
+	size_t cap = sizeof(head) + (2u << 20) + sizeof(tail), len = 0;
+	char *doc = malloc(cap);
+	struct co_master_state *st = NULL;
+
+	CHECK(doc != NULL);
+	if (!doc)
+		return;
+	memcpy(doc, head, sizeof(head) - 1);
+	len = sizeof(head) - 1;
+	memset(doc + len, 'n', 2u << 20);
+	len += 2u << 20;
+	memcpy(doc + len, tail, sizeof(tail) - 1);
+	len += sizeof(tail) - 1;
+	for (size_t piece = 1000; piece <= (4u << 20); piece *= 64) {
+		struct co_master_walk *w = co_master_walk_new(ctx, "m");
+		int rc = CO_OK;
+
+		for (size_t at = 0; rc == CO_OK && at < len; at += piece)
+			rc = co_master_walk_feed(w, doc + at, at + piece < len ? piece : len - at);
+		if (rc == CO_OK)
+			rc = co_master_walk_end(w, &st);
+		CHECK_INT(rc, CO_OK);
+		if (rc == CO_OK) {
+			CHECK_INT(st->n_unreadable, 3);
+			CHECK_INT(st->n_workers, 1);
+			CHECK_STR(st->workers[0].id, "w2");
+			CHECK_INT(st->n_apps, 1);
+			CHECK_STR(st->apps[0].id, "app-3");
+			CHECK_STR(st->apps[0].name, "[{");
+			co_master_state_free(st);
+			st = NULL;
+		} else {
+			fprintf(stderr, "pieces of %zu: %s\n", piece, co_ctx_error(ctx));
+		}
+		co_master_walk_free(w);
+	}
 	free(doc);
 }
 
@@ -588,6 +659,7 @@ int main(void)
 	test_walk_pieces(ctx);
 	test_big_master(ctx);
 	test_hostile_master(ctx);
+	test_unreadable_elements(ctx);
 	test_unused_members(ctx);
 	test_final_states();
 	test_worker_log_header(ctx);
