@@ -362,8 +362,21 @@ static void handle(struct consumer *c, rd_kafka_message_t *rm)
 			c->status = rm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
 				    ? CO_EFAIL : CO_ENOPERM;
 			kc_stop = 1;
-		} else if (!c->o->quiet) {
-			warnmsg("%s", rd_kafka_message_errstr(rm));
+		} else if (rm->err == RD_KAFKA_RESP_ERR__MAX_POLL_EXCEEDED) {
+			/* a slow reader: the group takes the member back at its next poll */
+			if (!c->o->quiet)
+				warnmsg("%s", rd_kafka_message_errstr(rm));
+		} else {
+			/* As kcat: an offset out of range with auto.offset.reset=error,
+			 * a partition gone; a partition that cannot be read would
+			 * otherwise never reach its end for -e. */
+			if (topic)
+				warnmsg("%s [%" PRId32 "]: %s", topic, rm->partition,
+					rd_kafka_message_errstr(rm));
+			else
+				warnmsg("%s", rd_kafka_message_errstr(rm));
+			c->status = CO_EFAIL;
+			kc_stop = 1;
 		}
 		return;
 	}

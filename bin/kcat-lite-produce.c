@@ -154,6 +154,18 @@ static void produce_record(struct producer *pr, const char *rec, size_t len)
 		fwrite(rec, 1, len, stdout);
 		kc_message_written(o);
 	}
+	m.payload = rec;
+	m.len = len;
+	if (o->key) {
+		m.key = o->key;
+		m.key_len = strlen(o->key);
+	}
+	/* A file without -l is one message, its bytes as they are, as in kcat:
+	 * the key is -k's, and -K, -Z and -J do not apply. */
+	if (pr->whole) {
+		produce_one(pr, &m);
+		return;
+	}
 	if (o->json) {
 		struct co_kafka_msg *jm;
 
@@ -166,12 +178,6 @@ static void produce_record(struct producer *pr, const char *rec, size_t len)
 		produce_one(pr, jm);
 		co_kafka_msg_free(jm);
 		return;
-	}
-	m.payload = rec;
-	m.len = len;
-	if (o->key) {
-		m.key = o->key;
-		m.key_len = strlen(o->key);
 	}
 	if (o->key_delim) {
 		const char *kd = memmem(rec, len, o->key_delim, o->key_delim_len);

@@ -48,13 +48,15 @@ static noreturn void usage(void)
 	       "\n"
 	       "Options:\n"
 	       "  -b BROKERS         bootstrap brokers (SC_BROKERS; default kafka:9092)\n"
-	       "  -t TOPIC           topic\n"
+	       "  -t TOPIC           topic (the last one given)\n"
 	       "  -p PARTITION       partition (default, or -1: all, or the partitioner)\n"
 	       "  -o OFFSET          where to start: beginning, end, stored, N, -N (N before\n"
 	       "                     the end), s@MS (a timestamp); e@MS stops at a timestamp\n"
 	       "  -e                 exit at the end of the partitions (any consumer mode)\n"
-	       "  -c COUNT           stop after COUNT messages, consumed or produced\n"
-	       "  -D DELIM           message delimiter (default \\n; escapes \\n \\r \\t \\xHH)\n"
+	       "  -c COUNT           stop after COUNT messages, consumed or produced (0: no\n"
+	       "                     limit)\n"
+	       "  -D DELIM           message delimiter (default \\n; escapes \\n \\t \\xHH, and\n"
+	       "                     \\r \\\\ \\NNN)\n"
 	       "  -K DELIM           key delimiter\n"
 	       "  -k KEY             the key of every produced message\n"
 	       "  -H NAME[=VALUE]    a header on every produced message (repeatable);\n"
@@ -63,16 +65,17 @@ static noreturn void usage(void)
 	       "      --send-empty   produce empty records too (kcat skips them)\n"
 	       "      --no-idempotence  as kcat produces: without idempotence; faster with\n"
 	       "                     large messages, but a retry may write a message twice\n"
-	       "  -l                 a FILE holds delimited messages, not one message\n"
+	       "  -l                 the one FILE holds delimited messages, not one message\n"
 	       "  -T                 with -P, echo each record read to standard output\n"
-	       "  -f FORMAT          output format: %%t %%p %%o %%T %%k %%K %%s %%S %%R %%h %%%%\n"
+	       "  -f FORMAT          output format: %%t %%p %%o %%T %%k %%K %%s %%S %%R %%h %%%%,\n"
+	       "                     escapes \\n \\r \\t \\xHH \\NNN (\\033 octal); -J wins\n"
 	       "  -s [key=|value=]PACK  deserialize keys and/or values with a pack-str:\n"
 	       "                     < > b B h H i I q Q c s $ and spaces; or avro: Avro\n"
 	       "                     in the schema registry's framing, written as JSON\n"
 	       "  -r URL             the schema registry for -s avro\n"
 	       "  -O                 accepted for kcat's sake; no effect\n"
 	       "  -J                 JSON envelopes, in -C/-G output and -P input\n"
-	       "  -X PROP=VALUE      librdkafka property; -X list, -X dump\n"
+	       "  -X PROP=VALUE      librdkafka property; -X list (or help), -X dump\n"
 	       "  -F FILE            librdkafka properties from FILE (kcat's or Java's\n"
 	       "                     format; none: no file); default $KCAT_CONFIG,\n"
 	       "                     else ~/.config/kcat.conf when it exists\n"
@@ -82,14 +85,16 @@ static noreturn void usage(void)
 	       "  -q                 quiet: no informational messages\n"
 	       "  -v                 verbose (repeat for librdkafka's log)\n"
 	       "  -E                 a consumer keeps retrying when all brokers are down\n"
-	       "                     (default: exit 69)\n"
+	       "                     (default: exit 69), and skips a message -s cannot\n"
+	       "                     decode (default: exit 65)\n"
 	       "  -u                 write each message out at once\n"
 	       "      --show-config  print the resolved configuration and exit\n"
 	       "  -h, --help         display this help and exit\n"
 	       "  -V, --version      output version information and exit\n"
 	       "\n"
 	       "Exit status: 0 success; 1 some message not delivered, a transaction\n"
-	       "not committed, or an unknown topic; 64 usage; 65 malformed input, a bad\n"
+	       "not committed, an unknown topic or partition, or a partition that cannot be\n"
+	       "read; 64 usage; 65 malformed input, a bad\n"
 	       "line or properties librdkafka refuses in a property file, or a message\n"
 	       "-s cannot decode; 69 brokers or the schema registry unreachable, or all\n"
 	       "brokers lost; 74 I/O error; 76 the schema registry answered something\n"
@@ -98,10 +103,9 @@ static noreturn void usage(void)
 	exit(CO_OK);
 }
 
+/* The last mode flag given wins, as in kcat: a wrapper's default gives way. */
 static void set_mode(struct kc_opts *o, enum kc_mode mode)
 {
-	if (o->mode != MODE_NONE && o->mode != mode)
-		usage_error("only one of -P, -C, -G, -L and -Q may be given");
 	o->mode = mode;
 }
 
@@ -117,7 +121,7 @@ static void option_X(struct kc_opts *o, const char *arg)
 {
 	int rc;
 
-	if (strcmp(arg, "list") == 0) {
+	if (strcmp(arg, "list") == 0 || strcmp(arg, "help") == 0) {
 		rd_kafka_conf_properties_show(stdout);
 		exit(CO_OK);
 	}
@@ -254,7 +258,8 @@ static void parse_options(int argc, char **argv, struct kc_opts *o)
 		case 'e': o->exit_eof = true; break;
 		case 'E': o->exit_on_error = false; break;
 		case 'O': break;	/* kcat 1.7 accepts it and ignores it */
-		case 'c': o->count = parse_long_or_die(optarg, "-c", 1, LONG_MAX); break;
+		/* 0 is no limit, as in kcat */
+		case 'c': o->count = parse_long_or_die(optarg, "-c", 0, LONG_MAX); break;
 		case 'k': o->key = optarg; break;
 		case 'K':
 			free(o->key_delim);
@@ -434,18 +439,31 @@ static void validate(struct kc_opts *o)
 			usage_error("unexpected argument '%s'", o->args[0]);
 		}
 	}
-	if ((o->mode == MODE_PRODUCE || o->mode == MODE_CONSUME) && o->n_topics != 1)
-		usage_error("%s needs exactly one topic (-t)", o->mode == MODE_PRODUCE ? "-P" : "-C");
-	if (o->mode == MODE_GROUP && o->n_topics == 0)
+	/* -P, -C and -L take one topic: the last -t, as in kcat. */
+	if ((o->mode == MODE_PRODUCE || o->mode == MODE_CONSUME || o->mode == MODE_LIST) &&
+	    o->n_topics > 1) {
+		o->topics[0] = o->topics[o->n_topics - 1];
+		o->n_topics = 1;
+	}
+	/* -X dump needs no topic: it prints the configuration and exits. */
+	if ((o->mode == MODE_PRODUCE || o->mode == MODE_CONSUME) && !o->n_topics && !o->dump_conf)
+		usage_error("%s needs a topic (-t)", o->mode == MODE_PRODUCE ? "-P" : "-C");
+	if (o->mode == MODE_GROUP && o->n_topics == 0 && !o->dump_conf)
 		usage_error("-G needs at least one topic argument");
-	if (o->mode == MODE_QUERY && o->n_topics == 0)
+	if (o->mode == MODE_QUERY && o->n_topics == 0 && !o->dump_conf)
 		usage_error("-Q needs -t TOPIC:PARTITION:TIMESTAMP");
-	if (o->format && o->json && o->mode != MODE_PRODUCE)
-		usage_error("-f and -J cannot be combined");
-	if (o->file_lines && o->n_files != 1)
-		usage_error("-l needs exactly one file");
+	/* -J wins over -f, as in kcat. */
+	if (o->json && o->mode != MODE_PRODUCE)
+		o->format = NULL;
+	/* -l reads its one file as delimited messages: without a file it
+	 * changes nothing (standard input is read so), and only -P reads. */
+	if (o->file_lines && o->mode == MODE_PRODUCE && o->n_files > 1)
+		usage_error("-l takes one file");
 	if ((o->pack[0] || o->pack[1]) && o->mode != MODE_CONSUME && o->mode != MODE_GROUP)
 		usage_error("-s deserializes consumed messages: give it with -C or -G");
+	/* -r and -X win over a property file's schema.registry.url. */
+	if (!o->registry)
+		o->registry = co_kafka_props_get(o->props, CO_KAFKA_REGISTRY_PROPERTY);
 	if (kc_avro(o, CO_KAFKA_FIELD_KEY) || kc_avro(o, CO_KAFKA_FIELD_VALUE)) {
 		if (!o->registry)
 			usage_error("-s avro needs the schema registry: -r URL");
@@ -651,6 +669,7 @@ static const char *refused_file(const struct kc_opts *o, rd_kafka_type_t type,
 			const char *name = co_kafka_props_name(o->props, j);
 
 			if (!(f = co_kafka_props_origin(o->props, j)) || strcmp(f, file) ||
+			    strcmp(name, CO_KAFKA_REGISTRY_PROPERTY) == 0 ||
 			    strcmp(name, "bootstrap.servers") == 0 ||
 			    strcmp(name, "metadata.broker.list") == 0)
 				continue;
@@ -769,6 +788,12 @@ bool kc_auth_failed(struct kc_opts *o, rd_kafka_t *rk)
 const struct rd_kafka_metadata *kc_metadata(struct kc_opts *o, rd_kafka_t *rk,
 					    const char *topic, bool all_topics)
 {
+	return kc_metadata_of(o, rk, topic, all_topics, false);
+}
+
+const struct rd_kafka_metadata *kc_metadata_of(struct kc_opts *o, rd_kafka_t *rk,
+					       const char *topic, bool all_topics, bool listing)
+{
 	const struct rd_kafka_metadata *md = NULL;
 	rd_kafka_topic_t *rkt = topic ? rd_kafka_topic_new(rk, topic, NULL) : NULL;
 	rd_kafka_resp_err_t err;
@@ -779,7 +804,7 @@ const struct rd_kafka_metadata *kc_metadata(struct kc_opts *o, rd_kafka_t *rk,
 	 * it creates topics automatically: ask again until -m runs out. */
 	for (;;) {
 		err = rd_kafka_metadata(rk, all_topics, rkt, &md, o->metadata_timeout_ms);
-		if (err || !topic || rd_kafka_type(rk) != RD_KAFKA_PRODUCER ||
+		if (err || !topic || listing || rd_kafka_type(rk) != RD_KAFKA_PRODUCER ||
 		    md->topic_cnt != 1 ||
 		    md->topics[0].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
 		    monotonic_now() > deadline)
@@ -800,7 +825,7 @@ const struct rd_kafka_metadata *kc_metadata(struct kc_opts *o, rd_kafka_t *rk,
 		kc_client_destroy(rk);
 		exit(CO_EUNAVAILABLE);
 	}
-	if (topic && md->topic_cnt == 1 &&
+	if (topic && !listing && md->topic_cnt == 1 &&
 	    (md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
 	     md->topics[0].err == RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION)) {
 		warnmsg("topic '%s': %s (list the topics with -L)", topic,
@@ -836,7 +861,8 @@ static void list_text(struct kc_opts *o, const struct rd_kafka_metadata *md, int
 		fputs_printable(t->topic, stdout);
 		printf("\" with %d partitions:", t->partition_cnt);
 		if (t->err)
-			printf(" %s", rd_kafka_err2str(t->err));
+			printf(" %s%s", rd_kafka_err2str(t->err),
+			       t->err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ? " (try again)" : "");
 		putchar('\n');
 		for (int j = 0; j < t->partition_cnt; j++) {
 			const struct rd_kafka_metadata_partition *p = &t->partitions[j];
@@ -928,9 +954,9 @@ int kc_list(struct kc_opts *o)
 	const struct rd_kafka_metadata *md;
 	int32_t ctrl;
 
-	if (o->n_topics > 1)
-		warnmsg("-L lists one topic or all: using '%s'", o->topics[0]);
-	md = kc_metadata(o, rk, o->n_topics ? o->topics[0] : NULL, o->n_topics == 0);
+	/* A topic that does not exist is listed with the broker's error, and
+	 * -L succeeds, as in kcat: scripts look for "Unknown topic". */
+	md = kc_metadata_of(o, rk, o->n_topics ? o->topics[0] : NULL, o->n_topics == 0, true);
 	ctrl = rd_kafka_controllerid(rk, o->metadata_timeout_ms);
 	if (o->json)
 		list_json(o, md, ctrl);
@@ -1069,6 +1095,12 @@ int main(int argc, char **argv)
 	o.props = co_kafka_props_new();
 	if (!o.props)
 		die(CO_ESOFTWARE, "out of memory");
+	/* Some kcat images take the program's name as their first argument:
+	 * kcat drops it, and so does kcat-lite. */
+	if (argc > 1 && (strcmp(argv[1], "kcat") == 0 || strcmp(argv[1], "kafkacat") == 0)) {
+		memmove(&argv[1], &argv[2], sizeof(*argv) * (size_t)(argc - 1));
+		argc--;
+	}
 	parse_options(argc, argv, &o);
 	validate(&o);
 	setup_signals();

@@ -94,6 +94,10 @@ void kc_client_destroy(rd_kafka_t *rk);
  * within -m, 1 when the topic does not exist. */
 const struct rd_kafka_metadata *kc_metadata(struct kc_opts *o, rd_kafka_t *rk,
 					    const char *topic, bool all_topics);
+/* The same; listing (-L): the topic is asked once, and one that does not
+ * exist comes back with its error rather than ending the run. */
+const struct rd_kafka_metadata *kc_metadata_of(struct kc_opts *o, rd_kafka_t *rk,
+					       const char *topic, bool all_topics, bool listing);
 /* After a request that timed out: true, with a message, when the brokers
  * refused the login or their certificate was not trusted (exit 77). */
 bool kc_auth_failed(struct kc_opts *o, rd_kafka_t *rk);

@@ -20,11 +20,13 @@ CO_API size_t co_kafka_unescape(const char *in, char *out)
 	const char *s = in;
 	char *d = out;
 
-	/* kcat's rules: \t \n \r, \xHH and \NNN (decimal), else the char. */
+	/* kcat's rules: \t \n \r, \xHH, and \NNN as C reads a number (a
+	 * leading 0 octal, \033 ESC; 0x hexadecimal; else decimal), else the
+	 * char. */
 	while (*s) {
 		if (*s == '\\' && s[1]) {
 			char *next;
-			int base = 10;
+			int base = 0;
 
 			s++;
 			switch (*s) {

@@ -295,6 +295,9 @@ static int props_set_from_file(struct co_ctx *ctx, struct co_kafka_props *props,
 {
 	int rc;
 
+	/* kcat reads its -r from a file too: kept, never given to librdkafka */
+	if (strcmp(name, CO_KAFKA_REGISTRY_PROPERTY) == 0)
+		return props_set(ctx, props, name, value, origin);
 	if (java_only(name))
 		return CO_OK;
 	if (strcmp(name, "sasl.jaas.config") == 0)
@@ -624,6 +627,8 @@ CO_API int co_kafka_conf_new(struct co_ctx *ctx, const struct co_kafka_props *pr
 		return co_err(ctx, CO_EUSAGE, "brokers '%s': %s", brokers, errstr);
 	}
 	for (size_t i = 0; props && i < props->n; i++) {
+		if (strcmp(props->names[i], CO_KAFKA_REGISTRY_PROPERTY) == 0)
+			continue;
 		if (rd_kafka_conf_set(conf, props->names[i], props->values[i], errstr,
 				      sizeof(errstr)) != RD_KAFKA_CONF_OK) {
 			rd_kafka_conf_destroy(conf);

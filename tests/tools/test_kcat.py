@@ -105,8 +105,8 @@ def test_help_and_version():
 
 @pytest.mark.parametrize("args, why", [
     # no mode, standard input not a terminal: kcat's rule picks -P
-    ([], "-P needs exactly one topic"), (["-P"], "-P needs exactly one topic"),
-    (["-C"], "-C needs exactly one topic"), (["-P", "-C", "-t", "x"], "only one of -P, -C"),
+    ([], "-P needs a topic (-t)"), (["-P"], "-P needs a topic (-t)"),
+    (["-C"], "-C needs a topic (-t)"), (["-C", "-P"], "-P needs a topic (-t)"),
     (["-C", "-t", "x", "-f", "%x"], "unsupported formatter %x"),
     (["-X", "nonsense"], "-X 'nonsense': expected property=value"),
     (["-C", "-t", "x", "-o", "soon"], "invalid -o 'soon'"),

@@ -147,6 +147,22 @@ def test_value_and_key_as_kcat_writes_them(brokers, registry):
     assert out == b'"key-1"\n'
 
 
+def test_the_registry_of_a_property_file(brokers, registry, tmp_path):
+    # kcat takes -r from schema.registry.url in a -F file (or kcat.conf)
+    sid = register(registry, "string")
+    t = topic_name()
+    produce(brokers, t, [(None, frame(sid, "string", "from-file"))])
+    props = tmp_path / "client.properties"
+    props.write_text(f"schema.registry.url={registry}\n")
+    out = kc("-F", props, "-b", brokers, "-C", "-t", t, "-e", "-q", "-s", "value=avro",
+             check=0).stdout
+    assert out == b'"from-file"\n'
+    # -r wins over the file
+    proc = kc("-F", props, "-b", brokers, "-C", "-t", t, "-e", "-q", "-s", "value=avro",
+              "-r", "http://127.0.0.1:1")
+    assert proc.returncode == 69, proc.stderr
+
+
 def test_format_order(brokers, registry):
     """-f decodes in its own order, and stops at the first field that fails;
     nothing of that message is written (kcat writes the fields before it)."""

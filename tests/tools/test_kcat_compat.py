@@ -685,3 +685,59 @@ class TestScram:
             assert b"alice-secret" not in out and b"sasl.password = [hidden]\n" in out
             out = kc(*args[:-2], "--show-config", env=env, check=0).stdout
             assert b"alice-secret" not in out and b"brokers" in out
+
+
+# ---- what a kcat script meets ------------------------------------------------
+
+
+def test_list_of_a_topic_that_cannot_exist_names_it_and_succeeds(brokers, kcat):
+    # kcat lists a topic the broker has not (and, with a name it refuses,
+    # will not create) with the broker's error, and exits 0: scripts test
+    # for a topic so. kcat-lite waited for it until -m ran out, then exit 1.
+    t = "no/such-" + uuid.uuid4().hex[:12]
+    ours = kc("-b", brokers, "-L", "-t", t, "-m", "10", check=0).stdout
+    assert ours == kcat_run("-b", brokers, "-L", "-t", t).stdout
+    assert f' 1 topics:\n  topic "{t}" with 0 partitions: Broker: '.encode() in ours, ours
+    doc = json.loads(kc("-b", brokers, "-L", "-J", "-t", t, check=0).stdout)
+    assert doc["topics"][0]["topic"] == t and doc["topics"][0]["error"].startswith("Broker: ")
+
+
+def test_the_last_topic_given_is_the_one(brokers):
+    first, last = topic_name(), topic_name()
+    kc("-b", brokers, "-P", "-t", first, "-t", last, input=b"here\n", check=0)
+    assert [m["payload"] for m in consume_json(brokers, last)] == ["here"]
+    out = kc("-b", brokers, "-L", "-t", first, "-t", last, check=0).stdout
+    assert f'topic "{last}"'.encode() in out and first.encode() not in out
+
+
+def test_a_file_is_one_message_whatever_the_delimiters(brokers, kcat, tmp_path):
+    # kcat produces a file argument whole: -K, -Z (and -J) are for delimited input
+    f = tmp_path / "record"
+    f.write_bytes(b"k:v\nsecond:line\n")
+    t = topic_name()
+    kc("-b", brokers, "-P", "-t", t, "-K", ":", "-Z", "-k", "fixed", f, check=0)
+    theirs = topic_name()
+    kcat_run("-b", brokers, "-P", "-t", theirs, "-K", ":", "-Z", "-k", "fixed", f)
+    ours = [(m["key"], m["payload"]) for m in consume_json(brokers, t)]
+    assert ours == [("fixed", "k:v\nsecond:line\n")]
+    assert ours == [(m["key"], m["payload"]) for m in consume_json(brokers, theirs)]
+
+
+def test_format_numbers_are_read_as_kcat_reads_them(brokers, kcat):
+    t = topic_name()
+    kc("-b", brokers, "-P", "-t", t, input=b"x\n", check=0)
+    fmt = ["-f", "\\033[1m%s\\033[0m\\012"]
+    ours = kc("-b", brokers, "-C", "-t", t, "-e", *fmt, check=0).stdout
+    assert ours == kcat_run("-b", brokers, "-C", "-t", t, "-e", "-q", *fmt).stdout
+    assert ours == b"\x1b[1mx\x1b[0m\n"
+
+
+def test_a_partition_that_cannot_be_read_ends_the_consumer(brokers):
+    # an offset past the end with auto.offset.reset=error: kcat exits 1; a
+    # consumer that went on would never reach the end that -e waits for
+    t = topic_name()
+    kc("-b", brokers, "-P", "-t", t, input=b"a\nb\n", check=0)
+    proc = kc("-b", brokers, "-C", "-t", t, "-e", "-o", "100",
+              "-X", "auto.offset.reset=error", timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert b"[0]:" in proc.stderr and b"ffset" in proc.stderr, proc.stderr

@@ -84,9 +84,9 @@ def test_query_in_range_is_taken(home, arg):
     ("-p", "-2", "an integer from -1 to 2147483647"),
     ("-p", "0x5", "an integer from -1 to 2147483647"),
     ("-p", "", "an integer from -1 to 2147483647"),
-    ("-c", " 5", "an integer from 1 to"),
-    ("-c", "+5", "an integer from 1 to"),
-    ("-c", "-1", "an integer from 1 to"),
+    ("-c", " 5", "an integer from 0 to"),
+    ("-c", "+5", "an integer from 0 to"),
+    ("-c", "-1", "an integer from 0 to"),
     ("-m", " 1", "a number of seconds"),
     ("-m", "+1", "a number of seconds"),
     ("-m", "1e0", "a number of seconds"),
@@ -350,3 +350,46 @@ def test_acks_1_drops_the_default_idempotence_not_a_transactional_ones(home):
                "-X", "transactional.id=x", input="a\n")
     assert_usage(proc, "kcat-lite", "`acks` must be set to `all`")
     assert "producing without idempotence" not in proc.stderr
+
+
+# ---- kcat's own readings of the command line ---------------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ["-C", "-X", "dump"],                       # -X dump needs no topic, as in kcat
+    ["-G", "g", "-X", "dump"],
+    ["-X", "dump", "-C", "-t", "x", "-J", "-f", "%s\n"],    # -J wins over -f
+    ["-P", "-t", "x", "-l", "-X", "dump"],      # -l without a file: stdin, as before
+    ["-C", "-t", "x", "-l", "-X", "dump"],      # -l means nothing to a consumer
+    ["-C", "-t", "x", "-c", "0", "-X", "dump"],  # -c 0: no limit
+    ["-P", "-C", "-t", "x", "-X", "dump"],      # the last mode flag wins
+    ["kcat", "-C", "-t", "x", "-X", "dump"],    # an image's leading program name
+])
+def test_what_kcat_takes_is_taken(home, args):
+    proc = run("kcat-lite", *args, *UNREACHABLE)
+    assert proc.returncode == 0, proc.stderr
+    assert "# Global config" in proc.stdout, proc.stdout
+
+
+def test_dump_shows_the_mode_the_last_flag_chose(home):
+    def dump(*args):
+        proc = run("kcat-lite", *args, "-t", "x", *UNREACHABLE, "-X", "dump")
+        assert proc.returncode == 0, proc.stderr
+        return dict(line.split(" = ", 1) for line in proc.stdout.splitlines() if " = " in line)
+    # a producer's defaults (idempotence) only when -P came last
+    assert dump("-C", "-P").get("enable.idempotence") == "true"
+    assert dump("-P", "-C").get("enable.idempotence") == "false"
+
+
+def test_x_help_lists_the_properties(home):
+    proc = run("kcat-lite", "-X", "help")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == run("kcat-lite", "-X", "list").stdout
+    assert "bootstrap.servers" in proc.stdout
+
+
+def test_l_with_two_files_is_a_usage_error(home, tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).write_text("x\n")
+    assert_usage(run("kcat-lite", "-P", "-t", "x", "-l", tmp_path / "a", tmp_path / "b",
+                     *UNREACHABLE), "kcat-lite", "-l takes one file")

@@ -46,6 +46,9 @@ static void test_unescape(void)
 	CHECK(out[0] == '\0' && out[1] == 'z');
 	CHECK_INT(co_kafka_unescape("\\q", out), 1);
 	CHECK_STR(out, "q");
+	/* numbers as kcat's -f reads them (strtoul, base 0): \033 is ESC */
+	CHECK_INT(co_kafka_unescape("\\033[1m\\65\\0x42", out), 6);
+	CHECK(memcmp(out, "\033[1mAB", 6) == 0);
 }
 
 static void test_format(void)
