@@ -1149,6 +1149,9 @@ static void driver_log_write(struct driver_log *dl, const char *buf, size_t len)
 }
 
 /* One of spark-submit's two streams, relayed. */
+/* What one read from spark-submit takes. */
+#define RELAY_READ 65536
+
 struct relay {
 	int in;			/* the pipe from spark-submit; -1 once closed */
 	int out;		/* STDOUT_FILENO or STDERR_FILENO; -1 once it cannot be written */
@@ -1157,7 +1160,10 @@ struct relay {
 	bool scan;		/* stderr: watched for the ids, line by line */
 	char line[8192];	/* the line being scanned */
 	size_t used;
-	char pending[65536];	/* read, and not yet written out */
+	bool terminal;		/* out is a terminal: controls shown as '?' */
+	char held[3];		/* a UTF-8 character the last read cut short */
+	size_t held_len;
+	char pending[RELAY_READ + 4];	/* read, not yet written out (and what held had) */
 	size_t pending_at, pending_len;
 	char unended[8192];	/* the driver log's line not yet ended */
 	size_t unended_len;
@@ -1271,11 +1277,31 @@ static bool relay_flush(struct relay *r)
 	return true;
 }
 
+/*
+ * What was read, as a terminal is to show it: the control characters of
+ * the job's output and of Spark's log lines (which carry the host names
+ * and ids any registering worker chose: an escape sequence there would
+ * set the title or the clipboard) as '?', but tab, newline and carriage
+ * return. A character cut by the read waits for the next.
+ */
+static size_t relay_shown(struct relay *r, size_t n, bool last)
+{
+	char in[sizeof(r->held) + RELAY_READ];
+	size_t len = r->held_len + n, held;
+
+	memcpy(in, r->held, r->held_len);
+	memcpy(in + r->held_len, r->pending, n);
+	n = printable_piece(in, len, r->pending, "\t\n\r", last, &held);
+	memcpy(r->held, in + len - held, held);
+	r->held_len = held;
+	return n;
+}
+
 /* What came from spark-submit: into the driver log, scanned, and passed on. */
 static void relay_read(struct co_ctx *ctx, const struct control *ctl, struct relay *r,
 		       struct job *job)
 {
-	ssize_t n = read(r->in, r->pending, sizeof(r->pending));
+	ssize_t n = read(r->in, r->pending, RELAY_READ);
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
@@ -1287,6 +1313,12 @@ static void relay_read(struct co_ctx *ctx, const struct control *ctl, struct rel
 		}
 		close(r->in);
 		r->in = -1;
+		/* a character cut short at the end: shown as what it is */
+		if (r->held_len && r->out >= 0) {
+			r->pending_at = 0;
+			r->pending_len = relay_shown(r, 0, true);
+			relay_flush(r);
+		}
 		return;
 	}
 	driver_log_lines(r, r->pending, (size_t)n);
@@ -1295,7 +1327,7 @@ static void relay_read(struct co_ctx *ctx, const struct control *ctl, struct rel
 	if (r->out < 0)
 		return;
 	r->pending_at = 0;
-	r->pending_len = (size_t)n;
+	r->pending_len = r->terminal ? relay_shown(r, (size_t)n, false) : (size_t)n;
 	relay_flush(r);
 }
 
@@ -1334,6 +1366,8 @@ static bool relay_output(struct co_ctx *ctx, const struct control *ctl, int out_
 	r[1].in = err_fd;
 	r[1].out = STDERR_FILENO;
 	r[1].scan = true;
+	r[0].terminal = isatty(STDOUT_FILENO);
+	r[1].terminal = isatty(STDERR_FILENO);
 	r[0].log = r[1].log = dl;
 	while (r[0].in >= 0 || r[1].in >= 0 || r[0].pending_len || r[1].pending_len) {
 		struct pollfd pfd[2];

@@ -297,6 +297,50 @@ void fwrite_printable_lines(const char *data, size_t len, FILE *fp)
 	put_bytes((const unsigned char *)data, len, fp, false, "\t\n");
 }
 
+/* Whether s holds the start of a UTF-8 sequence that n bytes cut short. */
+static bool utf8_cut(const unsigned char *s, size_t n)
+{
+	size_t need = *s >= 0xc2 && *s <= 0xdf ? 2 : *s >= 0xe0 && *s <= 0xef ? 3
+		      : *s >= 0xf0 && *s <= 0xf4 ? 4 : 0;
+
+	if (n >= need)
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return false;
+	return true;
+}
+
+size_t printable_piece(const char *data, size_t len, char *out, const char *keep, bool last,
+		       size_t *held)
+{
+	const unsigned char *p = (const unsigned char *)data, *end = p + len;
+	char *o = out;
+
+	*held = 0;
+	while (p < end) {
+		size_t c, t;
+
+		if (*p && keep && strchr(keep, *p)) {
+			*o++ = (char)*p++;
+			continue;
+		}
+		if (!last && utf8_cut(p, (size_t)(end - p))) {
+			*held = (size_t)(end - p);
+			break;
+		}
+		if ((c = control_length(p, (size_t)(end - p), &t))) {
+			*o++ = '?';
+			p += c;
+		} else {
+			memcpy(o, p, t);
+			o += t;
+			p += t;
+		}
+	}
+	return (size_t)(o - out);
+}
+
 void fputs_printable(const char *s, FILE *fp)
 {
 	put_text(s, fp, false);

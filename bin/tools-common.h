@@ -199,6 +199,15 @@ char *printable(const char *s);	/* a copy; free it */
 void fwrite_printable(const char *data, size_t len, FILE *fp);
 /* The same, newlines kept too: lines of remote text for a terminal. */
 void fwrite_printable_lines(const char *data, size_t len, FILE *fp);
+/*
+ * A piece of a stream for a terminal, as fwrite_printable shows it (the
+ * controls in keep as they are), into out, which has room for len bytes:
+ * its length is returned. Unless it is the last piece, a UTF-8 character
+ * it cuts short is not taken: *held says how many of its last bytes (at
+ * most 3) are to come first in the next piece.
+ */
+size_t printable_piece(const char *data, size_t len, char *out, const char *keep, bool last,
+		       size_t *held);
 
 /* "  id<TAB>name<TAB>state" on stderr: a line of a list of ambiguous matches. */
 void list_app(const struct co_spark_app *a);

@@ -281,6 +281,47 @@ def test_driver_log_is_not_kept_in_another_users_directory_in_tmp(tmp_path):
     assert "driver log not kept" not in proc.stderr
 
 
+def test_output_reaches_a_terminal_without_its_control_characters(tmp_path):
+    # Spark's log lines name the hosts and ids that workers registered with,
+    # and any host can register one: an OSC 52 there would set the clipboard
+    # of whoever submits. On a terminal the controls are '?' (tab, newline
+    # and carriage return kept), a C1 cut between two reads too, and a
+    # character cut so is whole; in a pipe, and in the driver log, the bytes
+    # are as they came.
+    import pty
+    body = ("printf 'out\\033]52;c;aGk=\\007\\ttab\\r\\n'\n"
+            "printf 'INFO Executor added on worker-1 (\\033]0;x\\007h:1) \\302' >&2\n"
+            "sleep 0.3\nprintf '\\2332J caf\\303' >&2\nsleep 0.3\nprintf '\\251\\n' >&2\n")
+    env = scripted_spark_home(tmp_path, body)
+    env["SC_DRIVER_LOG_DIR"] = str(tmp_path / "logs")
+    (tmp_path / "logs").mkdir()
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([tool("sc-submit"), "job.py"], stdin=subprocess.DEVNULL,
+                            stdout=follower, stderr=follower, env={**os.environ, **env})
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert proc.wait(timeout=30) == 0
+    shown = shown.replace(b"\r\n", b"\n")
+    assert b"\x1b" not in shown and b"\x07" not in shown and b"\xc2\x9b" not in shown, shown
+    assert b"out?]52;c;aGk=?\ttab\r\n" in shown, shown
+    assert "INFO Executor added on worker-1 (?]0;x?h:1) ?2J café\n".encode() in shown, shown
+    proc = subprocess.run([tool("sc-submit"), "job.py"], capture_output=True,
+                          env={**os.environ, **env}, timeout=30)
+    assert proc.stdout == b"out\x1b]52;c;aGk=\x07\ttab\r\n"
+    assert "(\x1b]0;x\x07h:1) \x9b2J café\n".encode() in proc.stderr
+    logs = [log.read_bytes() for log in (tmp_path / "logs").iterdir()]
+    assert len(logs) == 2 and all(b"\x1b]0;x\x07h:1) \xc2\x9b2J" in log for log in logs)
+
+
 def test_deadline_holds_while_nobody_reads_the_output(tmp_path):
     # cron's mail, a log shipper that stalls: the pipe sc-submit writes the
     # job's output to is never read; the deadline still stops the job
