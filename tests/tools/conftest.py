@@ -7,6 +7,7 @@ scripts/run-tests starts and describes through the SC_* environment.
 import http.server
 import json
 import os
+import pty
 import shlex
 import shutil
 import signal
@@ -191,6 +192,32 @@ def dead_master():
         "SC_REST_URL": f"http://127.0.0.1:{port}",
         "SC_TIMEOUT": "3",
     }
+
+
+def run_on_a_pty(argv, env, stderr_too=False, timeout=30):
+    """Run a tool with standard output (and error, with stderr_too) on a
+    pseudo-terminal: (exit status, what the terminal got, stderr's bytes)."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([tool(argv[0]), *argv[1:]], stdin=subprocess.DEVNULL,
+                            stdout=follower,
+                            stderr=follower if stderr_too else subprocess.PIPE,
+                            env={**os.environ, **env})
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    status = proc.wait(timeout=timeout)
+    err = b"" if stderr_too else proc.stderr.read()
+    if not stderr_too:
+        proc.stderr.close()
+    return status, shown.replace(b"\r\n", b"\n"), err
 
 
 class StubHandler(http.server.BaseHTTPRequestHandler):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, assert_usage, free_port, run, shell_split, tool
+from conftest import ROOT, assert_usage, free_port, run, run_on_a_pty, shell_split, tool
 
 TOOLS = ["sc-status", "sc-submit", "sc-kill", "sc-fetch"]
 
@@ -288,29 +288,14 @@ def test_output_reaches_a_terminal_without_its_control_characters(tmp_path):
     # and carriage return kept), a C1 cut between two reads too, and a
     # character cut so is whole; in a pipe, and in the driver log, the bytes
     # are as they came.
-    import pty
     body = ("printf 'out\\033]52;c;aGk=\\007\\ttab\\r\\n'\n"
             "printf 'INFO Executor added on worker-1 (\\033]0;x\\007h:1) \\302' >&2\n"
             "sleep 0.3\nprintf '\\2332J caf\\303' >&2\nsleep 0.3\nprintf '\\251\\n' >&2\n")
     env = scripted_spark_home(tmp_path, body)
     env["SC_DRIVER_LOG_DIR"] = str(tmp_path / "logs")
     (tmp_path / "logs").mkdir()
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([tool("sc-submit"), "job.py"], stdin=subprocess.DEVNULL,
-                            stdout=follower, stderr=follower, env={**os.environ, **env})
-    os.close(follower)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(leader)
-    assert proc.wait(timeout=30) == 0
-    shown = shown.replace(b"\r\n", b"\n")
+    status, shown, _ = run_on_a_pty(["sc-submit", "job.py"], env, stderr_too=True)
+    assert status == 0, shown
     assert b"\x1b" not in shown and b"\x07" not in shown and b"\xc2\x9b" not in shown, shown
     assert b"out?]52;c;aGk=?\ttab\r\n" in shown, shown
     assert "INFO Executor added on worker-1 (?]0;x?h:1) ?2J café\n".encode() in shown, shown

@@ -852,18 +852,21 @@ def test_log_lines_reach_a_terminal_without_their_control_characters(servers, is
     assert not [m for m in SANITIZER_MARKERS if m in proc.stderr.decode()], proc.stderr
 
 
+def worker_stating(servers, state):
+    """A master listing APP and one worker whose /json/ is the bytes state."""
+    wk = servers(lambda h: h.send(200, state))
+    docs = [dict(worker(wk.url, "worker-0"), port=1000)]
+    return servers(lambda h: h.send(200, json.dumps(master_doc(
+        workers=docs, completed=[app()])).encode()))
+
+
 def test_a_worker_state_larger_than_a_document_is_refused(servers, isolated):
     # a worker's /json/ is parsed whole, and its tree takes some twenty
     # times its text: more than 8 MiB of it is not read
-    def huge_state(h):
-        doc = dict(worker_json(), id="worker-0",
-                   finishedexecutors=[{"id": i, "appid": "app-x", "appdesc": {"name": "j"}}
-                                      for i in range(150000)])
-        h.send(200, json.dumps(doc).encode())
-    wk = servers(huge_state)
-    docs = [dict(worker(wk.url, "worker-0"), port=1000)]
-    master = servers(lambda h: h.send(200, json.dumps(master_doc(
-        workers=docs, completed=[app()])).encode()))
+    doc = dict(worker_json(), id="worker-0",
+               finishedexecutors=[{"id": i, "appid": "app-x", "appdesc": {"name": "j"}}
+                                  for i in range(150000)])
+    master = worker_stating(servers, json.dumps(doc).encode())
     proc = run("sc-logs", APP, env=master.env, timeout=60)
     assert proc.returncode == 1, proc.stderr
     assert "reply larger than 8 MiB" in proc.stderr
@@ -963,12 +966,8 @@ def test_a_reply_of_no_bytes_holds_no_more_than_an_error_text(servers, isolated)
 def test_a_worker_state_of_too_many_values_is_refused_before_it_is_parsed(servers, isolated):
     # 3 bytes of text a value, some 230 bytes of tree: under the 8 MiB of a
     # document, 300,000 empty objects took 637 MiB to parse
-    def objects(h):
-        h.send(200, b'{"id": "worker-0", "executors": [' + b"{}," * 300000 + b'{}]}')
-    wk = servers(objects)
-    docs = [dict(worker(wk.url, "worker-0"), port=1000)]
-    master = servers(lambda h: h.send(200, json.dumps(master_doc(
-        workers=docs, completed=[app()])).encode()))
+    master = worker_stating(
+        servers, b'{"id": "worker-0", "executors": [' + b"{}," * 300000 + b'{}]}')
     proc = run("sc-logs", APP, env=master.env, timeout=60)
     assert proc.returncode == 1, proc.stderr
     assert "more than 250000 values or 50000 objects and arrays" in proc.stderr, proc.stderr

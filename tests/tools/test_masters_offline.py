@@ -7,16 +7,14 @@ real group is in test_failover.py.
 import http.server
 import json
 import os
-import pty
 import re
 import socket
-import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import StubHandler, assert_usage, free_port, run, tool
+from conftest import StubHandler, assert_usage, free_port, run, run_on_a_pty, tool
 
 APP = "app-20260101000000-0001"
 DRIVER = "driver-20260101000000-0001"
@@ -176,23 +174,9 @@ def group_env(*members):
 
 def on_a_terminal(argv, env):
     """Run a tool with stdout on a pseudo-terminal: its human output."""
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([tool(argv[0]), *argv[1:]], stdout=follower,
-                            stderr=subprocess.PIPE, env={**os.environ, **env})
-    os.close(follower)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(leader)
-    assert proc.wait(timeout=30) == 0, proc.stderr.read()
-    proc.stderr.close()
-    return out.decode(errors="replace").replace("\r\n", "\n")
+    status, shown, err = run_on_a_pty(argv, env)
+    assert status == 0, err
+    return shown.decode(errors="replace")
 
 
 def status_json(proc):

@@ -423,6 +423,21 @@ static void test_walk_pieces(struct co_ctx *ctx)
  * took 10 MiB more). Not measured under a sanitizer, whose allocator keeps
  * what is freed.
  */
+/* doc fed to a walk in pieces of piece bytes, as it arrives from the master. */
+static int walk_in_pieces(struct co_ctx *ctx, const char *doc, size_t len, size_t piece,
+			  struct co_master_state **st)
+{
+	struct co_master_walk *w = co_master_walk_new(ctx, "m");
+	int rc = CO_OK;
+
+	for (size_t at = 0; rc == CO_OK && at < len; at += piece)
+		rc = co_master_walk_feed(w, doc + at, at + piece < len ? piece : len - at);
+	if (rc == CO_OK)
+		rc = co_master_walk_end(w, st);
+	co_master_walk_free(w);
+	return rc;
+}
+
 /* A hostile master: a member too long for jansson's tree, too many elements. */
 static void test_hostile_master(struct co_ctx *ctx)
 {
@@ -444,16 +459,8 @@ static void test_hostile_master(struct co_ctx *ctx)
 	CHECK(strstr(co_ctx_error(ctx), "malformed JSON at byte 25: a value longer than 1 MiB")
 	      != NULL);
 	for (size_t piece = 4096; piece <= (1u << 16); piece *= 16) {
-		struct co_master_walk *w = co_master_walk_new(ctx, "m");
-		int rc = CO_OK;
-
-		for (size_t at = 0; rc == CO_OK && at < len; at += piece)
-			rc = co_master_walk_feed(w, doc + at, at + piece < len ? piece : len - at);
-		if (rc == CO_OK)
-			rc = co_master_walk_end(w, &st);
-		CHECK_INT(rc, CO_EPROTOCOL);
+		CHECK_INT(walk_in_pieces(ctx, doc, len, piece, &st), CO_EPROTOCOL);
 		CHECK(strstr(co_ctx_error(ctx), "a value longer than 1 MiB") != NULL);
-		co_master_walk_free(w);
 	}
 	/* a million and one applications, each a few bytes */
 	len = (size_t)snprintf(doc, cap, "{\"status\": \"ALIVE\", \"completedapps\": [");
@@ -495,13 +502,8 @@ static void test_unreadable_elements(struct co_ctx *ctx)
 	memcpy(doc + len, tail, sizeof(tail) - 1);
 	len += sizeof(tail) - 1;
 	for (size_t piece = 1000; piece <= (4u << 20); piece *= 64) {
-		struct co_master_walk *w = co_master_walk_new(ctx, "m");
-		int rc = CO_OK;
+		int rc = walk_in_pieces(ctx, doc, len, piece, &st);
 
-		for (size_t at = 0; rc == CO_OK && at < len; at += piece)
-			rc = co_master_walk_feed(w, doc + at, at + piece < len ? piece : len - at);
-		if (rc == CO_OK)
-			rc = co_master_walk_end(w, &st);
 		CHECK_INT(rc, CO_OK);
 		if (rc == CO_OK) {
 			CHECK_INT(st->n_unreadable, 3);
@@ -515,7 +517,6 @@ static void test_unreadable_elements(struct co_ctx *ctx)
 		} else {
 			fprintf(stderr, "pieces of %zu: %s\n", piece, co_ctx_error(ctx));
 		}
-		co_master_walk_free(w);
 	}
 	free(doc);
 }
