@@ -362,6 +362,10 @@ static void handle(struct consumer *c, rd_kafka_message_t *rm)
 			c->status = rm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
 				    ? CO_EFAIL : CO_ENOPERM;
 			kc_stop = 1;
+		} else if (rm->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
+			warnmsg("group: %s", rd_kafka_message_errstr(rm));
+			c->status = CO_ENOPERM;
+			kc_stop = 1;
 		} else if (rm->err == RD_KAFKA_RESP_ERR__MAX_POLL_EXCEEDED) {
 			/* a slow reader: the group takes the member back at its next poll */
 			if (!c->o->quiet)

@@ -161,8 +161,9 @@ static void produce_record(struct producer *pr, const char *rec, size_t len)
 		m.key_len = strlen(o->key);
 	}
 	/* A file without -l is one message, its bytes as they are, as in kcat:
-	 * the key is -k's, and -K, -Z and -J do not apply. */
-	if (pr->whole) {
+	 * the key is -k's, and -K and -Z do not apply; with -J (which kcat
+	 * does not read) it is one envelope. */
+	if (pr->whole && !o->json) {
 		produce_one(pr, &m);
 		return;
 	}

@@ -1096,8 +1096,10 @@ int main(int argc, char **argv)
 	if (!o.props)
 		die(CO_ESOFTWARE, "out of memory");
 	/* Some kcat images take the program's name as their first argument:
-	 * kcat drops it, and so does kcat-lite. */
-	if (argc > 1 && (strcmp(argv[1], "kcat") == 0 || strcmp(argv[1], "kafkacat") == 0)) {
+	 * kcat drops it, and so does kcat-lite, when options follow it (a
+	 * file named kcat before them is still a file). */
+	if (argc > 1 && (strcmp(argv[1], "kcat") == 0 || strcmp(argv[1], "kafkacat") == 0) &&
+	    (argc == 2 || argv[2][0] == '-')) {
 		memmove(&argv[1], &argv[2], sizeof(*argv) * (size_t)(argc - 1));
 		argc--;
 	}

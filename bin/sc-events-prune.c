@@ -943,6 +943,8 @@ static void ask_master(struct co_ctx *ctx, const struct control *ctl,
 		return;
 	}
 	v->st = *st;
+	if (!ctl->quiet)
+		master_unreadable_warn(*st);
 	v->alive = (*st)->status && strcmp((*st)->status, "ALIVE") == 0;
 	if (!v->alive && !ctl->quiet)
 		warnmsg("%s: the master is %s, not ALIVE; in-progress logs are kept",

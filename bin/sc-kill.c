@@ -418,6 +418,7 @@ int main(int argc, char **argv)
 	rc = co_master_state_fetch(ctx, &st);
 	if (rc)
 		die_ctx(ctx, rc);
+	master_unreadable_warn(st);
 	if (co_master_count(ctx) > 1 && strcmp(st->status, "ALIVE") != 0) {
 		char *msg = xasprintf("no master is ALIVE (%s: %s)",
 				      co_master_ui(ctx, co_master_active(ctx)), st->status);

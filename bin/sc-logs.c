@@ -751,6 +751,7 @@ int main(int argc, char **argv)
 	parse_options(argc, argv, ctx, &ctl);
 	if ((rc = co_master_state_fetch(ctx, &st)))
 		die_ctx(ctx, rc);
+	master_unreadable_warn(st);
 	/* Between two masters of a failover group: not an answer yet. */
 	if (co_master_count(ctx) > 1 && strcmp(st->status, "ALIVE") != 0) {
 		char *msg = xasprintf("no master is ALIVE (%s: %s)",

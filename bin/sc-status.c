@@ -401,10 +401,8 @@ int main(int argc, char **argv)
 			print_tables(ctx, st, &ctl, mode);
 	}
 	/* Any host can register one: said, and the rest shown, status 0. */
-	if (st->n_unreadable && !ctl.quiet)
-		warnmsg("%zu entr%s of the master's status could not be read and %s left out",
-			st->n_unreadable, st->n_unreadable == 1 ? "y" : "ies",
-			st->n_unreadable == 1 ? "is" : "are");
+	if (!ctl.quiet)
+		master_unreadable_warn(st);
 	co_master_state_free(st);
 	co_ctx_free(ctx);
 	return CO_OK;

@@ -341,6 +341,14 @@ size_t printable_piece(const char *data, size_t len, char *out, const char *keep
 	return (size_t)(o - out);
 }
 
+void master_unreadable_warn(const struct co_master_state *st)
+{
+	if (st && st->n_unreadable)
+		warnmsg("%zu entr%s of the master's status could not be read and %s left out",
+			st->n_unreadable, st->n_unreadable == 1 ? "y" : "ies",
+			st->n_unreadable == 1 ? "is" : "are");
+}
+
 void fputs_printable(const char *s, FILE *fp)
 {
 	put_text(s, fp, false);

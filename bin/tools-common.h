@@ -200,6 +200,12 @@ void fwrite_printable(const char *data, size_t len, FILE *fp);
 /* The same, newlines kept too: lines of remote text for a terminal. */
 void fwrite_printable_lines(const char *data, size_t len, FILE *fp);
 /*
+ * Say how many workers, applications and drivers of the master's status
+ * were left out because they could not be read (any host can register
+ * one that cannot), if any.
+ */
+void master_unreadable_warn(const struct co_master_state *st);
+/*
  * A piece of a stream for a terminal, as fwrite_printable shows it (the
  * controls in keep as they are), into out, which has room for len bytes:
  * its length is returned. Unless it is the last piece, a UTF-8 character

@@ -363,7 +363,9 @@ static int walk(struct co_master_walk *w)
 	int c, rc;
 
 	for (;;) {
-		c = peek(w);
+		/* blanks are punctuation's, but inside an element skipped they may be a string's */
+		c = w->step != S_SKIP_ELEMENT ? peek(w)
+			: w->pos < w->len ? (unsigned char)w->buf[w->pos] : -1;
 		if (c < 0)
 			return w->step == S_END ? CO_OK :
 				w->eof ? malformed(w, w->pos, "the document ends early") : WALK_MORE;
@@ -417,6 +419,7 @@ static int walk(struct co_master_walk *w)
 		case S_ELEMENT:
 			if ((rc = value(w, &v)) == CO_EPROTOCOL) {
 				memset(&w->skip, 0, sizeof(w->skip));
+				w->tried = 0;	/* the next element is not this one */
 				w->step = S_SKIP_ELEMENT;
 				break;
 			}
@@ -431,7 +434,7 @@ static int walk(struct co_master_walk *w)
 		case S_SKIP_ELEMENT:
 			if ((rc = skip_element(w)))
 				return rc;
-			if (++w->unreadable >= ELEMENTS_MAX)
+			if (++w->unreadable > ELEMENTS_MAX)
 				return co_err(w->ctx, CO_EPROTOCOL, "%s: more than %d elements "
 					      "that cannot be read", w->origin, ELEMENTS_MAX);
 			w->index++;

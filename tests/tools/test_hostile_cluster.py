@@ -1366,6 +1366,7 @@ def test_an_entry_the_parser_refuses_leaves_out_only_itself(servers, isolated):
     proc = run("sc-kill", "-n", running, env=master.env)
     assert proc.returncode == 0, proc.stderr
     assert "would-kill" in proc.stdout
+    assert "2 entries of the master's status could not be read" in proc.stderr
 
 
 def test_a_lone_surrogate_in_an_application_leaves_it_out(servers, isolated):

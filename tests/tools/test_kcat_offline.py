@@ -393,3 +393,12 @@ def test_l_with_two_files_is_a_usage_error(home, tmp_path):
         (tmp_path / name).write_text("x\n")
     assert_usage(run("kcat-lite", "-P", "-t", "x", "-l", tmp_path / "a", tmp_path / "b",
                      *UNREACHABLE), "kcat-lite", "-l takes one file")
+
+
+def test_a_leading_kcat_is_dropped_only_before_options(home):
+    # an image's leading program name goes; a first argument kcat followed
+    # by another argument is an argument (a file, for a producer)
+    assert_usage(run("kcat-lite", "kcat", "stray", "-C", "-t", "x", *UNREACHABLE), "kcat-lite",
+                 "unexpected argument 'kcat'")
+    proc = run("kcat-lite", "kcat", "-C", "-t", "x", "-X", "dump", *UNREACHABLE)
+    assert proc.returncode == 0 and "# Global config" in proc.stdout, proc.stderr
