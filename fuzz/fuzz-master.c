@@ -3,11 +3,13 @@
  * The master's /json/ view (co_master_state_parse), then every lookup on
  * it. The parse walks the document member by member and hands each key and
  * value to jansson; jansson reading the whole document must agree with it:
- * what it accepts is one JSON object with as many applications and drivers,
- * and a document jansson reads whole, without a duplicate key, is never
- * called malformed unless it holds a NUL byte. Fed in pieces (their size
- * taken from the input's length), as the network may cut it, it reads the
- * same as whole.
+ * what it accepts without leaving an element out is one JSON object with as
+ * many applications and drivers (a NUL as \u0000 allowed), and a document
+ * jansson reads whole, without a duplicate key, is never called malformed
+ * unless it holds a NUL byte. An element jansson refuses is left out and
+ * counted. Fed in pieces (their size taken from the input's length), as
+ * the network may cut it, it reads the same as whole, the elements left
+ * out too.
  */
 #include "config.h"
 
@@ -46,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct co_ctx *ctx = co_ctx_new();
 	struct co_master_state *st = NULL, *pieces;
-	json_t *whole = json_loadb((const char *)data, size, 0, NULL);
+	json_t *whole = json_loadb((const char *)data, size, JSON_ALLOW_NUL, NULL);
 	json_t *strict = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
 
 	int rc, rc_pieces;
@@ -59,13 +61,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == CO_OK) {
 		FUZZ_ASSERT(pieces->n_workers == st->n_workers && pieces->n_apps == st->n_apps &&
 			    pieces->n_drivers == st->n_drivers && pieces->cores == st->cores &&
-			    pieces->memory_mb == st->memory_mb);
+			    pieces->memory_mb == st->memory_mb &&
+			    pieces->n_unreadable == st->n_unreadable);
 		for (size_t i = 0; i < st->n_apps; i++)
 			FUZZ_ASSERT(strcmp(pieces->apps[i].id, st->apps[i].id) == 0 &&
 				    pieces->apps[i].start_ms == st->apps[i].start_ms);
 	}
 	co_master_state_free(pieces);
-	if (rc == CO_OK) {
+	if (rc == CO_OK && st->n_unreadable) {
+		/* one element jansson refuses makes the whole document unreadable to it */
+		FUZZ_ASSERT(!whole);
+	} else if (rc == CO_OK) {
 		FUZZ_ASSERT(st && st->url && st->status);
 		FUZZ_ASSERT(json_is_object(whole));
 		FUZZ_ASSERT(st->n_workers == list_size(whole, "workers"));

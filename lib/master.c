@@ -392,8 +392,13 @@ static int walk(struct co_master_walk *w)
 						 "a string or '}' expected");
 			if ((rc = value(w, &v)))
 				return rc;
+			/* as jansson has it in a document read whole */
+			if (memchr(json_string_value(v), '\0', json_string_length(v))) {
+				json_decref(v);
+				return malformed(w, w->pos, "a NUL in a key");
+			}
 			free(w->key);
-			w->key = co_json_string_dup(v);
+			w->key = strdup(json_string_value(v));
 			json_decref(v);
 			if (!w->key)
 				return co_err(w->ctx, CO_ESOFTWARE, "out of memory");

@@ -317,6 +317,7 @@ static void test_walk(struct co_ctx *ctx)
 	expect_malformed(ctx, "{\"workers\": [{\"id\": \"w\"},]}",
 			 "malformed JSON at byte 25: a value expected");
 	expect_malformed(ctx, "{\"workers\": [,]}", "malformed JSON at byte 13: a value expected");
+	expect_malformed(ctx, "{\"url\": \"u\", \"stat\\u0000us\": \"ALIVE\"}", "a NUL in a key");
 	expect_malformed(ctx, "{\"workers\": [{\"id\": \"w\", \"x\": \"\\u0000\" \"y\"}}]}",
 			 "',' or ']' expected");
 	expect_malformed(ctx, "{\"url\": tru}", "invalid token");
