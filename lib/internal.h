@@ -167,6 +167,31 @@ int co_json_parse(struct co_ctx *ctx, const char *text, size_t len,
 		  const char *origin, json_t **out);
 /* Member as a new string: strings are copied, numbers formatted; NULL if absent. */
 char *co_json_strdup(const json_t *obj, const char *key);
+/*
+ * Where a byte-by-byte read of JSON text is: inside a string or not. Fed
+ * each byte, co_json_scan_step() says whether it is outside any string
+ * (punctuation, a number, a blank); a string's quotes are the string's.
+ */
+struct co_json_scan {
+	bool in_string, escaped;
+};
+
+static inline bool co_json_scan_step(struct co_json_scan *s, char c)
+{
+	if (s->in_string) {
+		if (s->escaped)
+			s->escaped = false;
+		else if (c == '\\')
+			s->escaped = true;
+		else if (c == '"')
+			s->in_string = false;
+		return false;
+	}
+	if (c == '"')
+		s->in_string = true;
+	return !s->in_string;
+}
+
 /* A copy of string v, any NUL in it ('\u0000') replaced by '?'; NULL when out of memory. */
 char *co_json_string_dup(const json_t *v);
 int64_t co_json_int(const json_t *obj, const char *key, int64_t dflt);

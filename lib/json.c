@@ -23,20 +23,13 @@
 static bool too_many_values(const char *text, size_t len)
 {
 	size_t values = 0, containers = 0;
-	bool in_string = false, escaped = false;
+	struct co_json_scan scan = { 0 };
 
 	for (size_t i = 0; i < len; i++) {
 		char c = text[i];
 
-		if (in_string) {
-			if (escaped)
-				escaped = false;
-			else if (c == '\\')
-				escaped = true;
-			else if (c == '"')
-				in_string = false;
-		} else if (c == '"') {
-			in_string = true;
+		if (!co_json_scan_step(&scan, c)) {
+			continue;
 		} else if (c == '{' || c == '[') {
 			if (++containers > DOC_CONTAINERS_MAX)
 				return true;

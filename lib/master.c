@@ -151,7 +151,8 @@ struct co_master_walk {
 	json_t *top;			/* the members other than the lists */
 	struct {			/* S_SKIP_ELEMENT: where the scan is */
 		int depth;
-		bool started, in_string, escaped;
+		bool started;
+		struct co_json_scan scan;
 	} skip;
 	size_t unreadable;		/* elements skipped */
 	bool seen[L_N];
@@ -328,15 +329,8 @@ static int skip_element(struct co_master_walk *w)
 		if (!w->skip.started && (c == ',' || c == ']' || c == '}'))
 			return malformed(w, w->pos, "a value expected");
 		w->skip.started = true;
-		if (w->skip.in_string) {
-			if (w->skip.escaped)
-				w->skip.escaped = false;
-			else if (c == '\\')
-				w->skip.escaped = true;
-			else if (c == '"')
-				w->skip.in_string = false;
-		} else if (c == '"') {
-			w->skip.in_string = true;
+		if (!co_json_scan_step(&w->skip.scan, c)) {
+			continue;
 		} else if (c == '{' || c == '[') {
 			if (++w->skip.depth > 2048)
 				return malformed(w, w->pos, "nested too deeply");
