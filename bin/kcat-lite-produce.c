@@ -26,6 +26,13 @@
 #define PRODUCER_QUEUE_MESSAGES "30000"
 /* After SIGINT/SIGTERM, how long queued messages may still be sent. */
 #define STOP_GRACE_MS 10000
+/*
+ * Waiting for the queue to shrink: with reports of failures only, nothing
+ * wakes rd_kafka_poll() when the broker acknowledges a batch, so each wait
+ * is a sleep. It starts at 1 ms, the time the broker thread takes to free
+ * room, and doubles while nothing moves (a broker down), up to this.
+ */
+#define WAIT_MAX_MS 100
 
 struct producer {
 	struct kc_opts *o;
@@ -42,6 +49,7 @@ struct producer {
 	char txn_error[512];	/* why the transaction was not committed */
 	char first_error[512];
 	int status;		/* beyond delivery: 65 malformed input, 74 I/O */
+	int wait_ms;		/* the next wait for the queue (wait_for_queue) */
 };
 
 static void note_failure(struct producer *pr, uint64_t recno, const char *what)
@@ -64,6 +72,24 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	if (rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED)
 		pr->uncertain++;
 	note_failure(pr, (uint64_t)(uintptr_t)m->_private, rd_kafka_err2str(m->err));
+}
+
+/*
+ * Serve delivery reports and wait a little for the local queue to shrink:
+ * 1 ms after a wait in which it shrank, twice the last wait (up to
+ * WAIT_MAX_MS) after one in which it did not.
+ */
+static void wait_for_queue(struct producer *pr)
+{
+	int before = rd_kafka_outq_len(pr->rk);
+
+	if (!pr->wait_ms)
+		pr->wait_ms = 1;
+	rd_kafka_poll(pr->rk, pr->wait_ms);
+	if (rd_kafka_outq_len(pr->rk) < before)
+		pr->wait_ms = 1;
+	else if (pr->wait_ms < WAIT_MAX_MS)
+		pr->wait_ms = pr->wait_ms * 2 < WAIT_MAX_MS ? pr->wait_ms * 2 : WAIT_MAX_MS;
 }
 
 /* librdkafka's message.max.bytes, as text. */
@@ -122,8 +148,7 @@ static void produce_one(struct producer *pr, const struct co_kafka_msg *m)
 					RD_KAFKA_V_END);
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || kc_stop)
 			break;
-		/* Delivery reports free room in the queue. */
-		rd_kafka_poll(pr->rk, 10);
+		wait_for_queue(pr);
 	}
 	if (err) {
 		if (hdrs)
@@ -328,7 +353,7 @@ static void drain(struct producer *pr)
 	bool purged = false;
 
 	while (rd_kafka_outq_len(pr->rk) > 0) {
-		rd_kafka_poll(pr->rk, 100);
+		wait_for_queue(pr);
 		if (kc_stop && deadline == 0)
 			deadline = monotonic_now() + STOP_GRACE_MS / 1000.0;
 		if (!purged && deadline > 0 && monotonic_now() > deadline) {
