@@ -29,8 +29,9 @@
 /*
  * Waiting for the queue to shrink: with reports of failures only, nothing
  * wakes rd_kafka_poll() when the broker acknowledges a batch, so each wait
- * is a sleep. It starts at 1 ms, the time the broker thread takes to free
- * room, and doubles while nothing moves (a broker down), up to this.
+ * is a sleep. It starts at 1 ms, short against a request's round trip, so
+ * that room is used as soon as there is some, and doubles while nothing
+ * moves (a broker down), up to this.
  */
 #define WAIT_MAX_MS 100
 
