@@ -50,7 +50,7 @@ struct producer {
 	char txn_error[512];	/* why the transaction was not committed */
 	char first_error[512];
 	int status;		/* beyond delivery: 65 malformed input, 74 I/O */
-	int wait_ms;		/* the next wait for the queue (wait_for_queue) */
+	int wait_ms;		/* the next wait for the queue (wait_for_queue), from 1 */
 };
 
 static void note_failure(struct producer *pr, uint64_t recno, const char *what)
@@ -84,12 +84,10 @@ static void wait_for_queue(struct producer *pr)
 {
 	int before = rd_kafka_outq_len(pr->rk);
 
-	if (!pr->wait_ms)
-		pr->wait_ms = 1;
 	rd_kafka_poll(pr->rk, pr->wait_ms);
 	if (rd_kafka_outq_len(pr->rk) < before)
 		pr->wait_ms = 1;
-	else if (pr->wait_ms < WAIT_MAX_MS)
+	else
 		pr->wait_ms = pr->wait_ms * 2 < WAIT_MAX_MS ? pr->wait_ms * 2 : WAIT_MAX_MS;
 }
 
@@ -490,7 +488,7 @@ static rd_kafka_t *producer_new(struct kc_opts *o, rd_kafka_conf_t *conf)
 
 int kc_produce(struct kc_opts *o)
 {
-	struct producer pr = { .o = o };
+	struct producer pr = { .o = o, .wait_ms = 1 };
 	rd_kafka_conf_t *conf = kc_conf_new(o);
 	const struct rd_kafka_metadata *md;
 	char errstr[256];
