@@ -535,11 +535,14 @@ static int newest_first(const void *a, const void *b)
  * The entries of a directory are read in batches and each batch is visited
  * in inode order, as GNU find's fts does for big directories: on ext4 the
  * names come in hash order, and stat and unlink in that order touch the
- * inode table at random. A batch holds at most DIR_BATCH entries and
- * DIR_ARENA bytes of names, so memory stays flat however big the dir.
+ * inode table at random. A batch holds at most co_dir_batch entries and 40
+ * bytes of names an entry, so memory stays flat however big the dir (7 MiB
+ * at most, touched only as far as the dir fills it). The batch is about as
+ * big as fts's (100,000): at 4,096 a batch, removing 100,000 logs on ext4
+ * took 1.4-1.8 s against 1.2-1.4 s at 131,072 (find 1.0-1.2 s), and
+ * 1,000,000 took 14.6-15.3 s against 13.4-14.2 s (find 14.2-14.5 s).
  */
-#define DIR_BATCH 4096
-#define DIR_ARENA (DIR_BATCH * 40)
+size_t co_dir_batch = 131072;
 
 struct dir_batch {
 	struct dir_entry {
@@ -564,6 +567,8 @@ int co_dir_each(struct co_ctx *ctx, int dirfd, const char *what,
 		void *arg)
 {
 	struct dir_batch b = { 0 };
+	/* a batch always has room for one more name: it makes progress */
+	size_t batch = co_dir_batch ? co_dir_batch : 1, arena = batch * 40 + NAME_MAX + 1;
 	struct dirent *e;
 	bool more = true;
 	DIR *d;
@@ -578,13 +583,13 @@ int co_dir_each(struct co_ctx *ctx, int dirfd, const char *what,
 			close(fd);
 		return rc;
 	}
-	b.entries = malloc(DIR_BATCH * sizeof(*b.entries));
-	b.names = malloc(DIR_ARENA);
+	b.entries = malloc(batch * sizeof(*b.entries));
+	b.names = malloc(arena);
 	if (!b.entries || !b.names)
 		rc = co_err(ctx, CO_ESOFTWARE, "out of memory");
 	while (rc == CO_OK && more) {
 		b.n = b.used = 0;
-		while (b.n < DIR_BATCH && b.used + NAME_MAX + 1 <= DIR_ARENA) {
+		while (b.n < batch && b.used + NAME_MAX + 1 <= arena) {
 			size_t len;
 
 			errno = 0;

@@ -115,6 +115,8 @@ void co_skips_free(struct co_eventlog_skip *skipped, size_t n);
 int co_dir_each(struct co_ctx *ctx, int dirfd, const char *what,
 		int (*fn)(struct co_ctx *ctx, const char *name, unsigned char d_type, void *arg),
 		void *arg);
+/* The most entries co_dir_each() reads before it visits them; tests lower it. */
+extern size_t co_dir_batch;
 
 /* Seconds on the monotonic clock. */
 double co_monotonic(void);
