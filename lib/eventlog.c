@@ -538,9 +538,10 @@ static int newest_first(const void *a, const void *b)
  * inode table at random. A batch holds at most co_dir_batch entries and 40
  * bytes of names an entry, so memory stays flat however big the dir (7 MiB
  * at most, touched only as far as the dir fills it). The batch is about as
- * big as fts's (100,000): at 4,096 a batch, removing 100,000 logs on ext4
- * took 1.4-1.8 s against 1.2-1.4 s at 131,072 (find 1.0-1.2 s), and
- * 1,000,000 took 14.6-15.3 s against 13.4-14.2 s (find 14.2-14.5 s).
+ * big as fts's (100,000): side by side on ext4, removing 100,000 logs took
+ * 1.4-1.8 s in batches of 4,096 and 1.2-1.4 s in batches of 131,072, and
+ * 1,000,000 logs 14.6-15.3 s and 13.4-14.2 s (bench/prune's ratios to
+ * find are in the README).
  */
 size_t co_dir_batch = 131072;
 
